@@ -1,0 +1,213 @@
+"""The ``snapshot`` and ``diff`` subcommands of ``scenario-frames``.
+
+``snapshot`` fetches the catalog (from the real API, any base URL, or the embedded demo with
+``--demo``) and writes an atomic parquet snapshot under ``--out``; ``--incremental`` fetches
+only what changed since the latest snapshot there.  ``diff`` compares two snapshots.  Both
+print a short human summary; errors surface as one line through the CLI's main.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from . import snapshot as snap
+from .cli import subcommand
+
+DEMO_MODELS = 2000
+
+# The query flags we check under --incremental (snake_case argparse destinations).
+_QUERY_DESTS = (
+    "status", "type", "types", "tags", "collection_id", "collection_ids", "created_after",
+    "created_before", "updated_after", "updated_before", "sort_by", "sort_direction",
+    "blacklisted", "loaded_only", "original_assets",
+)  # fmt: skip
+
+
+@subcommand
+def register_snapshot(subs: argparse._SubParsersAction) -> None:
+    """Add ``scenario-frames snapshot``."""
+    p = subs.add_parser(
+        "snapshot",
+        help="fetch the catalog and write an atomic parquet snapshot",
+        description=(
+            "Fetch every page of GET /models and write OUT/snapshot_at=<UTC time>/ with one "
+            "parquet file per table and a manifest.json.  --demo starts the embedded demo API "
+            "in-process and snapshots its public listing (--privacy private lists the demo "
+            "team's private and unlisted models with the demo credentials).  --incremental "
+            "fetches only models updated since the latest snapshot under OUT (public "
+            "listings) and writes a new full snapshot merged from it."
+        ),
+    )
+    p.add_argument("--demo", action="store_true", help="snapshot the embedded demo API (no account needed)")
+    p.add_argument("--demo-models", type=int, default=DEMO_MODELS, metavar="N",
+                   help=f"size of the demo catalog with --demo (default {DEMO_MODELS:,})")
+    p.add_argument("--out", default="snapshots", metavar="DIR", help="folder holding the snapshots (default: snapshots)")
+    p.add_argument("--incremental", action="store_true",
+                   help="fetch only models updated since the latest snapshot in --out and merge")
+    try:
+        from .fetch import add_fetch_arguments
+    except ModuleNotFoundError:  # pragma: no cover - the fetcher is part of the package
+        pass
+    else:
+        add_fetch_arguments(p)
+    p.set_defaults(run=run_snapshot)
+
+
+@subcommand
+def register_diff(subs: argparse._SubParsersAction) -> None:
+    """Add ``scenario-frames diff``."""
+    p = subs.add_parser(
+        "diff",
+        help="compare two snapshots: added, removed and changed models",
+        description=(
+            "Compare two snapshot folders (or two OUT folders: their latest snapshots).  Prints "
+            "a readable summary; --json prints one object with keys added, removed, changed "
+            "(lists of model ids) and details (per changed model: table -> column -> old/new)."
+        ),
+    )
+    p.add_argument("old", help="older snapshot folder")
+    p.add_argument("new", help="newer snapshot folder")
+    p.add_argument("--json", action="store_true", help="print the diff as one JSON object")
+    p.add_argument("--limit", type=int, default=20, help="models listed per section in the summary (default 20)")
+    p.set_defaults(run=run_diff)
+
+
+# ---------------------------------------------------------------------------------------------
+# snapshot
+# ---------------------------------------------------------------------------------------------
+
+
+@contextmanager
+def _client(args: argparse.Namespace) -> Iterator[Any]:
+    """The HTTP client for this run: the embedded demo's with --demo, else from the flags.
+
+    With --demo the client always carries the demo team's credentials explicitly, so real
+    credentials in the environment are never sent to the demo server; the listing is public
+    unless --privacy private asks for the demo team's private and unlisted models.
+    """
+    from .client import ScenarioClient
+    from .fetch import client_from_args
+
+    if not args.demo:
+        client = client_from_args(args)
+        try:
+            yield client
+        finally:
+            client.close()
+        return
+    from .demo import serve_demo
+
+    if args.privacy is None:
+        args.privacy = "public"
+    with serve_demo(models=args.demo_models) as server:
+        workers = args.workers or 1
+        client = ScenarioClient(server.base_url, "demo", "demo", max_attempts=args.max_attempts,
+                                deadline=args.deadline, pool_size=max(workers + 2, 4))
+        try:
+            yield client
+        finally:
+            client.close()
+
+
+def _fetcher(args: argparse.Namespace, client: Any) -> Callable[..., Any]:
+    """``fetch(**query)`` with this run's client and transport flags (workers, checkpoint, ...)."""
+    from .fetch import fetch_catalog
+
+    def fetch(**query: Any) -> Any:
+        return fetch_catalog(client=client, workers=args.workers, checkpoint=args.checkpoint,
+                             progress=not args.no_progress, **query)
+
+    return fetch
+
+
+def _check_incremental_flags(args: argparse.Namespace) -> None:
+    """Under --incremental the query is the latest snapshot's; refuse flags that would change it."""
+    given = [d for d in _QUERY_DESTS if getattr(args, d, None) is not None]
+    if given:
+        flags = ", ".join("--" + d.replace("_", "-") for d in given)
+        raise ValueError(
+            f"--incremental reuses the query of the latest snapshot; drop {flags} "
+            "(or take a full snapshot with them)"
+        )
+    if getattr(args, "privacy", None) == "private":
+        raise ValueError("--incremental works on public listings only (the API offers updatedAfter there)")
+
+
+def run_snapshot(args: argparse.Namespace) -> int:
+    """Fetch (or refresh) and write one snapshot, then print its summary."""
+    from .fetch import query_from_args
+
+    out = Path(args.out)
+    if args.incremental:
+        _check_incremental_flags(args)
+        if snap.latest_snapshot(out) is None:
+            raise ValueError(f"--incremental needs an earlier snapshot under {out}; take a full snapshot first")
+    with _client(args) as client:
+        fetch = _fetcher(args, client)
+        if args.incremental:
+            path = snap.refresh_incremental(out, fetch)
+        else:
+            path = snap.write_snapshot(fetch(**query_from_args(args)), out)
+    print(snapshot_summary(path))
+    return 0
+
+
+def _fmt_counts(pairs: list[tuple[str, int]], limit: int) -> str:
+    shown = ", ".join(f"{k} {v:,}" for k, v in pairs[:limit])
+    return shown + (f", ... {len(pairs) - limit} more" if len(pairs) > limit else "")
+
+
+def snapshot_summary(path: str | os.PathLike[str]) -> str:
+    """One screen about a snapshot: folder, models per type, rows per table, fetch figures."""
+    folder = Path(path)
+    m = snap.read_manifest(folder)
+    rows = m.get("rows", {})
+    types: list[tuple[str, int]] = []
+    if "models" in m.get("tables", {}):
+        counts = (
+            pl.read_parquet(folder / "models.parquet", columns=["type"])
+            .group_by("type").len().sort(["len", "type"], descending=[True, False])
+        )
+        types = [(t or "(none)", n) for t, n in counts.iter_rows()]
+    query = " ".join(f"{k}={v}" for k, v in sorted((m.get("query") or {}).items())) or "(defaults)"
+    kind = f"incremental from {m['incremental_from']}" if m.get("incremental") else "full"
+    if m.get("incremental"):
+        kind += f" ({m.get('incremental_detail', {}).get('fetched_models', '?')} models fetched)"
+    lines = [
+        f"snapshot  {folder}",
+        f"source    {m.get('base_url') or '(unknown)'}  query: {query}  [{kind}]",
+        f"models    {rows.get('models', 0):,} in {len(types)} types: {_fmt_counts(types, 8)}",
+        "rows      " + _fmt_counts([(t, n) for t, n in rows.items() if t != "rejects"], 99),
+        f"fetch     {m.get('duration_s', 0):.2f} s, {m.get('pages', 0):,} pages, "
+        f"{m.get('requests', 0):,} requests, {m.get('retries', 0):,} retries",
+        f"rejects   {rows.get('rejects', 0):,}" + ("  (see rejects.parquet)" if rows.get("rejects") else ""),
+    ]
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------
+# diff
+# ---------------------------------------------------------------------------------------------
+
+
+def run_diff(args: argparse.Namespace) -> int:
+    """Print the diff of two snapshots as text or JSON."""
+    for p in (args.old, args.new):
+        if not Path(p).exists():
+            raise ValueError(f"no such snapshot: {p}")
+    result = snap.diff(args.old, args.new)
+    if args.json:
+        json.dump(result.to_dict(), sys.stdout, ensure_ascii=False)
+        sys.stdout.write("\n")
+    else:
+        print(result.summary(limit=args.limit))
+    return 0

@@ -1,0 +1,546 @@
+"""HTTP client for the Scenario API: auth, transport safety and retries in one place.
+
+``ScenarioClient`` wraps a ``requests.Session`` with connection pooling, gzip and timeouts.
+It decides once where credentials come from, keeps them in an object that never prints
+them, refuses plain http except on loopback, follows redirects itself (so Authorization
+provably never leaves the base URL's host) and retries transient failures with tenacity,
+honouring ``Retry-After``.  Every worker of a parallel listing shares one client, so a 429
+seen by one of them pauses all of them (the back-off gate).
+"""
+
+from __future__ import annotations
+
+import base64
+import ipaddress
+import logging
+import os
+import random
+import threading
+import time
+from collections.abc import Callable, Mapping
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import orjson
+import requests
+from requests.adapters import HTTPAdapter
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    stop_before_delay,
+    stop_never,
+)
+
+from ._exceptions import ScenarioAPIError, ScenarioFramesError, ServerError, error_for_status
+from ._version import __version__
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BASE_URL = "https://api.cloud.scenario.com/v1"
+PUBLIC_TOKEN = "public-auth-token"
+
+RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504}) | frozenset(range(505, 600))
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+
+# A body check gets the parsed JSON and returns why it is unusable, or None when it is fine.
+BodyCheck = Callable[[Any], "str | None"]
+
+
+class ClientConfigError(ScenarioFramesError, ValueError):
+    """The client was configured in a way we refuse (e.g. plain http to a remote host)."""
+
+
+def expect_list(key: str) -> BodyCheck:
+    """A body check: the JSON must be an object holding a list under ``key``.
+
+    ``GET /models`` uses ``expect_list("models")``; the usage endpoint ``"modelUsages"``.
+    A 200 failing the check is treated like a transient server error and retried.
+    """
+
+    def check(data: Any) -> str | None:
+        if not isinstance(data, dict):
+            return f"200 body is not a JSON object (expected a {key!r} list)"
+        if not isinstance(data.get(key), list):
+            return f"200 body has no {key!r} list"
+        return None
+
+    check.__name__ = f"expect_list_{key}"
+    return check
+
+
+MODELS_BODY: BodyCheck = expect_list("models")
+
+
+# ---------------------------------------------------------------------------------------------
+# Credentials: kept out of every repr, log line and message
+# ---------------------------------------------------------------------------------------------
+
+
+class _Credentials:
+    """An API key/secret pair turned into a Basic header; never shows its content."""
+
+    __slots__ = ("_header", "_needles")
+
+    def __init__(self, key: str, secret: str) -> None:
+        token = base64.b64encode(f"{key}:{secret}".encode()).decode("ascii")
+        self._header = f"Basic {token}"
+        # Everything that would leak the pair if it showed up in text.
+        self._needles = tuple(n for n in {key, secret, token} if len(n) >= 3)
+
+    @property
+    def public(self) -> bool:
+        return False
+
+    def authorization(self) -> str:
+        return self._header
+
+    def scrub(self, text: str) -> str:
+        """Replace any occurrence of the key, the secret or their base64 form with ``***``."""
+        for needle in self._needles:
+            text = text.replace(needle, "***")
+        return text
+
+    def __repr__(self) -> str:
+        return "<credentials: api key and secret (hidden)>"
+
+    __str__ = __repr__
+
+    def __reduce__(self) -> Any:  # no pickling, so they cannot be written out by accident
+        raise TypeError("credentials cannot be pickled")
+
+
+class _PublicAccess:
+    """Anonymous access to the public catalog (``Authorization: public-auth-token``)."""
+
+    __slots__ = ()
+
+    @property
+    def public(self) -> bool:
+        return True
+
+    def authorization(self) -> str:
+        return PUBLIC_TOKEN
+
+    def scrub(self, text: str) -> str:
+        return text
+
+    def __repr__(self) -> str:
+        return "<public access>"
+
+
+def _resolve_credentials(api_key: str | None, api_secret: str | None) -> _Credentials | _PublicAccess:
+    """Arguments first, then SCENARIO_API_*, then the official client's SCENARIO_SDK_API_*."""
+    if api_key or api_secret:
+        if not (api_key and api_secret):
+            raise ClientConfigError("pass both api_key and api_secret, or neither (public access)")
+        return _Credentials(api_key, api_secret)
+    for key_var, secret_var in (
+        ("SCENARIO_API_KEY", "SCENARIO_API_SECRET"),
+        ("SCENARIO_SDK_API_KEY", "SCENARIO_SDK_API_SECRET"),
+    ):
+        key, secret = os.environ.get(key_var) or "", os.environ.get(secret_var) or ""
+        if key or secret:
+            if not (key and secret):
+                raise ClientConfigError(f"{key_var} and {secret_var} must be set together")
+            return _Credentials(key, secret)
+    return _PublicAccess()
+
+
+# ---------------------------------------------------------------------------------------------
+# URL policy
+# ---------------------------------------------------------------------------------------------
+
+
+def is_loopback_host(host: str | None) -> bool:
+    """True for localhost, 127.0.0.0/8 and ::1: the only hosts plain http may talk to."""
+    if not host:
+        return False
+    h = host.strip("[]").lower()
+    if h == "localhost" or h.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(h).is_loopback
+    except ValueError:
+        return False
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+    return parts.scheme, (parts.hostname or "").lower(), port
+
+
+def check_url(url: str) -> None:
+    """Refuse anything but https, except http to a loopback host (the demo server)."""
+    parts = urlsplit(url)
+    if parts.scheme == "https" and parts.hostname:
+        return
+    if parts.scheme == "http" and is_loopback_host(parts.hostname):
+        return
+    if parts.scheme == "http":
+        raise ClientConfigError(
+            f"refusing plain http to {parts.hostname!r}: credentials and data would travel "
+            "unencrypted; use https (plain http is only allowed for loopback hosts)"
+        )
+    raise ClientConfigError(f"unsupported URL {url!r}: expected https://host/... ")
+
+
+# ---------------------------------------------------------------------------------------------
+# Retry-After and the shared back-off gate
+# ---------------------------------------------------------------------------------------------
+
+
+def parse_retry_after(headers: Mapping[str, str], now: float | None = None) -> float | None:
+    """Seconds to wait according to ``retry-after-ms`` or ``Retry-After`` (seconds or HTTP date).
+
+    An HTTP date has one-second resolution; it is honoured as written (the instant it names),
+    measured against our clock, or against the response's ``Date`` header when the two
+    clocks disagree by more than two seconds.  Past dates mean no wait.
+    """
+    now = time.time() if now is None else now
+    ms = headers.get("retry-after-ms")
+    if ms:
+        try:
+            return max(0.0, float(ms) / 1000.0)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value).timestamp()
+    except (TypeError, ValueError, IndexError):
+        return None
+    reference = now
+    server_date = headers.get("date")
+    if server_date:
+        try:
+            server_now = parsedate_to_datetime(server_date).timestamp()
+            if abs(server_now - now) > 2.0:
+                reference = server_now
+        except (TypeError, ValueError, IndexError):
+            pass
+    return max(0.0, when - reference)
+
+
+class BackoffGate:
+    """A point in time before which no request may start; shared by every worker.
+
+    When any request gets a 429, the gate closes until its Retry-After instant, so the other
+    workers stop hammering a server that asked us to slow down.
+    """
+
+    def __init__(self) -> None:
+        self._until = 0.0  # time.monotonic() value
+        self._lock = threading.Lock()
+
+    def hold(self, seconds: float) -> None:
+        """Close the gate for ``seconds`` from now (never shortens an existing hold)."""
+        if seconds <= 0:
+            return
+        with self._lock:
+            self._until = max(self._until, time.monotonic() + seconds)
+
+    def remaining(self) -> float:
+        return max(0.0, self._until - time.monotonic())
+
+    def wait(self) -> float:
+        """Sleep until the gate opens; returns the seconds slept."""
+        slept = 0.0
+        while True:
+            left = self.remaining()
+            if left <= 0:
+                return slept
+            time.sleep(left)
+            slept += left
+
+
+# ---------------------------------------------------------------------------------------------
+# The client
+# ---------------------------------------------------------------------------------------------
+
+
+class _Transient(Exception):
+    """An attempt failed in a way worth retrying; carries the error to raise if we give up."""
+
+    def __init__(self, reason: str, error: ScenarioAPIError, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.error = error
+        self.retry_after = retry_after
+
+
+class ScenarioClient:
+    """A thread-safe client for the Scenario API (one per fetch, shared by its workers).
+
+    ``base_url``: argument, else ``SCENARIO_BASE_URL``, else the real service.  Credentials:
+    arguments, else ``SCENARIO_API_KEY``/``SCENARIO_API_SECRET``, else
+    ``SCENARIO_SDK_API_KEY``/``SCENARIO_SDK_API_SECRET``; with none, public access.
+    ``max_attempts`` and ``deadline`` (seconds, per request including its retries) bound the
+    retries; ``backoff`` and ``backoff_max`` shape the exponential back-off with jitter used
+    when the server gives no Retry-After.  ``compress`` asks for gzip bodies; by default it
+    is on except for loopback servers, where compressing only burns CPU on both ends.
+    """
+
+    def __init__(
+        self,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        api_secret: str | None = None,
+        *,
+        timeout: tuple[float, float] = (5.0, 60.0),
+        max_attempts: int = 8,
+        deadline: float | None = None,
+        user_agent: str | None = None,
+        pool_size: int = 16,
+        backoff: float = 0.5,
+        backoff_max: float = 8.0,
+        max_redirects: int = 5,
+        compress: bool | None = None,
+    ) -> None:
+        url = (base_url or os.environ.get("SCENARIO_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
+        check_url(url)
+        if max_attempts < 1:
+            raise ClientConfigError("max_attempts must be at least 1")
+        self.base_url = url
+        self._origin = _origin(url)
+        self._auth = _resolve_credentials(api_key, api_secret)
+        self.timeout = timeout
+        self.max_attempts = max_attempts
+        self.deadline = deadline
+        self.backoff = backoff
+        self.backoff_max = backoff_max
+        self.max_redirects = max_redirects
+        self.gate = BackoffGate()
+        self._lock = threading.Lock()
+        self.requests_sent = 0
+        self.retries = 0
+
+        if compress is None:
+            compress = not is_loopback_host(urlsplit(url).hostname)
+        session = requests.Session()
+        session.trust_env = False  # no ~/.netrc credentials slipping in; proxies handled below
+        session.headers.update({
+            "User-Agent": user_agent or f"scenario-frames/{__version__}",
+            "Accept": "application/json",
+            "Accept-Encoding": "gzip, deflate" if compress else "identity",
+            "Connection": "keep-alive",
+        })  # fmt: skip
+        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=max(pool_size, 4), max_retries=0)
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
+        self._session = session
+        if self._auth.public:
+            log.info("no Scenario API credentials found: using public access (public models only)")
+
+    # -- introspection -----------------------------------------------------------------------
+
+    @property
+    def is_public(self) -> bool:
+        """True when no credentials were found: only the public catalog can be listed."""
+        return self._auth.public
+
+    @property
+    def default_privacy(self) -> str:
+        return "public" if self.is_public else "private"
+
+    def __repr__(self) -> str:
+        return f"ScenarioClient(base_url={self.base_url!r}, auth={self._auth!r})"
+
+    def stats(self) -> dict[str, int]:
+        """Requests sent (each HTTP exchange, redirects included) and retries so far."""
+        with self._lock:
+            return {"requests": self.requests_sent, "retries": self.retries}
+
+    def close(self) -> None:
+        self._session.close()
+
+    def __enter__(self) -> ScenarioClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def scrub(self, text: str) -> str:
+        """Remove any trace of the credentials from a piece of text."""
+        return self._auth.scrub(text)
+
+    # -- requests ----------------------------------------------------------------------------
+
+    def url_for(self, path: str) -> str:
+        return self.base_url + "/" + path.lstrip("/")
+
+    def get(
+        self, path: str, params: Mapping[str, str] | None = None, *, check: BodyCheck | None = MODELS_BODY
+    ) -> requests.Response:
+        """GET ``path`` (relative to the base URL) with retries; returns the final 200 response.
+
+        ``check`` validates the JSON body of a 200 (None: accept any body); an unusable body
+        is retried like a 5xx.
+        """
+        return self._request(path, params, check)[0]
+
+    def get_json(
+        self, path: str, params: Mapping[str, str] | None = None, *, check: BodyCheck | None = MODELS_BODY
+    ) -> tuple[bytes, Any]:
+        """Like ``get`` but returns the raw body and its parsed JSON (parsed once, by orjson)."""
+        resp, data = self._request(path, params, check or (lambda _d: None))
+        return resp.content, data
+
+    def _request(
+        self, path: str, params: Mapping[str, str] | None, check: BodyCheck | None
+    ) -> tuple[requests.Response, Any]:
+        url = self.url_for(path)
+        api_path = urlsplit(url).path
+        started = time.monotonic()
+        stop = stop_after_attempt(self.max_attempts)
+        if self.deadline is not None:
+            stop = stop | stop_before_delay(self.deadline)
+        elif self.max_attempts <= 0:  # pragma: no cover - guarded in __init__
+            stop = stop_never
+
+        def attempt() -> tuple[requests.Response, Any]:
+            self.gate.wait()
+            timeout = self.timeout
+            if self.deadline is not None:
+                left = max(0.5, self.deadline - (time.monotonic() - started))
+                timeout = (min(timeout[0], left), min(timeout[1], left))
+            return self._attempt(url, api_path, params, check, timeout)
+
+        retrying = Retrying(
+            stop=stop,
+            wait=self._wait,
+            retry=retry_if_exception_type(_Transient),
+            before_sleep=self._before_sleep(api_path),
+            reraise=True,
+        )
+        try:
+            return retrying(attempt)
+        except _Transient as exc:
+            raise exc.error from None
+
+    def _wait(self, state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, _Transient) and exc.retry_after is not None:
+            delay = exc.retry_after
+        else:
+            high = min(self.backoff_max, self.backoff * 2 ** (state.attempt_number - 1))
+            delay = high * random.uniform(0.5, 1.0)  # jitter keeps workers from retrying in step
+        if isinstance(exc, _Transient) and exc.error.status == 429:
+            self.gate.hold(delay)
+        return delay
+
+    def _before_sleep(self, api_path: str) -> Callable[[RetryCallState], None]:
+        def note(state: RetryCallState) -> None:
+            exc = state.outcome.exception() if state.outcome else None
+            reason = exc.reason if isinstance(exc, _Transient) else repr(exc)
+            with self._lock:
+                self.retries += 1
+            log.info(
+                "retrying GET %s (attempt %d of %d) in %.2f s: %s",
+                api_path, state.attempt_number + 1, self.max_attempts,
+                state.upcoming_sleep, reason,
+            )  # fmt: skip
+
+        return note
+
+    def _send(self, url: str, params: Mapping[str, str] | None, timeout: tuple[float, float]) -> requests.Response:
+        """One GET, following redirects by hand so Authorization stays on the base host."""
+        headers = {"Authorization": self._auth.authorization()}
+        current = url
+        query = dict(params) if params else None
+        for _hop in range(self.max_redirects + 1):
+            check_url(current)
+            proxies = {} if is_loopback_host(urlsplit(current).hostname) else (
+                requests.utils.get_environ_proxies(current)
+            )
+            with self._lock:
+                self.requests_sent += 1
+            resp = self._session.get(
+                current, params=query, headers=headers, timeout=timeout,
+                allow_redirects=False, proxies=proxies,
+            )  # fmt: skip
+            location = resp.headers.get("location")
+            if resp.status_code not in REDIRECT_STATUSES or not location:
+                return resp
+            resp.close()
+            target = urljoin(resp.url, location)
+            try:
+                check_url(target)
+            except ClientConfigError:
+                raise ScenarioAPIError(
+                    "refusing a redirect to an insecure or unsupported URL",
+                    status=resp.status_code, path=urlsplit(url).path,
+                ) from None  # fmt: skip
+            if _origin(target) != self._origin and "Authorization" in headers:
+                log.info("redirect to another host: dropping the Authorization header")
+                headers = {}
+            current, query = target, None  # the Location carries its own query string
+        raise ScenarioAPIError("too many redirects", path=urlsplit(url).path)
+
+    def _attempt(
+        self,
+        url: str,
+        api_path: str,
+        params: Mapping[str, str] | None,
+        check: BodyCheck | None,
+        timeout: tuple[float, float],
+    ) -> tuple[requests.Response, Any]:
+        try:
+            resp = self._send(url, params, timeout)
+            body = resp.content  # reads the whole body: truncation shows up here
+        except (requests.Timeout, requests.ConnectionError, requests.exceptions.ChunkedEncodingError,
+                requests.exceptions.ContentDecodingError) as exc:  # fmt: skip
+            kind = "timeout" if isinstance(exc, requests.Timeout) else "connection error"
+            error = ServerError(f"{kind} ({type(exc).__name__}) after all attempts", path=api_path)
+            raise _Transient(f"{kind}: {type(exc).__name__}", error) from None
+
+        status = resp.status_code
+        if status == 200:
+            if check is None:
+                return resp, None
+            try:
+                data = orjson.loads(body)
+            except orjson.JSONDecodeError:
+                error = ServerError(
+                    "the server kept answering 200 with a body that is not valid JSON",
+                    status=200, reason="invalid-body", path=api_path,
+                )  # fmt: skip
+                raise _Transient(f"200 with invalid JSON ({len(body)} bytes)", error) from None
+            problem = check(data)
+            if problem:
+                error = ServerError(problem, status=200, reason="invalid-body", path=api_path)
+                raise _Transient(problem, error)
+            return resp, data
+
+        message, reason = self._error_text(resp, body)
+        error = error_for_status(status)(message, status=status, reason=reason, path=api_path)
+        if status in RETRY_STATUSES:
+            retry_after = parse_retry_after(resp.headers)
+            why = f"{status} {resp.reason or ''}".strip()
+            if retry_after is not None:
+                why += f" (Retry-After {retry_after:.2f} s)"
+            raise _Transient(why, error, retry_after)
+        raise error
+
+    def _error_text(self, resp: requests.Response, body: bytes) -> tuple[str, str | None]:
+        message = f"HTTP {resp.status_code} {resp.reason or ''}".strip()
+        reason = None
+        try:
+            data = orjson.loads(body) if body else None
+        except orjson.JSONDecodeError:
+            data = None
+        if isinstance(data, dict):
+            if data.get("message"):
+                message = str(data["message"])[:500]
+            if data.get("reason"):
+                reason = str(data["reason"])[:200]
+        return self.scrub(message), self.scrub(reason) if reason else None

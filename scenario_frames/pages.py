@@ -1,0 +1,689 @@
+"""Pagination of ``GET /models``: one listing page by page, or many createdAt windows at once.
+
+``iter_pages`` is the small generator every listing uses: it sends a query, follows
+``nextPaginationToken`` and stops on a repeated token or a page cap.
+
+``list_pages`` runs a whole listing.  When the query allows it, the listing is cut into
+createdAt windows fetched by several workers at once.  A model's createdAt never changes, so
+a window's content is stable while the catalog changes elsewhere.  Windows are half-open
+intervals of milliseconds ``[start, stop)``: the API's bounds are exclusive, so a window is
+asked for as ``createdAfter=start-1ms&createdBefore=stop``, and a model sitting exactly on a
+cut belongs to exactly one window.  (With sub-millisecond timestamps a model could land in
+two windows; the final de-duplication by id removes and counts such doubles.)
+
+Windows split adaptively: when a worker runs out of work, it halves the window with the most
+pages left, between that window's current position and its end; the running worker drops
+whatever it receives past the cut.  With a checkpoint folder, every page and a small state
+file per window are written atomically as they arrive, so a killed fetch resumes where each
+window stopped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from ._exceptions import PaginationError, ScenarioFramesError
+from .client import ScenarioClient
+from .query import ModelQuery, iso_utc
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PAGE_SIZE = 500
+DEFAULT_PAGE_CAP = 100_000
+MODELS_PATH = "/models"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MS = timedelta(milliseconds=1)
+
+
+class CheckpointMismatchError(ScenarioFramesError, ValueError):
+    """The checkpoint folder holds the pages of a different query or server."""
+
+
+# ---------------------------------------------------------------------------------------------
+# One query, page by page
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Page:
+    """One response of ``GET /models``: its raw body, the token of the next page, its size."""
+
+    index: int
+    body: bytes = field(repr=False)
+    next_token: str | None
+    models: int = 0
+    records: list[Any] | None = field(default=None, repr=False, compare=False)
+
+
+def iter_pages(
+    client: ScenarioClient,
+    query: ModelQuery,
+    *,
+    page_size: int = DEFAULT_PAGE_SIZE,
+    page_cap: int = DEFAULT_PAGE_CAP,
+    start_token: str | None = None,
+    first_index: int = 0,
+    progress: bool = False,
+) -> Iterator[Page]:
+    """Yield the pages of one listing, following ``nextPaginationToken`` until it ends.
+
+    ``page_size`` applies unless the query sets its own.  A token seen twice (the server is
+    looping) or more than ``page_cap`` pages raise ``PaginationError``.  ``start_token`` and
+    ``first_index`` continue a listing stopped earlier (resume).
+    """
+    params = query.params(page_size=page_size)
+    seen: set[str] = {start_token} if start_token else set()
+    token = start_token
+    index = first_index
+    bar = _make_bar(progress)
+    try:
+        while True:
+            if index - first_index >= page_cap:
+                raise PaginationError(
+                    f"stopped after {page_cap} pages (the page cap); the listing still had more. "
+                    "Raise page_cap or narrow the query",
+                    reason="page-cap", path=MODELS_PATH,
+                )  # fmt: skip
+            sent = dict(params)
+            if token:
+                sent["paginationToken"] = token
+            body, data = client.get_json(MODELS_PATH, sent)
+            records = data["models"]
+            nxt = data.get("nextPaginationToken") or None
+            if nxt is not None and not isinstance(nxt, str):
+                nxt = str(nxt)
+            if nxt is not None and nxt in seen:
+                raise PaginationError(
+                    f"the server sent pagination token #{len(seen)} again after page {index}: "
+                    "the listing loops; stopping",
+                    reason="token-loop", path=MODELS_PATH,
+                )  # fmt: skip
+            if nxt is not None:
+                seen.add(nxt)
+            if bar is not None:
+                bar.models += len(records)
+                bar.update(1)
+                bar.set_postfix(models=bar.models, refresh=False)
+            yield Page(index, body, nxt, len(records), records)
+            index += 1
+            if nxt is None:
+                return
+            token = nxt
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+def _make_bar(enabled: bool) -> Any:
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm
+
+    bar = tqdm(desc="GET /models", unit="page", dynamic_ncols=True, leave=False)
+    bar.models = 0  # type: ignore[attr-defined]
+    return bar
+
+
+# ---------------------------------------------------------------------------------------------
+# Time keys: createdAt in milliseconds, negated for descending listings
+# ---------------------------------------------------------------------------------------------
+
+
+def ms_of(text: str) -> int:
+    """Milliseconds since the epoch of an ISO timestamp (sub-millisecond parts floored)."""
+    dt = datetime.fromisoformat(text)
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return (dt - _EPOCH) // _MS
+
+
+def iso_of(ms: int) -> str:
+    return iso_utc(_EPOCH + timedelta(milliseconds=ms))
+
+
+@dataclass(frozen=True)
+class _Axis:
+    """Maps createdAt to a key that grows in listing order, and key windows to query bounds."""
+
+    descending: bool
+
+    def key(self, record: Any) -> int | None:
+        try:
+            ms = ms_of(record["createdAt"])
+        except (KeyError, TypeError, ValueError):
+            return None
+        return -ms if self.descending else ms
+
+    def bounds(self, start: int | None, stop: int | None) -> dict[str, str | None]:
+        """Query bounds (exclusive, as the API wants them) covering keys ``start <= k < stop``."""
+        if not self.descending:
+            after = None if start is None else iso_of(start - 1)
+            before = None if stop is None else iso_of(stop)
+        else:  # key = -ms, so start <= -ms < stop  <=>  -stop < ms <= -start
+            after = None if stop is None else iso_of(-stop)
+            before = None if start is None else iso_of(-start + 1)
+        return {"created_after": after, "created_before": before}
+
+    def user_window(self, query: ModelQuery) -> tuple[int | None, int | None]:
+        """The key window equivalent to the user's own createdAfter/createdBefore."""
+        after = ms_of(query.created_after) if query.created_after else None
+        before = ms_of(query.created_before) if query.created_before else None
+        if not self.descending:
+            return (None if after is None else after + 1), before
+        return (None if before is None else 1 - before), (None if after is None else -after)
+
+
+# ---------------------------------------------------------------------------------------------
+# Partitions and their checkpoint
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Partition:
+    """A window of the listing: its query bounds, its effective stop, and how far it got."""
+
+    id: int
+    lo: int | None  # query window, key space, inclusive (None: open)
+    hi: int | None  # query window, exclusive (None: open)
+    stop: int | None  # effective end: records with key >= stop belong to a later window
+    token: str | None = None
+    pages: int = 0
+    models: int = 0
+    first: int | None = None  # key of the first record received
+    pos: int | None = None  # key of the last record kept
+    done: bool = False
+    # runtime only
+    busy: bool = field(default=False, repr=False, compare=False)
+    bodies: list[bytes] = field(default_factory=list, repr=False, compare=False)
+    ids: list[list[str]] = field(default_factory=list, repr=False, compare=False)
+
+    def state(self) -> dict[str, Any]:
+        d = asdict(self)
+        for k in ("busy", "bodies", "ids"):
+            d.pop(k)
+        return d
+
+    @property
+    def started(self) -> bool:
+        return self.pages > 0
+
+    def order_key(self) -> tuple[int, int]:
+        return (0, 0) if self.lo is None else (1, self.lo)
+
+
+def _atomic_write(path: Path, data: bytes, *, sync_dir: bool = False) -> None:
+    """Write a file so that a crash leaves either the old or the new content, never a mix."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    if sync_dir:
+        with contextlib.suppress(OSError):
+            fd = os.open(path.parent, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+
+
+class Checkpoint:
+    """A folder holding a listing in progress: pages as they arrive plus one state per window.
+
+    Files: ``checkpoint.json`` (which query, which mode), ``part-NNNNN.json`` (a window's
+    bounds, next token, pages stored, done flag) and ``part-NNNNN-PPPPPP.json`` (page bodies).
+    A page is written before the state that counts it, and a new window's state before the
+    shrunk state of the window it was cut from, so a crash at any instant loses nothing.
+    """
+
+    FORMAT = 1
+
+    def __init__(self, folder: str | os.PathLike[str]) -> None:
+        self.folder = Path(folder)
+
+    def _part(self, pid: int) -> Path:
+        return self.folder / f"part-{pid:05d}.json"
+
+    def _page(self, pid: int, index: int) -> Path:
+        return self.folder / f"part-{pid:05d}-{index:06d}.json"
+
+    def open(self, fingerprint: str, description: dict[str, Any], mode: str) -> tuple[str, list[Partition]]:
+        """Start a new checkpoint or load a matching one; returns (mode, partitions)."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        head = self.folder / "checkpoint.json"
+        if head.exists():
+            info = orjson.loads(head.read_bytes())
+            if info.get("fingerprint") != fingerprint:
+                raise CheckpointMismatchError(
+                    f"checkpoint folder {str(self.folder)!r} belongs to a different fetch "
+                    f"(query {info.get('query')!r} at {info.get('base_url')!r}); "
+                    "use another folder or delete this one"
+                )
+            parts = []
+            for path in sorted(self.folder.glob("part-?????.json")):
+                p = Partition(**orjson.loads(path.read_bytes()))
+                for i in range(p.pages):
+                    body = self._page(p.id, i).read_bytes()
+                    p.bodies.append(body)
+                    p.ids.append(_ids(orjson.loads(body).get("models", [])))
+                parts.append(p)
+            return str(info.get("mode", mode)), parts
+        info = {"format": self.FORMAT, "fingerprint": fingerprint, "mode": mode, **description}
+        _atomic_write(head, orjson.dumps(info, option=orjson.OPT_INDENT_2), sync_dir=True)
+        return mode, []
+
+    def write_page(self, pid: int, index: int, body: bytes) -> None:
+        _atomic_write(self._page(pid, index), body)
+
+    def write_state(self, p: Partition) -> None:
+        _atomic_write(self._part(p.id), orjson.dumps(p.state()), sync_dir=True)
+
+
+def _ids(records: list[Any]) -> list[str]:
+    return [str(r.get("id")) if isinstance(r, dict) else repr(r) for r in records]
+
+
+# ---------------------------------------------------------------------------------------------
+# The listing
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Listing:
+    """Every page of a listing (each model once), and how they were fetched."""
+
+    pages: list[bytes]
+    models: int
+    duplicates: int
+    partitioned: bool
+    partitions: int
+    reason: str  # why sequential, or "partitioned"
+
+
+def partition_blocker(query: ModelQuery, workers: int) -> str | None:
+    """Why this query must be listed sequentially, or None when it can be partitioned."""
+    if workers <= 1:
+        return "one worker"
+    if query.sort_by not in (None, "createdAt"):
+        return f"sortBy={query.sort_by} was chosen and its order cannot be rebuilt from createdAt windows"
+    if query.updated_after or query.updated_before:
+        return "updatedAfter/updatedBefore filter on updatedAt"
+    if query.extra:
+        return "extra raw parameters were given"
+    return None
+
+
+def fingerprint(client: ScenarioClient, query: ModelQuery, page_size: int) -> tuple[str, dict[str, Any]]:
+    """A digest naming (server, query, page size): a checkpoint only resumes the same fetch."""
+    desc = {"base_url": client.base_url, "query": query.params(page_size=page_size)}
+    digest = hashlib.sha256(orjson.dumps(desc, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    return digest, desc
+
+
+class _Run:
+    """The shared state of one listing: windows, the scheduler, and the checkpoint."""
+
+    def __init__(
+        self,
+        client: ScenarioClient,
+        query: ModelQuery,
+        *,
+        workers: int,
+        page_size: int,
+        page_cap: int,
+        checkpoint: Checkpoint | None,
+        on_page: Callable[[int], None],
+        partitioned: bool,
+    ) -> None:
+        self.client = client
+        self.user_query = query
+        self.workers = workers
+        self.page_size = query.page_size or page_size
+        self.page_cap = page_cap
+        self.checkpoint = checkpoint
+        self.on_page = on_page
+        self.partitioned = partitioned
+        self.axis = _Axis(descending=query.sort_direction == "desc")
+        self.parts: list[Partition] = []
+        self.cond = threading.Condition()
+        self.known_end: int | None = None  # key just past the last record known to exist
+        self.error: BaseException | None = None
+
+    # -- queries ---------------------------------------------------------------------------
+
+    def window_query(self, p: Partition) -> ModelQuery:
+        if not self.partitioned:
+            return self.user_query
+        return self.user_query.with_changes(
+            sort_by="createdAt",
+            sort_direction="desc" if self.axis.descending else "asc",
+            **self.axis.bounds(p.lo, p.hi),
+        )
+
+    def probe_far_end(self) -> None:
+        """Ask for the single last record of the whole window, to know where the listing ends."""
+        lo, hi = self.axis.user_window(self.user_query)
+        q = self.user_query.with_changes(
+            sort_by="createdAt",
+            sort_direction="asc" if self.axis.descending else "desc",
+            **self.axis.bounds(lo, hi),
+        )
+        _body, data = self.client.get_json(MODELS_PATH, q.params(page_size=1) | {"pageSize": "1"})
+        keys = [k for k in (self.axis.key(r) for r in data["models"]) if k is not None]
+        with self.cond:
+            if keys:
+                self.known_end = max(self.known_end or keys[0] + 1, keys[0] + 1)
+            self.cond.notify_all()
+
+    # -- persistence -----------------------------------------------------------------------
+
+    def save(self, p: Partition) -> None:
+        if self.checkpoint is not None:
+            self.checkpoint.write_state(p)
+
+    # -- splitting -------------------------------------------------------------------------
+
+    def _density(self, p: Partition) -> float:
+        if p.models >= 2 and p.first is not None and p.pos is not None and p.pos > p.first:
+            return p.models / (p.pos - p.first + 1)
+        total = span = 0
+        for q in self.parts:
+            if q.models >= 2 and q.first is not None and q.pos is not None and q.pos > q.first:
+                total += q.models
+                span += q.pos - q.first + 1
+        return total / span if span else 0.0
+
+    def _end(self, p: Partition) -> int | None:
+        if p.stop is not None:
+            return p.stop
+        return self.known_end
+
+    def _left(self, p: Partition) -> tuple[float, int | None, int | None]:
+        """(estimated records left, cut-able range start, range end) of a window."""
+        end = self._end(p)
+        begin = p.pos if p.pos is not None else p.lo
+        if end is None or begin is None or end - begin < 2:
+            return 0.0, None, None
+        return self._density(p) * (end - begin), begin, end
+
+    def split(self, p: Partition, cut: int) -> Partition:
+        """Give the part of ``p`` from ``cut`` on to a new window (caller holds the lock)."""
+        q = Partition(id=max(x.id for x in self.parts) + 1, lo=cut, hi=p.stop, stop=p.stop)
+        self.parts.append(q)
+        p.stop = cut
+        self.save(q)  # the new window first: a crash in between only overlaps, never loses
+        self.save(p)
+        return q
+
+    def initial_split(self, p0: Partition) -> None:
+        """Cut what lies past the first page into one window per worker, evenly in time."""
+        with self.cond:
+            begin, end = p0.pos, self._end(p0)
+            if p0.done or begin is None or end is None or end - begin < 2:
+                return
+            n = min(self.workers, end - begin)
+            cuts = sorted({begin + (end - begin) * i // n for i in range(1, n)} - {begin})
+            for cut in reversed(cuts):
+                self.split(p0, cut)
+            log.debug("initial windows: %d", len(self.parts))
+
+    def next_job(self) -> Partition | None:
+        """The window a free worker should take next, splitting a busy one if worth it."""
+        with self.cond:
+            while True:
+                if self.error is not None:
+                    return None
+                idle = [p for p in self.parts if not p.done and not p.busy]
+                if idle:
+                    p = min(idle, key=Partition.order_key)
+                    p.busy = True
+                    return p
+                if all(p.done for p in self.parts):
+                    return None
+                if self.partitioned:
+                    best, best_left, best_cut = None, 0.0, None
+                    for p in self.parts:
+                        if p.done or not p.busy:
+                            continue
+                        left, begin, end = self._left(p)
+                        if begin is not None and end is not None and left > best_left:
+                            best, best_left, best_cut = p, left, begin + (end - begin + 1) // 2
+                    if best is not None and best_left >= 1.5 * self.page_size:
+                        q = self.split(best, best_cut)  # type: ignore[arg-type]
+                        q.busy = True
+                        return q
+                self.cond.wait(timeout=0.5)
+
+    # -- fetching --------------------------------------------------------------------------
+
+    def run_partition(self, p: Partition) -> None:
+        """Fetch one window page by page until it ends or reaches its (possibly moved) stop."""
+        try:
+            pages = iter_pages(
+                self.client, self.window_query(p), page_size=self.page_size,
+                page_cap=self.page_cap, start_token=p.token, first_index=p.pages,
+            )  # fmt: skip
+            for page in pages:
+                if self.error is not None:
+                    return
+                if self.keep(p, page):
+                    return
+        except BaseException as exc:
+            with self.cond:
+                if self.error is None:
+                    self.error = exc
+                self.cond.notify_all()
+            raise
+        finally:
+            with self.cond:
+                p.busy = False
+                self.cond.notify_all()
+
+    def keep(self, p: Partition, page: Page) -> bool:
+        """Store one page of window ``p`` (trimmed at its stop); True when the window is done."""
+        records = page.records or []
+        keys = [self.axis.key(r) for r in records] if self.partitioned else []
+        with self.cond:
+            stop = p.stop
+        body, kept, trimmed = self._trim(page, records, keys, stop)
+        index = p.pages
+        if self.checkpoint is not None:
+            self.checkpoint.write_page(p.id, index, body)
+        with self.cond:
+            if p.stop != stop:  # cut while we were writing: trim again with the new stop
+                body, kept, trimmed = self._trim(page, records, keys, p.stop)
+                if self.checkpoint is not None:
+                    self.checkpoint.write_page(p.id, index, body)
+            kept_keys = [k for k in (keys[i] for i in kept) if k is not None] if keys else []
+            if kept_keys:
+                p.first = kept_keys[0] if p.first is None else p.first
+                p.pos = max(kept_keys) if p.pos is None else max(p.pos, max(kept_keys))
+                self.known_end = max(self.known_end or p.pos + 1, p.pos + 1)
+            p.bodies.append(body)
+            p.ids.append(_ids([records[i] for i in kept]))
+            p.pages += 1
+            p.models += len(kept)
+            p.token = page.next_token
+            p.done = page.next_token is None or trimmed
+            self.save(p)
+            self.cond.notify_all()
+        self.on_page(len(kept))
+        return p.done
+
+    def _trim(
+        self, page: Page, records: list[Any], keys: list[int | None], stop: int | None
+    ) -> tuple[bytes, list[int], bool]:
+        if stop is None or not keys:
+            return page.body, list(range(len(records))), False
+        kept = [i for i, k in enumerate(keys) if k is None or k < stop]
+        if len(kept) == len(records):
+            return page.body, kept, False
+        return orjson.dumps({"models": [records[i] for i in kept]}), kept, True
+
+
+def list_pages(
+    client: ScenarioClient,
+    query: ModelQuery,
+    *,
+    workers: int = 6,
+    page_size: int = DEFAULT_PAGE_SIZE,
+    page_cap: int = DEFAULT_PAGE_CAP,
+    checkpoint: str | os.PathLike[str] | None = None,
+    progress: bool = True,
+) -> Listing:
+    """Fetch a whole listing, partitioned by createdAt across ``workers`` when the query allows.
+
+    The result holds every model of the listing exactly once (duplicates dropped, counted),
+    in the listing's order for createdAt sorts.  With ``checkpoint`` (a folder), a second run
+    of the same fetch continues where the first one stopped.
+    """
+    blocker = partition_blocker(query, workers)
+    mode = "sequential" if blocker else "partitioned"
+    store = Checkpoint(checkpoint) if checkpoint is not None else None
+    parts: list[Partition] = []
+    if store is not None:
+        digest, desc = fingerprint(client, query, query.page_size or page_size)
+        mode, parts = store.open(digest, desc, mode)
+        if parts:
+            stored = sum(p.pages for p in parts)
+            if all(p.done for p in parts):
+                log.info("checkpoint %s is complete (%d pages): reusing it without requests; "
+                         "delete the folder for a fresh fetch", store.folder, stored)  # fmt: skip
+            else:
+                log.info("resuming from checkpoint %s: %d windows, %d pages already stored",
+                         store.folder, len(parts), stored)  # fmt: skip
+    partitioned = mode == "partitioned"
+    if not partitioned:
+        log.info("fetching sequentially: %s", blocker or "the checkpoint was made sequentially")
+
+    bar = _make_bar(progress)
+    bar_lock = threading.Lock()
+
+    def on_page(n: int) -> None:
+        if bar is None:
+            return
+        with bar_lock:
+            bar.models += n
+            bar.update(1)
+            bar.set_postfix(models=bar.models, refresh=False)
+
+    run = _Run(client, query, workers=workers if partitioned else 1, page_size=page_size,
+               page_cap=page_cap, checkpoint=store, on_page=on_page,
+               partitioned=partitioned)  # fmt: skip
+    run.parts = parts
+    try:
+        _execute(run)
+    finally:
+        if bar is not None:
+            bar.close()
+    return _assemble(run, blocker or ("partitioned" if partitioned else "resumed sequential checkpoint"))
+
+
+def _execute(run: _Run) -> None:
+    threads: list[threading.Thread] = []
+    far: threading.Thread | None = None
+
+    def guarded(fn: Callable[[], None]) -> Callable[[], None]:
+        def go() -> None:
+            try:
+                fn()
+            except BaseException as exc:  # handed to the caller below
+                with run.cond:
+                    if run.error is None:
+                        run.error = exc
+                    run.cond.notify_all()
+
+        return go
+
+    if run.partitioned and not (run.parts and all(p.done for p in run.parts)):
+        far = threading.Thread(target=guarded(run.probe_far_end), name="scenario-probe", daemon=True)
+        far.start()
+    if not run.parts:
+        lo, hi = run.axis.user_window(run.user_query) if run.partitioned else (None, None)
+        p0 = Partition(id=0, lo=lo, hi=hi, stop=hi)
+        run.parts.append(p0)
+        run.save(p0)
+        if run.partitioned:
+            p0.busy = True
+            guarded(lambda: _first_page(run, p0))()
+            if far is not None:
+                far.join()
+            if run.error is None:
+                run.initial_split(p0)
+                with run.cond:
+                    p0.busy = False
+    if far is not None:
+        far.join()
+    if run.error is None:
+
+        def worker() -> None:
+            while True:
+                p = run.next_job()
+                if p is None:
+                    return
+                with contextlib.suppress(BaseException):
+                    run.run_partition(p)  # errors are recorded in run.error
+
+        for i in range(run.workers):
+            t = threading.Thread(target=worker, name=f"scenario-fetch-{i}", daemon=True)
+            t.start()
+            threads.append(t)
+        try:
+            for t in threads:
+                while t.is_alive():
+                    t.join(timeout=0.2)
+        except BaseException as exc:  # Ctrl-C: tell the workers to stop after their request
+            with run.cond:
+                run.error = run.error or exc
+                run.cond.notify_all()
+            raise
+    if run.error is not None:
+        raise run.error
+
+
+def _first_page(run: _Run, p0: Partition) -> None:
+    """The first page of the whole window: it also tells where the listing starts."""
+    pages = iter_pages(run.client, run.window_query(p0), page_size=run.page_size, page_cap=run.page_cap)
+    try:
+        page = next(pages)
+    finally:
+        pages.close()
+    run.keep(p0, page)
+
+
+def _assemble(run: _Run, reason: str) -> Listing:
+    """Concatenate windows in listing order and drop any model already seen (counted)."""
+    seen: set[str] = set()
+    out: list[bytes] = []
+    duplicates = 0
+    for p in sorted(run.parts, key=Partition.order_key):
+        for body, ids in zip(p.bodies, p.ids, strict=True):
+            fresh = [i for i, mid in enumerate(ids) if mid not in seen]
+            if len(fresh) == len(ids) and len(set(ids)) == len(ids):
+                seen.update(ids)
+                out.append(body)
+                continue
+            records = orjson.loads(body).get("models", [])
+            keep = []
+            for r, mid in zip(records, ids, strict=True):
+                if mid in seen:
+                    duplicates += 1
+                    continue
+                seen.add(mid)
+                keep.append(r)
+            out.append(orjson.dumps({"models": keep}))
+    if duplicates:
+        log.info("dropped %d duplicate model(s) seen in more than one page", duplicates)
+    return Listing(out, len(seen), duplicates, run.partitioned, len(run.parts), reason)
