@@ -1,11 +1,9 @@
-"""Imports every module that registers a CLI subcommand (kept apart to avoid import cycles)."""
+"""Imports every module that registers a CLI subcommand (kept apart to avoid import cycles).
+
+The CLI imports this lazily, so ``import scenario_frames`` stays light.
+"""
 
 from __future__ import annotations
 
-import contextlib
-
-# Each module below defines ``@subcommand`` registrars.  They are imported lazily by the CLI
-# only, so importing scenario_frames stays light.
-for _name in ("demo.cli", "cli_snapshot", "cli_usage"):
-    with contextlib.suppress(ModuleNotFoundError):
-        __import__(f"scenario_frames.{_name}")
+from . import cli_snapshot, cli_usage  # noqa: F401  (they register subcommands)
+from .demo import cli as demo_cli  # noqa: F401

@@ -27,12 +27,16 @@ date and time to the microsecond, ``Z`` or a ``+hh:mm`` offset; no zone means UT
 
 from __future__ import annotations
 
+import dataclasses
 import re
-from collections.abc import Iterable, Iterator
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from itertools import chain, repeat
 from typing import Any
 
+import numpy as np
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -67,7 +71,11 @@ def _arrow_fields(nodes: tuple[S.Node, ...]) -> list[pa.Field]:
                 out.append(pa.field(node.key, _ARROW_OF_KIND[node.kind]))
         elif isinstance(node, S.Obj):
             out.append(pa.field(node.key, pa.struct(_arrow_fields(node.fields))))
-        elif node.recursive is None:  # ListOf; the recursive one (inputs) is read on its own
+        elif node.recursive is not None:
+            # Read on its own (see flatten_inputs); here only a marker: a list of objects
+            # with a string name, so that the page read still checks the shape.
+            out.append(pa.field(node.key, pa.list_(pa.struct([pa.field("name", pa.string())]))))
+        else:
             fields = _arrow_fields(node.fields)
             if node.nested is not None:
                 fields.append(pa.field(node.nested.key,
@@ -85,11 +93,12 @@ class Level:
     lists: tuple[tuple[str, Level, str], ...] = ()  # key, item level, table
     nested: tuple[str, Level] | None = None  # a list inside list items, same table (epochs)
     json: tuple[tuple[tuple[str, ...], str], ...] = ()  # json leaves: path, private column
+    excluded: frozenset[str] = frozenset()  # keys here that the Arrow read leaves out
 
 
 def _level(nodes: tuple[S.Node, ...], *, skip_recursive: bool = True,
            json_path: tuple[str, ...] = ()) -> Level:
-    objs, lists, json = [], [], []
+    objs, lists, json, excluded = [], [], [], set()
     for node in nodes:
         if isinstance(node, S.Obj):
             sub = _level(node.fields, json_path=json_path + (node.key,))
@@ -97,15 +106,17 @@ def _level(nodes: tuple[S.Node, ...], *, skip_recursive: bool = True,
             json.extend(sub.json)
         elif isinstance(node, S.ListOf):
             if node.recursive is not None and skip_recursive:
-                continue
+                continue  # read on its own; the Arrow read keeps only a marker
             item = _level(node.fields)
             if node.nested is not None:
-                item = Level(item.known | {node.nested.key}, item.objs, item.lists,
-                             (node.nested.key, _level(node.nested.fields)), item.json)
+                item = dataclasses.replace(item, known=item.known | {node.nested.key},
+                                           nested=(node.nested.key, _level(node.nested.fields)))
             lists.append((node.key, item, node.table))
         elif node.kind == "json":
             json.append((json_path + (node.key,), node.key))
-    return Level(frozenset(n.key for n in nodes), tuple(objs), tuple(lists), None, tuple(json))
+            excluded.add(node.key)
+    return Level(frozenset(n.key for n in nodes), tuple(objs), tuple(lists), None, tuple(json),
+                 frozenset(excluded))
 
 
 MODEL_ARROW: pa.StructType = pa.struct(_arrow_fields(S.MODEL.fields))
@@ -117,7 +128,7 @@ _INPUTS_NODE: S.ListOf = next(n for n in S.MODEL.fields
                               if isinstance(n, S.ListOf) and n.recursive is not None)
 _INPUT_RECURSIVE = _INPUTS_NODE.recursive or "inputs"
 _lvl = _level(_INPUTS_NODE.fields)
-INPUT_LEVEL: Level = Level(_lvl.known | {_INPUT_RECURSIVE}, _lvl.objs, _lvl.lists, None, _lvl.json)
+INPUT_LEVEL: Level = dataclasses.replace(_lvl, known=_lvl.known | {_INPUT_RECURSIVE})
 _INPUT_TYPED_KEYS = frozenset(
     n.key for n in _INPUTS_NODE.fields
     if not (isinstance(n, S.Field) and n.kind == "json") and not isinstance(n, S.ListOf))
@@ -196,16 +207,42 @@ def _read(body: bytes, schema: pa.Schema) -> pa.Table:
     return pj.read_json(pa.BufferReader(body), read_options=opts, parse_options=parse)
 
 
+PAGE_SCHEMA_FULL = pa.schema([pa.field("models", pa.list_(MODEL_ARROW)),
+                              pa.field("nextPaginationToken", pa.string())])
+
+
+@dataclass
+class PageRead:
+    """What the worker thread learns from a page's bytes alone (no Python objects)."""
+
+    typed: pa.StructArray | BaseException  # the models, or the reader's error
+    envelope_keys: int = 0  # keys of the page object the fast path accounts for
+    key_ends: int = 0  # occurrences of '":' in the body (one per key, see fast_page)
+    spaced_colon: bool = True  # some colon follows whitespace: key counting is unsafe
+
+
+def read_page(body: bytes) -> PageRead:
+    """Typed models of one page body plus byte counts for the fast path (never raises)."""
+    try:
+        table = _read(body, PAGE_SCHEMA_FULL)
+        col = table.column("models")
+        if col.null_count or len(col) != 1:
+            return PageRead(ValueError("page has no models list"))
+        typed = col.chunk(0).flatten() if col.num_chunks == 1 else pa.concat_arrays(
+            [c.flatten() for c in col.chunks])
+    except Exception as exc:  # noqa: BLE001 - reported, then the exact path decides
+        return PageRead(exc)
+    a = np.frombuffer(body, np.uint8)
+    colon = a[1:] == 58  # ':'
+    key_ends = int(np.count_nonzero(colon & (a[:-1] == 34)))  # '":'
+    spaced = bool(np.any(colon & (a[:-1] <= 32)))  # whitespace (or control) before ':'
+    token = table.column("nextPaginationToken").null_count == 0
+    return PageRead(typed, 1 + int(token), key_ends, spaced)
+
+
 def read_page_models(body: bytes) -> pa.StructArray | BaseException:
     """Typed models of one page body, or the reader's error (never raises)."""
-    try:
-        col = _read(body, PAGE_SCHEMA).column("models")
-        if col.null_count or len(col) != 1:
-            return ValueError("page has no models list")
-        return col.chunk(0).flatten() if col.num_chunks == 1 else pa.concat_arrays(
-            [c.flatten() for c in col.chunks])
-    except Exception as exc:  # noqa: BLE001 - reported, then the slow path decides
-        return exc
+    return read_page(body).typed
 
 
 def _table_struct(table: pa.Table, typ: pa.StructType) -> pa.StructArray:
@@ -237,6 +274,20 @@ def check_line(line: bytes, schema: pa.Schema) -> str | None:
 # ---------------------------------------------------------------------------------------------
 
 
+class _Done:
+    """A finished 'future' for work run in the calling thread."""
+
+    def __init__(self, value: Any) -> None:
+        self._value = value
+
+    def result(self) -> Any:
+        return self._value
+
+
+def _run_now(fn: Callable[..., Any], *args: Any) -> _Done:
+    return _Done(fn(*args))
+
+
 @dataclass
 class PageOut:
     """What one page contributes: typed models, their record ids, and the side rows."""
@@ -244,11 +295,27 @@ class PageOut:
     models: pa.StructArray | None = None  # kept records only
     rids: list[int] = field(default_factory=list)  # global record id of each kept record
     rejects: list[tuple[int | None, int | None, str | None, str, str]] = field(default_factory=list)
-    inputs: pa.StructArray | None = None
     ui_json: list[tuple[Any, ...]] = field(default_factory=list)  # (rid, *json texts)
     extras: dict[str, dict[tuple, dict]] = field(default_factory=dict)  # table -> owner -> extra
     epoch_assets: dict[tuple[int, int], int] = field(default_factory=dict)  # (rid,pos) -> n
     n_records: int = 0
+    fast: bool = False  # materialized by the fast path
+    # Inputs are read in the background; ``resolve_inputs`` collects them.
+    inputs_future: Any = None
+    input_rows: list[dict] = field(default_factory=list)
+    input_meta: list[tuple[int, tuple[str, int]]] = field(default_factory=list)  # (record, where)
+    input_records: dict[int, dict] = field(default_factory=dict)  # record index -> record
+    body: bytes | None = None  # kept until the inputs are resolved (raw text of late rejects)
+    inputs: pa.StructArray | None = None  # set by resolve_inputs
+    late: set[int] = field(default_factory=set)  # rids refused by resolve_inputs
+    page: int | None = None
+    rid0: int = 0
+    index0: int = 0
+    indexes: list[int] | None = None  # reject index of each record, when not index0 + i
+
+    def index_of(self, i: int) -> int:
+        """The reject index of the page's record ``i``."""
+        return self.indexes[i] if self.indexes is not None else self.index0 + i
 
 
 def _put_extra(out: dict[str, dict[tuple, dict]], table: str, owner: tuple,
@@ -262,13 +329,72 @@ def _put_extra(out: dict[str, dict[tuple, dict]], table: str, owner: tuple,
     node.update(unknown)
 
 
+def _children(arr: pa.Array) -> dict[str, pa.Array]:
+    """Fields of a struct array by name, with the parent's nulls applied."""
+    return dict(zip(arr.type.names, arr.flatten(), strict=True))
+
+
+def has_unknown(level: Level, dicts: list[dict], arr: pa.StructArray) -> bool:
+    """Whether any object below ``level`` holds a key the schema does not know.
+
+    Counting, not looking: the keys of the objects (``len`` of each dict, C-level) must equal
+    the non-null values Arrow read for the known fields (``null_count``, O(1)).  Equal counts
+    prove there is no stranger; otherwise (an unknown key, or a known key set to null) one
+    set union settles it.  ``dicts`` must have passed the typed read; ``arr`` holds their
+    values (null entries allowed: they add no values).
+    """
+    if not dicts:
+        return False
+    kids = _children(arr)
+    n_keys = sum(map(len, dicts))
+    for key in level.excluded:
+        n_keys -= sum(map(dict.__contains__, dicts, repeat(key)))
+    n_values = sum(len(c) - c.null_count for c in kids.values())
+    if n_keys != n_values and not set().union(*dicts) <= level.known:
+        return True
+    for key, sub in level.objs:
+        objs = list(filter(None, map(dict.get, dicts, repeat(key))))
+        if objs and has_unknown(sub, objs, kids[key]):
+            return True
+    for key, item, _table in level.lists:
+        items = list(filter(None, chain.from_iterable(filter(None, map(dict.get, dicts, repeat(key))))))
+        if not items:
+            continue
+        values = kids[key].flatten()  # null items only add nulls: no need to drop them
+        if has_unknown(item, items, values):
+            return True
+        if item.nested is not None:
+            nkey, nlevel = item.nested
+            nested = list(filter(None, chain.from_iterable(
+                filter(None, map(dict.get, items, repeat(nkey))))))
+            if nested and has_unknown(nlevel, nested, _children(values)[nkey].flatten()):
+                return True
+    return False
+
+
+def arrow_key_count(arr: pa.StructArray, level: Level, skip: frozenset[str] = frozenset()) -> int:
+    """Keys with a non-null value that Arrow read below ``level`` (subtrees in ``skip`` count
+    as one key each and are not entered)."""
+    kids = _children(arr)
+    total = sum(len(c) - c.null_count for c in kids.values())
+    for key, sub in level.objs:
+        if key not in skip:
+            total += arrow_key_count(kids[key], sub)
+    for key, item, _table in level.lists:
+        if key in skip:
+            continue
+        values = kids[key].flatten()
+        total += arrow_key_count(values, item)
+        if item.nested is not None:
+            nkey, nlevel = item.nested
+            total += arrow_key_count(_children(values)[nkey].flatten(), nlevel)
+    return total
+
+
 def scan_unknown(level: Level, table: str, dicts: list[dict], owners: list[tuple],
                  path: tuple[str, ...], out: PageOut) -> None:
-    """Record every key unknown to ``level`` under its owner row; descend into known objects.
-
-    One set union per level tells whether any object holds a stranger, so the common case
-    costs a few C-level operations per page rather than a loop per record.
-    """
+    """Record every key unknown to ``level`` under its owner row, descending into known
+    objects and lists (run only where a stranger was seen)."""
     if not dicts:
         return
     known = level.known
@@ -278,8 +404,8 @@ def scan_unknown(level: Level, table: str, dicts: list[dict], owners: list[tuple
                 _put_extra(out.extras, table, owner, path,
                            {k: v for k, v in d.items() if k not in known})
     for key, sub in level.objs:
-        pairs = [(d[key], o) for d, o in zip(dicts, owners, strict=True) if key in d]
-        pairs = [p for p in pairs if type(p[0]) is dict]
+        pairs = [(d[key], o) for d, o in zip(dicts, owners, strict=True)
+                 if type(d.get(key)) is dict]
         if pairs:
             scan_unknown(sub, table, [p[0] for p in pairs], [p[1] for p in pairs],
                          path + (key,), out)
@@ -294,18 +420,18 @@ def scan_unknown(level: Level, table: str, dicts: list[dict], owners: list[tuple
                 continue
             rid = o[0]
             for pos, it in enumerate(items):
-                if type(it) is dict:
-                    sd.append(it)
-                    so.append((rid, pos))
-                    if item.nested is not None:
-                        sub_items = it.get(item.nested[0])
-                        n = len(sub_items) if type(sub_items) is list else 0
-                        out.epoch_assets[(rid, pos)] = n
-                        if n:
-                            for apos, a in enumerate(sub_items):
-                                if type(a) is dict:
-                                    nested_d.append(a)
-                                    nested_o.append((rid, pos, apos))
+                if type(it) is not dict:
+                    continue
+                sd.append(it)
+                so.append((rid, pos))
+                if item.nested is not None:
+                    sub_items = it.get(item.nested[0])
+                    n = len(sub_items) if type(sub_items) is list else 0
+                    out.epoch_assets[(rid, pos)] = n
+                    for apos in range(n):
+                        if type(sub_items[apos]) is dict:
+                            nested_d.append(sub_items[apos])
+                            nested_o.append((rid, pos, apos))
         if sd:
             scan_unknown(item, child_table, sd, so, (), out)
         if nested_d and item.nested is not None:
@@ -324,34 +450,53 @@ def _json_text(value: Any) -> str | None:
     return None if value is None else dumps(value)
 
 
+# json leaves of an input: at its top level, and inside its objects (``required``).
+_IN_TOP_JSON = tuple((p[0], f"_j{i}") for i, (p, _k) in enumerate(INPUT_LEVEL.json) if len(p) == 1)
+_IN_OBJ_JSON = {key: tuple((p[1], f"_j{i}") for i, (p, _k) in enumerate(INPUT_LEVEL.json)
+                           if len(p) == 2 and p[0] == key)
+                for key, _lvl in INPUT_LEVEL.objs}
+_IN_KNOWN = INPUT_LEVEL.known
+
+
 def flatten_inputs(rid: int, inputs: list, parent: str | None, prefix: str,
-                   rows: list[dict], where: list[str], depth: int = 0) -> str | None:
+                   rows: list[dict], where: list[tuple[str, int]], depth: int = 0) -> str | None:
     """Flatten one list of inputs (and nested inputs_array members) into private rows.
 
     Returns a reason when the structure itself is wrong (an item that is not an object,
-    members that are not a list); typed leaves are checked later by the Arrow reader.
+    members that are not a list); typed leaves are checked by the Arrow reader.
     """
     if depth > 32:
         return f"{prefix}: inputs nested deeper than 32 levels"
     for pos, inp in enumerate(inputs):
-        here = f"{prefix}[{pos}]"
         if inp is None:
             rows.append({"_rid": rid, "_pos": pos, "_parent": parent})
-            where.append(here)
+            where.append((prefix, pos))
             continue
         if type(inp) is not dict:
-            return f"{here}: expected an object, got {json_type(inp)}"
-        row = {k: v for k, v in inp.items() if k in _INPUT_TYPED_KEYS}
-        extra = {k: v for k, v in inp.items() if k not in INPUT_LEVEL.known}
-        for key, typed in _INPUT_OBJ_TYPED.items():
-            obj = inp.get(key)
+            return f"{prefix}[{pos}]: expected an object, got {json_type(inp)}"
+        clean = inp.keys() <= _IN_KNOWN
+        row = dict(inp) if clean else {k: v for k, v in inp.items() if k in _IN_KNOWN}
+        members = row.pop(_INPUT_RECURSIVE, None)
+        extra = None if clean else {k: v for k, v in inp.items() if k not in _IN_KNOWN}
+        for key, col in _IN_TOP_JSON:
+            value = row.pop(key, None)
+            if value is not None:
+                row[col] = dumps(value)
+        for key, leaves in _IN_OBJ_JSON.items():
+            obj = row.get(key)
             if type(obj) is dict:
-                row[key] = {k: v for k, v in obj.items() if k in typed}
-                unknown = {k: v for k, v in obj.items() if k not in _INPUT_OBJS[key].known}
-                if unknown:
-                    extra[key] = unknown
-        for i, (path, _col) in enumerate(INPUT_LEVEL.json):
-            row[f"_j{i}"] = _json_text(_get_path(inp, path))
+                sub_known = _INPUT_OBJS[key].known
+                obj = dict(obj) if obj.keys() <= sub_known else {
+                    k: v for k, v in obj.items() if k in sub_known}
+                for leaf, col in leaves:
+                    value = obj.pop(leaf, None)
+                    if value is not None:
+                        row[col] = dumps(value)
+                row[key] = obj
+                raw_obj = inp[key]
+                if not raw_obj.keys() <= sub_known:
+                    extra = extra or {}
+                    extra[key] = {k: v for k, v in raw_obj.items() if k not in sub_known}
         default = inp.get("default")
         t = type(default)
         if t is bool:
@@ -364,31 +509,252 @@ def flatten_inputs(rid: int, inputs: list, parent: str | None, prefix: str,
         if extra:
             row["_extra"] = dumps(extra)
         rows.append(row)
-        where.append(here)
-        members = inp.get(_INPUT_RECURSIVE)
+        where.append((prefix, pos))
         if members is not None:
+            here = f"{prefix}[{pos}].{_INPUT_RECURSIVE}"
             if type(members) is not list:
-                return f"{here}.{_INPUT_RECURSIVE}: expected an array, got {json_type(members)}"
+                return f"{here}: expected an array, got {json_type(members)}"
             name = inp.get("name")
             why = flatten_inputs(rid, members, name if type(name) is str else None,
-                                 f"{here}.{_INPUT_RECURSIVE}", rows, where, depth + 1)
+                                 here, rows, where, depth + 1)
             if why:
                 return why
     return None
 
 
+def _read_input_rows(body: bytes) -> pa.StructArray | BaseException:
+    try:
+        col = _read(body, INPUT_ROWS_SCHEMA).column("rows")
+        return pa.concat_arrays([c.flatten() for c in col.chunks])
+    except Exception as exc:  # noqa: BLE001 - the rows are then checked one by one
+        return exc
+
+
+def _add_inputs(out: PageOut, i: int, inputs: Any, rows: list[dict],
+                where: list[tuple[str, int]]) -> str | None:
+    """Flatten the inputs of the page's record ``i``; a reason when they are malformed."""
+    if type(inputs) is not list:
+        return f"inputs: expected an array, got {json_type(inputs)}"
+    start = len(rows)
+    why = flatten_inputs(out.rid0 + i, inputs, None, "inputs", rows, where)
+    if why:
+        del rows[start:]
+        del where[start:]
+        return why
+    out.input_meta.extend((i, w) for w in where[start:])
+    return None
+
+
+def _submit_inputs(out: PageOut, rows: list[dict], submit: Callable[..., Any]) -> None:
+    if rows:
+        out.input_rows = rows
+        out.inputs_future = submit(_read_input_rows, orjson.dumps({"rows": rows}))
+
+
+def resolve_inputs(out: PageOut) -> None:
+    """Collect the page's input rows; refuse the records whose inputs do not read.
+
+    Sets ``out.inputs`` and ``out.late`` (global ids of records refused here, added to
+    ``out.rejects``; the caller drops them from the tables), then forgets the page body.
+    """
+    if out.inputs_future is None:
+        out.body = None
+        return
+    res = out.inputs_future.result()
+    out.inputs_future = None
+    if not isinstance(res, BaseException):
+        out.inputs = res
+        out.input_rows = []
+        out.body = None
+        return
+    late: dict[int, str] = {}
+    lines: list[bytes] = []
+    owners: list[int] = []
+    for row, (i, where) in zip(out.input_rows, out.input_meta, strict=True):
+        line = orjson.dumps(row)
+        why = check_line(line, INPUT_ROW_SCHEMA)
+        if why and i not in late:
+            late[i] = f"{where[0]}[{where[1]}]: {why}"
+        lines.append(line)
+        owners.append(i)
+    out.inputs = read_lines([ln for ln, i in zip(lines, owners, strict=True) if i not in late],
+                            INPUT_ROW_SCHEMA, INPUT_ROW_ARROW)
+    records: list = []
+    if late and out.body is not None and not all(i in out.input_records for i in late):
+        records = orjson.loads(out.body)["models"]
+    for i, why in sorted(late.items()):
+        rec = out.input_records.get(i)
+        if rec is None:
+            rec = records[i]
+        out.rejects.append((out.page, out.index_of(i), rec.get("id"), why, safe_dumps(rec)))
+    out.late = {out.rid0 + i for i in late}
+    out.input_rows = []
+    out.body = None
+
+
 def _page_level_reject(page: int | None, reason: str, raw: str) -> PageOut:
-    return PageOut(rejects=[(page, None, None, reason, raw)])
+    return PageOut(rejects=[(page, None, None, reason, raw)], page=page)
+
+
+# ---------------------------------------------------------------------------------------------
+# Fast path: the page read by Arrow, Python only for custom models' inputs and uiConfig
+# ---------------------------------------------------------------------------------------------
+
+# Top-level keys whose values Python reads itself: the recursive inputs and the objects that
+# hold json leaves.  Everything else must be typed (no json leaf inside a list of objects).
+_SPAN_KEYS: tuple[str, ...] = tuple(sorted({_INPUT_RECURSIVE} | set(_MODEL_JSON_ROOTS)))
+_SPAN_NEEDLES = tuple((key, b'"' + key.encode() + b'":') for key in _SPAN_KEYS)
+_FAST_OK = all(not item.json for _k, item, _t in MODEL_LEVEL.lists)
+_MODEL_OBJS = dict(MODEL_LEVEL.objs)
+_TRAILING = "unexpected content after document"
+
+
+def _value_at(mv: memoryview, start: int) -> tuple[Any, int] | None:
+    """The JSON value starting at byte ``start`` and the byte just past it, or None.
+
+    orjson parses a bounded window (grown until the value fits) and reports where the
+    value ended through its 'unexpected content' error; nothing after the window is read.
+    """
+    size = len(mv)
+    window = 8192
+    while True:
+        stop = min(size, start + window)
+        while stop < size and 0x80 <= mv[stop] < 0xC0:  # do not cut a UTF-8 sequence
+            stop -= 1
+        chunk = mv[start:stop]
+        try:
+            return orjson.loads(chunk), stop
+        except orjson.JSONDecodeError as exc:
+            if _TRAILING not in exc.msg:
+                if stop >= size:
+                    return None
+                window *= 4
+                continue
+            chars = exc.pos
+        raw = bytes(chunk)
+        if raw.isascii():
+            end = start + chars
+        else:
+            end = start + len(raw.decode("utf-8", "ignore")[:chars].encode())
+        # exc.pos points past trailing whitespace; the value ends before it
+        while end > start and mv[end - 1] in b" \t\r\n":
+            end -= 1
+        try:
+            return orjson.loads(mv[start:end]), end
+        except orjson.JSONDecodeError:
+            return None
+
+
+def fast_page(body: bytes, read: PageRead, page: int | None, rid0: int,
+              submit: Callable[..., Any]) -> PageOut | None:
+    """Materialize a page without decoding it into Python objects, or None (exact path).
+
+    Unknown keys are ruled out by counting: every key ends with the two bytes '":' (a quote
+    inside a string is escaped, and the reader proved the page is JSON), so the number of
+    '":' in the body equals the keys Arrow read with a non-null value, plus the page
+    object's own keys, plus the keys inside the values Python reads itself (``inputs``,
+    ``uiConfig``).  Any difference - an unknown key, a key set to null, an escaped quote
+    followed by a colon inside a string - sends the page to the exact path.  Pages with
+    whitespace before a colon anywhere are sent there too, since the count would miss keys.
+    """
+    typed = read.typed
+    if not _FAST_OK or isinstance(typed, BaseException) or read.spaced_colon:
+        return None
+    n = len(typed)
+    if typed.null_count:
+        return None
+    kids = _children(typed)
+    ids = kids["id"]
+    if ids.null_count or (n and pc.min(pc.binary_length(ids)).as_py() == 0):
+        return None
+    # Values Python reads itself, in byte order; nested occurrences fall inside a span.
+    hits: list[tuple[int, str, int]] = []
+    for key, needle in _SPAN_NEEDLES:
+        pos = body.find(needle)
+        while pos != -1:
+            hits.append((pos, key, len(needle)))
+            pos = body.find(needle, pos + len(needle))
+    hits.sort()
+    mv = memoryview(body)
+    spans: dict[str, list[tuple[Any, int, int]]] = {key: [] for key in _SPAN_KEYS}
+    inner_keys = 0
+    last_end = -1
+    for pos, key, width in hits:
+        if pos < last_end:
+            continue
+        if pos and body[pos - 1] == 0x5C:  # '\"key":' inside a key: ambiguous
+            return None
+        got = _value_at(mv, pos + width)
+        if got is None:
+            return None
+        value, end = got
+        spans[key].append((value, pos + width, end))
+        inner_keys += body.count(b'":', pos + width, end)
+        last_end = end
+    holders: dict[str, list[int]] = {}
+    for key in _SPAN_KEYS:
+        idx = np.flatnonzero(kids[key].is_valid().to_numpy(zero_copy_only=False)).tolist()
+        if len(idx) != len(spans[key]):
+            return None  # a key written elsewhere, or set to null: let the exact path decide
+        holders[key] = idx
+    expected = read.envelope_keys + arrow_key_count(typed, MODEL_LEVEL, frozenset(_SPAN_KEYS))
+    if read.key_ends - inner_keys != expected:
+        return None
+
+    out = PageOut(page=page, rid0=rid0, n_records=n, fast=True, models=typed,
+                  rids=list(range(rid0, rid0 + n)))
+    # uiConfig-like objects: json leaves and unknown keys.
+    json_roots = {path[0] for path, _ in MODEL_LEVEL.json}
+    texts_by_rid: dict[int, list] = {}
+    for key in _SPAN_KEYS:
+        if key == _INPUT_RECURSIVE:
+            continue
+        level = _MODEL_OBJS[key]
+        dicts, owners = [], []
+        for i, (value, _s, _e) in zip(holders[key], spans[key], strict=True):
+            if type(value) is not dict:
+                return None
+            dicts.append(value)
+            owners.append((rid0 + i,))
+            if key in json_roots:
+                rec_view = {key: value}
+                texts = [_json_text(_get_path(rec_view, path)) if path[0] == key else None
+                         for path, _ in MODEL_LEVEL.json]
+                prev = texts_by_rid.setdefault(rid0 + i, [None] * len(texts))
+                for j, t in enumerate(texts):
+                    if t is not None:
+                        prev[j] = t
+        scan_unknown(level, "models", dicts, owners, (key,), out)
+    out.ui_json = [(rid, *texts) for rid, texts in sorted(texts_by_rid.items())
+                   if any(t is not None for t in texts)]
+    # Inputs of custom models.
+    rows: list[dict] = []
+    where: list[tuple[str, int]] = []
+    for i, (value, _s, _e) in zip(holders[_INPUT_RECURSIVE], spans[_INPUT_RECURSIVE], strict=True):
+        why = _add_inputs(out, i, value, rows, where)
+        if why:
+            return None  # the exact path words the reject
+    if rows:
+        out.body = body
+    _submit_inputs(out, rows, submit)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Exact path: the page decoded into Python objects
+# ---------------------------------------------------------------------------------------------
 
 
 def process_page(body: bytes | None, records: list | None, page: int | None, rid0: int,
-                 typed: pa.StructArray | BaseException | None,
-                 index0: int = 0) -> PageOut:
-    """Materialize one page.
+                 typed: pa.StructArray | BaseException | None, *, index0: int = 0,
+                 indexes: list[int] | None = None,
+                 submit: Callable[..., Any] = _run_now) -> PageOut:
+    """Materialize one page from its decoded records (the exact path; never raises).
 
-    ``records`` are the page's decoded models (``None`` when the body must be parsed here);
-    ``typed`` is the Arrow read of the same page (``None``: read it here).  Record ``i`` of the
-    page gets the global record id ``rid0 + i`` and the reject index ``index0 + i``.
+    ``records`` are the page's decoded models (``None``: parse ``body`` here); ``typed`` is
+    the Arrow read of the same page (``None``: read it here).  Record ``i`` of the page gets
+    the global record id ``rid0 + i`` and the reject index ``index0 + i`` (or
+    ``indexes[i]``).  ``submit`` runs the Arrow read of the inputs.
     """
     if records is None:
         assert body is not None
@@ -401,7 +767,7 @@ def process_page(body: bytes | None, records: list | None, page: int | None, rid
             what = "no models list" if type(doc) is dict else f"{json_type(doc)}, not an object"
             return _page_level_reject(page, f"page has {what}", body.decode("utf-8", "replace"))
         records = doc["models"]
-    out = PageOut()
+    out = PageOut(page=page, rid0=rid0, index0=index0, indexes=indexes)
     n = out.n_records = len(records)
     bad: dict[int, str] = {}
     for i, rec in enumerate(records):
@@ -414,7 +780,7 @@ def process_page(body: bytes | None, records: list | None, page: int | None, rid
         elif not mid:
             bad[i] = "id is empty"
 
-    # Typed read: the fast path's page read, or record by record when it failed.
+    # Typed read: the page read, or record by record when it failed.
     if typed is None and body is not None:
         typed = read_page_models(body)
     if typed is None or isinstance(typed, BaseException) or len(typed) != n:
@@ -434,53 +800,27 @@ def process_page(body: bytes | None, records: list | None, page: int | None, rid
         typed_index = list(range(n))
 
     # Inputs of custom models: flattened here, typed by the same strict reader.
-    input_rows: list[dict] = []
-    input_where: list[str] = []
-    row_owner: list[int] = []
+    rows: list[dict] = []
+    where: list[tuple[str, int]] = []
     for i, rec in enumerate(records):
-        if i in bad or "inputs" not in rec:
+        if i in bad or type(rec) is not dict or rec.get(_INPUT_RECURSIVE) is None:
             continue
-        inputs = rec["inputs"]
-        if inputs is None:
-            continue
-        if type(inputs) is not list:
-            bad[i] = f"inputs: expected an array, got {json_type(inputs)}"
-            continue
-        start = len(input_rows)
-        why = flatten_inputs(rid0 + i, inputs, None, "inputs", input_rows, input_where)
+        why = _add_inputs(out, i, rec[_INPUT_RECURSIVE], rows, where)
         if why:
-            del input_rows[start:]
-            del input_where[start:]
             bad[i] = why
         else:
-            row_owner.extend([i] * (len(input_rows) - start))
-    if input_rows:
-        body_rows = orjson.dumps({"rows": input_rows})
-        try:
-            col = _read(body_rows, INPUT_ROWS_SCHEMA).column("rows")
-            out.inputs = pa.concat_arrays([c.flatten() for c in col.chunks])
-        except Exception:  # noqa: BLE001 - find the offending rows one by one
-            good_rows: list[bytes] = []
-            lines_owner: list[int] = []
-            for row, owner, where in zip(input_rows, row_owner, input_where, strict=True):
-                line = orjson.dumps(row)
-                why = check_line(line, INPUT_ROW_SCHEMA)
-                if why and owner not in bad:
-                    bad[owner] = f"{where}: {why}"
-                good_rows.append(line)
-                lines_owner.append(owner)
-            keep_lines = [ln for ln, o in zip(good_rows, lines_owner, strict=True) if o not in bad]
-            out.inputs = read_lines(keep_lines, INPUT_ROW_SCHEMA, INPUT_ROW_ARROW)
-        if out.inputs is not None and bad and len(out.inputs):
-            bad_rids = pa.array([rid0 + i for i in bad], pa.int64())
-            keep = pc.invert(pc.is_in(out.inputs.field("_rid"), value_set=bad_rids))
-            out.inputs = out.inputs.filter(keep)
+            out.input_records[i] = rec
+    if bad and rows:  # drop the rows of records refused after their inputs were flattened
+        keep = [j for j, (i, _w) in enumerate(out.input_meta) if i not in bad]
+        rows = [rows[j] for j in keep]
+        out.input_meta = [out.input_meta[j] for j in keep]
+    _submit_inputs(out, rows, submit)
 
     # Rejects, kept records.
     for i, why in sorted(bad.items()):
         rec = records[i]
         mid = rec.get("id") if type(rec) is dict else None
-        out.rejects.append((page, index0 + i, mid if type(mid) is str else None, why,
+        out.rejects.append((page, out.index_of(i), mid if type(mid) is str else None, why,
                             safe_dumps(rec)))
     if bad:
         mask = pa.array([i not in bad for i in typed_index], pa.bool_())
@@ -489,17 +829,20 @@ def process_page(body: bytes | None, records: list | None, page: int | None, rid
     out.models = typed
     out.rids = [rid0 + i for i in typed_index]
 
-    good = [records[i] for i in typed_index]
-    good_rids = out.rids
-    # JSON text of the free-form fields under uiConfig.
-    if _MODEL_JSON_ROOTS:
-        for rec, rid in zip(good, good_rids, strict=True):
-            if not _MODEL_JSON_ROOTS.isdisjoint(rec.keys()):
-                texts = [_json_text(_get_path(rec, path)) for path, _ in MODEL_LEVEL.json]
-                if any(t is not None for t in texts):
-                    out.ui_json.append((rid, *texts))
+    good = [records[i] for i in typed_index] if len(typed_index) != n else records
+    # JSON text of the free-form fields of the models table (under uiConfig).
+    holders: set[int] = set()
+    for root in _MODEL_JSON_ROOTS:  # records whose object holds json leaves, found by Arrow
+        valid = typed.field(root).is_valid().to_numpy(zero_copy_only=False)
+        holders.update(np.flatnonzero(valid).tolist())
+    for j in sorted(holders):
+        rec = good[j]
+        texts = [_json_text(_get_path(rec, path)) for path, _ in MODEL_LEVEL.json]
+        if any(t is not None for t in texts):
+            out.ui_json.append((out.rids[j], *texts))
     # Unknown keys, at every level the schema describes.
-    scan_unknown(MODEL_LEVEL, "models", good, [(r,) for r in good_rids], (), out)
+    if has_unknown(MODEL_LEVEL, good, typed):
+        scan_unknown(MODEL_LEVEL, "models", good, [(r,) for r in out.rids], (), out)
     return out
 
 
@@ -514,56 +857,77 @@ def _as_bytes(body: bytes | bytearray | memoryview | str) -> bytes:
     return bytes(body)
 
 
-def iter_page_outputs(pages: Iterable[bytes | bytearray | memoryview | str]) -> Iterator[PageOut]:
-    """Process pages in order; the Arrow read of page k+1 runs while page k is in Python."""
-    rid0 = 0
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="frames-read") as pool:
+def iter_page_outputs(pages: Iterable[Any], *, workers: int = 2,
+                      fast: bool = True) -> Iterator[PageOut]:
+    """Process pages in order.
+
+    Worker threads run the Arrow reads (pages ahead of the one in Python, and each page's
+    inputs); Arrow and numpy release the GIL, so the cores work together.  A page is yielded
+    once the next one is under way and its own inputs are resolved.
+    """
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="frames-read") as pool:
         it = iter(enumerate(pages))
-        pending: tuple[int, bytes, Future] | None = None
+        ahead: deque[tuple[int, Any, Future | None]] = deque()
 
-        def submit() -> tuple[int, bytes, Future] | None:
-            for page_no, raw in it:
+        def fill() -> None:
+            while len(ahead) < workers + 1:
+                nxt = next(it, None)
+                if nxt is None:
+                    return
+                page_no, raw = nxt
                 if not isinstance(raw, bytes | bytearray | memoryview | str):
-                    return page_no, raw, None  # type: ignore[return-value]
+                    ahead.append((page_no, raw, None))
+                    continue
                 body = _as_bytes(raw)
-                return page_no, body, pool.submit(read_page_models, body)
-            return None
+                ahead.append((page_no, body, pool.submit(read_page, body)))
 
-        pending = submit()
-        while pending is not None:
-            page_no, body, fut = pending
-            pending = submit()
+        rid0 = 0
+        prev: PageOut | None = None
+        fill()
+        while ahead:
+            page_no, body, fut = ahead.popleft()
+            fill()
             if fut is None:
-                yield _page_level_reject(page_no, f"page is {type(body).__name__}, not bytes or str",
-                                         safe_dumps(repr(body)))
-                continue
-            out = process_page(body, None, page_no, rid0, fut.result())
+                out = _page_level_reject(page_no, f"page is {type(body).__name__}, not bytes or str",
+                                         safe_dumps(repr(body)[:10_000]))
+            else:
+                read = fut.result()
+                out = fast_page(body, read, page_no, rid0, pool.submit) if fast else None
+                if out is None:
+                    out = process_page(body, None, page_no, rid0, read.typed, submit=pool.submit)
             rid0 += out.n_records
-            yield out
+            if prev is not None:
+                resolve_inputs(prev)
+                yield prev
+            prev = out
+        if prev is not None:
+            resolve_inputs(prev)
+            yield prev
 
 
 def records_pages(records: Iterable[object], chunk: int = 500) -> Iterator[PageOut]:
-    """Process Python records (already decoded) in chunks, through the same path as pages."""
+    """Process decoded records in chunks through the exact path (no byte tricks)."""
     buf: list[object] = []
     start = 0
-    rid0 = 0
     for rec in records:
         buf.append(rec)
         if len(buf) >= chunk:
-            yield _records_chunk(buf, start, rid0)
+            yield _records_chunk(buf, start)
             start += len(buf)
-            rid0 += len(buf)
             buf = []
     if buf:
-        yield _records_chunk(buf, start, rid0)
+        yield _records_chunk(buf, start)
 
 
-def _records_chunk(buf: list[object], start: int, rid0: int) -> PageOut:
+def _records_chunk(buf: list[object], start: int) -> PageOut:
     try:
         body = orjson.dumps({"models": buf})
-        return process_page(body, None, None, rid0, None, index0=start)
     except (TypeError, orjson.JSONEncodeError):
-        pass
+        body = None
+    if body is not None:
+        out = process_page(body, None, None, start, None, index0=start)
+        resolve_inputs(out)
+        return out
     # Some record is not JSON: refuse those, run the rest.
     fine: list[object] = []
     where: list[int] = []
@@ -580,12 +944,9 @@ def _records_chunk(buf: list[object], start: int, rid0: int) -> PageOut:
             where.append(i)
     out = PageOut()
     if fine:
-        # Round-trip through JSON so that the records hold JSON types only.
-        decoded = orjson.loads(orjson.dumps(fine))
-        body = orjson.dumps({"models": decoded})
-        out = process_page(body, decoded, None, rid0, None, index0=0)
-        # Map positions in `fine` back to positions in the chunk.
-        out.rejects = [(p, None if ix is None else start + where[ix], m, r, raw)
-                       for p, ix, m, r, raw in out.rejects]
+        out = process_page(orjson.dumps({"models": fine}), None, None, start, None,
+                           indexes=[start + i for i in where])
+        resolve_inputs(out)
     out.rejects.extend(rejects)
+    out.rejects.sort(key=lambda r: -1 if r[1] is None else r[1])
     return out

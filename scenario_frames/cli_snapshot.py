@@ -147,6 +147,8 @@ def run_snapshot(args: argparse.Namespace) -> int:
     from .fetch import query_from_args
 
     out = Path(args.out)
+    if args.demo and args.base_url:
+        raise ValueError("--demo serves its own API; drop --base-url (or drop --demo)")
     if args.incremental:
         _check_incremental_flags(args)
         if snap.latest_snapshot(out) is None:
@@ -181,11 +183,12 @@ def snapshot_summary(path: str | os.PathLike[str]) -> str:
     query = " ".join(f"{k}={v}" for k, v in sorted((m.get("query") or {}).items())) or "(defaults)"
     kind = f"incremental from {m['incremental_from']}" if m.get("incremental") else "full"
     if m.get("incremental"):
-        kind += f" ({m.get('incremental_detail', {}).get('fetched_models', '?')} models fetched)"
+        fetched = (m.get("incremental_detail") or {}).get("fetched_models", "?")
+        kind += f", {fetched} updated model(s) fetched"
     lines = [
         f"snapshot  {folder}",
         f"source    {m.get('base_url') or '(unknown)'}  query: {query}  [{kind}]",
-        f"models    {rows.get('models', 0):,} in {len(types)} types: {_fmt_counts(types, 8)}",
+        f"models    {rows.get('models', 0):,} in {len(types)} types: {_fmt_counts(types, 6)}",
         "rows      " + _fmt_counts([(t, n) for t, n in rows.items() if t != "rejects"], 99),
         f"fetch     {m.get('duration_s', 0):.2f} s, {m.get('pages', 0):,} pages, "
         f"{m.get('requests', 0):,} requests, {m.get('retries', 0):,} retries",

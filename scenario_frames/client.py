@@ -31,7 +31,6 @@ from tenacity import (
     retry_if_exception_type,
     stop_after_attempt,
     stop_before_delay,
-    stop_never,
 )
 
 from ._exceptions import ScenarioAPIError, ScenarioFramesError, ServerError, error_for_status
@@ -404,8 +403,6 @@ class ScenarioClient:
         stop = stop_after_attempt(self.max_attempts)
         if self.deadline is not None:
             stop = stop | stop_before_delay(self.deadline)
-        elif self.max_attempts <= 0:  # pragma: no cover - guarded in __init__
-            stop = stop_never
 
         def attempt() -> tuple[requests.Response, Any]:
             self.gate.wait()
@@ -514,7 +511,7 @@ class ScenarioClient:
                     "the server kept answering 200 with a body that is not valid JSON",
                     status=200, reason="invalid-body", path=api_path,
                 )  # fmt: skip
-                raise _Transient(f"200 with invalid JSON ({len(body)} bytes)", error) from None
+                raise _Transient(f"200 with a body that is not valid JSON ({len(body)} bytes)", error) from None
             problem = check(data)
             if problem:
                 error = ServerError(problem, status=200, reason="invalid-body", path=api_path)

@@ -113,7 +113,7 @@ def _typed_expr(col: S.Column, base: pl.Expr) -> pl.Expr:
     return expr.alias(col.name)
 
 
-def _conform(df: pl.DataFrame, table: str) -> pl.DataFrame:
+def _conform(df: pl.LazyFrame, table: str) -> pl.LazyFrame:
     """Columns in schema order with schema dtypes (cheap when already right)."""
     spec = S.TABLES[table]
     return df.select([pl.col(c.name).cast(c.dtype) for c in spec.columns])
@@ -138,12 +138,14 @@ def _extra_frame(rows: dict[tuple, dict], keys: list[str], key_types: list[pl.Da
     return pl.DataFrame(data)
 
 
-def _join_extra(df: pl.DataFrame, extras: dict[tuple, dict] | None, keys: list[str]) -> pl.DataFrame:
+_KEY_TYPES = {"_rid": pl.Int64(), "position": pl.Int32(), "asset_position": pl.Int32()}
+
+
+def _join_extra(df: pl.LazyFrame, extras: dict[tuple, dict] | None, keys: list[str]) -> pl.LazyFrame:
     if not extras:
         return df.with_columns(extra=pl.lit(None, pl.String))
-    types = [df.schema[k] for k in keys]
-    side = _extra_frame(extras, keys, types)
-    return df.join(side, on=keys, how="left", nulls_equal=True, maintain_order="left")
+    side = _extra_frame(extras, keys, [_KEY_TYPES[k] for k in keys])
+    return df.join(side.lazy(), on=keys, how="left", nulls_equal=True, maintain_order="left")
 
 
 def _epoch_extras(ex: dict[tuple, dict], counts: dict[tuple[int, int], int]) -> dict[tuple, dict]:
@@ -173,24 +175,27 @@ def _assemble(outs: Iterable[M.PageOut]) -> tuple[dict[str, pl.DataFrame], int, 
     chunks: list[pa.StructArray] = []
     rids: list[int] = []
     input_chunks: list[pa.StructArray] = []
-    rejects: list[tuple] = []
     ui_rows: list[tuple] = []
     extras: dict[str, dict[tuple, dict]] = {}
     epoch_counts: dict[tuple[int, int], int] = {}
+    late: set[int] = set()
+    reject_lists: list[list[tuple]] = []
     pages = 0
-    for out in outs:
+    for out in outs:  # each page arrives with its inputs resolved
         pages += 1
         if out.models is not None and len(out.models):
             chunks.append(out.models)
             rids.extend(out.rids)
         if out.inputs is not None and len(out.inputs):
             input_chunks.append(out.inputs)
-        rejects.extend(out.rejects)
+        late |= out.late
+        reject_lists.append(out.rejects)
         ui_rows.extend(out.ui_json)
         for table, rows in out.extras.items():
             extras.setdefault(table, {}).update(rows)
         epoch_counts.update(out.epoch_assets)
-
+    rejects = sorted((r for lst in reject_lists for r in lst),
+                     key=lambda r: (-1 if r[0] is None else r[0], -1 if r[1] is None else r[1]))
     tables: dict[str, pl.DataFrame] = {}
     rej = pl.DataFrame(
         {name: [r[i] for r in rejects] for i, name in enumerate(S.TABLES["rejects"].schema)},
@@ -201,39 +206,45 @@ def _assemble(outs: Iterable[M.PageOut]) -> tuple[dict[str, pl.DataFrame], int, 
             tables.setdefault(name, _EMPTY_DF[name])
         return tables, pages, 0
 
-    arr = pa.chunked_array(chunks, type=M.MODEL_ARROW)
-    base = pl.from_arrow(pa.table({"r": arr, "_rid": pa.array(rids, pa.int64())}), rechunk=False)
+    arr = pa.concat_arrays(chunks) if len(chunks) > 1 else chunks[0]
+    chunks.clear()
+    base = pl.from_arrow(pa.table({"r": arr, "_rid": pa.array(rids, pa.int64())}))
+    del arr
     assert isinstance(base, pl.DataFrame)
+    if late:
+        base = base.filter(~pl.col("_rid").is_in(pl.Series(list(late), dtype=pl.Int64)))
     base = base.with_columns(pl.col("r").struct.field("id").alias(S.KEY))
     n_valid = base.height
     if base[S.KEY].n_unique() < n_valid:
         base = base.unique(subset=S.KEY, keep="last", maintain_order=True)
     duplicates = n_valid - base.height
     r = pl.col("r")
+    lazy: dict[str, pl.LazyFrame] = {}
+    lbase = base.lazy()
 
     # models
     spec = S.TABLES["models"]
     json_cols = [c for c in spec.columns if c.field is not None and c.field.kind == "json"]
     typed = [_typed_expr(c, r) for c in spec.columns
              if c.field is not None and c.field.kind != "json" and c.name != S.KEY]
-    models = base.select(pl.col("_rid"), pl.col(S.KEY), *typed)
+    models = lbase.select(pl.col("_rid"), pl.col(S.KEY), *typed)
     if json_cols:
         idx = {c.name: _json_col(c.path, M.MODEL_LEVEL.json) for c in json_cols}
         side = pl.DataFrame(
             {"_rid": pl.Series([row[0] for row in ui_rows], dtype=pl.Int64),
              **{name: pl.Series([row[1 + i] for row in ui_rows], dtype=pl.String)
                 for name, i in idx.items()}})
-        models = models.join(side, on="_rid", how="left", maintain_order="left")
+        models = models.join(side.lazy(), on="_rid", how="left", maintain_order="left")
     models = _join_extra(models, extras.get("models"), ["_rid"])
-    tables["models"] = _conform(models, "models")
+    lazy["models"] = _conform(models, "models")
 
     # plain string lists
     for table, (key, col, _doc) in _STRING_LISTS.items():
-        df = (base.select(pl.col(S.KEY), r.struct.field(key).alias(col))
+        df = (lbase.select(pl.col(S.KEY), r.struct.field(key).alias(col))
               .filter(pl.col(col).list.len() > 0)
               .with_columns(position=pl.int_ranges(0, pl.col(col).list.len(), dtype=pl.Int32))
               .explode([col, "position"]))
-        tables[table] = _conform(df, table)
+        lazy[table] = _conform(df, table)
 
     # lists of objects
     for table, (path, node) in _LISTS.items():
@@ -243,7 +254,7 @@ def _assemble(outs: Iterable[M.PageOut]) -> tuple[dict[str, pl.DataFrame], int, 
         keep = [pl.col("_rid"), pl.col(S.KEY), _field_expr(r, path).alias("_item")]
         if table == "variants":
             keep.append(_field_expr(r, ("performanceStats", "default")).alias("_default"))
-        df = (base.select(keep).filter(pl.col("_item").list.len() > 0)
+        df = (lbase.select(keep).filter(pl.col("_item").list.len() > 0)
               .with_columns(position=pl.int_ranges(0, pl.col("_item").list.len(), dtype=pl.Int32))
               .explode(["_item", "position"]))
         keys = ["_rid", "position"]
@@ -269,25 +280,25 @@ def _assemble(outs: Iterable[M.PageOut]) -> tuple[dict[str, pl.DataFrame], int, 
         if ex and nested is not None:
             ex = _epoch_extras(ex, epoch_counts)
         df = _join_extra(df, ex, keys)
-        tables[table] = _conform(df, table)
+        lazy[table] = _conform(df, table)
 
     # inputs (read separately: recursive, with free-form JSON leaves)
-    tables["inputs"] = _inputs_table(input_chunks, base, extras)
+    if input_chunks:
+        lazy["inputs"] = _inputs_table(input_chunks, lbase)
+    # One collect for all: polars runs the independent queries in parallel.
+    tables.update(zip(lazy, pl.collect_all(list(lazy.values())), strict=True))
     for name in S.TABLE_ORDER:
         tables.setdefault(name, _EMPTY_DF[name])
     return {name: tables[name] for name in S.TABLE_ORDER}, pages, duplicates
 
 
-def _inputs_table(chunks: list[pa.StructArray], base: pl.DataFrame,
-                  extras: dict[str, dict[tuple, dict]]) -> pl.DataFrame:
-    if not chunks:
-        return _EMPTY_DF["inputs"]
-    arr = pa.chunked_array(chunks, type=M.INPUT_ROW_ARROW)
-    rows = pl.from_arrow(pa.table({"i": arr}), rechunk=False)
+def _inputs_table(chunks: list[pa.StructArray], base: pl.LazyFrame) -> pl.LazyFrame:
+    arr = pa.concat_arrays(chunks) if len(chunks) > 1 else chunks[0]
+    rows = pl.from_arrow(pa.table({"i": arr}))
     assert isinstance(rows, pl.DataFrame)
     i = pl.col("i")
-    rows = rows.with_columns(_rid=i.struct.field("_rid"))
-    rows = rows.join(base.select("_rid", S.KEY), on="_rid", how="inner", maintain_order="left")
+    lrows = rows.lazy().with_columns(_rid=i.struct.field("_rid"))
+    lrows = lrows.join(base.select("_rid", S.KEY), on="_rid", how="inner", maintain_order="left")
     spec = S.TABLES["inputs"]
     derived = {"position": i.struct.field("_pos"), "parent_name": i.struct.field("_parent"),
                "default_number": i.struct.field("_dnum"), "default_string": i.struct.field("_dstr"),
@@ -302,7 +313,7 @@ def _inputs_table(chunks: list[pa.StructArray], base: pl.DataFrame,
             exprs.append(_typed_expr(c, i))
         else:
             exprs.append(derived[c.name].alias(c.name))
-    return _conform(rows.select(exprs), "inputs")
+    return _conform(lrows.select(exprs), "inputs")
 
 
 # ---------------------------------------------------------------------------------------------

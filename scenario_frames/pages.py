@@ -130,7 +130,7 @@ def _make_bar(enabled: bool) -> Any:
         return None
     from tqdm.auto import tqdm
 
-    bar = tqdm(desc="GET /models", unit="page", dynamic_ncols=True, leave=False)
+    bar = tqdm(desc="GET /models", unit="page", dynamic_ncols=True, leave=True)
     bar.models = 0  # type: ignore[attr-defined]
     return bar
 
@@ -355,7 +355,9 @@ class _Run:
         self.checkpoint = checkpoint
         self.on_page = on_page
         self.partitioned = partitioned
-        self.axis = _Axis(descending=query.sort_direction == "desc")
+        # Without a direction the windows run newest first, like the API's createdAt default,
+        # so a private listing keeps the order a sequential one would have.
+        self.axis = _Axis(descending=(query.sort_direction or "desc") == "desc")
         self.parts: list[Partition] = []
         self.cond = threading.Condition()
         self.known_end: int | None = None  # key just past the last record known to exist

@@ -254,17 +254,16 @@ class FilterPanel:
             description="capabilities", style=desc, layout=wide,
         )  # fmt: skip
         self.capability_mode = W.ToggleButtons(
-            options=["any", "all"], value="any", description="match",
-            style={**desc, "button_width": "44px"}, layout=W.Layout(width="auto"),
+            options=["any", "all"], value="any", style={"button_width": "44px"},
             tooltips=["at least one chosen capability", "every chosen capability"],
         )  # fmt: skip
         self.tags = W.TagsInput(
             value=[], allowed_tags=[v for _, v in listed("tags")], allow_duplicates=False,
-            layout=W.Layout(flex="1 1 auto", min_height="28px"),
+            layout=W.Layout(width="70%", min_height="28px"),
         )  # fmt: skip
         self.tag_mode = W.ToggleButtons(
-            options=["any", "all"], value="any", description="match",
-            style={**desc, "button_width": "44px"}, layout=W.Layout(width="auto"),
+            options=["any", "all"], value="any", style={"button_width": "44px"},
+            tooltips=["at least one chosen tag", "every chosen tag"],
         )  # fmt: skip
         self.text = W.Text(
             value="", placeholder="name, description or id", description="search",
@@ -285,7 +284,7 @@ class FilterPanel:
             return W.FloatRangeSlider(
                 value=(lo, hi), min=lo, max=hi, step=(hi - lo) / 200, description=label,
                 readout_format=fmt, continuous_update=False, disabled=bounds is None,
-                style=desc, layout=wide,
+                style=desc, layout=W.Layout(width="94%"),
             )  # fmt: skip
 
         self.cost = float_range(P50_COST, "p50 cost", ".3g")
@@ -295,7 +294,8 @@ class FilterPanel:
         hi = hi if hi > lo else lo + 1
         self.training_images = W.IntRangeSlider(
             value=(lo, hi), min=lo, max=hi, step=1, description="train images",
-            continuous_update=False, disabled=bounds is None, style=desc, layout=wide,
+            continuous_update=False, disabled=bounds is None, style=desc,
+            layout=W.Layout(width="94%"),
         )  # fmt: skip
 
         self.count = W.Label(value="", layout=W.Layout(margin="0 0 0 4px"))
@@ -331,10 +331,10 @@ class FilterPanel:
             return W.HBox([name, *children], layout=W.Layout(align_items="center"))
 
         dash = W.Label("–", layout=W.Layout(width="12px"))
-        kind = col("31%", [self.types, self.capabilities, self.capability_mode])
+        kind = col("31%", [self.types, self.capabilities, row("match", self.capability_mode)])
         facets = col("25%", [self.privacy, self.status, self.source])
         other = col("44%", [
-            self.text, row("tags", self.tags), self.tag_mode,
+            self.text, row("tags", self.tags), row("match", self.tag_mode),
             row("created", self.created_from, dash, self.created_to),
             row("updated", self.updated_from, dash, self.updated_to),
             self.cost, self.latency, self.training_images,

@@ -337,7 +337,7 @@ def write_snapshot(
             manifest["snapshot_at"] = name.removeprefix(PREFIX)
             mpath = staging / MANIFEST
             with open(mpath, "w", encoding="utf-8") as fh:
-                json.dump(manifest, fh, indent=2, sort_keys=False, default=_jsonable)
+                json.dump(_jsonable(manifest), fh, indent=2, default=str)
                 fh.write("\n")
                 fh.flush()
                 os.fsync(fh.fileno())
@@ -668,9 +668,9 @@ def _compare(table: str, old: pl.DataFrame, new: pl.DataFrame, details: dict[str
             t["removed"].append(label)
         else:
             t["changed"][label] = {c: {"old": row[c], "new": row[c + sfx]} for c in values if row[f"__chg_{c}"]}
-    for mid in details:
-        t = details[mid].get(table)
-        if t is not None and not is_models:
+    if not is_models:  # keep only the kinds of change that happened
+        for mid in set(hits[key].to_list()):
+            t = details[mid][table]
             for k in ("added", "removed", "changed"):
                 if not t[k]:
                     del t[k]

@@ -109,6 +109,44 @@ def _errors_on_page(page) -> list[str]:
     return [t for t in found.all_inner_texts() if "Traceback" in t or "Error" in t]
 
 
+def _run_all_cells(page) -> None:
+    """Run > Run All Cells, as a user would; retried when the click lands too early.
+
+    Until the notebook is the tracked current widget the menu item is disabled and a click
+    does nothing, so focus a cell first and check that the first cell really started.
+    """
+    from playwright.sync_api import expect
+
+    started = re.compile(r"\[(\*|\d+)\]")
+    page.locator(".jp-Notebook .jp-CodeCell .jp-InputArea-editor").first.click()
+    for _attempt in range(4):
+        page.locator(".lm-MenuBar-item", has_text="Run").first.click()
+        item = page.locator(".lm-Menu-item:not(.lm-mod-disabled)", has_text="Run All Cells")
+        item.first.click(timeout=15_000)
+        try:
+            expect(page.locator(".jp-CodeCell .jp-InputPrompt").first).to_have_text(started,
+                                                                          timeout=10_000)
+            return
+        except AssertionError:
+            page.keyboard.press("Escape")
+    pytest.fail("Run All Cells never started the notebook")
+
+
+COUNT_TEXT = re.compile(r"^([\d,]+) of ([\d,]+) models$")
+
+
+def _wait_for_new_count(count, before: str, timeout: float = 30.0) -> str:
+    """Poll the count label until it shows a well-formed count other than ``before``."""
+    deadline = time.monotonic() + timeout
+    text = before
+    while time.monotonic() < deadline:
+        text = (count.text_content() or "").strip()
+        if text != before and COUNT_TEXT.match(text):
+            return text
+        time.sleep(0.1)
+    pytest.fail(f"the count never changed from {before!r} (last seen {text!r})")
+
+
 def test_panel_filters_in_jupyterlab(lab: tuple[str, Path]) -> None:
     """Run notebook 01, choose a model type in the panel, see the count change, screenshot."""
     from playwright.sync_api import expect, sync_playwright
@@ -119,17 +157,27 @@ def test_panel_filters_in_jupyterlab(lab: tuple[str, Path]) -> None:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
         try:
             page = browser.new_page(viewport={"width": 1500, "height": 1000})
+            console_errors: list[str] = []
+            page.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
             page.goto(f"{base}/lab/tree/{NOTEBOOK}?token={TOKEN}")
             page.wait_for_selector(".jp-Notebook", timeout=60_000)
             # Wait for the kernel before running, or "Run All" can race its start.
             expect(page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']")
                    .first).to_be_attached(timeout=60_000)
-            page.locator(".lm-MenuBar-item", has_text="Run").first.click()
-            page.locator(".lm-Menu-item", has_text="Run All Cells").first.click()
+            _run_all_cells(page)
 
             count = page.locator(".sf-filter-panel .sf-count").first
-            expect(count).to_have_text(re.compile(r"^[\d,]+ of [\d,]+ models$"), timeout=120_000)
-            before = count.inner_text()
+            try:
+                expect(count).to_have_text(COUNT_TEXT, timeout=120_000)
+            except AssertionError:
+                page.screenshot(path=str(ARTIFACTS / "browser_failure.png"))
+                errors = _errors_on_page(page) + console_errors
+                pytest.fail("the panel never showed its count (screenshot: "
+                            "tests/artifacts/browser_failure.png):\n" + "\n---\n".join(errors))
+            # JupyterLab skips rendering cells out of view, so bring the panel into view.
+            panel = page.locator(".sf-filter-panel").first
+            panel.scroll_into_view_if_needed()
+            before = (count.text_content() or "").strip()
             errors = _errors_on_page(page)
             assert not errors, "the notebook raised:\n" + "\n---\n".join(errors)
 
@@ -138,14 +186,13 @@ def test_panel_filters_in_jupyterlab(lab: tuple[str, Path]) -> None:
             options = types.locator("option")
             assert options.count() >= 2, "the type filter offers fewer than two types"
             types.select_option(index=options.count() - 1)
-            expect(count).not_to_have_text(before, timeout=30_000)
-            after = count.inner_text()
-            n_before = int(before.split(" of ")[0].replace(",", ""))
-            n_after = int(after.split(" of ")[0].replace(",", ""))
-            assert 0 < n_after < n_before, (before, after)
-            assert after.split(" of ")[1] == before.split(" of ")[1]
+            after = _wait_for_new_count(count, before)
+            (n_before, total), (n_after, total_after) = (
+                [int(g.replace(",", "")) for g in COUNT_TEXT.match(t).groups()]
+                for t in (before, after)
+            )
+            assert 0 < n_after < n_before <= total == total_after, (before, after)
 
-            panel = page.locator(".sf-filter-panel").first
             panel.scroll_into_view_if_needed()
             panel.screenshot(path=str(ARTIFACTS / "browser_panel.png"))
             page.screenshot(path=str(ARTIFACTS / "browser_notebook.png"))

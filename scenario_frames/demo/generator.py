@@ -1124,7 +1124,7 @@ class DemoCatalog:
         self.version += 1
 
     def add_models(self, n: int) -> list[str]:
-        """Append n new models, created strictly after every existing one; returns their ids.
+        """Append n new models, created strictly after every existing one and updated now; returns ids.
 
         When the next index would share its creation time with the last existing model, the
         rest of that tie group is skipped (those indices never exist), so an incremental
@@ -1137,6 +1137,11 @@ class DemoCatalog:
                 self._removed.update(range(start, skip))
                 start = skip
             self._end = start + n
+            # A new model was just touched: its updatedAt is now, so updatedAfter listings
+            # (incremental refresh) see it like the real service would.
+            now = max(int(time.time() * 1000), max(self._updated.values(), default=0) + 1)
+            for i in range(start, start + n):
+                self._updated[i] = now
             self._bump()
             return [model_id(self.seed, i) for i in range(start, start + n)]
 

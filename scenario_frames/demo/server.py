@@ -590,6 +590,7 @@ class _Handler(BaseHTTPRequestHandler):
         demo = self.server.demo
         stats = demo.stats
         stats._count_request()
+        arrived = time.time()  # the record's time is the arrival, so Retry-After checks are exact
         split = urlsplit(self.path)
         path = split.path.rstrip("/") or "/"
         params = self._params(split.query)
@@ -599,7 +600,7 @@ class _Handler(BaseHTTPRequestHandler):
         fault = demo.faults.draw()
         status, body, headers = self._answer(demo, path, params, auth, fault)
         # Logged before the answer leaves, so a client that got it also finds it in the log.
-        stats._record(RequestRecord(time.time(), "GET", path, dict(params), status, fault, auth))
+        stats._record(RequestRecord(arrived, "GET", path, dict(params), status, fault, auth))
         try:
             if status is None:
                 self._reset()

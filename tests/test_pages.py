@@ -1,0 +1,130 @@
+"""Pagination generator: page size, tokens, loop and cap protection, resume, progress bar."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qsl, urlsplit
+
+import orjson
+import pytest
+
+from scenario_frames import PaginationError
+from scenario_frames.client import ScenarioClient
+from scenario_frames.demo import serve_demo
+from scenario_frames.pages import Page, iter_pages, ms_of
+from scenario_frames.query import ModelQuery
+
+
+@pytest.fixture(scope="module")
+def server():
+    with serve_demo(models=700, seed=41) as srv:
+        yield srv
+
+
+def test_default_page_size_is_500_and_every_model_comes_once(server) -> None:
+    client = ScenarioClient(server.base_url)
+    server.reset_stats()
+    pages = list(iter_pages(client, ModelQuery.build(privacy="public")))
+    assert {r.params["pageSize"] for r in server.stats.log} == {"500"}
+    assert [p.index for p in pages] == list(range(len(pages)))
+    assert pages[-1].next_token is None and all(p.next_token for p in pages[:-1])
+    ids = [m["id"] for p in pages for m in orjson.loads(p.body)["models"]]
+    assert len(ids) == len(set(ids)) == sum(p.models for p in pages)
+    public = [r["id"] for r in server.catalog.records() if r["privacy"] == "public"]
+    assert sorted(ids) == sorted(public)
+
+
+def test_user_page_size_wins(server) -> None:
+    client = ScenarioClient(server.base_url)
+    server.reset_stats()
+    pages = list(iter_pages(client, ModelQuery.build(privacy="public", page_size=120), page_size=500))
+    assert {r.params["pageSize"] for r in server.stats.log} == {"120"}
+    assert all(p.models == 120 for p in pages[:-1])
+
+
+def test_resume_from_a_token(server) -> None:
+    client = ScenarioClient(server.base_url)
+    q = ModelQuery.build(privacy="public")
+    full = list(iter_pages(client, q, page_size=50))
+    rest = list(iter_pages(client, q, page_size=50, start_token=full[2].next_token, first_index=3))
+    assert [p.body for p in rest] == [p.body for p in full[3:]]
+    assert [p.index for p in rest] == [p.index for p in full[3:]]
+
+
+def test_page_cap_stops_with_a_clear_error(server) -> None:
+    client = ScenarioClient(server.base_url)
+    got: list[Page] = []
+    with pytest.raises(PaginationError, match="page cap") as err:
+        got.extend(iter_pages(client, ModelQuery.build(privacy="public"), page_size=10, page_cap=3))
+    assert len(got) == 3 and err.value.reason == "page-cap"
+
+
+@contextlib.contextmanager
+def looping_server() -> Iterator[str]:
+    """Answers page after page whose token cycles through three values: a broken server."""
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def setup(self) -> None:
+            super().setup()
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+        def do_GET(self) -> None:  # noqa: N802
+            p = dict(parse_qsl(urlsplit(self.path).query))
+            n = int(p.get("paginationToken", "t0")[1:]) + 1
+            body = json.dumps({"models": [{"id": f"m{n}"}], "nextPaginationToken": f"t{n % 3}"}).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    httpd.daemon_threads = True
+    threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}/v1"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def test_repeated_token_is_a_loop() -> None:
+    with looping_server() as base:
+        client = ScenarioClient(base)
+        with pytest.raises(PaginationError, match="loops") as err:
+            list(iter_pages(client, ModelQuery.build(privacy="public")))
+    assert err.value.reason == "token-loop"
+    assert client.stats()["requests"] == 4  # t1, t2, t0, then t1 again
+
+
+def test_progress_bar_can_be_turned_on_and_off(server, capsys) -> None:
+    client = ScenarioClient(server.base_url)
+    list(iter_pages(client, ModelQuery.build(privacy="public"), page_size=100, progress=False))
+    assert capsys.readouterr().err == ""
+    list(iter_pages(client, ModelQuery.build(privacy="public"), page_size=100, progress=True))
+    err = capsys.readouterr().err
+    assert "page" in err and "models=" in err
+
+
+def test_ms_of_reads_iso_timestamps() -> None:
+    assert ms_of("1970-01-01T00:00:01.234Z") == 1234
+    assert ms_of("1970-01-01T00:00:01.234999+00:00") == 1234
+    assert ms_of("1970-01-01T01:00:00+01:00") == 0
+
+
+def test_parallel_listing_shares_one_progress_bar(server, capsys) -> None:
+    from scenario_frames.fetch import fetch_pages
+
+    res = fetch_pages({"privacy": "public"}, client=ScenarioClient(server.base_url), workers=4,
+                      page_size=50, progress=True)  # fmt: skip
+    err = capsys.readouterr().err
+    assert res.stats.partitioned and f"models={res.stats.models}" in err

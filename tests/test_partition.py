@@ -1,0 +1,191 @@
+"""Partitioned listing: the same models as a sequential listing, each exactly once.
+
+Two servers: the demo API (real rules, filters, tie groups of four models sharing a
+millisecond) and a tiny tie-heavy server where hundreds of models share a handful of
+consecutive milliseconds, so every window cut lands exactly on models' creation times.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import json
+import logging
+import socket
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qsl, urlsplit
+
+import orjson
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from scenario_frames.client import ScenarioClient
+from scenario_frames.demo import serve_demo
+from scenario_frames.demo.generator import created_ms, iso_ms
+from scenario_frames.fetch import fetch_pages
+from scenario_frames.pages import ms_of
+
+T0 = 1_700_000_000_000
+
+
+def ids_of(pages: list[bytes]) -> list[str]:
+    return [m["id"] for p in pages for m in orjson.loads(p)["models"]]
+
+
+# ---------------------------------------------------------------------------------------------
+# A tie-heavy listing server (createdAt windows, keyset tokens bound to the query)
+# ---------------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def tie_server(records: list[dict]) -> Iterator[tuple[str, list[dict]]]:
+    log: list[dict] = []
+    keys = [(ms_of(r["createdAt"]), r["id"]) for r in records]
+    by_id = {r["id"]: r for r in records}
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def setup(self) -> None:  # no Nagle delay between the header and body writes
+            super().setup()
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+        def do_GET(self) -> None:  # noqa: N802
+            p = dict(parse_qsl(urlsplit(self.path).query))
+            log.append(p)
+            desc = p.get("sortDirection", "desc") == "desc"
+            fp = hashlib.sha256(json.dumps(sorted((k, v) for k, v in p.items()
+                                                  if k not in ("pageSize", "paginationToken"))).encode()).hexdigest()
+            lo = ms_of(p["createdAfter"]) if "createdAfter" in p else None
+            hi = ms_of(p["createdBefore"]) if "createdBefore" in p else None
+            rows = sorted(keys, reverse=desc)
+            rows = [k for k in rows if (lo is None or k[0] > lo) and (hi is None or k[0] < hi)]
+            if "paginationToken" in p:
+                tok = json.loads(base64.b64decode(p["paginationToken"]))
+                assert tok["fp"] == fp, "token used with another query"
+                after = tuple(tok["after"])
+                rows = [k for k in rows if (k < after if desc else k > after)]
+            size = int(p.get("pageSize", "100"))
+            page, more = rows[:size], len(rows) > size
+            out: dict = {"models": [by_id[i] for _, i in page]}
+            if more:
+                out["nextPaginationToken"] = base64.b64encode(json.dumps({"fp": fp, "after": page[-1]}).encode()).decode()
+            body = json.dumps(out).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    httpd.daemon_threads = True
+    threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}/v1", log
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def _iso(ms: int) -> str:
+    return (datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=ms)).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    n=st.integers(0, 250),
+    distinct=st.integers(1, 8),
+    spread=st.sampled_from([1, 2, 5, 1000]),
+    page_size=st.integers(2, 40),
+    workers=st.integers(2, 8),
+    direction=st.sampled_from([None, "asc", "desc"]),
+    seed=st.integers(0, 10_000),
+)
+def test_ties_on_every_cut(n, distinct, spread, page_size, workers, direction, seed) -> None:
+    import random
+
+    rnd = random.Random(seed)
+    records = [{"id": f"model_{i:05d}", "createdAt": _iso(T0 + spread * rnd.randrange(distinct))} for i in range(n)]
+    query = {"sort_by": "createdAt", "sort_direction": direction} if direction else {}
+    with tie_server(records) as (base, _log):
+        client = ScenarioClient(base, "k", "s")
+        seq = fetch_pages(query, client=client, workers=1, page_size=page_size, progress=False)
+        par = fetch_pages(query, client=client, workers=workers, page_size=page_size, progress=False)
+    got, want = ids_of(par.pages), ids_of(seq.pages)
+    assert len(got) == len(set(got)) == n
+    assert sorted(got) == sorted(want) == sorted(r["id"] for r in records)
+    if direction:  # an explicit createdAt order is kept, ties included
+        assert got == want
+    assert par.stats.partitioned and par.stats.duplicates == 0
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    size=st.integers(0, 300),
+    seed=st.integers(0, 50),
+    page_size=st.integers(3, 60),
+    workers=st.integers(2, 8),
+    privacy=st.sampled_from(["public", "private"]),
+    filt=st.sampled_from(["none", "filter", "window"]),
+    direction=st.sampled_from([None, "asc", "desc"]),
+    data=st.data(),
+)
+def test_partitioned_equals_sequential_on_demo(size, seed, page_size, workers, privacy, filt, direction, data) -> None:
+    query: dict = {"privacy": privacy}
+    if direction:
+        query |= {"sort_by": "createdAt", "sort_direction": direction}
+    if filt == "filter":
+        query |= {"types": ["flux.1-lora", "sd-xl-lora", "custom"]} if privacy == "public" else {"status": "trained"}
+    if filt == "window" and size > 2:
+        # The user's own createdAfter/createdBefore, placed exactly on models' (tied) timestamps.
+        a, b = sorted(data.draw(st.lists(st.integers(0, size - 1), min_size=2, max_size=2)))
+        query |= {"sort_by": "createdAt", "created_after": iso_ms(created_ms(a)), "created_before": iso_ms(created_ms(b))}
+    with serve_demo(models=size, seed=seed) as srv:
+        client = ScenarioClient(srv.base_url, "demo", "demo")
+        seq = fetch_pages(query, client=client, workers=1, page_size=page_size, progress=False)
+        par = fetch_pages(query, client=client, workers=workers, page_size=page_size, progress=False)
+    got, want = ids_of(par.pages), ids_of(seq.pages)
+    assert len(got) == len(set(got)), "a model came twice"
+    assert sorted(got) == sorted(want)
+    if "sort_by" in query or privacy == "private":  # createdAt order: kept, ties included
+        assert got == want
+    assert par.stats.partitioned and par.stats.models == len(want) and par.stats.duplicates == 0
+
+
+def test_adaptive_splitting_keeps_workers_busy() -> None:
+    """Demo creation times get denser over time: even time windows are uneven, so idle workers split."""
+    with serve_demo(models=6000, seed=1, latency_ms=5) as srv:
+        client = ScenarioClient(srv.base_url, "demo", "demo")
+        res = fetch_pages({}, client=client, workers=4, page_size=100, progress=False)
+        seq_ids = set(ids_of(fetch_pages({}, client=client, workers=1, page_size=500, progress=False).pages))
+    assert set(ids_of(res.pages)) == seq_ids
+    assert res.stats.partitions > 4, "no window was split"
+    # Each window costs at most one partial page; plus the far-end probe.
+    assert res.stats.requests <= res.stats.models // 100 + res.stats.partitions + 2
+
+
+@pytest.mark.parametrize(
+    ("query", "workers", "why"),
+    [
+        ({"privacy": "public", "sort_by": "score"}, 6, "sortBy=score"),
+        ({"privacy": "public", "sort_by": "updatedAt", "updated_after": "2020-01-01"}, 6, "sortBy=updatedAt"),
+        ({"privacy": "public"}, 1, "one worker"),
+    ],
+)
+def test_unpartitionable_queries_fall_back_and_say_why(query, workers, why, caplog) -> None:
+    with serve_demo(models=200, seed=2) as srv:
+        client = ScenarioClient(srv.base_url, "demo", "demo")
+        with caplog.at_level(logging.INFO, logger="scenario_frames.pages"):
+            res = fetch_pages(query, client=client, workers=workers, page_size=20, progress=False)
+        sent = [r.params for r in srv.stats.log]
+    assert not res.stats.partitioned and why in res.stats.mode_reason
+    assert any("sequentially" in r.getMessage() and why in r.getMessage() for r in caplog.records)
+    assert all("createdBefore" not in p for p in sent)
+    assert len(ids_of(res.pages)) == len(set(ids_of(res.pages))) == res.stats.models

@@ -1,0 +1,180 @@
+"""Secrets: the API key, the secret and their base64 form never show up in a log line, an
+exception, a repr, a written file or CLI output, on success and on a 401; Authorization is
+never sent to another host, even through a redirect.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import logging
+import os
+import pickle
+import socket
+import subprocess
+import sys
+import threading
+import traceback
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from scenario_frames import AuthenticationError, ScenarioAPIError
+from scenario_frames.client import ScenarioClient
+from scenario_frames.demo import serve_demo
+from scenario_frames.fetch import fetch_pages
+
+KEY = "sfk_live_Q7pW2TESTKEY"
+SECRET = "sfs_Zx81mTESTSECRET"
+B64 = base64.b64encode(f"{KEY}:{SECRET}".encode()).decode()
+NEEDLES = (KEY, SECRET, B64)
+LAUNCH = "import sys; from scenario_frames.cli import main; sys.exit(main())"
+
+
+def assert_clean(text: str | bytes, where: str) -> None:
+    data = text.encode() if isinstance(text, str) else text
+    for needle in NEEDLES:
+        assert needle.encode() not in data, f"credential material found in {where}"
+
+
+def scan_folder(folder: Path) -> int:
+    n = 0
+    for path in folder.rglob("*"):
+        if path.is_file():
+            assert_clean(path.read_bytes(), str(path))
+            n += 1
+    return n
+
+
+@pytest.fixture
+def creds_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for var in ("SCENARIO_SDK_API_KEY", "SCENARIO_SDK_API_SECRET", "SCENARIO_BASE_URL"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("SCENARIO_API_KEY", KEY)
+    monkeypatch.setenv("SCENARIO_API_SECRET", SECRET)
+
+
+@pytest.mark.parametrize("secret_on_server", [SECRET, "another-secret"], ids=["success", "401"])
+def test_no_credential_in_logs_errors_reprs_or_files(creds_env, secret_on_server, caplog, tmp_path) -> None:
+    with serve_demo(models=60, seed=31, api_key=KEY, api_secret=secret_on_server) as srv:
+        with caplog.at_level(logging.DEBUG):
+            client = ScenarioClient(srv.base_url)
+            assert_clean(repr(client) + str(client) + repr(client._auth) + repr(vars(client)), "client repr")
+            with pytest.raises(TypeError):
+                pickle.dumps(client._auth)
+            try:
+                res = fetch_pages({"privacy": "private"}, client=client, workers=3, page_size=10,
+                                  checkpoint=tmp_path / "ckpt", progress=False)  # fmt: skip
+                assert secret_on_server == SECRET and res.stats.models > 0
+            except AuthenticationError as exc:
+                assert secret_on_server != SECRET and exc.status == 401
+                text = "".join(traceback.format_exception(exc)) + str(exc) + repr(exc) + repr(vars(exc))
+                assert_clean(text, "the 401 exception")
+        assert [r.auth for r in srv.stats.log][:1] in (["basic"], ["invalid"])
+    for record in caplog.records:
+        assert_clean(record.getMessage() + repr(record.args), f"log record {record.name}")
+    assert caplog.records, "expected some logging to scan"
+    scan_folder(tmp_path)
+
+
+@pytest.mark.parametrize("secret_on_server", [SECRET, "another-secret"], ids=["success", "401"])
+def test_cli_output_and_snapshot_files_are_clean(secret_on_server, tmp_path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SCENARIO_")}
+    env |= {"SCENARIO_API_KEY": KEY, "SCENARIO_API_SECRET": SECRET}
+    with serve_demo(models=60, seed=32, api_key=KEY, api_secret=secret_on_server) as srv:
+        cmd = [sys.executable, "-c", LAUNCH, "--debug", "snapshot", "--base-url", srv.base_url,
+               "--privacy", "private", "--no-progress", "--out", str(tmp_path / "out"),
+               "--checkpoint", str(tmp_path / "ckpt"), "--page-size", "20"]  # fmt: skip
+        proc = subprocess.run(cmd, capture_output=True, env=env, timeout=120)
+    assert_clean(proc.stdout + proc.stderr, "CLI output")
+    if secret_on_server == SECRET:
+        assert proc.returncode == 0, proc.stderr.decode()[-2000:]
+        assert scan_folder(tmp_path) > 3
+    else:
+        assert proc.returncode != 0 and b"401" in proc.stderr
+        scan_folder(tmp_path)
+    # The flags never take credentials: they would end up in shell history.
+    help_text = subprocess.run([sys.executable, "-c", LAUNCH, "snapshot", "--help"], capture_output=True,
+                               env=env, timeout=60).stdout.decode()  # fmt: skip
+    assert "--api-key" not in help_text and "--api-secret" not in help_text and "--created-after" in help_text
+
+
+# ---------------------------------------------------------------------------------------------
+# Redirects
+# ---------------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def http_server(host: str, answer) -> Iterator[tuple[str, list[dict]]]:
+    seen: list[dict] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def setup(self) -> None:
+            super().setup()
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+        def do_GET(self) -> None:  # noqa: N802
+            seen.append({"path": self.path, "headers": dict(self.headers)})
+            status, headers, body = answer(self.path)
+            self.send_response(status)
+            for k, v in headers.items():
+                self.send_header(k, v)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer((host, 0), Handler)
+    httpd.daemon_threads = True
+    threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    try:
+        yield f"http://{host}:{httpd.server_address[1]}", seen
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+OK = (200, {"Content-Type": "application/json"}, b'{"models": [{"id": "m1"}]}')
+
+
+def test_cross_host_redirect_drops_authorization(creds_env) -> None:
+    with http_server("127.0.0.2", lambda path: OK) as (other, other_seen):
+        def answer(path: str):
+            if path.startswith("/v1/models"):
+                return 302, {"Location": f"{other}/v1/models?page=2"}, b""
+            return OK
+
+        with http_server("127.0.0.1", answer) as (base, base_seen):
+            client = ScenarioClient(base + "/v1")
+            _body, data = client.get_json("/models", {"privacy": "private"})
+    assert data["models"] == [{"id": "m1"}]
+    assert base_seen[0]["headers"]["Authorization"] == f"Basic {B64}"
+    assert len(other_seen) == 1 and other_seen[0]["path"] == "/v1/models?page=2"
+    assert "Authorization" not in other_seen[0]["headers"], "Authorization leaked to another host"
+    assert client.stats()["requests"] == 2
+
+
+def test_same_host_redirect_keeps_authorization(creds_env) -> None:
+    def answer(path: str):
+        if path.startswith("/v1/models"):
+            return 307, {"Location": "/v1/moved?x=1"}, b""
+        return OK
+
+    with http_server("127.0.0.1", answer) as (base, seen):
+        ScenarioClient(base + "/v1").get("/models")
+    assert [s["path"] for s in seen] == ["/v1/models", "/v1/moved?x=1"]
+    assert all(s["headers"]["Authorization"] == f"Basic {B64}" for s in seen)
+
+
+def test_redirect_to_plain_http_elsewhere_is_refused(creds_env) -> None:
+    answer = lambda path: (301, {"Location": "http://example.com/v1/models"}, b"")  # noqa: E731
+    with http_server("127.0.0.1", answer) as (base, seen):
+        with pytest.raises(ScenarioAPIError, match="insecure") as err:
+            ScenarioClient(base + "/v1").get("/models")
+    assert len(seen) == 1 and err.value.status == 301
