@@ -28,7 +28,9 @@ date and time to the microsecond, ``Z`` or a ``+hh:mm`` offset; no zone means UT
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
+import sys
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -158,19 +160,62 @@ def json_type(value: object) -> str:
     return _JSON_TYPE.get(type(value), type(value).__name__)
 
 
+def to_json(value: object) -> bytes:
+    """Compact JSON of a JSON-like value (key order kept); TypeError when it is not JSON.
+
+    orjson first; values nested deeper than orjson writes (it reads deeper than it writes)
+    go through the standard library.
+    """
+    try:
+        return orjson.dumps(value)
+    except (TypeError, orjson.JSONEncodeError) as exc:
+        if "Recursion" not in str(exc):
+            raise TypeError(str(exc)) from None
+    old = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(old, 20_000))
+    try:
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"),
+                          allow_nan=False).encode("utf-8", "surrogatepass")
+    except (ValueError, RecursionError) as exc:
+        raise TypeError(f"cannot write as JSON: {exc}") from None
+    finally:
+        sys.setrecursionlimit(old)
+
+
+def loads(body: bytes) -> Any:
+    """Parse JSON with orjson; documents nested deeper than it reads go through the standard
+    library (raises orjson.JSONDecodeError when the text is not JSON)."""
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        if "depth" not in exc.msg and "ecursion" not in exc.msg:
+            raise
+        first = exc
+    old = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(old, 20_000))
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError):
+        raise first from None
+    finally:
+        sys.setrecursionlimit(old)
+
+
 def dumps(value: object) -> str:
     """Compact JSON text of a decoded JSON value (key order kept)."""
-    return orjson.dumps(value).decode()
+    return to_json(value).decode()
 
 
 def safe_dumps(value: object) -> str:
     """JSON text of anything, never raising (used for the raw text of rejects)."""
     try:
+        return dumps(value)
+    except TypeError:
+        pass
+    try:
         return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
     except Exception:  # noqa: BLE001 - not JSON at all: keep a readable form
         try:
-            import json
-
             return json.dumps(value, default=repr, ensure_ascii=False)
         except Exception:  # noqa: BLE001
             return repr(value)
@@ -207,6 +252,12 @@ def _read(body: bytes, schema: pa.Schema) -> pa.Table:
     return pj.read_json(pa.BufferReader(body), read_options=opts, parse_options=parse)
 
 
+# Top-level keys whose values Python reads itself: the recursive inputs and the objects that
+# hold json leaves.  Everything else must be typed (no json leaf inside a list of objects).
+_SPAN_KEYS: tuple[str, ...] = tuple(sorted({_INPUT_RECURSIVE} | set(_MODEL_JSON_ROOTS)))
+_SPAN_NEEDLES = tuple((key, b'"' + key.encode() + b'":') for key in _SPAN_KEYS)
+_FAST_OK = all(not item.json for _k, item, _t in MODEL_LEVEL.lists)
+_MODEL_OBJS = dict(MODEL_LEVEL.objs)
 PAGE_SCHEMA_FULL = pa.schema([pa.field("models", pa.list_(MODEL_ARROW)),
                               pa.field("nextPaginationToken", pa.string())])
 
@@ -217,8 +268,10 @@ class PageRead:
 
     typed: pa.StructArray | BaseException  # the models, or the reader's error
     envelope_keys: int = 0  # keys of the page object the fast path accounts for
-    key_ends: int = 0  # occurrences of '":' in the body (one per key, see fast_page)
+    key_ends: Any = None  # positions of '":' in the body, ascending (one per key)
     spaced_colon: bool = True  # some colon follows whitespace: key counting is unsafe
+    hits: list[tuple[int, str, int]] = field(default_factory=list)  # (pos, key, width)
+    escaped_hit: bool = False  # a span key right after a backslash: ambiguous
 
 
 def read_page(body: bytes) -> PageRead:
@@ -233,11 +286,31 @@ def read_page(body: bytes) -> PageRead:
     except Exception as exc:  # noqa: BLE001 - reported, then the exact path decides
         return PageRead(exc)
     a = np.frombuffer(body, np.uint8)
-    colon = a[1:] == 58  # ':'
-    key_ends = int(np.count_nonzero(colon & (a[:-1] == 34)))  # '":'
-    spaced = bool(np.any(colon & (a[:-1] <= 32)))  # whitespace (or control) before ':'
+    colons = np.flatnonzero(a[1:] == 58)  # positions just before each ':'
+    before = a[colons]
+    key_ends = colons[before == 34]  # '":' (position of the quote)
+    spaced = bool(np.any(before <= 32))  # whitespace (or control) before a ':'
     token = table.column("nextPaginationToken").null_count == 0
-    return PageRead(typed, 1 + int(token), key_ends, spaced)
+    read = PageRead(typed, 1 + int(token), key_ends, spaced)
+    # Where the keys Python reads itself start: '"inputs":', '"uiConfig":' ...
+    hits: list[tuple[int, str, int]] = []
+    ends = key_ends[key_ends >= 16]  # no span key this early: the page starts '{"models":[{'
+    last = a[ends - 1]  # the last character of each key
+    for key, needle in _SPAN_NEEDLES:
+        n = len(needle) - 1  # '"key"' before the colon
+        cand = ends[last == needle[n - 2]]
+        for j in range(1, n - 1):  # compare the other bytes before the closing quote
+            cand = cand[a[cand - 1 - j] == needle[n - 2 - j]]
+            if not len(cand):
+                break
+        else:
+            starts = cand - (n - 1)
+            if len(starts) and np.any(a[np.maximum(starts - 1, 0)] == 0x5C):
+                read.escaped_hit = True
+            hits.extend((int(p), key, n + 1) for p in starts)
+    hits.sort()
+    read.hits = hits
+    return read
 
 
 def read_page_models(body: bytes) -> pa.StructArray | BaseException:
@@ -303,7 +376,8 @@ class PageOut:
     # Inputs are read in the background; ``resolve_inputs`` collects them.
     inputs_future: Any = None
     input_rows: list[dict] = field(default_factory=list)
-    input_meta: list[tuple[int, tuple[str, int]]] = field(default_factory=list)  # (record, where)
+    input_owner: list[int] = field(default_factory=list)  # record index of each input row
+    input_where: list[tuple[str, int]] = field(default_factory=list)  # its place, for reasons
     input_records: dict[int, dict] = field(default_factory=dict)  # record index -> record
     body: bytes | None = None  # kept until the inputs are resolved (raw text of late rejects)
     inputs: pa.StructArray | None = None  # set by resolve_inputs
@@ -541,14 +615,17 @@ def _add_inputs(out: PageOut, i: int, inputs: Any, rows: list[dict],
         del rows[start:]
         del where[start:]
         return why
-    out.input_meta.extend((i, w) for w in where[start:])
+    out.input_owner.extend([i] * (len(rows) - start))
     return None
 
 
-def _submit_inputs(out: PageOut, rows: list[dict], submit: Callable[..., Any]) -> None:
+def _submit_inputs(out: PageOut, rows: list[dict], where: list[tuple[str, int]],
+                   submit: Callable[..., Any]) -> None:
     if rows:
         out.input_rows = rows
-        out.inputs_future = submit(_read_input_rows, orjson.dumps({"rows": rows}))
+        out.input_where = where
+        body = b'{"rows":[' + b",".join(map(to_json, rows)) + b"]}"
+        out.inputs_future = submit(_read_input_rows, body)
 
 
 def resolve_inputs(out: PageOut) -> None:
@@ -570,8 +647,8 @@ def resolve_inputs(out: PageOut) -> None:
     late: dict[int, str] = {}
     lines: list[bytes] = []
     owners: list[int] = []
-    for row, (i, where) in zip(out.input_rows, out.input_meta, strict=True):
-        line = orjson.dumps(row)
+    for row, i, where in zip(out.input_rows, out.input_owner, out.input_where, strict=True):
+        line = to_json(row)
         why = check_line(line, INPUT_ROW_SCHEMA)
         if why and i not in late:
             late[i] = f"{where[0]}[{where[1]}]: {why}"
@@ -581,7 +658,7 @@ def resolve_inputs(out: PageOut) -> None:
                             INPUT_ROW_SCHEMA, INPUT_ROW_ARROW)
     records: list = []
     if late and out.body is not None and not all(i in out.input_records for i in late):
-        records = orjson.loads(out.body)["models"]
+        records = loads(out.body)["models"]
     for i, why in sorted(late.items()):
         rec = out.input_records.get(i)
         if rec is None:
@@ -600,12 +677,6 @@ def _page_level_reject(page: int | None, reason: str, raw: str) -> PageOut:
 # Fast path: the page read by Arrow, Python only for custom models' inputs and uiConfig
 # ---------------------------------------------------------------------------------------------
 
-# Top-level keys whose values Python reads itself: the recursive inputs and the objects that
-# hold json leaves.  Everything else must be typed (no json leaf inside a list of objects).
-_SPAN_KEYS: tuple[str, ...] = tuple(sorted({_INPUT_RECURSIVE} | set(_MODEL_JSON_ROOTS)))
-_SPAN_NEEDLES = tuple((key, b'"' + key.encode() + b'":') for key in _SPAN_KEYS)
-_FAST_OK = all(not item.json for _k, item, _t in MODEL_LEVEL.lists)
-_MODEL_OBJS = dict(MODEL_LEVEL.objs)
 _TRAILING = "unexpected content after document"
 
 
@@ -658,7 +729,8 @@ def fast_page(body: bytes, read: PageRead, page: int | None, rid0: int,
     whitespace before a colon anywhere are sent there too, since the count would miss keys.
     """
     typed = read.typed
-    if not _FAST_OK or isinstance(typed, BaseException) or read.spaced_colon:
+    if (not _FAST_OK or isinstance(typed, BaseException) or read.spaced_colon
+            or read.escaped_hit):
         return None
     n = len(typed)
     if typed.null_count:
@@ -668,28 +740,21 @@ def fast_page(body: bytes, read: PageRead, page: int | None, rid0: int,
     if ids.null_count or (n and pc.min(pc.binary_length(ids)).as_py() == 0):
         return None
     # Values Python reads itself, in byte order; nested occurrences fall inside a span.
-    hits: list[tuple[int, str, int]] = []
-    for key, needle in _SPAN_NEEDLES:
-        pos = body.find(needle)
-        while pos != -1:
-            hits.append((pos, key, len(needle)))
-            pos = body.find(needle, pos + len(needle))
-    hits.sort()
+    key_ends = read.key_ends
     mv = memoryview(body)
     spans: dict[str, list[tuple[Any, int, int]]] = {key: [] for key in _SPAN_KEYS}
     inner_keys = 0
     last_end = -1
-    for pos, key, width in hits:
+    for pos, key, width in read.hits:
         if pos < last_end:
             continue
-        if pos and body[pos - 1] == 0x5C:  # '\"key":' inside a key: ambiguous
-            return None
         got = _value_at(mv, pos + width)
         if got is None:
             return None
         value, end = got
         spans[key].append((value, pos + width, end))
-        inner_keys += body.count(b'":', pos + width, end)
+        lo, hi = np.searchsorted(key_ends, (pos + width, end))
+        inner_keys += int(hi - lo)
         last_end = end
     holders: dict[str, list[int]] = {}
     for key in _SPAN_KEYS:
@@ -698,7 +763,7 @@ def fast_page(body: bytes, read: PageRead, page: int | None, rid0: int,
             return None  # a key written elsewhere, or set to null: let the exact path decide
         holders[key] = idx
     expected = read.envelope_keys + arrow_key_count(typed, MODEL_LEVEL, frozenset(_SPAN_KEYS))
-    if read.key_ends - inner_keys != expected:
+    if len(key_ends) - inner_keys != expected:
         return None
 
     out = PageOut(page=page, rid0=rid0, n_records=n, fast=True, models=typed,
@@ -736,7 +801,7 @@ def fast_page(body: bytes, read: PageRead, page: int | None, rid0: int,
             return None  # the exact path words the reject
     if rows:
         out.body = body
-    _submit_inputs(out, rows, submit)
+    _submit_inputs(out, rows, where, submit)
     return out
 
 
@@ -759,7 +824,7 @@ def process_page(body: bytes | None, records: list | None, page: int | None, rid
     if records is None:
         assert body is not None
         try:
-            doc = orjson.loads(body)
+            doc = loads(body)
         except orjson.JSONDecodeError as exc:
             return _page_level_reject(page, f"page is not valid JSON: {exc}",
                                       body.decode("utf-8", "replace"))
@@ -788,7 +853,7 @@ def process_page(body: bytes | None, records: list | None, page: int | None, rid
         for i, rec in enumerate(records):
             if i in bad:
                 continue
-            line = orjson.dumps(rec)
+            line = to_json(rec)
             why = check_line(line, RECORD_SCHEMA)
             if why:
                 bad[i] = why
@@ -810,11 +875,7 @@ def process_page(body: bytes | None, records: list | None, page: int | None, rid
             bad[i] = why
         else:
             out.input_records[i] = rec
-    if bad and rows:  # drop the rows of records refused after their inputs were flattened
-        keep = [j for j, (i, _w) in enumerate(out.input_meta) if i not in bad]
-        rows = [rows[j] for j in keep]
-        out.input_meta = [out.input_meta[j] for j in keep]
-    _submit_inputs(out, rows, submit)
+    _submit_inputs(out, rows, where, submit)
 
     # Rejects, kept records.
     for i, why in sorted(bad.items()):
@@ -929,23 +990,22 @@ def _records_chunk(buf: list[object], start: int) -> PageOut:
         resolve_inputs(out)
         return out
     # Some record is not JSON: refuse those, run the rest.
-    fine: list[object] = []
+    fine: list[bytes] = []
     where: list[int] = []
     rejects = []
     for i, rec in enumerate(buf):
         try:
-            orjson.dumps(rec)
-        except (TypeError, orjson.JSONEncodeError) as exc:
+            fine.append(to_json(rec))
+        except TypeError as exc:
             mid = rec.get("id") if isinstance(rec, dict) else None
             rejects.append((None, start + i, mid if isinstance(mid, str) else None,
                             f"record is not JSON-serializable: {exc}", safe_dumps(rec)))
         else:
-            fine.append(rec)
             where.append(i)
     out = PageOut()
     if fine:
-        out = process_page(orjson.dumps({"models": fine}), None, None, start, None,
-                           indexes=[start + i for i in where])
+        body = b'{"models":[' + b",".join(fine) + b"]}"
+        out = process_page(body, None, None, start, None, indexes=[start + i for i in where])
         resolve_inputs(out)
     out.rejects.extend(rejects)
     out.rejects.sort(key=lambda r: -1 if r[1] is None else r[1])

@@ -9,6 +9,10 @@ Every function aggregates with polars first and hands Altair only the small resu
 charts stay light in the notebook file and never hit Altair's 5,000-row embedding limit (the
 scatter of variants samples down to ``max_points`` instead, and says so in its title).  The
 functions return ``alt.Chart`` objects so callers can restyle them (``.properties(...)``).
+
+Altair is pinned below 6 (``altair>=5.4,<6``): Altair 6 writes Vega-Lite 6 specs, which
+JupyterLab 4's built-in renderer does not draw; with Altair 5 and
+``alt.renderers.enable("mimetype")`` the charts render in JupyterLab with no network access.
 """
 
 from __future__ import annotations

@@ -202,9 +202,7 @@ def _assemble(outs: Iterable[M.PageOut]) -> tuple[dict[str, pl.DataFrame], int, 
         schema=S.TABLES["rejects"].schema)
     tables["rejects"] = rej
     if not chunks:
-        for name in S.TABLE_ORDER:
-            tables.setdefault(name, _EMPTY_DF[name])
-        return tables, pages, 0
+        return {name: tables.get(name, _EMPTY_DF[name]) for name in S.TABLE_ORDER}, pages, 0
 
     arr = pa.concat_arrays(chunks) if len(chunks) > 1 else chunks[0]
     chunks.clear()
@@ -212,7 +210,8 @@ def _assemble(outs: Iterable[M.PageOut]) -> tuple[dict[str, pl.DataFrame], int, 
     del arr
     assert isinstance(base, pl.DataFrame)
     if late:
-        base = base.filter(~pl.col("_rid").is_in(pl.Series(list(late), dtype=pl.Int64)))
+        refused = pl.DataFrame({"_rid": sorted(late)}, schema={"_rid": pl.Int64})
+        base = base.join(refused, on="_rid", how="anti", maintain_order="left")
     base = base.with_columns(pl.col("r").struct.field("id").alias(S.KEY))
     n_valid = base.height
     if base[S.KEY].n_unique() < n_valid:
@@ -220,22 +219,31 @@ def _assemble(outs: Iterable[M.PageOut]) -> tuple[dict[str, pl.DataFrame], int, 
     duplicates = n_valid - base.height
     r = pl.col("r")
     lazy: dict[str, pl.LazyFrame] = {}
-    lbase = base.lazy()
 
-    # models
+    # models: typed columns straight from the struct; json text and extras placed by row
     spec = S.TABLES["models"]
     json_cols = [c for c in spec.columns if c.field is not None and c.field.kind == "json"]
     typed = [_typed_expr(c, r) for c in spec.columns
              if c.field is not None and c.field.kind != "json" and c.name != S.KEY]
-    models = lbase.select(pl.col("_rid"), pl.col(S.KEY), *typed)
-    if json_cols:
-        idx = {c.name: _json_col(c.path, M.MODEL_LEVEL.json) for c in json_cols}
-        side = pl.DataFrame(
-            {"_rid": pl.Series([row[0] for row in ui_rows], dtype=pl.Int64),
-             **{name: pl.Series([row[1 + i] for row in ui_rows], dtype=pl.String)
-                for name, i in idx.items()}})
-        models = models.join(side.lazy(), on="_rid", how="left", maintain_order="left")
-    models = _join_extra(models, extras.get("models"), ["_rid"])
+    row_of = {rid: i for i, rid in enumerate(base["_rid"].to_list())}
+    side: list[pl.Series] = []
+    idx = {c.name: _json_col(c.path, M.MODEL_LEVEL.json) for c in json_cols}
+    for name, i in idx.items():
+        values: list[str | None] = [None] * base.height
+        for row in ui_rows:
+            at = row_of.get(row[0])
+            if at is not None:
+                values[at] = row[1 + i]
+        side.append(pl.Series(name, values, dtype=pl.String))
+    values = [None] * base.height
+    for (rid,), extra in (extras.get("models") or {}).items():
+        at = row_of.get(rid)
+        if at is not None:
+            values[at] = M.dumps(extra)
+    side.append(pl.Series("extra", values, dtype=pl.String))
+    base = base.with_columns(side)  # same rows: no join
+    lbase = base.lazy()
+    models = lbase.select(pl.col("_rid"), pl.col(S.KEY), *typed, *[pl.col(x.name) for x in side])
     lazy["models"] = _conform(models, "models")
 
     # plain string lists

@@ -106,7 +106,7 @@ def lab(tmp_path: Path) -> Iterator[tuple[str, Path]]:
 def _errors_on_page(page) -> list[str]:
     """Text of error outputs (tracebacks) shown in the notebook."""
     found = page.locator('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]')
-    return [t for t in found.all_inner_texts() if "Traceback" in t or "Error" in t]
+    return [t for t in found.all_text_contents() if "Traceback" in t or "Error" in t]
 
 
 def _run_all_cells(page) -> None:
@@ -169,11 +169,16 @@ def test_panel_filters_in_jupyterlab(lab: tuple[str, Path]) -> None:
             count = page.locator(".sf-filter-panel .sf-count").first
             try:
                 expect(count).to_have_text(COUNT_TEXT, timeout=120_000)
+                shown = True
             except AssertionError:
+                shown = False
+            if not shown:
                 page.screenshot(path=str(ARTIFACTS / "browser_failure.png"))
+                prompts = page.locator(".jp-CodeCell .jp-InputPrompt").all_text_contents()
                 errors = _errors_on_page(page) + console_errors
-                pytest.fail("the panel never showed its count (screenshot: "
-                            "tests/artifacts/browser_failure.png):\n" + "\n---\n".join(errors))
+                pytest.fail("the panel never showed its count (screenshot: tests/artifacts/"
+                            f"browser_failure.png); prompts {prompts}; errors:\n"
+                            + "\n---\n".join(errors), pytrace=False)
             # JupyterLab skips rendering cells out of view, so bring the panel into view.
             panel = page.locator(".sf-filter-panel").first
             panel.scroll_into_view_if_needed()
