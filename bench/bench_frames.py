@@ -33,14 +33,14 @@ HERE = Path(__file__).resolve().parent
 WORK = HERE / "_work" / "frames"
 
 
-def make_pages(n: int, per_page: int = 500, seed: int = 0) -> list[bytes]:
-    """``n`` demo records as API page bodies (built in slices to keep memory flat)."""
+def make_pages(n: int, per_page: int = 500, seed: int = 0, first: int = 0) -> list[bytes]:
+    """Demo records ``first .. first+n-1`` as API page bodies (built page by page)."""
     from scenario_frames.demo.generator import make_records
 
     pages = []
-    for start in range(0, n, per_page):
-        recs = make_records(min(per_page, n - start), seed=seed, start=start)
-        token = str(start + per_page) if start + per_page < n else None
+    for start in range(first, first + n, per_page):
+        recs = make_records(min(per_page, first + n - start), seed=seed, start=start)
+        token = str(start + per_page) if start + per_page < first + n else None
         doc: dict = {"models": recs}
         if token:
             doc["nextPaginationToken"] = token
@@ -125,18 +125,20 @@ def pandas_normalize(pages: list[bytes]):
 # ---------------------------------------------------------------------------------------------
 
 MEMORY_CHILD = r"""
-import gc, json, resource, sys, time
+import gc, json, sys, time
 from pathlib import Path
 mode, path = sys.argv[1], Path(sys.argv[2])
 from scenario_frames.frames import Catalog
 import polars, pyarrow  # loaded before the baseline
 Catalog.from_json_pages([b'{"models":[{"id":"warm"}]}'])
-def rss_mb():
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-def current_mb():
+def status_mb(key):
     for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(key + ":"):
             return int(line.split()[1]) / 1024
+def rss_mb():  # VmHWM: this process's peak RSS (ru_maxrss would carry the parent's over exec)
+    return status_mb("VmHWM")
+def current_mb():
+    return status_mb("VmRSS")
 raw = path.stat().st_size
 if mode == "list":
     pages = path.read_bytes().splitlines()
@@ -169,14 +171,19 @@ def memory(n: int) -> list[dict]:
         WORK.mkdir(parents=True, exist_ok=True)
         with path.open("wb") as f:
             for start in range(0, n, 5000):
-                chunk = make_pages(min(5000, n - start), seed=0)
+                chunk = make_pages(min(5000, n - start), seed=0, first=start)
                 f.write(b"\n".join(chunk) + b"\n")
                 del chunk
     out = []
-    for mode in ("list", "stream"):
+    prompt = {"ARROW_DEFAULT_MEMORY_POOL": "system",
+              "_RJEM_MALLOC_CONF": "dirty_decay_ms:0,muzzy_decay_ms:0"}
+    for mode, extra_env in (("list", {}), ("stream", {}), ("stream", prompt)):
+        env = {**os.environ, **extra_env}
         res = subprocess.run([sys.executable, "-c", MEMORY_CHILD, mode, str(path)],
-                             capture_output=True, text=True, check=True)
-        out.append(json.loads(res.stdout.strip().splitlines()[-1]))
+                             capture_output=True, text=True, check=True, env=env)
+        got = json.loads(res.stdout.strip().splitlines()[-1])
+        got["allocators"] = "prompt" if extra_env else "default"
+        out.append(got)
     return out
 
 
@@ -262,17 +269,21 @@ def main() -> int:
             f"### Peak memory, {args.memory_models:,} models",
             "",
             "Each case in a fresh process; polars and pyarrow are imported and warmed first. "
-            "`peak` is `ru_maxrss` (the process's peak RSS) after the call, `base` the RSS "
-            "just before it; the increase is what materializing costs.",
+            "`peak` is `VmHWM` from /proc (the process's peak RSS) after the call, `base` the RSS "
+            "just before it; the increase is what materializing costs.  RSS also counts memory "
+            "that Arrow's (mimalloc) and polars' (jemalloc) allocators freed but keep; the last "
+            "row runs with `ARROW_DEFAULT_MEMORY_POOL=system` and "
+            "`_RJEM_MALLOC_CONF=dirty_decay_ms:0,muzzy_decay_ms:0`, which hand freed memory "
+            "back at once, to show the memory actually in use.",
             "",
-            "| pages | raw JSON | RSS before | peak RSS | increase | increase / raw | tables (estimated) | time |",
-            "| --- | --- | --- | --- | --- | --- | --- | --- |",
+            "| pages | allocators | raw JSON | RSS before | peak RSS | increase | increase / raw | tables (estimated) | time |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
         ]
         for m in mem:
             what = ("all bodies in a list (held by the caller, counted in 'before')"
                     if m["mode"] == "list" else "streamed from a file, one body at a time")
             inc = m["peak_mb"] - m["base_mb"]
-            lines.append(f"| {what} | {m['raw_mb']:.0f} MiB | {m['base_mb']:.0f} MiB | "
+            lines.append(f"| {what} | {m['allocators']} | {m['raw_mb']:.0f} MiB | {m['base_mb']:.0f} MiB | "
                          f"{m['peak_mb']:.0f} MiB | {inc:.0f} MiB | {inc / m['raw_mb']:.2f}x | "
                          f"{m['tables_mb']:.0f} MiB | {m['seconds']:.1f} s |")
     lines.append("")

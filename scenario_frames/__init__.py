@@ -23,6 +23,56 @@ from ._exceptions import (
 from ._version import __version__
 from .query import ModelQuery
 
+# Heavier parts load on first use (PEP 562), so ``import scenario_frames`` stays quick.
+_LAZY: dict[str, tuple[str, str | None]] = {
+    "ScenarioClient": ("client", "ScenarioClient"),
+    "fetch_catalog": ("fetch", "fetch_catalog"),
+    "fetch_pages": ("fetch", "fetch_pages"),
+    "Catalog": ("frames", "Catalog"),
+    "CatalogMeta": ("frames", "CatalogMeta"),
+    "write_snapshot": ("snapshot", "write_snapshot"),
+    "read_snapshot": ("snapshot", "read_snapshot"),
+    "latest_snapshot": ("snapshot", "latest_snapshot"),
+    "history": ("snapshot", "history"),
+    "diff": ("snapshot", "diff"),
+    "fetch_model_usage": ("usage", "fetch_model_usage"),
+    "load_usage": ("usage", "load_usage"),
+    "join_usage": ("usage", "join_usage"),
+    "join_usage_asof": ("usage", "join_usage_asof"),
+    "usage_summary": ("usage", "usage_summary"),
+    "FilterPanel": ("panel", "FilterPanel"),
+    "serve_demo": ("demo", "serve_demo"),
+    "data_dictionary": ("schema", "data_dictionary"),
+    "schema": ("schema", None),
+    "query": ("query", None),
+    "client": ("client", None),
+    "pages": ("pages", None),
+    "fetch": ("fetch", None),
+    "frames": ("frames", None),
+    "snapshot": ("snapshot", None),
+    "usage": ("usage", None),
+    "panel": ("panel", None),
+    "charts": ("charts", None),
+    "demo": ("demo", None),
+}
+
+
+def __getattr__(name: str) -> object:
+    """Import a public name's module on first use."""
+    try:
+        module, attr = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module 'scenario_frames' has no attribute {name!r}") from None
+    import importlib
+
+    mod = importlib.import_module(f".{module}", __name__)
+    return mod if attr is None else getattr(mod, attr)
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
+
 __all__ = [
     "AuthenticationError",
     "BadRequestError",
@@ -36,4 +86,5 @@ __all__ = [
     "ScenarioFramesError",
     "ServerError",
     "__version__",
+    *[k for k, (_, attr) in _LAZY.items() if attr is not None],
 ]

@@ -2,27 +2,33 @@
 
 Design (measured in ``bench/bench_frames.py``):
 
-* **Fast path, per page.**  Arrow's C++ JSON reader reads the raw page bytes against an
-  explicit Arrow type derived from ``schema.MODEL`` (every known leaf except the free-form
-  ``json`` ones and the recursive ``inputs``).  It is strict about JSON types (a string where
-  a number is declared, a number where a string is declared, a bad date... fail the page),
-  parses ISO dates itself and runs without the GIL, in a worker thread, while the main thread
-  parses the same bytes with ``orjson``.
-* **Python step, cheap.**  The ``orjson`` objects serve what Arrow cannot: records that are
-  not objects or have no id, the JSON text of free-form fields (only ``uiConfig`` and custom
-  models' ``inputs``), and unknown keys.  Unknown keys are found with one set union per
-  object level per page; only pages where the union holds a stranger are walked record by
-  record.  Custom models' inputs (nested ``inputs_array`` members included) are flattened in
-  Python and read by the same strict Arrow reader.
-* **Slow path.**  When the page read fails, each record is read alone with the same reader
-  and schema (so the rules are the same by construction); the failures become rejects with
-  the reader's reason and the others are read together again.
+* **Typed read, per page, in worker threads.**  Arrow's C++ JSON reader reads the raw page
+  bytes against an explicit Arrow type derived from ``schema.MODEL`` (every known leaf but
+  the free-form ``json`` ones; the recursive ``inputs`` only as a marker).  It is strict
+  about JSON types (a string where a number is declared, a number where a string is
+  declared, a bad date... fail the page), parses ISO dates itself and runs without the GIL.
+  The same worker finds, with numpy, where every key ends (``":``) in the bytes.
+* **Fast path: no Python objects for the page.**  Unknown keys are ruled out by counting:
+  the keys in the bytes must equal the non-null values Arrow read plus the keys inside the
+  few values Python reads itself (custom models' ``inputs`` and ``uiConfig``, located in the
+  bytes and parsed alone with ``orjson``).  See ``fast_page``.
+* **Exact path: the page decoded by orjson**, used whenever the fast path cannot prove its
+  case (a type error, a record without id, an unknown key, a key set to null, odd bytes).
+  Records that are not objects or lack an id are refused here; when the page read failed,
+  each record is read alone by the same Arrow reader and schema (same rules by
+  construction), failures become rejects with the reader's reason and the others are read
+  together again.  Unknown keys are found by comparing key counts with Arrow's, then one set
+  union per object level; only levels holding a stranger are walked record by record.
+* **Inputs** (custom models) are flattened in Python, nested ``inputs_array`` members
+  included, and read by the same strict Arrow reader in the background.
 
 Coercions: a JSON integer is accepted where a number (Float64) is declared; nothing else is
 converted.  Strings are never read as numbers, numbers never as strings or booleans, floats
 never as integers (``accessRestrictions``, epoch milliseconds), a lone string never as a list.
 ``null`` means "absent" everywhere.  Dates are ISO 8601 as Arrow reads them (date only, or
 date and time to the microsecond, ``Z`` or a ``+hh:mm`` offset; no zone means UTC).
+Python records given to ``from_records`` go through JSON first: NaN and infinities (not
+JSON) become null, values that are not JSON at all make the record a reject.
 """
 
 from __future__ import annotations
@@ -50,17 +56,21 @@ from . import schema as S
 # Schema-derived plan
 # ---------------------------------------------------------------------------------------------
 
+# Strings are read as plain Arrow strings.  (String views would let polars share Arrow's
+# buffers, but Arrow gives each view column of each page its own data blocks, which then
+# stay alive: measured 15% more peak memory than letting polars copy plain strings.)
+_STR = pa.string()
 _ARROW_OF_KIND: dict[str, pa.DataType] = {
-    "string": pa.string(),
-    "enum": pa.string(),
+    "string": _STR,
+    "enum": _STR,
     "number": pa.float64(),
     "integer": pa.int64(),
     "int_enum": pa.int64(),
     "bool": pa.bool_(),
     "datetime": pa.timestamp("us", "UTC"),
     "epoch_ms": pa.int64(),
-    "list_string": pa.list_(pa.string()),
-    "list_enum": pa.list_(pa.string()),
+    "list_string": pa.list_(_STR),
+    "list_enum": pa.list_(_STR),
 }
 
 
@@ -76,7 +86,7 @@ def _arrow_fields(nodes: tuple[S.Node, ...]) -> list[pa.Field]:
         elif node.recursive is not None:
             # Read on its own (see flatten_inputs); here only a marker: a list of objects
             # with a string name, so that the page read still checks the shape.
-            out.append(pa.field(node.key, pa.list_(pa.struct([pa.field("name", pa.string())]))))
+            out.append(pa.field(node.key, pa.list_(pa.struct([pa.field("name", _STR)]))))
         else:
             fields = _arrow_fields(node.fields)
             if node.nested is not None:
@@ -122,6 +132,24 @@ def _level(nodes: tuple[S.Node, ...], *, skip_recursive: bool = True,
 
 
 MODEL_ARROW: pa.StructType = pa.struct(_arrow_fields(S.MODEL.fields))
+
+
+def _plain(t: pa.DataType) -> pa.DataType:
+    """The same type with plain strings instead of string views."""
+    if t == _STR:
+        return pa.string()
+    if pa.types.is_struct(t):
+        return pa.struct([pa.field(f.name, _plain(f.type)) for f in t])
+    if pa.types.is_list(t):
+        return pa.list_(_plain(t.value_type))
+    return t
+
+
+def filter_rows(arr: pa.StructArray, mask: pa.Array) -> pa.StructArray:
+    """Rows of a struct array where ``mask`` is true (Arrow's filter has no string-view
+    kernel yet: go through plain strings; only pages with refused records pay this)."""
+    typ = arr.type
+    return arr.cast(_plain(typ)).filter(mask).cast(typ)
 RECORD_SCHEMA = pa.schema(list(MODEL_ARROW))
 PAGE_SCHEMA = pa.schema([pa.field("models", pa.list_(MODEL_ARROW))])
 MODEL_LEVEL: Level = _level(S.MODEL.fields)
@@ -141,10 +169,10 @@ _INPUT_OBJ_TYPED = {
 # Private columns of a flattened input row, next to the typed fields.
 INPUT_ROW_ARROW: pa.StructType = pa.struct(
     _arrow_fields(tuple(n for n in _INPUTS_NODE.fields if not isinstance(n, S.ListOf)))
-    + [pa.field(f"_j{i}", pa.string()) for i in range(len(INPUT_LEVEL.json))]
+    + [pa.field(f"_j{i}", _STR) for i in range(len(INPUT_LEVEL.json))]
     + [pa.field("_rid", pa.int64()), pa.field("_pos", pa.int32()),
-       pa.field("_parent", pa.string()), pa.field("_extra", pa.string()),
-       pa.field("_dnum", pa.float64()), pa.field("_dstr", pa.string()),
+       pa.field("_parent", _STR), pa.field("_extra", _STR),
+       pa.field("_dnum", pa.float64()), pa.field("_dstr", _STR),
        pa.field("_dbool", pa.bool_())])
 INPUT_ROWS_SCHEMA = pa.schema([pa.field("rows", pa.list_(INPUT_ROW_ARROW))])
 INPUT_ROW_SCHEMA = pa.schema(list(INPUT_ROW_ARROW))
@@ -737,7 +765,7 @@ def fast_page(body: bytes, read: PageRead, page: int | None, rid0: int,
         return None
     kids = _children(typed)
     ids = kids["id"]
-    if ids.null_count or (n and pc.min(pc.binary_length(ids)).as_py() == 0):
+    if ids.null_count or (n and pc.min(pc.binary_length(ids.cast(pa.string()))).as_py() == 0):
         return None
     # Values Python reads itself, in byte order; nested occurrences fall inside a span.
     key_ends = read.key_ends
@@ -885,7 +913,7 @@ def process_page(body: bytes | None, records: list | None, page: int | None, rid
                             safe_dumps(rec)))
     if bad:
         mask = pa.array([i not in bad for i in typed_index], pa.bool_())
-        typed = typed.filter(mask)
+        typed = filter_rows(typed, mask)
         typed_index = [i for i in typed_index if i not in bad]
     out.models = typed
     out.rids = [rid0 + i for i in typed_index]

@@ -34,9 +34,11 @@ from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import orjson
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from . import _materialize as M
 from . import schema as S
@@ -114,9 +116,10 @@ def _typed_expr(col: S.Column, base: pl.Expr) -> pl.Expr:
 
 
 def _conform(df: pl.LazyFrame, table: str) -> pl.LazyFrame:
-    """Columns in schema order with schema dtypes (cheap when already right)."""
+    """Columns in schema order with schema dtypes (cheap when already right), plus the
+    private record id ``_rid`` that the final assembly drops."""
     spec = S.TABLES[table]
-    return df.select([pl.col(c.name).cast(c.dtype) for c in spec.columns])
+    return df.select(pl.col("_rid"), *[pl.col(c.name).cast(c.dtype) for c in spec.columns])
 
 
 def _json_col(path: tuple[str, ...], level_json: tuple) -> int:
@@ -170,158 +173,293 @@ def _epoch_extras(ex: dict[tuple, dict], counts: dict[tuple[int, int], int]) -> 
 # ---------------------------------------------------------------------------------------------
 
 
+# Records turned into tables together: the Arrow arrays of a batch are released (polars has
+# copied what it keeps) before the next batch is read, which bounds the peak memory.
+BATCH_RECORDS = 10_000
+
+
 def _assemble(outs: Iterable[M.PageOut]) -> tuple[dict[str, pl.DataFrame], int, int]:
-    """Concatenate page outputs and derive every table.  Returns (tables, pages, duplicates)."""
-    chunks: list[pa.StructArray] = []
-    rids: list[int] = []
-    input_chunks: list[pa.StructArray] = []
-    ui_rows: list[tuple] = []
-    extras: dict[str, dict[tuple, dict]] = {}
-    epoch_counts: dict[tuple[int, int], int] = {}
+    """Derive every table from page outputs.  Returns (tables, pages, duplicates).
+
+    Pages are turned into tables in batches of about ``BATCH_RECORDS`` records, so the
+    Arrow arrays of a batch are released (where polars copied them) before the next batch
+    is read; the batches are then stacked, refused records dropped and duplicates removed.
+    """
+    batch: list[M.PageOut] = []
+    n_batch = 0
+    parts: dict[str, list[pl.DataFrame]] = {name: [] for name in S.TABLE_ORDER[:-1]}
     late: set[int] = set()
     reject_lists: list[list[tuple]] = []
     pages = 0
+
+    def flush() -> None:
+        for name, df in _batch_tables(batch).items():
+            parts[name].append(df)
+        batch.clear()
+
     for out in outs:  # each page arrives with its inputs resolved
         pages += 1
-        if out.models is not None and len(out.models):
-            chunks.append(out.models)
-            rids.extend(out.rids)
-        if out.inputs is not None and len(out.inputs):
-            input_chunks.append(out.inputs)
         late |= out.late
         reject_lists.append(out.rejects)
-        ui_rows.extend(out.ui_json)
+        if out.models is not None and len(out.models):
+            batch.append(out)
+            n_batch += len(out.models)
+            if n_batch >= BATCH_RECORDS:
+                flush()
+                n_batch = 0
+    if batch:
+        flush()
+    rejects = sorted((r for lst in reject_lists for r in lst),
+                     key=lambda r: (-1 if r[0] is None else r[0], -1 if r[1] is None else r[1]))
+    tables: dict[str, pl.DataFrame] = {"rejects": pl.DataFrame(
+        {name: [r[i] for r in rejects] for i, name in enumerate(S.TABLES["rejects"].schema)},
+        schema=S.TABLES["rejects"].schema)}
+    if not parts["models"]:
+        return {name: tables.get(name, _EMPTY_DF[name]) for name in S.TABLE_ORDER}, pages, 0
+    stacked = {name: pl.concat(dfs, rechunk=False) if len(dfs) > 1 else dfs[0]
+               for name, dfs in parts.items() if dfs}
+    parts.clear()
+    # Records kept: drop those refused late, then all but the last copy of each id.
+    models = stacked["models"]
+    refused = pl.Series(sorted(late), dtype=pl.Int64)
+    if late:
+        models = models.filter(~pl.col("_rid").is_in(refused.implode()))
+    n_valid = models.height
+    if models[S.KEY].n_unique() < n_valid:
+        models = models.filter(pl.col(S.KEY).is_last_distinct())
+    duplicates = n_valid - models.height
+    stacked["models"] = models
+    if late or duplicates:
+        kept = models.select("_rid")
+        for name, df in stacked.items():
+            if name != "models":
+                stacked[name] = df.join(kept, on="_rid", how="semi", maintain_order="left")
+    for name in S.TABLE_ORDER[:-1]:
+        df = stacked.get(name)
+        tables[name] = df.drop("_rid") if df is not None else _EMPTY_DF[name]
+    return {name: tables[name] for name in S.TABLE_ORDER}, pages, duplicates
+
+
+class _Leaves:
+    """Leaf arrays of struct arrays by JSON path, parents' nulls applied (cached per level).
+
+    Only leaves travel to polars: importing a whole struct would tie every buffer of a
+    page to any column taken from it, while a leaf keeps only its own buffers.
+    """
+
+    def __init__(self, chunks: list[pa.StructArray]) -> None:
+        self.chunks = chunks
+        self._levels: dict[tuple[str, ...], list[dict[str, pa.Array]]] = {}
+
+    def _level(self, path: tuple[str, ...]) -> list[dict[str, pa.Array]]:
+        got = self._levels.get(path)
+        if got is None:
+            if not path:
+                got = [dict(zip(c.type.names, c.flatten(), strict=True)) for c in self.chunks]
+            else:
+                parent = self._level(path[:-1])
+                got = [dict(zip(lv[path[-1]].type.names, lv[path[-1]].flatten(), strict=True))
+                       for lv in parent]
+            self._levels[path] = got
+        return got
+
+    def get(self, path: tuple[str, ...]) -> list[pa.Array]:
+        return [lv[path[-1]] for lv in self._level(path[:-1])]
+
+
+def _column(name: str, parts: list[pa.Array], typ: pa.DataType) -> pl.Series:
+    out = pl.from_arrow(pa.chunked_array(parts, type=typ), rechunk=False)
+    assert isinstance(out, pl.Series)
+    return out.alias(name)
+
+
+def _leaf_type(struct_type: pa.DataType, path: tuple[str, ...]) -> pa.DataType:
+    for key in path:
+        struct_type = struct_type.field(key).type
+    return struct_type
+
+
+def _frame(leaves: _Leaves, typ: pa.StructType, columns: list[tuple[str, tuple[str, ...]]]
+           ) -> pl.DataFrame:
+    """A frame of leaf columns (name, JSON path)."""
+    return pl.DataFrame([_column(name, leaves.get(path), _leaf_type(typ, path))
+                         for name, path in columns])
+
+
+def _epoch_ms(df: pl.DataFrame, spec: S.TableSpec) -> pl.DataFrame:
+    casts = [pl.col(c.name).cast(pl.Datetime("ms", "UTC")) for c in spec.columns
+             if c.field is not None and c.field.kind == "epoch_ms" and c.name in df.columns]
+    return df.with_columns(casts) if casts else df
+
+
+def _batch_tables(outs: list[M.PageOut]) -> dict[str, pl.DataFrame]:
+    """The tables of a batch of pages, each with the private record id ``_rid``."""
+    chunks = [out.models for out in outs]
+    rids = [rid for out in outs for rid in out.rids]
+    input_chunks = [out.inputs for out in outs if out.inputs is not None and len(out.inputs)]
+    ui_rows = [row for out in outs for row in out.ui_json]
+    extras: dict[str, dict[tuple, dict]] = {}
+    epoch_counts: dict[tuple[int, int], int] = {}
+    for out in outs:
         for table, rows in out.extras.items():
             extras.setdefault(table, {}).update(rows)
         epoch_counts.update(out.epoch_assets)
-    rejects = sorted((r for lst in reject_lists for r in lst),
-                     key=lambda r: (-1 if r[0] is None else r[0], -1 if r[1] is None else r[1]))
-    tables: dict[str, pl.DataFrame] = {}
-    rej = pl.DataFrame(
-        {name: [r[i] for r in rejects] for i, name in enumerate(S.TABLES["rejects"].schema)},
-        schema=S.TABLES["rejects"].schema)
-    tables["rejects"] = rej
-    if not chunks:
-        return {name: tables.get(name, _EMPTY_DF[name]) for name in S.TABLE_ORDER}, pages, 0
-
-    arr = pa.concat_arrays(chunks) if len(chunks) > 1 else chunks[0]
-    chunks.clear()
-    base = pl.from_arrow(pa.table({"r": arr, "_rid": pa.array(rids, pa.int64())}))
-    del arr
-    assert isinstance(base, pl.DataFrame)
-    if late:
-        refused = pl.DataFrame({"_rid": sorted(late)}, schema={"_rid": pl.Int64})
-        base = base.join(refused, on="_rid", how="anti", maintain_order="left")
-    base = base.with_columns(pl.col("r").struct.field("id").alias(S.KEY))
-    n_valid = base.height
-    if base[S.KEY].n_unique() < n_valid:
-        base = base.unique(subset=S.KEY, keep="last", maintain_order=True)
-    duplicates = n_valid - base.height
-    r = pl.col("r")
+        out.models = out.inputs = None  # the batch's tables own the data now
+    leaves = _Leaves(chunks)
+    typ = M.MODEL_ARROW
     lazy: dict[str, pl.LazyFrame] = {}
 
-    # models: typed columns straight from the struct; json text and extras placed by row
+    # models: leaf columns; json text and extras placed by row
     spec = S.TABLES["models"]
-    json_cols = [c for c in spec.columns if c.field is not None and c.field.kind == "json"]
-    typed = [_typed_expr(c, r) for c in spec.columns
-             if c.field is not None and c.field.kind != "json" and c.name != S.KEY]
-    row_of = {rid: i for i, rid in enumerate(base["_rid"].to_list())}
+    cols = [(c.name, c.path) for c in spec.columns
+            if c.field is not None and c.field.kind != "json"]
+    models = _frame(leaves, typ, cols).with_columns(_rid=pl.Series(rids, dtype=pl.Int64))
+    n = models.height
+    row_of = {rid: i for i, rid in enumerate(rids)}
     side: list[pl.Series] = []
-    idx = {c.name: _json_col(c.path, M.MODEL_LEVEL.json) for c in json_cols}
-    for name, i in idx.items():
-        values: list[str | None] = [None] * base.height
+    json_cols = [c for c in spec.columns if c.field is not None and c.field.kind == "json"]
+    for c in json_cols:
+        i = _json_col(c.path, M.MODEL_LEVEL.json)
+        values: list[str | None] = [None] * n
         for row in ui_rows:
-            at = row_of.get(row[0])
-            if at is not None:
-                values[at] = row[1 + i]
-        side.append(pl.Series(name, values, dtype=pl.String))
-    values = [None] * base.height
+            values[row_of[row[0]]] = row[1 + i]
+        side.append(pl.Series(c.name, values, dtype=pl.String))
+    values = [None] * n
     for (rid,), extra in (extras.get("models") or {}).items():
-        at = row_of.get(rid)
-        if at is not None:
-            values[at] = M.dumps(extra)
+        values[row_of[rid]] = M.dumps(extra)
     side.append(pl.Series("extra", values, dtype=pl.String))
-    base = base.with_columns(side)  # same rows: no join
-    lbase = base.lazy()
-    models = lbase.select(pl.col("_rid"), pl.col(S.KEY), *typed, *[pl.col(x.name) for x in side])
-    lazy["models"] = _conform(models, "models")
+    models = _epoch_ms(models.with_columns(side), spec)
+    lazy["models"] = _conform(models.lazy(), "models")
+    carry = models.select(S.KEY, "_rid", _default="default_variant_key")
 
-    # plain string lists
+    # child tables: the lists' items are Arrow's own values (no copy).  First every leaf
+    # goes to polars, then Arrow's page arrays are let go (what no table uses goes back to
+    # the system), and only then does polars gather and explode.
+    imported: dict[str, tuple[pl.DataFrame, pl.Series, pl.Series]] = {}
     for table, (key, col, _doc) in _STRING_LISTS.items():
-        df = (lbase.select(pl.col(S.KEY), r.struct.field(key).alias(col))
-              .filter(pl.col(col).list.len() > 0)
-              .with_columns(position=pl.int_ranges(0, pl.col(col).list.len(), dtype=pl.Int32))
-              .explode([col, "position"]))
-        lazy[table] = _conform(df, table)
-
-    # lists of objects
+        items, row, pos = _explode(leaves.get((key,)))
+        frame = pl.DataFrame([_column(col, items, typ.field(key).type.value_type)])
+        imported[table] = (frame, row, pos)
     for table, (path, node) in _LISTS.items():
         if node.recursive is not None:
             continue
         spec = S.TABLES[table]
-        keep = [pl.col("_rid"), pl.col(S.KEY), _field_expr(r, path).alias("_item")]
-        if table == "variants":
-            keep.append(_field_expr(r, ("performanceStats", "default")).alias("_default"))
-        df = (lbase.select(keep).filter(pl.col("_item").list.len() > 0)
-              .with_columns(position=pl.int_ranges(0, pl.col("_item").list.len(), dtype=pl.Int32))
-              .explode(["_item", "position"]))
-        keys = ["_rid", "position"]
+        items, row, pos = _explode(leaves.get(path))
+        item_type = _leaf_type(typ, path).value_type
         nested = node.nested
+        cols = [(c.name, c.path) for c in spec.columns
+                if c.path and not (nested is not None and c.path[0] == nested.key)]
         if nested is not None:
-            sub = pl.col("_item").struct.field(nested.key)
-            df = (df.with_columns(_sub=sub, asset_position=pl.int_ranges(0, sub.list.len(), dtype=pl.Int32))
-                  .explode(["_sub", "asset_position"], empty_as_null=True, keep_nulls=True))
+            cols.append(("_sub", (nested.key,)))
+        frame = _frame(_Leaves(items), item_type, cols) if items else pl.DataFrame(
+            [pl.Series(name, [], dtype=pl.from_arrow(pa.array([], _leaf_type(item_type, p))).dtype)
+             for name, p in cols])
+        imported[table] = (frame, row, pos)
+    inputs_rows = _input_rows(input_chunks) if input_chunks else None
+    del leaves, chunks, input_chunks, items
+
+    for table, (_key, col, _doc) in _STRING_LISTS.items():
+        frame, row, pos = imported.pop(table)
+        df = carry.select(S.KEY, "_rid")[row].with_columns(position=pos, **{col: frame[col]})
+        lazy[table] = _conform(df.lazy(), table)
+    for table, (_path, node) in _LISTS.items():
+        if node.recursive is not None:
+            continue
+        spec = S.TABLES[table]
+        frame, row, pos = imported.pop(table)
+        nested = node.nested
+        df = pl.concat([carry[row], frame.with_columns(position=pos)], how="horizontal")
+        keys = ["_rid", "position"]
+        if nested is not None:
+            sub = pl.col("_sub")
+            df = (df.with_columns(asset_position=pl.int_ranges(0, sub.list.len(), dtype=pl.Int32))
+                  .explode(["_sub", "asset_position"], empty_as_null=True, keep_nulls=True)
+                  .with_columns([_typed_expr(dataclasses.replace(c, path=c.path[1:]), sub)
+                                 for c in spec.columns if c.path and c.path[0] == nested.key]))
             keys.append("asset_position")
-        exprs = []
-        for c in spec.columns:
-            if not c.path:
-                continue
-            if nested is not None and c.path[0] == nested.key:
-                exprs.append(_typed_expr(dataclasses.replace(c, path=c.path[1:]), pl.col("_sub")))
-            else:
-                exprs.append(_typed_expr(c, pl.col("_item")))
         if table == "variants":
-            exprs.append((pl.col("_item").struct.field("variantKey") == pl.col("_default"))
-                         .fill_null(False).alias("is_default"))
-        df = df.select(pl.col("_rid"), pl.col(S.KEY), *[pl.col(k) for k in keys[1:]], *exprs)
+            df = df.with_columns(is_default=(pl.col("variant_key") == pl.col("_default"))
+                                 .fill_null(False))
+        df = _epoch_ms(df, spec)
         ex = extras.get(table)
         if ex and nested is not None:
             ex = _epoch_extras(ex, epoch_counts)
-        df = _join_extra(df, ex, keys)
-        lazy[table] = _conform(df, table)
+        lazy[table] = _conform(_join_extra(df.lazy(), ex, keys), table)
 
     # inputs (read separately: recursive, with free-form JSON leaves)
-    if input_chunks:
-        lazy["inputs"] = _inputs_table(input_chunks, lbase)
+    if inputs_rows is not None:
+        lazy["inputs"] = _inputs_table(inputs_rows, carry)
     # One collect for all: polars runs the independent queries in parallel.
-    tables.update(zip(lazy, pl.collect_all(list(lazy.values())), strict=True))
-    for name in S.TABLE_ORDER:
-        tables.setdefault(name, _EMPTY_DF[name])
-    return {name: tables[name] for name in S.TABLE_ORDER}, pages, duplicates
+    return dict(zip(lazy, pl.collect_all(list(lazy.values())), strict=True))
 
 
-def _inputs_table(chunks: list[pa.StructArray], base: pl.LazyFrame) -> pl.LazyFrame:
-    arr = pa.concat_arrays(chunks) if len(chunks) > 1 else chunks[0]
-    rows = pl.from_arrow(pa.table({"i": arr}))
-    assert isinstance(rows, pl.DataFrame)
-    i = pl.col("i")
-    lrows = rows.lazy().with_columns(_rid=i.struct.field("_rid"))
-    lrows = lrows.join(base.select("_rid", S.KEY), on="_rid", how="inner", maintain_order="left")
+def _explode(lists: list[pa.ListArray]) -> tuple[list[pa.Array], pl.Series, pl.Series]:
+    """Items of list arrays (chunks of one column), with each item's owner row and position.
+
+    The items are the lists' own values, shared with Arrow where contiguous; null and empty
+    lists give no item.
+    """
+    rows: list[np.ndarray] = []
+    positions: list[np.ndarray] = []
+    items: list[pa.Array] = []
+    at = 0
+    for chunk in lists:
+        lengths = pc.fill_null(pc.list_value_length(chunk), 0).to_numpy(zero_copy_only=False)
+        total = int(lengths.sum())
+        if total:
+            starts = np.cumsum(lengths) - lengths
+            rows.append(np.repeat(np.arange(at, at + len(chunk)), lengths))
+            positions.append(np.arange(total, dtype=np.int32)
+                             - np.repeat(starts, lengths).astype(np.int32))
+            items.append(_list_values(chunk, total))
+        at += len(chunk)
+    row = pl.Series(np.concatenate(rows) if rows else np.zeros(0, np.int64))
+    pos = pl.Series("position", np.concatenate(positions) if positions else np.zeros(0, np.int32))
+    return items, row, pos
+
+
+def _split_like(flat: pa.Array, like: pa.ChunkedArray) -> list[pa.Array]:
+    """Slices of ``flat`` matching the chunks of ``like`` (zero-copy)."""
+    out, at = [], 0
+    for chunk in like.chunks:
+        out.append(flat.slice(at, len(chunk)))
+        at += len(chunk)
+    return out
+
+
+def _list_values(chunk: pa.ListArray, total: int) -> pa.Array:
+    """The items of a list array, shared with it when they are contiguous (the reader leaves
+    null lists empty), else copied by Arrow's flatten."""
+    offsets = chunk.offsets
+    first, last = offsets[0].as_py(), offsets[-1].as_py()
+    if last - first == total:
+        return chunk.values.slice(first, total)
+    return chunk.flatten()
+
+
+def _input_rows(chunks: list[pa.StructArray]) -> pl.DataFrame:
+    """The flattened input rows as leaf columns named after the inputs table."""
     spec = S.TABLES["inputs"]
-    derived = {"position": i.struct.field("_pos"), "parent_name": i.struct.field("_parent"),
-               "default_number": i.struct.field("_dnum"), "default_string": i.struct.field("_dstr"),
-               "default_bool": i.struct.field("_dbool"), "extra": i.struct.field("_extra")}
-    exprs = []
+    derived = {"position": "_pos", "parent_name": "_parent", "default_number": "_dnum",
+               "default_string": "_dstr", "default_bool": "_dbool", "extra": "_extra"}
+    cols: list[tuple[str, tuple[str, ...]]] = [("_rid", ("_rid",))]
     for c in spec.columns:
         if c.name == S.KEY:
-            exprs.append(pl.col(S.KEY))
-        elif c.field is not None and c.field.kind == "json":
-            exprs.append(i.struct.field(f"_j{_json_col(c.path, M.INPUT_LEVEL.json)}").alias(c.name))
+            continue
+        if c.field is not None and c.field.kind == "json":
+            cols.append((c.name, (f"_j{_json_col(c.path, M.INPUT_LEVEL.json)}",)))
         elif c.field is not None:
-            exprs.append(_typed_expr(c, i))
+            cols.append((c.name, c.path))
         else:
-            exprs.append(derived[c.name].alias(c.name))
-    return _conform(lrows.select(exprs), "inputs")
+            cols.append((c.name, (derived[c.name],)))
+    return _epoch_ms(_frame(_Leaves(chunks), M.INPUT_ROW_ARROW, cols), spec)
+
+
+def _inputs_table(rows: pl.DataFrame, carry: pl.DataFrame) -> pl.LazyFrame:
+    """The inputs table: input rows of the records kept, with their model id."""
+    joined = rows.lazy().join(carry.lazy().select("_rid", S.KEY), on="_rid", how="inner",
+                              maintain_order="left")
+    return _conform(joined, "inputs")
 
 
 # ---------------------------------------------------------------------------------------------

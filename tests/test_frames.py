@@ -362,3 +362,20 @@ def test_default_meta_counts_pages():
     cat = Catalog.from_json_pages([page([minimal_record("a")]), page([minimal_record("b")])])
     assert cat.meta.pages == 2 and cat.meta.requests == 2
     assert (dt.datetime.now(UTC) - cat.meta.fetched_at).total_seconds() < 60
+
+
+def test_small_batches_give_the_same_tables(monkeypatch):
+    """Tables are built in batches of pages; duplicates and refusals span batches."""
+    recs = [full_record(f"model_{i}", i) for i in range(6)]
+    late_bad = full_record("model_late", 9)
+    late_bad["inputs"][0]["max"] = "ten"  # refused once the inputs are read
+    again = clone(recs[1])
+    again["name"] = "again"
+    pages = [page(recs[:2]), page([late_bad, recs[2]]), page(recs[3:]), page([again])]
+    whole = Catalog.from_json_pages(pages)
+    monkeypatch.setattr(F, "BATCH_RECORDS", 2)
+    split = Catalog.from_json_pages(pages)
+    for name in S.TABLE_ORDER:
+        assert_frame_equal(whole.tables[name], split.tables[name])
+    assert split.meta.duplicates == 1 and split.rejects["model_id"].to_list() == ["model_late"]
+    assert split.models.filter(pl.col("model_id") == "model_1")["name"].to_list() == ["again"]
