@@ -946,6 +946,25 @@ def _as_bytes(body: bytes | bytearray | memoryview | str) -> bytes:
     return bytes(body)
 
 
+def page_output(raw: Any, page: int | None, rid0: int, *, fast: bool = True) -> PageOut:
+    """One page from start to finish in the calling thread, inputs resolved (never raises).
+
+    The page-at-a-time twin of ``iter_page_outputs``, for callers that run pages in their
+    own threads as they arrive (``frames.CatalogBuilder``): same reads, same paths, same
+    rules, so a page gives the same output either way.
+    """
+    if not isinstance(raw, bytes | bytearray | memoryview | str):
+        return _page_level_reject(page, f"page is {type(raw).__name__}, not bytes or str",
+                                  safe_dumps(repr(raw)[:10_000]))
+    body = _as_bytes(raw)
+    read = read_page(body)
+    out = fast_page(body, read, page, rid0, _run_now) if fast else None
+    if out is None:
+        out = process_page(body, None, page, rid0, read.typed)
+    resolve_inputs(out)
+    return out
+
+
 def iter_page_outputs(pages: Iterable[Any], *, workers: int = 2,
                       fast: bool = True) -> Iterator[PageOut]:
     """Process pages in order.

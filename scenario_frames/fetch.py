@@ -1,8 +1,9 @@
 """Entry points of the fetcher: a whole ``GET /models`` listing as pages, or as a Catalog.
 
 ``fetch_pages`` lists a query with a given client (parallel and resumable, see ``pages``);
-``fetch_catalog`` builds the client from arguments or the environment, fetches, and hands
-the pages to ``frames.Catalog``.  ``add_fetch_arguments`` / ``fetch_from_args`` give every
+``fetch_catalog`` builds the client from arguments or the environment and fetches, turning
+each page into partial tables (``frames.CatalogBuilder``) as soon as it lands, while the
+other requests are still in flight: the tables are ready moments after the last page.  ``add_fetch_arguments`` / ``fetch_from_args`` give every
 CLI command the same flags for the query and the transport.
 """
 
@@ -18,7 +19,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from .client import ScenarioClient
-from .pages import DEFAULT_PAGE_SIZE, list_pages
+from .pages import DEFAULT_PAGE_SIZE, PageKey, PageSink, list_pages
 from .query import API_NAMES, ModelQuery
 
 if TYPE_CHECKING:  # frames is downstream of us at run time only
@@ -26,7 +27,12 @@ if TYPE_CHECKING:  # frames is downstream of us at run time only
 
 log = logging.getLogger(__name__)
 
-DEFAULT_WORKERS = 6
+# The listing is bound by round trips, not by our CPU: 8 concurrent requests (the top of the
+# 4..8 range the fetcher promises) need the fewest rounds (see bench/results/fetch.md).
+DEFAULT_WORKERS = 8
+# Threads turning pages into tables during a fetch_catalog (they share the GIL with the
+# fetch workers; Arrow's reader and polars do most of their work without it).
+BUILD_THREADS = 2
 QUERY_KWARGS = tuple(k for k in API_NAMES if k != "pagination_token")
 
 
@@ -48,10 +54,14 @@ class FetchStats:
 
 @dataclass(frozen=True)
 class FetchResult:
-    """Raw page bodies (each model exactly once across them) and the fetch's statistics."""
+    """Raw page bodies (each model exactly once across them) and the fetch's statistics.
+
+    ``keys`` gives each page's place in the listing (``pages.PageKey``), as a ``sink`` saw it.
+    """
 
     pages: list[bytes]
     stats: FetchStats
+    keys: tuple[PageKey, ...] = ()
 
 
 def _as_query(query: ModelQuery | Mapping[str, Any] | None) -> ModelQuery:
@@ -68,12 +78,14 @@ def fetch_pages(
     checkpoint: str | os.PathLike[str] | None = None,
     progress: bool = True,
     page_size: int = DEFAULT_PAGE_SIZE,
+    sink: PageSink | None = None,
 ) -> FetchResult:
     """Every page of one listing, fetched by up to ``workers`` concurrent requests.
 
     ``query`` is a ``ModelQuery`` or its snake_case keyword arguments (validated before any
     request).  ``page_size`` applies unless the query sets one.  ``checkpoint`` names a
-    folder that makes the fetch resumable after a crash.
+    folder that makes the fetch resumable after a crash.  ``sink(key, body)`` previews each
+    page as it arrives (see ``pages.list_pages``).
     """
     q = _as_query(query)
     if workers < 1:
@@ -81,7 +93,8 @@ def fetch_pages(
     before = client.stats()
     started = time.monotonic()
     listing = list_pages(
-        client, q, workers=workers, page_size=page_size, checkpoint=checkpoint, progress=progress
+        client, q, workers=workers, page_size=page_size, checkpoint=checkpoint, progress=progress,
+        sink=sink,
     )
     after = client.stats()
     stats = FetchStats(
@@ -101,7 +114,7 @@ def fetch_pages(
         stats.models, stats.pages, stats.requests, stats.retries, stats.duration_s,
         f"{stats.partitions} windows, {stats.workers} workers" if stats.partitioned else "sequential",
     )  # fmt: skip
-    return FetchResult(listing.pages, stats)
+    return FetchResult(listing.pages, stats, tuple(listing.keys))
 
 
 def fetch_catalog(
@@ -120,17 +133,38 @@ def fetch_catalog(
     ``query`` takes the snake_case parameters of ``GET /models``.  Without ``privacy`` the
     listing is public when no credentials were found, private otherwise.
     """
-    from .frames import Catalog, CatalogMeta
+    from .frames import CatalogBuilder, CatalogMeta
 
     own = client is None
     if client is None:
         client = ScenarioClient(base_url, api_key, api_secret, pool_size=max(workers + 2, 4))
+    builder = CatalogBuilder(threads=BUILD_THREADS)
+    seen: dict[PageKey, bytes] = {}  # what the builder was given while the pages arrived
+
+    def sink(key: PageKey, body: bytes) -> None:
+        seen[key] = body
+        builder.add_page(body, key)
+
     try:
         if query.get("privacy") is None:
             query["privacy"] = client.default_privacy
         q = ModelQuery.build(**query)
         fetched_at = datetime.now(UTC)
-        result = fetch_pages(q, client=client, workers=workers, checkpoint=checkpoint, progress=progress)
+        result = fetch_pages(q, client=client, workers=workers, checkpoint=checkpoint,
+                             progress=progress, sink=sink)  # fmt: skip
+        # The builder must hold exactly the final pages: add those it never saw (restored from
+        # a checkpoint) or saw in another form (rewritten to drop repeated models), and drop
+        # any it saw that did not make it into the listing.
+        final = dict(zip(result.keys, result.pages, strict=True))
+        for key, body in final.items():
+            if seen.get(key) is not body:
+                builder.add_page(body, key)
+        for key in seen.keys() - final.keys():
+            builder.discard(key)
+        seen.clear()
+    except BaseException:
+        builder.close()
+        raise
     finally:
         if own:
             client.close()
@@ -146,7 +180,8 @@ def fetch_catalog(
         duplicates=s.duplicates,
         incremental_from=None,
     )
-    return Catalog.from_json_pages(result.pages, meta=meta)
+    del result, final
+    return builder.finish(meta)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -28,7 +28,9 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import threading
 from collections.abc import Iterable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import MappingProxyType
@@ -46,7 +48,7 @@ from . import schema as S
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["Catalog", "CatalogMeta"]
+__all__ = ["Catalog", "CatalogBuilder", "CatalogMeta"]
 
 
 @dataclass(frozen=True)
@@ -209,13 +211,25 @@ def _assemble(outs: Iterable[M.PageOut]) -> tuple[dict[str, pl.DataFrame], int, 
                 n_batch = 0
     if batch:
         flush()
-    rejects = sorted((r for lst in reject_lists for r in lst),
-                     key=lambda r: (-1 if r[0] is None else r[0], -1 if r[1] is None else r[1]))
+    tables, duplicates = _stack(parts, late, [r for lst in reject_lists for r in lst])
+    return tables, pages, duplicates
+
+
+def _stack(parts: dict[str, list[pl.DataFrame]], late: set[int], rejects: list[tuple]
+           ) -> tuple[dict[str, pl.DataFrame], int]:
+    """Stack per-batch tables (in page order) into the final ones.  Returns (tables, duplicates).
+
+    Records refused late (``late``: record ids whose inputs did not read) are dropped, then
+    every copy of a model but the last; child rows follow their record.  ``parts`` is
+    emptied on the way so the batches can be freed as soon as they are stacked.
+    """
+    rejects = sorted(rejects, key=lambda r: (-1 if r[0] is None else r[0],
+                                             -1 if r[1] is None else r[1]))
     tables: dict[str, pl.DataFrame] = {"rejects": pl.DataFrame(
         {name: [r[i] for r in rejects] for i, name in enumerate(S.TABLES["rejects"].schema)},
         schema=S.TABLES["rejects"].schema)}
-    if not parts["models"]:
-        return {name: tables.get(name, _EMPTY_DF[name]) for name in S.TABLE_ORDER}, pages, 0
+    if not parts.get("models"):
+        return {name: tables.get(name, _EMPTY_DF[name]) for name in S.TABLE_ORDER}, 0
     stacked = {name: pl.concat(dfs, rechunk=False) if len(dfs) > 1 else dfs[0]
                for name, dfs in parts.items() if dfs}
     parts.clear()
@@ -237,7 +251,7 @@ def _assemble(outs: Iterable[M.PageOut]) -> tuple[dict[str, pl.DataFrame], int, 
     for name in S.TABLE_ORDER[:-1]:
         df = stacked.get(name)
         tables[name] = df.drop("_rid") if df is not None else _EMPTY_DF[name]
-    return {name: tables[name] for name in S.TABLE_ORDER}, pages, duplicates
+    return {name: tables[name] for name in S.TABLE_ORDER}, duplicates
 
 
 class _Leaves:
@@ -613,6 +627,117 @@ class Catalog:
 
     def __len__(self) -> int:
         return self.models.height
+
+
+@dataclass
+class _PagePart:
+    """What one page contributes to a builder: partial tables (with ``_rid``) and side rows."""
+
+    tables: dict[str, pl.DataFrame]
+    late: set[int]
+    rejects: list[tuple]
+
+
+# Record ids of a builder's page ``seq`` start at ``seq << _RID_SHIFT``: unique without
+# knowing how many records earlier pages hold (ids only need to be unique, not dense).
+_RID_SHIFT = 32
+
+
+class CatalogBuilder:
+    """A ``Catalog`` built page by page while the pages are still arriving.
+
+    ``add_page(body, key)`` returns at once: a background thread turns the page into partial
+    tables, so the work overlaps with whatever the caller waits on (the fetcher's network
+    round trips).  ``finish(meta)`` waits for the pages, stacks them in ``key`` order and
+    applies the catalog-wide rules (late refusals, one row per model, the later copy
+    winning).  The result equals ``Catalog.from_json_pages`` of the same bodies listed in
+    ``key`` order: tables, rejects (with page numbers counted in that order) and the
+    duplicate count.  Why per page rather than in batches: a page is ready to be worked on
+    the moment it lands, and pages land out of order when several workers fetch.
+
+    Keys must be comparable with each other (by default the order of ``add_page`` calls).
+    Adding a page under a key already used replaces that page; ``discard`` drops one.  The
+    builder is thread-safe; use it as a context manager, or call ``finish`` or ``close``,
+    so its threads stop.
+    """
+
+    def __init__(self, *, threads: int = 1) -> None:
+        if threads < 1:
+            raise ValueError("threads must be at least 1")
+        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="frames-build")
+        self._lock = threading.Lock()
+        self._pages: dict[Any, Future[_PagePart]] = {}
+        self._seq = 0
+        self._closed = False
+
+    def add_page(self, body: bytes | str, key: Any = None) -> None:
+        """Queue one raw ``GET /models`` body (bytes or str) for materialization."""
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("this CatalogBuilder is finished or closed")
+            seq = self._seq
+            self._seq += 1
+            fut = self._pool.submit(_page_part, body, seq << _RID_SHIFT)
+            old = self._pages.get(seq if key is None else key)
+            self._pages[seq if key is None else key] = fut
+        if old is not None:
+            old.cancel()
+
+    def discard(self, key: Any) -> None:
+        """Forget the page added under ``key`` (no error when there is none)."""
+        with self._lock:
+            fut = self._pages.pop(key, None)
+        if fut is not None:
+            fut.cancel()
+
+    def keys(self) -> list[Any]:
+        """The keys of the pages held, in the order they will be stacked."""
+        with self._lock:
+            return sorted(self._pages)
+
+    def finish(self, meta: CatalogMeta | None = None) -> Catalog:
+        """Wait for every page and return the Catalog (the builder cannot be used after)."""
+        with self._lock:
+            self._closed = True
+            ordered = [self._pages[k] for k in sorted(self._pages)]
+            self._pages = {}
+        parts: dict[str, list[pl.DataFrame]] = {name: [] for name in S.TABLE_ORDER[:-1]}
+        late: set[int] = set()
+        rejects: list[tuple] = []
+        try:
+            for page_no, fut in enumerate(ordered):
+                part = fut.result()
+                late |= part.late
+                rejects.extend((page_no, *r[1:]) for r in part.rejects)
+                for name, df in part.tables.items():
+                    parts[name].append(df)
+        finally:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+        n_pages = len(ordered)
+        del ordered
+        tables, duplicates = _stack(parts, late, rejects)
+        meta = meta or CatalogMeta(pages=n_pages, requests=n_pages)
+        return Catalog(tables, dataclasses.replace(meta, duplicates=duplicates))
+
+    def close(self) -> None:
+        """Stop without a result: pending pages are dropped (for error paths)."""
+        with self._lock:
+            self._closed = True
+            self._pages = {}
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def __enter__(self) -> CatalogBuilder:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _page_part(body: bytes | str, rid0: int) -> _PagePart:
+    """Partial tables of one page (runs in a builder thread)."""
+    out = M.page_output(body, None, rid0)
+    tables = _batch_tables([out]) if out.models is not None and len(out.models) else {}
+    return _PagePart(tables, out.late, out.rejects)
 
 
 def records_to_page(records: list[dict], token: str | None = None) -> bytes:

@@ -300,6 +300,14 @@ def _ids(records: list[Any]) -> list[str]:
 # ---------------------------------------------------------------------------------------------
 
 
+# A page's place in the listing: (window order, window id, page index within the window).
+# Sorting these keys gives the order of ``Listing.pages``.
+PageKey = tuple[tuple[int, int], int, int]
+# Called with each page as it is kept (final body, trimmed at its window's end), from the
+# worker that fetched it, while the listing goes on; see ``list_pages``.
+PageSink = Callable[[PageKey, bytes], None]
+
+
 @dataclass
 class Listing:
     """Every page of a listing (each model once), and how they were fetched."""
@@ -310,6 +318,7 @@ class Listing:
     partitioned: bool
     partitions: int
     reason: str  # why sequential, or "partitioned"
+    keys: list[PageKey] = field(default_factory=list)  # each page's key, same order as pages
 
 
 def partition_blocker(query: ModelQuery, workers: int) -> str | None:
@@ -346,6 +355,7 @@ class _Run:
         checkpoint: Checkpoint | None,
         on_page: Callable[[int], None],
         partitioned: bool,
+        sink: PageSink | None = None,
     ) -> None:
         self.client = client
         self.user_query = query
@@ -354,6 +364,7 @@ class _Run:
         self.page_cap = page_cap
         self.checkpoint = checkpoint
         self.on_page = on_page
+        self.sink = sink
         self.partitioned = partitioned
         # Without a direction the windows run newest first, like the API's createdAt default,
         # so a private listing keeps the order a sequential one would have.
@@ -521,6 +532,9 @@ class _Run:
             p.done = page.next_token is None or trimmed
             self.save(p)
             self.cond.notify_all()
+        # Records already kept never move (a later cut falls past them), so the body is final.
+        if self.sink is not None:
+            self.sink(page_key(p, index), body)
         self.on_page(len(kept))
         return p.done
 
@@ -535,21 +549,33 @@ class _Run:
         return orjson.dumps({"models": [records[i] for i in kept]}), kept, True
 
 
+def page_key(p: Partition, index: int) -> PageKey:
+    """The key of page ``index`` of window ``p`` (see ``PageKey``)."""
+    return (p.order_key(), p.id, index)
+
+
 def list_pages(
     client: ScenarioClient,
     query: ModelQuery,
     *,
-    workers: int = 6,
+    workers: int = 8,
     page_size: int = DEFAULT_PAGE_SIZE,
     page_cap: int = DEFAULT_PAGE_CAP,
     checkpoint: str | os.PathLike[str] | None = None,
     progress: bool = True,
+    sink: PageSink | None = None,
 ) -> Listing:
     """Fetch a whole listing, partitioned by createdAt across ``workers`` when the query allows.
 
     The result holds every model of the listing exactly once (duplicates dropped, counted),
     in the listing's order for createdAt sorts.  With ``checkpoint`` (a folder), a second run
     of the same fetch continues where the first one stopped.
+
+    ``sink(key, body)``, when given, sees each page as soon as it is kept, so the caller can
+    work on it while the rest is still on the way.  It is a preview: pages restored from a
+    checkpoint are not passed, and a page later found to repeat models of an earlier one is
+    rewritten in the result.  ``Listing.keys`` names the final pages; a page whose key and
+    body object match what the sink saw is that very page.
     """
     blocker = partition_blocker(query, workers)
     mode = "sequential" if blocker else "partitioned"
@@ -583,7 +609,7 @@ def list_pages(
 
     run = _Run(client, query, workers=workers if partitioned else 1, page_size=page_size,
                page_cap=page_cap, checkpoint=store, on_page=on_page,
-               partitioned=partitioned)  # fmt: skip
+               partitioned=partitioned, sink=sink)  # fmt: skip
     run.parts = parts
     try:
         _execute(run)
@@ -669,9 +695,11 @@ def _assemble(run: _Run, reason: str) -> Listing:
     """Concatenate windows in listing order and drop any model already seen (counted)."""
     seen: set[str] = set()
     out: list[bytes] = []
+    keys: list[PageKey] = []
     duplicates = 0
     for p in sorted(run.parts, key=Partition.order_key):
-        for body, ids in zip(p.bodies, p.ids, strict=True):
+        for index, (body, ids) in enumerate(zip(p.bodies, p.ids, strict=True)):
+            keys.append(page_key(p, index))
             fresh = [i for i, mid in enumerate(ids) if mid not in seen]
             if len(fresh) == len(ids) and len(set(ids)) == len(ids):
                 seen.update(ids)
@@ -688,4 +716,4 @@ def _assemble(run: _Run, reason: str) -> Listing:
             out.append(orjson.dumps({"models": keep}))
     if duplicates:
         log.info("dropped %d duplicate model(s) seen in more than one page", duplicates)
-    return Listing(out, len(seen), duplicates, run.partitioned, len(run.parts), reason)
+    return Listing(out, len(seen), duplicates, run.partitioned, len(run.parts), reason, keys)
