@@ -46,6 +46,10 @@ REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 
 # A body check gets the parsed JSON and returns why it is unusable, or None when it is fine.
 BodyCheck = Callable[[Any], "str | None"]
+# A body reader gets the raw bytes of a 200 and returns (what it read, why the body is
+# unusable or None).  It raises ``ValueError`` (``orjson.JSONDecodeError`` is one) when the
+# body is not valid JSON.  Either way the response is retried like a 5xx.
+BodyReader = Callable[[bytes], "tuple[Any, str | None]"]
 
 
 class ClientConfigError(ScenarioFramesError, ValueError):
@@ -71,6 +75,16 @@ def expect_list(key: str) -> BodyCheck:
 
 
 MODELS_BODY: BodyCheck = expect_list("models")
+
+
+def checked_json(check: BodyCheck) -> BodyReader:
+    """The plain body reader: parse with orjson, then apply ``check`` to the result."""
+
+    def read(body: bytes) -> tuple[Any, str | None]:
+        data = orjson.loads(body)
+        return data, check(data)
+
+    return read
 
 
 # ---------------------------------------------------------------------------------------------
@@ -267,6 +281,22 @@ class BackoffGate:
 # ---------------------------------------------------------------------------------------------
 
 
+# Listing pages weigh megabytes: read them in large pieces (requests' own ``.content``
+# reads 10 KiB at a time, a few hundred Python-level reads per page, all under the GIL).
+_READ_CHUNK = 1 << 20
+
+
+def _read_body(resp: requests.Response) -> bytes:
+    """The whole body, read through requests' own iterator (so a cut, reset or undecodable
+    body raises requests' usual errors) in large pieces, then kept as ``resp.content``."""
+    if resp._content is False:  # noqa: SLF001 - requests' marker for "not read yet"
+        body = b"".join(resp.iter_content(_READ_CHUNK))
+        resp._content = body  # noqa: SLF001 - what ``.content`` would have stored
+        resp._content_consumed = True  # noqa: SLF001
+        resp.close()  # the connection goes back to the pool
+    return resp.content
+
+
 class _Transient(Exception):
     """An attempt failed in a way worth retrying; carries the error to raise if we give up."""
 
@@ -385,17 +415,28 @@ class ScenarioClient:
         ``check`` validates the JSON body of a 200 (None: accept any body); an unusable body
         is retried like a 5xx.
         """
-        return self._request(path, params, check)[0]
+        return self._request(path, params, None if check is None else checked_json(check))[0]
 
     def get_json(
         self, path: str, params: Mapping[str, str] | None = None, *, check: BodyCheck | None = MODELS_BODY
     ) -> tuple[bytes, Any]:
         """Like ``get`` but returns the raw body and its parsed JSON (parsed once, by orjson)."""
-        resp, data = self._request(path, params, check or (lambda _d: None))
+        resp, data = self._request(path, params, checked_json(check or (lambda _d: None)))
+        return resp.content, data
+
+    def get_read(
+        self, path: str, params: Mapping[str, str] | None = None, *, read: BodyReader
+    ) -> tuple[bytes, Any]:
+        """Like ``get_json`` with a caller's body reader instead of orjson and a check.
+
+        Lets a caller validate a 200 in its own, cheaper way (``pages`` reads listing pages
+        with Arrow, without the GIL) while keeping the retry of unusable bodies here.
+        """
+        resp, data = self._request(path, params, read)
         return resp.content, data
 
     def _request(
-        self, path: str, params: Mapping[str, str] | None, check: BodyCheck | None
+        self, path: str, params: Mapping[str, str] | None, read: BodyReader | None
     ) -> tuple[requests.Response, Any]:
         url = self.url_for(path)
         api_path = urlsplit(url).path
@@ -410,7 +451,7 @@ class ScenarioClient:
             if self.deadline is not None:
                 left = max(0.5, self.deadline - (time.monotonic() - started))
                 timeout = (min(timeout[0], left), min(timeout[1], left))
-            return self._attempt(url, api_path, params, check, timeout)
+            return self._attempt(url, api_path, params, read, timeout)
 
         retrying = Retrying(
             stop=stop,
@@ -463,7 +504,7 @@ class ScenarioClient:
                 self.requests_sent += 1
             resp = self._session.get(
                 current, params=query, headers=headers, timeout=timeout,
-                allow_redirects=False, proxies=proxies,
+                allow_redirects=False, proxies=proxies, stream=True,
             )  # fmt: skip
             location = resp.headers.get("location")
             if resp.status_code not in REDIRECT_STATUSES or not location:
@@ -488,12 +529,12 @@ class ScenarioClient:
         url: str,
         api_path: str,
         params: Mapping[str, str] | None,
-        check: BodyCheck | None,
+        read: BodyReader | None,
         timeout: tuple[float, float],
     ) -> tuple[requests.Response, Any]:
         try:
             resp = self._send(url, params, timeout)
-            body = resp.content  # reads the whole body: truncation shows up here
+            body = _read_body(resp)  # reads the whole body: truncation shows up here
         except (requests.Timeout, requests.ConnectionError, requests.exceptions.ChunkedEncodingError,
                 requests.exceptions.ContentDecodingError) as exc:  # fmt: skip
             kind = "timeout" if isinstance(exc, requests.Timeout) else "connection error"
@@ -502,17 +543,16 @@ class ScenarioClient:
 
         status = resp.status_code
         if status == 200:
-            if check is None:
+            if read is None:
                 return resp, None
             try:
-                data = orjson.loads(body)
-            except orjson.JSONDecodeError:
+                data, problem = read(body)
+            except ValueError:  # orjson.JSONDecodeError included
                 error = ServerError(
                     "the server kept answering 200 with a body that is not valid JSON",
                     status=200, reason="invalid-body", path=api_path,
                 )  # fmt: skip
                 raise _Transient(f"200 with a body that is not valid JSON ({len(body)} bytes)", error) from None
-            problem = check(data)
             if problem:
                 error = ServerError(problem, status=200, reason="invalid-body", path=api_path)
                 raise _Transient(problem, error)

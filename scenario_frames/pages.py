@@ -31,10 +31,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import orjson
+import pyarrow as pa
+import pyarrow.json as pj
 
 from ._exceptions import PaginationError, ScenarioFramesError
-from .client import ScenarioClient
+from .client import MODELS_BODY, ScenarioClient
 from .query import ModelQuery, iso_utc
 
 log = logging.getLogger(__name__)
@@ -57,13 +60,139 @@ class CheckpointMismatchError(ScenarioFramesError, ValueError):
 
 @dataclass(frozen=True)
 class Page:
-    """One response of ``GET /models``: its raw body, the token of the next page, its size."""
+    """One response of ``GET /models``: its raw body, the token of the next page, its size.
+
+    ``ids`` and ``created`` hold each record's id (as text) and raw ``createdAt`` value, all
+    the listing needs; ``records`` (the decoded models) is only there when the body had to
+    be decoded in Python (see ``read_models_body``) and is ``None`` otherwise.
+    """
 
     index: int
     body: bytes = field(repr=False)
     next_token: str | None
     models: int = 0
     records: list[Any] | None = field(default=None, repr=False, compare=False)
+    ids: list[str] = field(default_factory=list, repr=False, compare=False)
+    created: list[Any] = field(default_factory=list, repr=False, compare=False)
+
+    def decoded(self) -> list[Any]:
+        """The page's model records, decoded now if the reader did not need to."""
+        if self.records is not None:
+            return self.records
+        return list(orjson.loads(self.body)["models"])
+
+
+@dataclass(frozen=True)
+class PageSummary:
+    """What reading a listing page yields: ids, raw createdAt values, next token, records."""
+
+    ids: list[str]
+    created: list[Any]
+    next_token: str | None
+    records: list[Any] | None = None
+
+
+# Only what pagination needs: reading it costs Arrow's parse of the bytes, without the GIL
+# and without building a Python object per value.
+_SUMMARY_SCHEMA = pa.schema([
+    pa.field("models", pa.list_(pa.struct([pa.field("id", pa.string()),
+                                           pa.field("createdAt", pa.string())]))),
+    pa.field("nextPaginationToken", pa.string()),
+])  # fmt: skip
+_UTF8_BOM = b"\xef\xbb\xbf"
+_BLANK = frozenset(b" \t\r\n")
+_VALUE_START = frozenset(b":[,")
+
+
+def _maybe_non_finite(body: bytes) -> bool:
+    """Whether a NaN or Inf(inity) literal might stand as a value somewhere in ``body``.
+
+    numpy finds the few places where ``NaN`` or ``Inf`` occur; a literal would follow
+    ``:``, ``[`` or ``,`` (blanks and a minus sign allowed in between).  Text inside a
+    string can look the same; such a page merely goes to orjson.
+    """
+    a = np.frombuffer(body, np.uint8)
+    if len(a) < 3:
+        return False
+    head = a[:-2]
+    for first, second, third in (b"NaN", b"Inf"):
+        at = np.flatnonzero(head == first)
+        at = at[(a[at + 1] == second) & (a[at + 2] == third)]
+        for pos in at.tolist():
+            j = pos - 1
+            if j >= 0 and body[j] == 0x2D:  # '-'
+                j -= 1
+            while j >= 0 and body[j] in _BLANK:
+                j -= 1
+            if j < 0 or body[j] in _VALUE_START:
+                return True
+    return False
+
+
+def _valid_utf8(body: bytes) -> bool:
+    """Whether ``body`` is UTF-8, checked by Arrow on the bytes in place (no copy)."""
+    if body.isascii():
+        return True
+    offsets = pa.py_buffer(np.array([0, len(body)], np.int64))
+    try:
+        pa.LargeStringArray.from_buffers(1, offsets, pa.py_buffer(body)).validate(full=True)
+    except pa.ArrowInvalid:
+        return False
+    return True
+
+
+def _summary_by_arrow(body: bytes) -> PageSummary | None:
+    """Read a page with Arrow's JSON reader, or None when only orjson can say what it is.
+
+    Arrow's parser accepts a little more than JSON (NaN and Infinity literals, bytes that are
+    not UTF-8, a byte order mark): bodies where any of those could occur, and every body
+    Arrow cannot read as plain objects with string ids and dates, go to orjson, so the
+    verdict on what is valid stays orjson's.
+    """
+    if body.startswith(_UTF8_BOM) or _maybe_non_finite(body) or not _valid_utf8(body):
+        return None
+    try:
+        opts = pj.ReadOptions(use_threads=False, block_size=max(1 << 16, len(body) + 16))
+        parse = pj.ParseOptions(explicit_schema=_SUMMARY_SCHEMA, unexpected_field_behavior="ignore",
+                                newlines_in_values=b"\n" in body)  # fmt: skip
+        table = pj.read_json(pa.BufferReader(body), read_options=opts, parse_options=parse)
+    except (pa.ArrowException, ValueError):
+        return None
+    if table.num_rows != 1:
+        return None
+    models = table.column("models").chunk(0)
+    if models.null_count:
+        return None
+    items = models.flatten()
+    if items.null_count:
+        return None
+    ids = items.field("id")
+    if ids.null_count:
+        return None
+    token = table.column("nextPaginationToken")[0].as_py() or None
+    return PageSummary(ids.to_pylist(), items.field("createdAt").to_pylist(), token)
+
+
+def read_models_body(body: bytes) -> tuple[PageSummary | None, str | None]:
+    """The client's body reader for listing pages: (summary, why unusable or None).
+
+    Arrow first (see ``_summary_by_arrow``); anything it cannot settle is decoded by orjson
+    and checked as before (raising on invalid JSON), so the client still retries every 200
+    that is not JSON or has no ``models`` list.
+    """
+    got = _summary_by_arrow(body)
+    if got is not None:
+        return got, None
+    data = orjson.loads(body)
+    problem = MODELS_BODY(data)
+    if problem:
+        return None, problem
+    records = data["models"]
+    nxt = data.get("nextPaginationToken") or None
+    if nxt is not None and not isinstance(nxt, str):
+        nxt = str(nxt)
+    created = [r.get("createdAt") if isinstance(r, dict) else None for r in records]
+    return PageSummary(_ids(records), created, nxt, records), None
 
 
 def iter_pages(
@@ -98,11 +227,9 @@ def iter_pages(
             sent = dict(params)
             if token:
                 sent["paginationToken"] = token
-            body, data = client.get_json(MODELS_PATH, sent)
-            records = data["models"]
-            nxt = data.get("nextPaginationToken") or None
-            if nxt is not None and not isinstance(nxt, str):
-                nxt = str(nxt)
+            body, summary = client.get_read(MODELS_PATH, sent, read=read_models_body)
+            nxt = summary.next_token
+            n = len(summary.ids)
             if nxt is not None and nxt in seen:
                 raise PaginationError(
                     f"the server sent pagination token #{len(seen)} again after page {index}: "
@@ -112,10 +239,10 @@ def iter_pages(
             if nxt is not None:
                 seen.add(nxt)
             if bar is not None:
-                bar.models += len(records)
+                bar.models += n
                 bar.update(1)
                 bar.set_postfix(models=bar.models, refresh=False)
-            yield Page(index, body, nxt, len(records), records)
+            yield Page(index, body, nxt, n, summary.records, summary.ids, summary.created)
             index += 1
             if nxt is None:
                 return
@@ -160,8 +287,15 @@ class _Axis:
 
     def key(self, record: Any) -> int | None:
         try:
-            ms = ms_of(record["createdAt"])
-        except (KeyError, TypeError, ValueError):
+            return self.key_of(record["createdAt"])
+        except (KeyError, TypeError):
+            return None
+
+    def key_of(self, created: Any) -> int | None:
+        """The key of a raw createdAt value (None when it is not an ISO timestamp)."""
+        try:
+            ms = ms_of(created)
+        except (TypeError, ValueError):
             return None
         return -ms if self.descending else ms
 
@@ -506,17 +640,17 @@ class _Run:
 
     def keep(self, p: Partition, page: Page) -> bool:
         """Store one page of window ``p`` (trimmed at its stop); True when the window is done."""
-        records = page.records or []
-        keys = [self.axis.key(r) for r in records] if self.partitioned else []
+        key_of = self.axis.key_of
+        keys = [key_of(c) for c in page.created] if self.partitioned else []
         with self.cond:
             stop = p.stop
-        body, kept, trimmed = self._trim(page, records, keys, stop)
+        body, kept, trimmed = self._trim(page, keys, stop)
         index = p.pages
         if self.checkpoint is not None:
             self.checkpoint.write_page(p.id, index, body)
         with self.cond:
             if p.stop != stop:  # cut while we were writing: trim again with the new stop
-                body, kept, trimmed = self._trim(page, records, keys, p.stop)
+                body, kept, trimmed = self._trim(page, keys, p.stop)
                 if self.checkpoint is not None:
                     self.checkpoint.write_page(p.id, index, body)
             kept_keys = [k for k in (keys[i] for i in kept) if k is not None] if keys else []
@@ -525,7 +659,7 @@ class _Run:
                 p.pos = max(kept_keys) if p.pos is None else max(p.pos, max(kept_keys))
                 self.known_end = max(self.known_end or p.pos + 1, p.pos + 1)
             p.bodies.append(body)
-            p.ids.append(_ids([records[i] for i in kept]))
+            p.ids.append(page.ids if len(kept) == page.models else [page.ids[i] for i in kept])
             p.pages += 1
             p.models += len(kept)
             p.token = page.next_token
@@ -538,14 +672,16 @@ class _Run:
         self.on_page(len(kept))
         return p.done
 
-    def _trim(
-        self, page: Page, records: list[Any], keys: list[int | None], stop: int | None
-    ) -> tuple[bytes, list[int], bool]:
+    def _trim(self, page: Page, keys: list[int | None], stop: int | None
+              ) -> tuple[bytes, list[int], bool]:
+        """(body, indexes kept, trimmed?) of a page cut at ``stop``; the body is rewritten
+        (records decoded) only when some record lies past the stop."""
         if stop is None or not keys:
-            return page.body, list(range(len(records))), False
+            return page.body, list(range(page.models)), False
         kept = [i for i, k in enumerate(keys) if k is None or k < stop]
-        if len(kept) == len(records):
+        if len(kept) == page.models:
             return page.body, kept, False
+        records = page.decoded()
         return orjson.dumps({"models": [records[i] for i in kept]}), kept, True
 
 

@@ -259,6 +259,29 @@ def test_unusable_200_bodies_are_retried(bad: bytes, why: str, caplog) -> None:
     assert any(why in r.getMessage() for r in caplog.records)
 
 
+@pytest.mark.parametrize(
+    ("bad", "why"),
+    [(b'{"models": [{"id": "a", "x": NaN}]}', "not valid JSON"),
+     (b'{"models": [{"id": "a", "x": -Infinity}]}', "not valid JSON"),
+     (b'{"models": [{"id": "a", "x": "\xff\xfe"}]}', "not valid JSON"),
+     (b'\xef\xbb\xbf{"models": [{"id": "a"}]}', "not valid JSON"),
+     (b'{"models": [{"id": "a"}]} trailing', "not valid JSON"),
+     (b'{"models": {"id": "a"}}', "no 'models' list"),
+     (b"not json at all", "not valid JSON"), (b'{"models": null}', "no 'models' list")],
+)
+def test_listing_pages_read_by_arrow_still_retry_every_unusable_200(bad: bytes, why: str, caplog) -> None:
+    """Listing pages are validated by Arrow's reader first; whatever it would let through that
+    is not JSON (NaN, Infinity, bytes that are not UTF-8, a byte order mark) must still be
+    refused and retried, as orjson would."""
+    from scenario_frames.pages import read_models_body
+
+    with scripted(lambda n, h: (200, {}, bad) if n < 2 else ok(2)) as (base, log):
+        with caplog.at_level(logging.INFO, logger="scenario_frames.client"):
+            _body, summary = fast(base_url=base).get_read("/models", read=read_models_body)
+    assert len(log) == 3 and summary.ids == ["m0", "m1"]
+    assert any(why in r.getMessage() for r in caplog.records)
+
+
 def test_unusable_body_gives_server_error_when_attempts_run_out() -> None:
     with scripted(lambda n, h: (200, {}, b"{}")) as (base, log):
         with pytest.raises(ServerError) as err:

@@ -128,3 +128,28 @@ def test_parallel_listing_shares_one_progress_bar(server, capsys) -> None:
                       page_size=50, progress=True)  # fmt: skip
     err = capsys.readouterr().err
     assert res.stats.partitioned and f"models={res.stats.models}" in err
+
+
+@pytest.mark.parametrize("body", [
+    b'{"models": [{"id": "a", "createdAt": "2024-01-02T03:04:05.678Z"}, {"id": "b"}], '
+    b'"nextPaginationToken": "t1"}',
+    '{"models": [{"id": "\u00e9\u00e8", "name": "Infinity and NaN, in text", "createdAt": '
+    '"2024-01-02T03:04:05+02:00"}], "nextPaginationToken": ""}'.encode(),
+    b'{"models": [{"id": "a", "createdAt": 5}], "nextPaginationToken": 7}',
+    b'{"models": [null, 3, {"name": "no id"}, {"id": 12}]}',
+    b'{"models": [{"id": "a"}], "models": [{"id": "b"}]}',
+    b'{"nextPaginationToken": "t", "models": [\n{"id": "a",\n "createdAt": null}\n]}',
+    b'{"models": []}',
+])
+def test_listing_reader_agrees_with_a_plain_decode(body: bytes) -> None:
+    """Whether Arrow or orjson reads a page, pagination sees the same ids, dates and token."""
+    from scenario_frames.pages import read_models_body
+
+    summary, problem = read_models_body(body)
+    assert problem is None and summary is not None
+    data = orjson.loads(body)
+    records = data["models"]
+    assert summary.ids == [str(r.get("id")) if isinstance(r, dict) else repr(r) for r in records]
+    assert summary.created == [r.get("createdAt") if isinstance(r, dict) else None for r in records]
+    token = data.get("nextPaginationToken") or None
+    assert summary.next_token == (None if token is None else str(token))

@@ -329,21 +329,3 @@ def test_demo_catalog_usage_join_and_asof(tmp_path):
         pytest.approx(2 * old["cost_per_asset_p50_cu"], rel=1e-3)]
     assert asof.get_column("catalog_status").unique().to_list() == ["matched"]
 
-
-@pytest.mark.slow
-def test_notebook_03_runs_top_to_bottom(tmp_path):
-    """The usage notebook is committed without outputs and runs clean with nbclient."""
-    from pathlib import Path
-
-    nbformat = pytest.importorskip("nbformat")
-    nbclient = pytest.importorskip("nbclient")
-    pytest.importorskip("ipykernel")
-    path = Path(__file__).resolve().parent.parent / "notebooks" / "03_usage_join.ipynb"
-    nb = nbformat.read(path, as_version=4)
-    assert all(not c.get("outputs") and c.get("execution_count") is None
-               for c in nb.cells if c.cell_type == "code")
-    nbclient.NotebookClient(nb, timeout=120, kernel_name="python3",
-                            resources={"metadata": {"path": str(tmp_path)}}).execute()
-    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs
-              if o.get("output_type") == "error"]
-    assert errors == []
