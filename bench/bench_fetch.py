@@ -57,33 +57,43 @@ def start_server(models: int, seed: int, latency_ms: float) -> tuple[subprocess.
 def run_ours(url: str, workers: int) -> tuple[float, int, int, str, float]:
     """(seconds, models, requests, what ran, seconds of fetching alone)."""
     from scenario_frames.client import ScenarioClient
-    from scenario_frames.fetch import fetch_pages
+    from scenario_frames.fetch import fetch_catalog
 
-    try:
-        from scenario_frames.frames import Catalog  # noqa: F401
-
-        have_frames = True
-    except ImportError:
-        have_frames = False
     client = ScenarioClient(url, pool_size=workers + 2)
     t = time.perf_counter()
-    if have_frames:
-        from scenario_frames.fetch import fetch_catalog
-
-        cat = fetch_catalog(privacy="public", client=client, workers=workers, progress=False)
-        elapsed = time.perf_counter() - t
-        models = cat.meta and cat.counts.get("models", 0)
-        requests = cat.meta.requests
-        fetch_only = cat.meta.duration_s
-        what = "fetch_catalog (fetch + typed tables)"
-    else:
-        res = fetch_pages({"privacy": "public"}, client=client, workers=workers, progress=False)
-        elapsed = time.perf_counter() - t
-        models, requests = res.stats.models, res.stats.requests
-        fetch_only = res.stats.duration_s
-        what = "fetch_pages (frames not available yet)"
+    cat = fetch_catalog(privacy="public", client=client, workers=workers, progress=False)
+    elapsed = time.perf_counter() - t
     client.close()
-    return elapsed, int(models), requests, what, fetch_only
+    what = "fetch_catalog (fetch + typed tables)"
+    return elapsed, cat.counts["models"], cat.meta.requests, what, cat.meta.duration_s
+
+
+_SDK_SCRIPT = """
+import sys
+from scenario_sdk import Scenario
+sdk = Scenario(base_url=sys.argv[1], default_headers={"Authorization": "public-auth-token"})
+print(sum(1 for _ in sdk.models.list(privacy="public")))
+"""
+
+
+def run_cli_pair(url: str, workdir: Path) -> tuple[float, float, int]:
+    """Whole commands, each a fresh process: (our CLI seconds, SDK script seconds, models).
+
+    Ours is the real ``scenario-frames snapshot`` (interpreter start, imports, fetch, tables,
+    parquet files and manifest); the SDK's is a script listing the same models and counting
+    them, so both pay their start-up costs.
+    """
+    out = workdir / f"snap-{time.monotonic_ns()}"
+    t = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "scenario_frames", "-q", "snapshot", "--base-url", url,
+                    "--privacy", "public", "--no-progress", "--out", str(out)],
+                   check=True, stdout=subprocess.DEVNULL)  # fmt: skip
+    ours = time.perf_counter() - t
+    t = time.perf_counter()
+    done = subprocess.run([sys.executable, "-c", _SDK_SCRIPT, url], check=True,
+                          capture_output=True, text=True)  # fmt: skip
+    sdk = time.perf_counter() - t
+    return ours, sdk, int(done.stdout.strip())
 
 
 def run_sdk(url: str) -> tuple[float, int, int]:
@@ -120,6 +130,9 @@ def main() -> int:
 
     size = catalog_size_for_public(args.models, args.seed)
     proc, url = start_server(size, args.seed, args.latency_ms)
+    import tempfile
+
+    cli: list[tuple[float, float, int]] = []
     try:
         run_ours(url, args.workers)  # warm-up: the demo builds and caches each record once
         ours, sdk = [], []
@@ -128,9 +141,16 @@ def main() -> int:
             ours.append(run_ours(url, args.workers))
             print(f"sdk {sdk[-1][0]:.2f} s   ours {ours[-1][0]:.2f} s (fetch {ours[-1][4]:.2f} s)",
                   file=sys.stderr)
+        with tempfile.TemporaryDirectory() as work:
+            for _ in range(max(1, args.rounds // 2)):
+                cli.append(run_cli_pair(url, Path(work)))
+                print(f"commands: sdk script {cli[-1][1]:.2f} s   scenario-frames snapshot "
+                      f"{cli[-1][0]:.2f} s", file=sys.stderr)
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+    cli_ours = statistics.median(c[0] for c in cli)
+    cli_sdk = statistics.median(c[1] for c in cli)
 
     ours_t = statistics.median(r[0] for r in ours)
     fetch_t = statistics.median(r[4] for r in ours)
@@ -158,7 +178,14 @@ def main() -> int:
         f"| scenario-frames `{what}`, {args.workers} workers, 500/page | {ours_t:.2f} ({ours_best:.2f}) "
         f"| {o_models:,} | {o_requests} |",
         f"| of which fetching (`fetch_pages`: probes, windows, retries) | {fetch_t:.2f} | | |",
+        f"| whole command: `scenario-frames snapshot --privacy public` (new process: start-up, "
+        f"imports, fetch, tables, parquet, manifest) | {cli_ours:.2f} | {args.models:,} | |",
+        f"| whole command: a Python script listing with the SDK (new process) | {cli_sdk:.2f} "
+        f"| {cli[0][2]:,} | |",
         "",
+        f"- Whole commands, each in a fresh process ({len(cli)} pairs, medians): "
+        f"**{cli_sdk / cli_ours:.1f}x** (our command writes the snapshot too; the SDK script only "
+        "lists).",
         f"- Speed-up, snapshot-equivalent (fetch + tables), median over median: **{speedup:.1f}x** "
         f"(best over best {sdk_best / ours_best:.1f}x, worst pair "
         f"{min(r[0] for r in sdk) / max(r[0] for r in ours):.1f}x); fetching alone: "
@@ -180,7 +207,7 @@ def main() -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("\n".join(lines))
     print("\n".join(lines))
-    return 0 if speedup >= 12 else 1
+    return 0 if min(speedup, cli_sdk / cli_ours) >= 12 else 1
 
 
 if __name__ == "__main__":

@@ -64,11 +64,10 @@ PRIVATE_ONLY = ("status", "collectionId")
 # ---------------------------------------------------------------------------------------------
 
 
-def iso_utc(value: str | date | datetime) -> str:
-    """An ISO 8601 UTC string with milliseconds (``2025-01-02T03:04:05.000Z``).
+def to_utc(value: str | date | datetime, *, rule: str = "iso-date", what: str = "the value") -> datetime:
+    """A timezone-aware UTC datetime from an ISO string, a date or a datetime (naive = UTC).
 
-    Strings are parsed and re-emitted so that a bad date fails here, not on the server;
-    naive datetimes and dates are taken as UTC.
+    Anything else raises ``QueryError`` under ``rule``, naming ``what`` was wrong.
     """
     if isinstance(value, str):
         dt = parse_iso(value)
@@ -77,8 +76,17 @@ def iso_utc(value: str | date | datetime) -> str:
     elif isinstance(value, date):
         dt = datetime(value.year, value.month, value.day, tzinfo=UTC)
     else:
-        raise QueryError("iso-date", f"expected an ISO date string, date or datetime, got {type(value).__name__}")
-    dt = dt.astimezone(UTC)
+        raise QueryError(rule, f"{what} must be an ISO date string, a date or a datetime, "
+                               f"got {type(value).__name__}")
+    return dt.astimezone(UTC)
+
+
+def iso_utc(value: str | date | datetime) -> str:
+    """An ISO 8601 UTC string with milliseconds (``2025-01-02T03:04:05.000Z``).
+
+    Strings are parsed and re-emitted so that a bad date fails here, not on the server.
+    """
+    dt = to_utc(value)
     return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
 
 

@@ -29,7 +29,7 @@ import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +38,7 @@ import polars as pl
 
 from ._exceptions import QueryError, ScenarioFramesError, ServerError
 from .client import ClientConfigError, ScenarioClient, expect_list
-from .query import iso_utc, parse_iso
+from .query import iso_utc, to_utc
 from .schema import KEY
 
 log = logging.getLogger(__name__)
@@ -93,16 +93,7 @@ class UsageColumnError(ScenarioFramesError, ValueError):
 
 def _as_utc(value: str | date | datetime, what: str) -> datetime:
     """A timezone-aware UTC datetime from a date, a datetime or an ISO string."""
-    if isinstance(value, str):
-        dt = parse_iso(value)
-    elif isinstance(value, datetime):
-        dt = value if value.tzinfo else value.replace(tzinfo=UTC)
-    elif isinstance(value, date):
-        dt = datetime(value.year, value.month, value.day, tzinfo=UTC)
-    else:
-        raise QueryError("usage-range", f"{what} must be a date, a datetime or an ISO string, "
-                                        f"got {type(value).__name__}")
-    return dt.astimezone(UTC)
+    return to_utc(value, rule="usage-range", what=what)
 
 
 def usage_windows(start: str | date | datetime, end: str | date | datetime, *,

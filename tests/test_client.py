@@ -7,18 +7,14 @@ odd bodies, retry-after-ms, slow answers, header capture).
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import math
-import socket
-import threading
 import time
-from collections.abc import Callable, Iterator
 from email.utils import formatdate
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from _scripted_server import Answer, scripted
 
 from scenario_frames import (
     AuthenticationError,
@@ -48,53 +44,6 @@ ENV_VARS = ("SCENARIO_API_KEY", "SCENARIO_API_SECRET", "SCENARIO_SDK_API_KEY",
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for var in ENV_VARS:
         monkeypatch.delenv(var, raising=False)
-
-
-# ---------------------------------------------------------------------------------------------
-# A scripted loopback server
-# ---------------------------------------------------------------------------------------------
-
-Answer = tuple[int, dict[str, str], bytes]
-
-
-@contextlib.contextmanager
-def scripted(answer: Callable[[int, BaseHTTPRequestHandler], Answer], host: str = "127.0.0.1") -> Iterator[tuple[str, list[dict]]]:
-    """Serve ``answer(n, handler)`` for the n-th request; yields (base URL, request log)."""
-    log: list[dict] = []
-    lock = threading.Lock()
-
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def setup(self) -> None:  # no Nagle delay between the header and body writes
-            super().setup()
-            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-        def do_GET(self) -> None:  # noqa: N802
-            with lock:
-                n = len(log)
-                log.append({"t": time.time(), "path": self.path, "headers": dict(self.headers),
-                            "peer": self.client_address})
-            status, headers, body = answer(n, self)
-            self.send_response(status)
-            for k, v in headers.items():
-                self.send_header(k, v)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    httpd = ThreadingHTTPServer((host, 0), Handler)
-    httpd.daemon_threads = True
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield f"http://{host}:{httpd.server_address[1]}/v1", log
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
 
 
 def ok(models: int = 1) -> Answer:

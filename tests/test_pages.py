@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import json
-import socket
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
 
 import orjson
 import pytest
+from _scripted_server import scripted
 
 from scenario_frames import PaginationError
 from scenario_frames.client import ScenarioClient
@@ -68,33 +66,14 @@ def test_page_cap_stops_with_a_clear_error(server) -> None:
 def looping_server() -> Iterator[str]:
     """Answers page after page whose token cycles through three values: a broken server."""
 
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
+    def answer(n: int, handler) -> tuple[int, dict[str, str], bytes]:
+        p = dict(parse_qsl(urlsplit(handler.path).query))
+        k = int(p.get("paginationToken", "t0")[1:]) + 1
+        body = json.dumps({"models": [{"id": f"m{k}"}], "nextPaginationToken": f"t{k % 3}"}).encode()
+        return 200, {}, body
 
-        def setup(self) -> None:
-            super().setup()
-            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-        def do_GET(self) -> None:  # noqa: N802
-            p = dict(parse_qsl(urlsplit(self.path).query))
-            n = int(p.get("paginationToken", "t0")[1:]) + 1
-            body = json.dumps({"models": [{"id": f"m{n}"}], "nextPaginationToken": f"t{n % 3}"}).encode()
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    httpd.daemon_threads = True
-    threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}/v1"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    with scripted(answer) as (base, _log):
+        yield base
 
 
 def test_repeated_token_is_a_loop() -> None:

@@ -12,15 +12,13 @@ import contextlib
 import hashlib
 import json
 import logging
-import socket
-import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
 
 import orjson
 import pytest
+from _scripted_server import scripted
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -44,54 +42,33 @@ def ids_of(pages: list[bytes]) -> list[str]:
 
 @contextlib.contextmanager
 def tie_server(records: list[dict]) -> Iterator[tuple[str, list[dict]]]:
-    log: list[dict] = []
+    """A keyset-paged server over the given records, createdAt order (ties by id)."""
     keys = [(ms_of(r["createdAt"]), r["id"]) for r in records]
     by_id = {r["id"]: r for r in records}
 
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
+    def answer(n: int, handler) -> tuple[int, dict[str, str], bytes]:
+        p = dict(parse_qsl(urlsplit(handler.path).query))
+        desc = p.get("sortDirection", "desc") == "desc"
+        fp = hashlib.sha256(json.dumps(sorted((k, v) for k, v in p.items()
+                                              if k not in ("pageSize", "paginationToken"))).encode()).hexdigest()
+        lo = ms_of(p["createdAfter"]) if "createdAfter" in p else None
+        hi = ms_of(p["createdBefore"]) if "createdBefore" in p else None
+        rows = sorted(keys, reverse=desc)
+        rows = [k for k in rows if (lo is None or k[0] > lo) and (hi is None or k[0] < hi)]
+        if "paginationToken" in p:
+            tok = json.loads(base64.b64decode(p["paginationToken"]))
+            assert tok["fp"] == fp, "token used with another query"
+            after = tuple(tok["after"])
+            rows = [k for k in rows if (k < after if desc else k > after)]
+        size = int(p.get("pageSize", "100"))
+        page, more = rows[:size], len(rows) > size
+        out: dict = {"models": [by_id[i] for _, i in page]}
+        if more:
+            out["nextPaginationToken"] = base64.b64encode(json.dumps({"fp": fp, "after": page[-1]}).encode()).decode()
+        return 200, {}, json.dumps(out).encode()
 
-        def setup(self) -> None:  # no Nagle delay between the header and body writes
-            super().setup()
-            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-        def do_GET(self) -> None:  # noqa: N802
-            p = dict(parse_qsl(urlsplit(self.path).query))
-            log.append(p)
-            desc = p.get("sortDirection", "desc") == "desc"
-            fp = hashlib.sha256(json.dumps(sorted((k, v) for k, v in p.items()
-                                                  if k not in ("pageSize", "paginationToken"))).encode()).hexdigest()
-            lo = ms_of(p["createdAfter"]) if "createdAfter" in p else None
-            hi = ms_of(p["createdBefore"]) if "createdBefore" in p else None
-            rows = sorted(keys, reverse=desc)
-            rows = [k for k in rows if (lo is None or k[0] > lo) and (hi is None or k[0] < hi)]
-            if "paginationToken" in p:
-                tok = json.loads(base64.b64decode(p["paginationToken"]))
-                assert tok["fp"] == fp, "token used with another query"
-                after = tuple(tok["after"])
-                rows = [k for k in rows if (k < after if desc else k > after)]
-            size = int(p.get("pageSize", "100"))
-            page, more = rows[:size], len(rows) > size
-            out: dict = {"models": [by_id[i] for _, i in page]}
-            if more:
-                out["nextPaginationToken"] = base64.b64encode(json.dumps({"fp": fp, "after": page[-1]}).encode()).decode()
-            body = json.dumps(out).encode()
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    httpd.daemon_threads = True
-    threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}/v1", log
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    with scripted(answer) as (base, log):
+        yield base, log
 
 
 def _iso(ms: int) -> str:

@@ -6,20 +6,16 @@ never sent to another host, even through a redirect.
 from __future__ import annotations
 
 import base64
-import contextlib
 import logging
 import os
 import pickle
-import socket
 import subprocess
 import sys
-import threading
 import traceback
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from _scripted_server import scripted
 
 from scenario_frames import AuthenticationError, ScenarioAPIError
 from scenario_frames.client import ScenarioClient
@@ -106,38 +102,9 @@ def test_cli_output_and_snapshot_files_are_clean(secret_on_server, tmp_path) -> 
 # ---------------------------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def http_server(host: str, answer) -> Iterator[tuple[str, list[dict]]]:
-    seen: list[dict] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def setup(self) -> None:
-            super().setup()
-            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-        def do_GET(self) -> None:  # noqa: N802
-            seen.append({"path": self.path, "headers": dict(self.headers)})
-            status, headers, body = answer(self.path)
-            self.send_response(status)
-            for k, v in headers.items():
-                self.send_header(k, v)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    httpd = ThreadingHTTPServer((host, 0), Handler)
-    httpd.daemon_threads = True
-    threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-    try:
-        yield f"http://{host}:{httpd.server_address[1]}", seen
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+def http_server(host: str, answer):
+    """A scripted server answering by path alone; yields (base URL without /v1, request log)."""
+    return scripted(lambda n, handler: answer(handler.path), host, prefix="")
 
 
 OK = (200, {"Content-Type": "application/json"}, b'{"models": [{"id": "m1"}]}')
