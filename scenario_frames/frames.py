@@ -27,6 +27,7 @@ Rules worth knowing:
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 import threading
 from collections.abc import Iterable, Iterator, Mapping
@@ -510,6 +511,17 @@ class Catalog:
         tables, _n, dups = _assemble(M.records_pages(records))
         meta = meta or CatalogMeta()
         return cls(tables, dataclasses.replace(meta, duplicates=dups))
+
+    @classmethod
+    def read_snapshot(cls, path: str | os.PathLike[str], *, verify: bool = True) -> Catalog:
+        """Read a snapshot folder, or the latest snapshot under an OUT folder.
+
+        The reader lives in ``scenario_frames.snapshot`` (downstream of frames), so it is
+        imported on use; ``verify`` checks each file against the manifest's sha256.
+        """
+        from .snapshot import read_snapshot
+
+        return read_snapshot(path, verify=verify)
 
     @classmethod
     def from_tables(cls, tables: Mapping[str, pl.DataFrame], meta: CatalogMeta) -> Catalog:

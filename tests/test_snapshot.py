@@ -220,3 +220,15 @@ def test_empty_catalog_snapshot(tmp_path: Path) -> None:
     back = snap.read_snapshot(path)
     assert all(back.tables[t].height == 0 for t in schema.TABLE_ORDER)
     assert back.models.schema == schema.TABLES["models"].schema
+
+
+def test_catalog_read_snapshot_reads_a_folder_and_the_latest_under_out(tmp_path: Path) -> None:
+    """``Catalog.read_snapshot`` gives back the written tables, from the folder or from OUT."""
+    first = Catalog.from_records(make_records(30, seed=3))
+    second = Catalog.from_records(make_records(45, seed=4))
+    snap.write_snapshot(first, tmp_path, at=datetime(2026, 1, 1, tzinfo=UTC))
+    newest = snap.write_snapshot(second, tmp_path, at=datetime(2026, 1, 2, tzinfo=UTC))
+    from_folder = Catalog.read_snapshot(newest)
+    from_out = Catalog.read_snapshot(tmp_path)
+    assert from_folder.counts == from_out.counts == second.counts
+    assert from_out.models.sort("model_id").equals(second.models.sort("model_id"))
