@@ -17,15 +17,16 @@ import os
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
 from ._version import __version__
 from .cli import subcommand
-from .client import ScenarioClient
 from .query import iso_utc
-from .usage import fetch_model_usage, usage_windows
+
+if TYPE_CHECKING:  # the usage module is imported when the subcommand runs, not at CLI start
+    from .client import ScenarioClient
 
 PARQUET_NAME = "model_usage.parquet"
 MANIFEST_NAME = "manifest.json"
@@ -68,6 +69,8 @@ def register_usage(subs: argparse._SubParsersAction) -> None:
 @contextlib.contextmanager
 def _client_for(args: argparse.Namespace) -> Iterator[tuple[ScenarioClient, bool]]:
     """The client to use: one on an in-process demo server with ``--demo``, else the real one."""
+    from .client import ScenarioClient
+
     if args.demo:
         if args.base_url:
             raise ValueError("--demo and --base-url exclude each other")
@@ -159,6 +162,8 @@ def summary_lines(usage: pl.DataFrame, manifest: dict[str, Any], top: int = 5) -
 
 def run_usage(args: argparse.Namespace) -> int:
     """Fetch, write parquet and manifest, print the summary; returns the exit code."""
+    from .usage import fetch_model_usage, usage_windows
+
     windows = usage_windows(args.start, args.end)  # validates the range before any request
     start, end = windows[0][0], windows[-1][1]
     project_ids = _project_ids(args.project_ids)

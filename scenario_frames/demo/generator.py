@@ -1036,6 +1036,8 @@ class DemoCatalog:
         self._updated: dict[int, int] = {}
         self.version = 0  # bumped on every mutation (sort caches key on it)
         self._facts_cache: dict[int, Facts] = {}
+        self._id_cache: dict[int, str] = {}  # model ids (pure functions of seed, index)
+        self._privacy_cache: dict[int, str] = {}  # untouched privacies, likewise
 
     # -- reading ----------------------------------------------------------------------------
 
@@ -1216,24 +1218,53 @@ class DemoCatalog:
         else:
             it = self._sorted_order(sort_by, desc, privacies, after, lo, hi)
         seed = self.seed
+        removed, changes, cached = self._removed, self._changes, self._privacy_cache
         for i in it:
-            if i in self._removed:
+            if i in removed:
                 continue
-            if i in self._changes and "privacy" in self._changes[i]:
-                if self._changes[i]["privacy"] not in privacies:
+            if i in changes and "privacy" in changes[i]:
+                if changes[i]["privacy"] not in privacies:
                     continue
-            elif privacy_of(seed, i) not in privacies:
+                yield i
                 continue
-            yield i
+            p = cached.get(i)
+            if p is None:
+                p = privacy_of(seed, i)
+                if len(cached) > 2_000_000:
+                    cached.clear()
+                cached[i] = p
+            if p in privacies:
+                yield i
+
+    def model_id(self, index: int) -> str:
+        """The id of model ``index`` (a pure function of seed and index), memoised.
+
+        Listings sort tie groups and compare keyset positions by id, so the same ids are
+        asked for again and again; computing one costs a few microseconds of hashing.
+        """
+        mid = self._id_cache.get(index)
+        if mid is None:
+            mid = model_id(self.seed, index)
+            if len(self._id_cache) > 2_000_000:
+                self._id_cache.clear()
+            self._id_cache[index] = mid
+        return mid
 
     def _created_order(self, desc: bool, after: tuple[int | float, str] | None,
                        lo: float | None, hi: float | None) -> Iterator[int]:
+        """Indices in (createdAt, id) order within the exclusive bounds, strictly past ``after``.
+
+        The start is found by binary search on the monotone creation times; ids are only
+        computed where they decide something: to order a tie group with several members, or
+        to compare with ``after`` when a group has exactly its creation time.
+        """
         end = self._end
         if end == 0:
             return
-        seed = self.seed
+        id_of = self.model_id
+        after_t = after[0] if after is not None else None
         if not desc:
-            start_ms = after[0] if after is not None else (lo if lo is not None else None)
+            start_ms = after_t if after_t is not None else lo
             i = first_index_at_or_after(int(start_ms)) if start_ms is not None else 0
             i = tie_group(i).start if i < end else end
             while i < end:
@@ -1241,16 +1272,21 @@ class DemoCatalog:
                 t = created_ms(g.start)
                 if hi is not None and t >= hi:
                     return
-                members = sorted((model_id(seed, j), j) for j in g if j < end)
-                for mid, j in members:
-                    if lo is not None and t <= lo:
+                i = g.stop
+                if (lo is not None and t <= lo) or (after_t is not None and t < after_t):
+                    continue
+                stop = min(g.stop, end)
+                if stop - g.start == 1:
+                    if after is not None and t == after_t and (t, id_of(g.start)) <= after:
                         continue
+                    yield g.start
+                    continue
+                for mid, j in sorted((id_of(j), j) for j in range(g.start, stop)):
                     if after is not None and (t, mid) <= after:
                         continue
                     yield j
-                i = g.stop
         else:
-            stop_ms = after[0] if after is not None else (hi if hi is not None else None)
+            stop_ms = after_t if after_t is not None else hi
             i = first_index_at_or_after(int(stop_ms) + 1) - 1 if stop_ms is not None else end - 1
             i = min(i, end - 1)
             while i >= 0:
@@ -1258,14 +1294,19 @@ class DemoCatalog:
                 t = created_ms(g.start)
                 if lo is not None and t <= lo:
                     return
-                members = sorted(((model_id(seed, j), j) for j in g if j < end), reverse=True)
-                for mid, j in members:
-                    if hi is not None and t >= hi:
+                i = g.start - 1
+                if (hi is not None and t >= hi) or (after_t is not None and t > after_t):
+                    continue
+                stop = min(g.stop, end)
+                if stop - g.start == 1:
+                    if after is not None and t == after_t and (t, id_of(g.start)) >= after:
                         continue
+                    yield g.start
+                    continue
+                for mid, j in sorted(((id_of(j), j) for j in range(g.start, stop)), reverse=True):
                     if after is not None and (t, mid) >= after:
                         continue
                     yield j
-                i = g.start - 1
 
     def _sorted_list(self, sort_by: str, privacies: frozenset[str]) -> list[int]:
         """Indices of the given privacies sorted by (key, id), cached until the next mutation."""
