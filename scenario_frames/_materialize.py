@@ -796,7 +796,7 @@ def fast_page(body: bytes, read: PageRead, page: int | None, rid0: int,
         last_end = end
     holders: dict[str, list[int]] = {}
     for key in _SPAN_KEYS:
-        idx = np.flatnonzero(kids[key].is_valid().to_numpy(zero_copy_only=False)).tolist()
+        idx = pc.indices_nonzero(kids[key].is_valid()).to_pylist()
         if len(idx) != len(spans[key]):
             return None  # a key written elsewhere, or set to null: let the exact path decide
         holders[key] = idx
@@ -932,8 +932,7 @@ def process_page(body: bytes | None, records: list | None, page: int | None, rid
     # JSON text of the free-form fields of the models table (under uiConfig).
     holders: set[int] = set()
     for root in _MODEL_JSON_ROOTS:  # records whose object holds json leaves, found by Arrow
-        valid = typed.field(root).is_valid().to_numpy(zero_copy_only=False)
-        holders.update(np.flatnonzero(valid).tolist())
+        holders.update(pc.indices_nonzero(typed.field(root).is_valid()).to_pylist())
     for j in sorted(holders):
         rec = good[j]
         texts = [_json_text(_get_path(rec, path)) for path, _ in MODEL_LEVEL.json]

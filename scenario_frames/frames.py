@@ -52,6 +52,16 @@ if TYPE_CHECKING:
 __all__ = ["Catalog", "CatalogBuilder", "CatalogMeta"]
 
 
+def _list_lengths(chunk: pa.Array) -> np.ndarray:
+    """Item counts of a list array as numpy, 0 for null lists.
+
+    Goes through polars rather than ``fill_null``/``to_numpy``: those convert Python values
+    through pyarrow's pandas shim, which imports pandas (~0.1 s) on every command-line run
+    where pandas happens to be installed.
+    """
+    return pl.Series(pc.list_value_length(chunk)).fill_null(0).to_numpy()
+
+
 @dataclass(frozen=True)
 class CatalogMeta:
     """How and when a catalog was obtained (filled by the fetcher; defaults for local data)."""
@@ -424,7 +434,7 @@ def _explode(lists: list[pa.ListArray]) -> tuple[list[pa.Array], pl.Series, pl.S
     items: list[pa.Array] = []
     at = 0
     for chunk in lists:
-        lengths = pc.fill_null(pc.list_value_length(chunk), 0).to_numpy(zero_copy_only=False)
+        lengths = _list_lengths(chunk)
         total = int(lengths.sum())
         if total:
             starts = np.cumsum(lengths) - lengths

@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
+import math
 import os
 import threading
 from collections.abc import Callable, Iterator
@@ -45,6 +46,9 @@ log = logging.getLogger(__name__)
 DEFAULT_PAGE_SIZE = 500
 DEFAULT_PAGE_CAP = 100_000
 MODELS_PATH = "/models"
+# Records the far-end probe asks for: its first one says where the listing ends, all of
+# them how dense the listing is there (the first page tells the density at the near end).
+PROBE_SIZE = 50
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MS = timedelta(milliseconds=1)
 
@@ -506,6 +510,7 @@ class _Run:
         self.parts: list[Partition] = []
         self.cond = threading.Condition()
         self.known_end: int | None = None  # key just past the last record known to exist
+        self.far_density: float | None = None  # records per key unit near the far end
         self.error: BaseException | None = None
 
     # -- queries ---------------------------------------------------------------------------
@@ -527,11 +532,14 @@ class _Run:
             sort_direction="asc" if self.axis.descending else "desc",
             **self.axis.bounds(lo, hi),
         )
-        _body, data = self.client.get_json(MODELS_PATH, q.params(page_size=1) | {"pageSize": "1"})
+        size = max(1, min(PROBE_SIZE, self.page_size))
+        _body, data = self.client.get_json(MODELS_PATH, q.params(page_size=size) | {"pageSize": str(size)})
         keys = [k for k in (self.axis.key(r) for r in data["models"]) if k is not None]
         with self.cond:
             if keys:
                 self.known_end = max(self.known_end or keys[0] + 1, keys[0] + 1)
+                if len(keys) >= 2 and len(data["models"]) == size and keys[0] > keys[-1]:
+                    self.far_density = len(keys) / (keys[0] - keys[-1] + 1)
             self.cond.notify_all()
 
     # -- persistence -----------------------------------------------------------------------
@@ -575,16 +583,27 @@ class _Run:
         return q
 
     def initial_split(self, p0: Partition) -> None:
-        """Cut what lies past the first page into one window per worker, evenly in time."""
+        """Cut what lies past the first page into one window per worker.
+
+        The windows get equal shares of the records expected, not of the time: the density
+        measured on the first page (near end) and by the far-end probe is interpolated
+        linearly in between, as in a catalog growing at a steady or changing pace.  Without
+        both densities the cuts are even in time.  Cuts only decide which worker fetches
+        what; a poor estimate costs time (idle workers then split busy windows), never
+        records.
+        """
         with self.cond:
             begin, end = p0.pos, self._end(p0)
             if p0.done or begin is None or end is None or end - begin < 2:
                 return
             n = min(self.workers, end - begin)
-            cuts = sorted({begin + (end - begin) * i // n for i in range(1, n)} - {begin})
+            near = self._density(p0)
+            cuts = sorted({c for c in _equal_share_cuts(begin, end, n, near, self.far_density)
+                           if begin < c < end})
             for cut in reversed(cuts):
                 self.split(p0, cut)
-            log.debug("initial windows: %d", len(self.parts))
+            log.debug("initial windows: %d (densities %.3g, %s)", len(self.parts), near,
+                      self.far_density)
 
     def next_job(self) -> Partition | None:
         """The window a free worker should take next, splitting a busy one if worth it."""
@@ -683,6 +702,29 @@ class _Run:
             return page.body, kept, False
         records = page.decoded()
         return orjson.dumps({"models": [records[i] for i in kept]}), kept, True
+
+
+def _equal_share_cuts(begin: int, end: int, n: int, near: float, far: float | None) -> list[int]:
+    """Keys cutting ``[begin, end)`` into ``n`` windows of equal expected record counts.
+
+    The density is taken to run linearly from ``near`` at ``begin`` to ``far`` at ``end``,
+    so the count up to ``begin + u`` is ``near*u + (far-near)*u**2/(2*span)``; each cut
+    solves that for its share.  Even cuts in time when a density is missing or unusable.
+    """
+    span = end - begin
+    if far is None or not (near > 0 and far > 0 and math.isfinite(near) and math.isfinite(far)):
+        return [begin + span * i // n for i in range(1, n)]
+    a = (far - near) / (2 * span)
+    total = (near + far) / 2 * span
+    cuts = []
+    for i in range(1, n):
+        want = total * i / n
+        if abs(a) * span < 1e-9 * near:
+            u = want / near
+        else:  # the positive root of a*u**2 + near*u - want = 0, in a cancellation-free form
+            u = 2 * want / (near + math.sqrt(max(near * near + 4 * a * want, 0.0)))
+        cuts.append(begin + min(max(int(round(u)), 1), span - 1))
+    return cuts
 
 
 def page_key(p: Partition, index: int) -> PageKey:

@@ -30,3 +30,19 @@ def test_demo_server_help_lists_every_fault_kind() -> None:
     listed = faults.help.split("all of them: ", 1)[1].rstrip(")").split(", ")
     assert tuple(listed) == ALL_FAULTS
     assert faults.type("500,reset") == ("500", "reset")
+
+
+def test_building_tables_does_not_pull_in_pandas() -> None:
+    """pyarrow's to_numpy/fill_null load pandas when it is installed (~0.1 s per command run);
+    the fetch-and-build path avoids them, so the snapshot command does not pay for pandas."""
+    code = (
+        "import sys\n"
+        "from scenario_frames.demo import serve_demo\n"
+        "from scenario_frames.fetch import fetch_catalog\n"
+        "with serve_demo(models=400, seed=5) as server:\n"
+        "    cat = fetch_catalog(base_url=server.base_url, privacy='public', progress=False)\n"
+        "assert cat.counts['models'] > 0 and cat.counts['variants'] > 0\n"
+        "print('pandas' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
+    assert out.stdout.strip() == "False"
