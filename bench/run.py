@@ -3,7 +3,7 @@
 One command (``python bench/run.py``) runs each ``bench_*.py`` script in a fresh process; each
 script compares itself against its named baseline in the same run and writes its own section
 to ``bench/results/<name>.md``.  This file then stitches the sections together under a
-description of the machine they ran on.  ``python bench/run.py fetch frames`` runs a subset.
+description of the machine they ran on.  ``python bench/run.py fetch frames`` runs a subset; ``--assemble`` only rebuilds the file.
 """
 
 from __future__ import annotations
@@ -50,7 +50,11 @@ def machine() -> str:
 
 def main(argv: list[str]) -> int:
     """Run the chosen benchmarks (all by default) and rewrite RESULTS.md."""
-    names = argv or list(ORDER)
+    if argv == ["--assemble"]:  # only rebuild RESULTS.md from the latest sections
+        argv = ["none"]
+        names: list[str] = []
+    else:
+        names = argv or list(ORDER)
     failed = []
     for name in names:
         script = HERE / f"bench_{name}.py"

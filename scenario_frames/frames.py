@@ -55,11 +55,18 @@ __all__ = ["Catalog", "CatalogBuilder", "CatalogMeta"]
 def _list_lengths(chunk: pa.Array) -> np.ndarray:
     """Item counts of a list array as numpy, 0 for null lists.
 
-    Goes through polars rather than ``fill_null``/``to_numpy``: those convert Python values
+    Reads the lengths' buffer directly: ``fill_null``/``to_numpy`` would convert Python values
     through pyarrow's pandas shim, which imports pandas (~0.1 s) on every command-line run
     where pandas happens to be installed.
     """
-    return pl.Series(pc.list_value_length(chunk)).fill_null(0).to_numpy()
+    lengths = pc.list_value_length(chunk)
+    width = np.dtype(f"int{lengths.type.bit_width}")
+    if len(lengths) == 0:
+        return np.zeros(0, dtype=width)
+    out = np.frombuffer(lengths.buffers()[1], dtype=width)[lengths.offset:lengths.offset + len(lengths)].copy()
+    if lengths.null_count:
+        out[pc.indices_nonzero(pc.is_null(lengths)).to_pylist()] = 0  # undefined under a null
+    return out
 
 
 @dataclass(frozen=True)
