@@ -53,12 +53,9 @@ def register_snapshot(subs: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default="snapshots", metavar="DIR", help="folder holding the snapshots (default: snapshots)")
     p.add_argument("--incremental", action="store_true",
                    help="fetch only models updated since the latest snapshot in --out and merge")
-    try:
-        from .fetch import add_fetch_arguments
-    except ModuleNotFoundError:  # pragma: no cover - the fetcher is part of the package
-        pass
-    else:
-        add_fetch_arguments(p)
+    from .fetch import add_fetch_arguments
+
+    add_fetch_arguments(p)
     p.set_defaults(run=run_snapshot)
 
 
