@@ -107,7 +107,7 @@ def _client(args: argparse.Namespace) -> Iterator[Any]:
         args.privacy = "public"
     with serve_demo(models=args.demo_models) as server:
         workers = args.workers or 1
-        client = ScenarioClient(server.base_url, "demo", "demo", max_attempts=args.max_attempts,
+        client = ScenarioClient(server.base_url, server.api_key, server.api_secret, max_attempts=args.max_attempts,
                                 deadline=args.deadline, pool_size=max(workers + 2, 4))
         try:
             yield client

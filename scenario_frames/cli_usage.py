@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import hashlib
 import json
 import os
 from collections.abc import Iterator
@@ -23,7 +22,7 @@ import polars as pl
 
 from ._version import __version__
 from .cli import subcommand
-from .query import iso_utc
+from .query import iso_utc, parse_iso
 
 if TYPE_CHECKING:  # the usage module is imported when the subcommand runs, not at CLI start
     from .client import ScenarioClient
@@ -32,9 +31,6 @@ PARQUET_NAME = "model_usage.parquet"
 MANIFEST_NAME = "manifest.json"
 MANIFEST_FORMAT = "scenario_frames.usage"
 
-# Credentials the embedded demo server accepts (they guard nothing real).
-DEMO_KEY = "demo"
-DEMO_SECRET = "demo"
 
 
 @subcommand
@@ -76,8 +72,8 @@ def _client_for(args: argparse.Namespace) -> Iterator[tuple[ScenarioClient, bool
             raise ValueError("--demo and --base-url exclude each other")
         from .demo import serve_demo
 
-        with serve_demo(api_key=DEMO_KEY, api_secret=DEMO_SECRET) as server, \
-                ScenarioClient(server.base_url, DEMO_KEY, DEMO_SECRET) as client:
+        with serve_demo() as server, \
+                ScenarioClient(server.base_url, server.api_key, server.api_secret) as client:
             yield client, True
     else:
         with ScenarioClient(args.base_url) as client:
@@ -99,19 +95,11 @@ def _write_atomically(path: Path, write: Any) -> None:
             tmp.unlink()
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def build_manifest(usage: pl.DataFrame, *, start: datetime, end: datetime, project_ids: list[str],
                    base_url: str, demo: bool, windows: list[tuple[datetime, datetime]],
                    stats: dict[str, int], parquet: Path) -> dict[str, Any]:
     """What the output holds and how it was made; holds no credential by construction."""
-    from .snapshot import safe_base_url
+    from .snapshot import safe_base_url, sha256_file
 
     return {
         "format": MANIFEST_FORMAT,
@@ -133,14 +121,13 @@ def build_manifest(usage: pl.DataFrame, *, start: datetime, end: datetime, proje
         "cost_cu": float(usage.get_column("cost").sum() or 0.0),
         "granularity": sorted(usage.get_column("granularity").drop_nulls().unique().to_list()),
         "columns": {name: str(dtype) for name, dtype in usage.schema.items()},
-        "file": {"name": parquet.name, "sha256": _sha256(parquet), "bytes": parquet.stat().st_size},
+        "file": {"name": parquet.name, "sha256": sha256_file(parquet), "bytes": parquet.stat().st_size},
     }
 
 
 def summary_lines(usage: pl.DataFrame, manifest: dict[str, Any], top: int = 5) -> list[str]:
     """A few human lines about a fetched usage frame."""
-    days = (datetime.fromisoformat(manifest["end"].replace("Z", "+00:00"))
-            - datetime.fromisoformat(manifest["start"].replace("Z", "+00:00"))).total_seconds() / 86400
+    days = (parse_iso(manifest["end"]) - parse_iso(manifest["start"])).total_seconds() / 86400
     jobs, cost = manifest["jobs"], manifest["cost_cu"]
     per_job = f"{cost / jobs:,.2f} CU/job" if jobs else "no jobs"
     lines = [

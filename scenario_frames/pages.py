@@ -39,7 +39,7 @@ import pyarrow.json as pj
 
 from ._exceptions import PaginationError, ScenarioFramesError
 from .client import MODELS_BODY, ScenarioClient
-from .query import ModelQuery, iso_utc
+from .query import ModelQuery, iso_utc, parse_iso
 
 log = logging.getLogger(__name__)
 
@@ -273,10 +273,7 @@ def _make_bar(enabled: bool) -> Any:
 
 def ms_of(text: str) -> int:
     """Milliseconds since the epoch of an ISO timestamp (sub-millisecond parts floored)."""
-    dt = datetime.fromisoformat(text)
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
-    return (dt - _EPOCH) // _MS
+    return (parse_iso(text) - _EPOCH) // _MS
 
 
 def iso_of(ms: int) -> str:

@@ -55,6 +55,7 @@ import pyarrow.parquet as pq
 from . import schema
 from ._exceptions import ScenarioFramesError
 from ._version import __version__
+from .query import parse_iso
 
 if TYPE_CHECKING:  # pragma: no cover
     from .frames import Catalog
@@ -397,7 +398,7 @@ def _resolve(path: str | os.PathLike[str]) -> Path:
 def _parse_time(text: str | None) -> datetime | None:
     if not text:
         return None
-    return _utc(datetime.fromisoformat(text.replace("Z", "+00:00")))
+    return _utc(parse_iso(text))
 
 
 def _empty(name: str) -> pl.DataFrame:

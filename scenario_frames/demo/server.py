@@ -196,12 +196,16 @@ class _HTTPServer(ThreadingHTTPServer):
         super().__init__(addr, _Handler)
 
 
+DEMO_API_KEY = "demo"
+DEMO_API_SECRET = "demo"  # the demo's default key pair: it guards nothing real
+
+
 class DemoServer:
     """The demo Scenario API over a ``DemoCatalog``; start/stop it or use it as a context manager."""
 
     def __init__(self, models: int = 200, seed: int = 0, latency_ms: float = 0.0,
-                 faults: Faults | None = None, drift: bool = False, api_key: str = "demo",
-                 api_secret: str = "demo", host: str = "127.0.0.1", port: int = 0,
+                 faults: Faults | None = None, drift: bool = False,
+                 api_key: str = DEMO_API_KEY, api_secret: str = DEMO_API_SECRET, host: str = "127.0.0.1", port: int = 0,
                  catalog: DemoCatalog | None = None, usage_models: int = 300,
                  types: tuple[str, ...] | None = None) -> None:
         self.catalog = catalog if catalog is not None else DemoCatalog(models, seed=seed, drift=drift,
