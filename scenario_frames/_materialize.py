@@ -134,24 +134,14 @@ def _level(nodes: tuple[S.Node, ...], *, skip_recursive: bool = True,
 MODEL_ARROW: pa.StructType = pa.struct(_arrow_fields(S.MODEL.fields))
 
 
-def _plain(t: pa.DataType) -> pa.DataType:
-    """The same type with plain strings instead of string views."""
-    if t == _STR:
-        return pa.string()
-    if pa.types.is_struct(t):
-        return pa.struct([pa.field(f.name, _plain(f.type)) for f in t])
-    if pa.types.is_list(t):
-        return pa.list_(_plain(t.value_type))
-    return t
+def _bool_mask(values: np.ndarray) -> pa.BooleanArray:
+    """A boolean Arrow array from a numpy one, built from its bits: ``pa.array`` would load
+    pandas through pyarrow's shim (see ``frames._list_lengths``)."""
+    bits = pa.py_buffer(np.packbits(values, bitorder="little"))
+    return pa.Array.from_buffers(pa.bool_(), len(values), [None, bits])
 
 
-def filter_rows(arr: pa.StructArray, mask: pa.Array) -> pa.StructArray:
-    """Rows of a struct array where ``mask`` is true (Arrow's filter has no string-view
-    kernel yet: go through plain strings; only pages with refused records pay this)."""
-    typ = arr.type
-    return arr.cast(_plain(typ)).filter(mask).cast(typ)
 RECORD_SCHEMA = pa.schema(list(MODEL_ARROW))
-PAGE_SCHEMA = pa.schema([pa.field("models", pa.list_(MODEL_ARROW))])
 MODEL_LEVEL: Level = _level(S.MODEL.fields)
 
 _INPUTS_NODE: S.ListOf = next(n for n in S.MODEL.fields
@@ -360,14 +350,14 @@ def _table_struct(table: pa.Table, typ: pa.StructType) -> pa.StructArray:
     arr = table.to_struct_array()
     arr = arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
     if len(arr) == 0:
-        return pa.array([], type=typ)
+        return pa.nulls(0, typ)  # not pa.array: that loads pandas
     return arr
 
 
 def read_lines(lines: list[bytes], schema: pa.Schema, typ: pa.StructType) -> pa.StructArray:
     """Read newline-delimited JSON objects known to be valid."""
     if not lines:
-        return pa.array([], type=typ)
+        return pa.nulls(0, typ)
     return _table_struct(_read(b"\n".join(lines), schema), typ)
 
 
@@ -410,7 +400,6 @@ class PageOut:
     extras: dict[str, dict[tuple, dict]] = field(default_factory=dict)  # table -> owner -> extra
     epoch_assets: dict[tuple[int, int], int] = field(default_factory=dict)  # (rid,pos) -> n
     n_records: int = 0
-    fast: bool = False  # materialized by the fast path
     # Inputs are read in the background; ``resolve_inputs`` collects them.
     inputs_future: Any = None
     input_rows: list[dict] = field(default_factory=list)
@@ -775,7 +764,7 @@ def fast_page(body: bytes, read: PageRead, page: int | None, rid0: int,
         return None
     kids = _children(typed)
     ids = kids["id"]
-    if ids.null_count or (n and pc.min(pc.binary_length(ids.cast(pa.string()))).as_py() == 0):
+    if ids.null_count or (n and pc.min(pc.binary_length(ids)).as_py() == 0):
         return None
     # Values Python reads itself, in byte order; nested occurrences fall inside a span.
     key_ends = read.key_ends
@@ -804,10 +793,9 @@ def fast_page(body: bytes, read: PageRead, page: int | None, rid0: int,
     if len(key_ends) - inner_keys != expected:
         return None
 
-    out = PageOut(page=page, rid0=rid0, n_records=n, fast=True, models=typed,
+    out = PageOut(page=page, rid0=rid0, n_records=n, models=typed,
                   rids=list(range(rid0, rid0 + n)))
     # uiConfig-like objects: json leaves and unknown keys.
-    json_roots = {path[0] for path, _ in MODEL_LEVEL.json}
     texts_by_rid: dict[int, list] = {}
     for key in _SPAN_KEYS:
         if key == _INPUT_RECURSIVE:
@@ -819,14 +807,14 @@ def fast_page(body: bytes, read: PageRead, page: int | None, rid0: int,
                 return None
             dicts.append(value)
             owners.append((rid0 + i,))
-            if key in json_roots:
-                rec_view = {key: value}
-                texts = [_json_text(_get_path(rec_view, path)) if path[0] == key else None
-                         for path, _ in MODEL_LEVEL.json]
-                prev = texts_by_rid.setdefault(rid0 + i, [None] * len(texts))
-                for j, t in enumerate(texts):
-                    if t is not None:
-                        prev[j] = t
+            # every span key but the inputs holds json leaves (_SPAN_KEYS)
+            rec_view = {key: value}
+            texts = [_json_text(_get_path(rec_view, path)) if path[0] == key else None
+                     for path, _ in MODEL_LEVEL.json]
+            prev = texts_by_rid.setdefault(rid0 + i, [None] * len(texts))
+            for j, t in enumerate(texts):
+                if t is not None:
+                    prev[j] = t
         scan_unknown(level, "models", dicts, owners, (key,), out)
     out.ui_json = [(rid, *texts) for rid, texts in sorted(texts_by_rid.items())
                    if any(t is not None for t in texts)]
@@ -922,8 +910,8 @@ def process_page(body: bytes | None, records: list | None, page: int | None, rid
         out.rejects.append((page, out.index_of(i), mid if type(mid) is str else None, why,
                             safe_dumps(rec)))
     if bad:
-        mask = pa.array([i not in bad for i in typed_index], pa.bool_())
-        typed = filter_rows(typed, mask)
+        keep = np.fromiter((i not in bad for i in typed_index), bool, len(typed_index))
+        typed = typed.filter(_bool_mask(keep))
         typed_index = [i for i in typed_index if i not in bad]
     out.models = typed
     out.rids = [rid0 + i for i in typed_index]

@@ -79,8 +79,8 @@ def models_by_type_and_capability(catalog_or_models: Any) -> alt.Chart:
     Types are ordered by their total number of models (largest first) so the families that
     matter most sit at the top; hover a cell for the exact count.
     """
-    counts = type_capability_counts(catalog_or_models)
     models = _table(catalog_or_models, "models")
+    counts = type_capability_counts(models)
     type_order = (
         models.get_column("type").fill_null(NONE_LABEL).value_counts(sort=True)
         .get_column("type").to_list()
@@ -205,11 +205,10 @@ def _from_history(models: pl.DataFrame) -> pl.DataFrame:
     """Counts per snapshot from a models history frame (``snapshot_at``, ``model_id``, ...)."""
     cols = ["snapshot_at", "model_id"] + (["updated_at"] if "updated_at" in models.columns else [])
     rows = models.select(cols).unique(["snapshot_at", "model_id"], keep="last")
-    stamps = rows.get_column("snapshot_at").unique().sort().to_list()
     out = []
     previous: pl.DataFrame | None = None
-    for stamp in stamps:
-        current = rows.filter(pl.col("snapshot_at") == stamp).drop("snapshot_at")
+    for part in rows.sort("snapshot_at").partition_by("snapshot_at", maintain_order=True):
+        stamp, current = part.item(0, "snapshot_at"), part.drop("snapshot_at")
         record = {"snapshot_at": stamp, "models": current.height, "added": 0, "removed": 0,
                   "changed": 0}  # fmt: skip
         if previous is not None:

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import io
 import json
-import os
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,7 +22,7 @@ import polars as pl
 
 from ._version import __version__
 from .cli import subcommand
-from .query import iso_utc, parse_iso
+from .query import iso_utc, parse_iso, safe_base_url
 
 if TYPE_CHECKING:  # the usage module is imported when the subcommand runs, not at CLI start
     from .client import ScenarioClient
@@ -84,22 +84,11 @@ def _project_ids(values: list[str] | None) -> list[str]:
     return [part.strip() for v in values or [] for part in v.split(",") if part.strip()]
 
 
-def _write_atomically(path: Path, write: Any) -> None:
-    """Write through a temporary sibling and rename, so a reader never sees half a file."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-
-
 def build_manifest(usage: pl.DataFrame, *, start: datetime, end: datetime, project_ids: list[str],
                    base_url: str, demo: bool, windows: list[tuple[datetime, datetime]],
                    stats: dict[str, int], parquet: Path) -> dict[str, Any]:
     """What the output holds and how it was made; holds no credential by construction."""
-    from .snapshot import safe_base_url, sha256_file
+    from .snapshot import sha256_file
 
     return {
         "format": MANIFEST_FORMAT,
@@ -149,6 +138,7 @@ def summary_lines(usage: pl.DataFrame, manifest: dict[str, Any], top: int = 5) -
 
 def run_usage(args: argparse.Namespace) -> int:
     """Fetch, write parquet and manifest, print the summary; returns the exit code."""
+    from .pages import atomic_write
     from .usage import fetch_model_usage, usage_windows
 
     windows = usage_windows(args.start, args.end)  # validates the range before any request
@@ -162,12 +152,13 @@ def run_usage(args: argparse.Namespace) -> int:
         base_url = client.base_url
     out.mkdir(parents=True, exist_ok=True)
     parquet = out / PARQUET_NAME
-    _write_atomically(parquet, lambda p: usage.write_parquet(p))
+    buf = io.BytesIO()
+    usage.write_parquet(buf)
+    atomic_write(parquet, buf.getvalue())  # a reader never sees half a file
     manifest = build_manifest(usage, start=start, end=end, project_ids=project_ids,
                               base_url=base_url, demo=demo, windows=windows, stats=stats,
                               parquet=parquet)
-    _write_atomically(out / MANIFEST_NAME,
-                      lambda p: p.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8"))
+    atomic_write(out / MANIFEST_NAME, (json.dumps(manifest, indent=2) + "\n").encode(), sync_dir=True)
     for line in summary_lines(usage, manifest):
         print(line)
     print(f"wrote {parquet} and {out / MANIFEST_NAME}")

@@ -3,8 +3,9 @@
 ``fetch_pages`` lists a query with a given client (parallel and resumable, see ``pages``);
 ``fetch_catalog`` builds the client from arguments or the environment and fetches, turning
 each page into partial tables (``frames.CatalogBuilder``) as soon as it lands, while the
-other requests are still in flight: the tables are ready moments after the last page.  ``add_fetch_arguments`` / ``fetch_from_args`` give every
-CLI command the same flags for the query and the transport.
+other requests are still in flight: the tables are ready moments after the last page.
+``add_fetch_arguments`` gives every CLI command the same flags for the query and the
+transport; ``query_from_args`` / ``client_from_args`` / ``fetch_from_args`` read them back.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from .client import ScenarioClient
 from .pages import DEFAULT_PAGE_SIZE, PageKey, PageSink, list_pages
-from .query import API_NAMES, ModelQuery
+from .query import API_NAMES, BOOL_PARAMS, ModelQuery
 
 if TYPE_CHECKING:  # frames is downstream of us at run time only
     from .frames import Catalog
@@ -189,8 +190,26 @@ def fetch_catalog(
 # ---------------------------------------------------------------------------------------------
 
 
-def _bool_flag(group: argparse._ArgumentGroup, name: str, help_text: str) -> None:
-    group.add_argument(name, action=argparse.BooleanOptionalAction, default=None, help=help_text)
+# One flag per query keyword (``--sort-by`` for ``sort_by``, ...), in the reference's order.
+_QUERY_FLAG_HELP: dict[str, str] = {
+    "privacy": "public or private models (default: public without credentials, else private)",
+    "status": "private only: new, training, trained, failed, deleted",
+    "type": "public only: one model type (not with --types)",
+    "types": "public only: comma-separated model types",
+    "tags": "public only: comma-separated tags",
+    "collection_id": "private only: one collection id",
+    "collection_ids": "public only: comma-separated collection ids",
+    "created_after": "ISO date, exclusive (needs --sort-by createdAt)",
+    "created_before": "ISO date, exclusive (needs --sort-by createdAt)",
+    "updated_after": "ISO date, exclusive (public, --sort-by updatedAt)",
+    "updated_before": "ISO date, exclusive (public, --sort-by updatedAt)",
+    "sort_by": "createdAt, updatedAt or score",
+    "sort_direction": "asc or desc",
+    "blacklisted": "include blacklisted models (team admins)",
+    "loaded_only": "only models currently loaded on GPU",
+    "original_assets": "original assets without transformation",
+    "page_size": f"models per page, 1..500 (default {DEFAULT_PAGE_SIZE})",
+}
 
 
 def add_fetch_arguments(parser: argparse.ArgumentParser) -> None:
@@ -211,24 +230,15 @@ def add_fetch_arguments(parser: argparse.ArgumentParser) -> None:
                      help="give up on a request after this long, retries included")  # fmt: skip
 
     q = parser.add_argument_group("query (GET /models parameters)")
-    q.add_argument("--privacy", choices=("public", "private"),
-                   help="public or private models (default: public without credentials, else private)")  # fmt: skip
-    q.add_argument("--status", help="private only: new, training, trained, failed, deleted")
-    q.add_argument("--type", help="public only: one model type (not with --types)")
-    q.add_argument("--types", help="public only: comma-separated model types")
-    q.add_argument("--tags", help="public only: comma-separated tags")
-    q.add_argument("--collection-id", help="private only: one collection id")
-    q.add_argument("--collection-ids", help="public only: comma-separated collection ids")
-    q.add_argument("--created-after", help="ISO date, exclusive (needs --sort-by createdAt)")
-    q.add_argument("--created-before", help="ISO date, exclusive (needs --sort-by createdAt)")
-    q.add_argument("--updated-after", help="ISO date, exclusive (public, --sort-by updatedAt)")
-    q.add_argument("--updated-before", help="ISO date, exclusive (public, --sort-by updatedAt)")
-    q.add_argument("--sort-by", help="createdAt, updatedAt or score")
-    q.add_argument("--sort-direction", help="asc or desc")
-    _bool_flag(q, "--blacklisted", "include blacklisted models (team admins)")
-    _bool_flag(q, "--loaded-only", "only models currently loaded on GPU")
-    _bool_flag(q, "--original-assets", "original assets without transformation")
-    q.add_argument("--page-size", type=int, help=f"models per page, 1..500 (default {DEFAULT_PAGE_SIZE})")
+    for name in QUERY_KWARGS:
+        kind: dict[str, Any] = {}
+        if API_NAMES[name] in BOOL_PARAMS:
+            kind = {"action": argparse.BooleanOptionalAction}
+        elif name == "privacy":
+            kind = {"choices": ("public", "private")}
+        elif name == "page_size":
+            kind = {"type": int}
+        q.add_argument("--" + name.replace("_", "-"), help=_QUERY_FLAG_HELP[name], **kind)
 
 
 def query_from_args(args: argparse.Namespace) -> dict[str, Any]:
@@ -248,7 +258,7 @@ def client_from_args(args: argparse.Namespace) -> ScenarioClient:
 
 
 def fetch_from_args(args: argparse.Namespace) -> Catalog:
-    """Run ``fetch_catalog`` with the flags of ``add_fetch_arguments`` (used by the CLI)."""
+    """Run ``fetch_catalog`` with the flags of ``add_fetch_arguments`` and a client built from them."""
     client = client_from_args(args)
     try:
         return fetch_catalog(

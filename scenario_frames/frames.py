@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import re
 import threading
 from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -38,13 +37,13 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import orjson
 import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import _materialize as M
 from . import schema as S
+from .query import safe_base_url
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -125,9 +124,6 @@ _LISTS: dict[str, tuple[tuple[str, ...], S.ListOf]] = {
     node.table: (path, node) for path, node in _list_nodes(S.MODEL.fields)}
 _STRING_LISTS = S.STRING_LIST_TABLES
 _EMPTY_DF = {name: pl.DataFrame(schema=S.TABLES[name].schema) for name in S.TABLE_ORDER}
-_SECRET_URL = re.compile(r"//[^/@]*@")
-
-
 def _typed_expr(col: S.Column, base: pl.Expr) -> pl.Expr:
     expr = _field_expr(base, col.path)
     if col.field is not None and col.field.kind == "epoch_ms":
@@ -383,9 +379,7 @@ def _batch_tables(outs: list[M.PageOut]) -> dict[str, pl.DataFrame]:
                 if c.path and not (nested is not None and c.path[0] == nested.key)]
         if nested is not None:
             cols.append(("_sub", (nested.key,)))
-        frame = _frame(_Leaves(items), item_type, cols) if items else pl.DataFrame(
-            [pl.Series(name, [], dtype=pl.from_arrow(pa.array([], _leaf_type(item_type, p))).dtype)
-             for name, p in cols])
+        frame = _frame(_Leaves(items or [pa.nulls(0, item_type)]), item_type, cols)
         imported[table] = (frame, row, pos)
     inputs_rows = _input_rows(input_chunks) if input_chunks else None
     del leaves, chunks, input_chunks, items
@@ -453,15 +447,6 @@ def _explode(lists: list[pa.ListArray]) -> tuple[list[pa.Array], pl.Series, pl.S
     row = pl.Series(np.concatenate(rows) if rows else np.zeros(0, np.int64))
     pos = pl.Series("position", np.concatenate(positions) if positions else np.zeros(0, np.int32))
     return items, row, pos
-
-
-def _split_like(flat: pa.Array, like: pa.ChunkedArray) -> list[pa.Array]:
-    """Slices of ``flat`` matching the chunks of ``like`` (zero-copy)."""
-    out, at = [], 0
-    for chunk in like.chunks:
-        out.append(flat.slice(at, len(chunk)))
-        at += len(chunk)
-    return out
 
 
 def _list_values(chunk: pa.ListArray, total: int) -> pa.Array:
@@ -652,7 +637,7 @@ class Catalog:
     def __repr__(self) -> str:
         counts = ", ".join(f"{k}={v}" for k, v in self.counts.items() if v or k == "models")
         m = self._meta
-        url = _SECRET_URL.sub("//", m.base_url.split("?", 1)[0]) if m.base_url else None
+        url = safe_base_url(m.base_url)
         parts = [counts, f"duplicates={m.duplicates}",
                  f"fetched_at={m.fetched_at.isoformat(timespec='seconds')}"]
         if url:
@@ -754,11 +739,3 @@ class CatalogBuilder:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def records_to_page(records: list[dict], token: str | None = None) -> bytes:
-    """A page body like the API's (handy in tests and tools)."""
-    doc: dict[str, Any] = {"models": records}
-    if token:
-        doc["nextPaginationToken"] = token
-    return orjson.dumps(doc)

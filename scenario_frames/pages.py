@@ -286,14 +286,10 @@ class _Axis:
 
     descending: bool
 
-    def key(self, record: Any) -> int | None:
-        try:
-            return self.key_of(record["createdAt"])
-        except (KeyError, TypeError):
-            return None
-
     def key_of(self, created: Any) -> int | None:
         """The key of a raw createdAt value (None when it is not an ISO timestamp)."""
+        if not isinstance(created, str):  # missing (None) or not text: no place in time
+            return None
         try:
             ms = ms_of(created)
         except (TypeError, ValueError):
@@ -349,15 +345,11 @@ class Partition:
             d.pop(k)
         return d
 
-    @property
-    def started(self) -> bool:
-        return self.pages > 0
-
     def order_key(self) -> tuple[int, int]:
         return (0, 0) if self.lo is None else (1, self.lo)
 
 
-def _atomic_write(path: Path, data: bytes, *, sync_dir: bool = False) -> None:
+def atomic_write(path: Path, data: bytes, *, sync_dir: bool = False) -> None:
     """Write a file so that a crash leaves either the old or the new content, never a mix."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     with open(tmp, "wb") as f:
@@ -416,14 +408,14 @@ class Checkpoint:
                 parts.append(p)
             return str(info.get("mode", mode)), parts
         info = {"format": self.FORMAT, "fingerprint": fingerprint, "mode": mode, **description}
-        _atomic_write(head, orjson.dumps(info, option=orjson.OPT_INDENT_2), sync_dir=True)
+        atomic_write(head, orjson.dumps(info, option=orjson.OPT_INDENT_2), sync_dir=True)
         return mode, []
 
     def write_page(self, pid: int, index: int, body: bytes) -> None:
-        _atomic_write(self._page(pid, index), body)
+        atomic_write(self._page(pid, index), body)
 
     def write_state(self, p: Partition) -> None:
-        _atomic_write(self._part(p.id), orjson.dumps(p.state()), sync_dir=True)
+        atomic_write(self._part(p.id), orjson.dumps(p.state()), sync_dir=True)
 
 
 def _ids(records: list[Any]) -> list[str]:
@@ -522,7 +514,7 @@ class _Run:
         )
 
     def probe_far_end(self) -> None:
-        """Ask for the single last record of the whole window, to know where the listing ends."""
+        """Ask for the last records of the whole window: where the listing ends, how dense it is there."""
         lo, hi = self.axis.user_window(self.user_query)
         q = self.user_query.with_changes(
             sort_by="createdAt",
@@ -530,12 +522,13 @@ class _Run:
             **self.axis.bounds(lo, hi),
         )
         size = max(1, min(PROBE_SIZE, self.page_size))
-        _body, data = self.client.get_json(MODELS_PATH, q.params(page_size=size) | {"pageSize": str(size)})
-        keys = [k for k in (self.axis.key(r) for r in data["models"]) if k is not None]
+        _body, summary = self.client.get_read(MODELS_PATH, q.params() | {"pageSize": str(size)},
+                                              read=read_models_body)  # fmt: skip
+        keys = [k for k in map(self.axis.key_of, summary.created) if k is not None]
         with self.cond:
             if keys:
                 self.known_end = max(self.known_end or keys[0] + 1, keys[0] + 1)
-                if len(keys) >= 2 and len(data["models"]) == size and keys[0] > keys[-1]:
+                if len(keys) >= 2 and len(summary.ids) == size and keys[0] > keys[-1]:
                     self.far_density = len(keys) / (keys[0] - keys[-1] + 1)
             self.cond.notify_all()
 

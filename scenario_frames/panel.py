@@ -41,6 +41,8 @@ from typing import Any
 import ipywidgets as W
 import polars as pl
 
+from .query import to_utc
+
 __all__ = [
     "FilterPanel",
     "model_p50",
@@ -66,7 +68,6 @@ _PREVIEW_HEADERS = {
     "model_id": "id", P50_COST: "p50 cost (CU)", P50_LATENCY: "p50 latency (s)",
     "training_images_number": "training images", "created_at": "created", "updated_at": "updated",
 }  # fmt: skip
-_UTC = _dt.UTC
 
 
 def model_p50(variants: pl.DataFrame) -> pl.DataFrame:
@@ -140,10 +141,6 @@ def _bound(column: str, op: str, value: Any) -> Clause:
     return Clause(expr, f"(pl.col({_lit(column)}) {op} {_lit(value)})")
 
 
-def _day_start(day: _dt.date) -> _dt.datetime:
-    return _dt.datetime(day.year, day.month, day.day, tzinfo=_UTC)
-
-
 def _combine(clauses: Sequence[Clause]) -> pl.Expr:
     if not clauses:
         return pl.lit(True)
@@ -200,9 +197,10 @@ class FilterPanel:
         missing = [c for c in _FILTER_COLUMNS if c not in models.columns]
         if missing:
             raise ValueError(f"models frame lacks columns: {', '.join(missing)}")
+        if variants is not None and variants.is_empty():
+            variants = None
         self._models = models
-        self._has_variants = variants is not None and not variants.is_empty()
-        self._work = self._prepare(models, variants if self._has_variants else None)
+        self._work = self._prepare(models, variants)
         self._preview_rows = preview_rows
         self._orders: dict[tuple[str, bool], pl.Series] = {}
         self._observers: list[Callable[[FilterPanel], None]] = []
@@ -234,37 +232,34 @@ class FilterPanel:
         wide = W.Layout(width="100%")
         desc = {"description_width": "90px"}
 
-        def multi(column: str, label: str) -> W.SelectMultiple:
-            opts = _options(work[column])
+        def options(column: str) -> list[tuple[str, str]]:
+            series = work[column]
+            return _options(series.explode() if isinstance(series.dtype, pl.List) else series)
+
+        def multi(column: str, label: str, max_rows: int = 5) -> W.SelectMultiple:
+            opts = options(column)
             return W.SelectMultiple(
-                options=opts, value=(), rows=min(5, max(len(opts), 2)), description=label,
+                options=opts, value=(), rows=min(max_rows, max(len(opts), 2)), description=label,
                 style=desc, layout=wide,
             )  # fmt: skip
 
-        def listed(column: str) -> list[tuple[str, str]]:
-            return _options(work[column].explode().rename(column))
+        def match_mode(what: str) -> W.ToggleButtons:
+            return W.ToggleButtons(
+                options=["any", "all"], value="any", style={"button_width": "44px"},
+                tooltips=[f"at least one chosen {what}", f"every chosen {what}"],
+            )  # fmt: skip
 
         self.types = multi("type", "type")
         self.privacy = multi("privacy", "privacy")
         self.status = multi("status", "status")
         self.source = multi("source", "source")
-        cap_opts = listed("capabilities")
-        self.capabilities = W.SelectMultiple(
-            options=cap_opts, value=(), rows=min(6, max(len(cap_opts), 2)),
-            description="capabilities", style=desc, layout=wide,
-        )  # fmt: skip
-        self.capability_mode = W.ToggleButtons(
-            options=["any", "all"], value="any", style={"button_width": "44px"},
-            tooltips=["at least one chosen capability", "every chosen capability"],
-        )  # fmt: skip
+        self.capabilities = multi("capabilities", "capabilities", max_rows=6)
+        self.capability_mode = match_mode("capability")
         self.tags = W.TagsInput(
-            value=[], allowed_tags=[v for _, v in listed("tags")], allow_duplicates=False,
+            value=[], allowed_tags=[v for _, v in options("tags")], allow_duplicates=False,
             layout=W.Layout(width="70%", min_height="28px"),
         )  # fmt: skip
-        self.tag_mode = W.ToggleButtons(
-            options=["any", "all"], value="any", style={"button_width": "44px"},
-            tooltips=["at least one chosen tag", "every chosen tag"],
-        )  # fmt: skip
+        self.tag_mode = match_mode("tag")
         self.text = W.Text(
             value="", placeholder="name, description or id", description="search",
             continuous_update=True, style=desc, layout=wide,
@@ -378,9 +373,9 @@ class FilterPanel:
         for column, lo, hi in (("created_at", self.created_from, self.created_to),
                                ("updated_at", self.updated_from, self.updated_to)):
             if lo.value is not None:
-                out.append(_bound(column, ">=", _day_start(lo.value)))
+                out.append(_bound(column, ">=", to_utc(lo.value)))
             if hi.value is not None:
-                out.append(_bound(column, "<", _day_start(hi.value + _dt.timedelta(days=1))))
+                out.append(_bound(column, "<", to_utc(hi.value + _dt.timedelta(days=1))))
         for column, w in ((P50_COST, self.cost), (P50_LATENCY, self.latency),
                           ("training_images_number", self.training_images)):
             if w.disabled:
@@ -471,7 +466,7 @@ class FilterPanel:
         with self.hold():
             for name, value in values.items():
                 w = widgets[name]
-                if isinstance(w, (W.SelectMultiple,)):
+                if isinstance(w, W.SelectMultiple):
                     value = tuple(value)
                 elif isinstance(w, W.TagsInput):
                     value = list(value)
@@ -502,7 +497,7 @@ class FilterPanel:
         """Recompute the mask, count and preview, then tell the observers."""
         self._clauses = self.clauses()
         if self._clauses:
-            mask = self._work.select(_combine(self._clauses).fill_null(False)).to_series()
+            mask = self._work.select(self.expression.fill_null(False)).to_series()
         else:
             mask = pl.repeat(True, self._work.height, dtype=pl.Boolean, eager=True)
         self._mask = mask.rename("keep")

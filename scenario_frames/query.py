@@ -14,6 +14,7 @@ import warnings
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import UTC, date, datetime
+from urllib.parse import urlsplit, urlunsplit
 
 from ._exceptions import QueryError
 from .schema import (
@@ -100,7 +101,24 @@ def parse_iso(text: str) -> datetime:
     return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
 
 
-def _as_list(value: str | Iterable[str]) -> list[str]:
+def safe_base_url(url: str | None) -> str | None:
+    """The base URL without userinfo, query string or fragment (credentials never get written)."""
+    if not url:
+        return url
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:  # IPv6 literal
+        host = f"[{host}]"
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    netloc = f"{host}:{port}" if port else host
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+def as_list(value: str | Iterable[str]) -> list[str]:
+    """A comma-separated string or an iterable as a list of trimmed, non-empty strings."""
     if isinstance(value, str):
         return [v.strip() for v in value.split(",") if v.strip()]
     return [str(v).strip() for v in value if str(v).strip()]
@@ -203,7 +221,7 @@ def first_broken_rule(params: Mapping[str, str], known_types: Iterable[str] = MO
         if rule.broken(params):
             return rule
     known = set(known_types)
-    asked = ([params["type"]] if "type" in params else []) + _as_list(params.get("types", ""))
+    asked = ([params["type"]] if "type" in params else []) + as_list(params.get("types", ""))
     unknown = [t for t in asked if t not in known]
     if unknown:
         return Rule("type-enum", f"unknown model type(s) {', '.join(unknown)}; see the reference's list",
@@ -260,7 +278,7 @@ class ModelQuery:
             if api in DATE_PARAMS:
                 v = iso_utc(v)  # type: ignore[arg-type]
             elif api in LIST_PARAMS:
-                v = _as_list(v)  # type: ignore[arg-type]
+                v = as_list(v)  # type: ignore[arg-type]
             elif api in BOOL_PARAMS:
                 v = _as_bool(v) == "true"
             elif api == "pageSize":

@@ -46,7 +46,6 @@ from dataclasses import dataclass, field, fields
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit, urlunsplit
 
 import polars as pl
 import pyarrow as pa
@@ -55,7 +54,7 @@ import pyarrow.parquet as pq
 from . import schema
 from ._exceptions import ScenarioFramesError
 from ._version import __version__
-from .query import parse_iso
+from .query import SNAKE_NAMES, iso_utc, safe_base_url, to_utc  # noqa: F401  (safe_base_url: also public here)
 
 if TYPE_CHECKING:  # pragma: no cover
     from .frames import Catalog
@@ -92,13 +91,9 @@ def schema_fingerprint() -> str:
     return h.hexdigest()[:16]
 
 
-def _utc(dt: datetime) -> datetime:
-    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
-
-
 def snapshot_name(at: datetime) -> str:
     """The partition value for a time: ``2026-11-26T22-58-03Z`` (UTC, whole seconds)."""
-    return _utc(at).strftime(TIME_FORMAT)
+    return to_utc(at).strftime(TIME_FORMAT)
 
 
 def parse_snapshot_at(name: str | os.PathLike[str]) -> datetime:
@@ -137,22 +132,6 @@ def read_manifest(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise SnapshotError(f"{path!s} is not a snapshot: it has no {MANIFEST}") from None
     except json.JSONDecodeError as exc:
         raise SnapshotError(f"{p}: manifest is not valid JSON ({exc})") from None
-
-
-def safe_base_url(url: str | None) -> str | None:
-    """The base URL without userinfo, query string or fragment (credentials never get written)."""
-    if not url:
-        return url
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if ":" in host:  # IPv6 literal
-        host = f"[{host}]"
-    try:
-        port = parts.port
-    except ValueError:
-        port = None
-    netloc = f"{host}:{port}" if port else host
-    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -312,8 +291,7 @@ def write_snapshot(
     root.mkdir(parents=True, exist_ok=True)
     clean_staging(root)
     meta = getattr(catalog, "meta", None)
-    fetched_at = _meta_value(meta, "fetched_at") or datetime.now(UTC)
-    fetched_at = _utc(fetched_at)
+    fetched_at = to_utc(_meta_value(meta, "fetched_at") or datetime.now(UTC))
     base = snapshot_name(at if at is not None else fetched_at)
 
     staging_root = root / STAGING
@@ -325,6 +303,7 @@ def write_snapshot(
         rows = {name: tables[name].height for name in _table_order(tables)}
         files = _write_tables(tables, staging)
         inc = dict(incremental) if incremental else None
+        incremental_from = (inc or {}).get("from") or _meta_value(meta, "incremental_from")
         manifest: dict[str, Any] = {
             "format": FORMAT,
             "schema_version": SCHEMA_VERSION,
@@ -341,13 +320,11 @@ def write_snapshot(
             "retries": _meta_value(meta, "retries", 0),
             "duplicates": _meta_value(meta, "duplicates", 0),
             "duration_s": round(float(_meta_value(meta, "duration_s", 0.0) or 0.0), 6),
-            "incremental": inc is not None,
-            "incremental_from": (inc or {}).get("from") or _meta_value(meta, "incremental_from"),
+            "incremental": inc is not None or bool(incremental_from),
+            "incremental_from": incremental_from,
             "incremental_detail": inc,
             "tables": files,
         }
-        if manifest["incremental_from"] and not manifest["incremental"]:
-            manifest["incremental"] = True
 
         for attempt in range(1000):
             name = PREFIX + base + (f"-{attempt:03d}" if attempt else "")
@@ -395,12 +372,6 @@ def _resolve(path: str | os.PathLike[str]) -> Path:
     return latest
 
 
-def _parse_time(text: str | None) -> datetime | None:
-    if not text:
-        return None
-    return _utc(parse_iso(text))
-
-
 def _empty(name: str) -> pl.DataFrame:
     return pl.DataFrame(schema=schema.TABLES[name].schema)
 
@@ -434,7 +405,7 @@ def meta_from_manifest(manifest: Mapping[str, Any]) -> Any:
     from .frames import CatalogMeta
 
     values = {
-        "fetched_at": _parse_time(manifest.get("fetched_at")),
+        "fetched_at": to_utc(manifest["fetched_at"]) if manifest.get("fetched_at") else None,
         "query": dict(manifest.get("query") or {}),
         "base_url": manifest.get("base_url"),
         "pages": int(manifest.get("pages") or 0),
@@ -444,10 +415,7 @@ def meta_from_manifest(manifest: Mapping[str, Any]) -> Any:
         "duplicates": int(manifest.get("duplicates") or 0),
         "incremental_from": manifest.get("incremental_from"),
     }
-    try:
-        known = {f.name for f in fields(CatalogMeta)}
-    except TypeError:  # not a dataclass: pass what the constructor is documented to take
-        known = set(values)
+    known = {f.name for f in fields(CatalogMeta)}
     return CatalogMeta(**{k: v for k, v in values.items() if k in known})
 
 
@@ -594,9 +562,9 @@ class CatalogDiff:
             lines.append(f"changed ({len(self.changed)}):")
         for mid in self.changed[:limit]:
             lines.append(f"  {mid}")
-            for change in _change_lines(self.details.get(mid, {}))[:8]:
-                lines.append(f"    {change}")
-            extra = len(_change_lines(self.details.get(mid, {}))) - 8
+            changes = _change_lines(self.details.get(mid, {}))
+            lines.extend(f"    {change}" for change in changes[:8])
+            extra = len(changes) - 8
             if extra > 0:
                 lines.append(f"    ... and {extra} more change(s)")
         if len(self.changed) > limit:
@@ -753,8 +721,6 @@ def incremental_query(manifest: Mapping[str, Any], updated_after: datetime) -> d
     API offers ``updatedAfter`` only on public listings sorted by updatedAt, and a date
     window of the original query cannot be combined with that sort.
     """
-    from .query import iso_utc
-
     query = dict(manifest.get("query") or {})
     if query.get("privacy") != "public":
         raise SnapshotError(
@@ -773,8 +739,6 @@ def incremental_query(manifest: Mapping[str, Any], updated_after: datetime) -> d
 
 
 def _snake_query(api_query: Mapping[str, str]) -> dict[str, str]:
-    from .query import SNAKE_NAMES
-
     return {SNAKE_NAMES.get(k, schema.snake(k)): v for k, v in api_query.items()}
 
 
@@ -789,19 +753,13 @@ def merge_incremental(previous: Mapping[str, pl.DataFrame], update: Mapping[str,
         update["models"][key],
         update.get("rejects", _empty("rejects"))[key].drop_nulls(),
     ]).unique()
+    keep = ~pl.col(key).is_in(ids.implode()) | pl.col(key).is_null()
     merged: dict[str, pl.DataFrame] = {}
     for name in _table_order({**previous, **update}):
-        old = previous.get(name, _empty(name) if name in schema.TABLES else None)
-        new = update.get(name, _empty(name) if name in schema.TABLES else None)
-        if old is None:
-            merged[name] = new
-            continue
-        if new is None:
-            merged[name] = old.filter(~pl.col(key).is_in(ids.implode()))
-            continue
-        kept = old.filter(~pl.col(key).is_in(ids.implode()) | pl.col(key).is_null())
-        merged[name] = pl.concat([kept, new.select(kept.columns) if set(kept.columns) <= set(new.columns) else new],
-                                 how="diagonal_relaxed")
+        fallback = _empty(name) if name in schema.TABLES else None
+        old, new = previous.get(name, fallback), update.get(name, fallback)
+        frames = [f for f in (None if old is None else old.filter(keep), new) if f is not None]
+        merged[name] = pl.concat(frames, how="diagonal_relaxed")
     return merged
 
 
@@ -833,7 +791,7 @@ def refresh_incremental(
     if newest is None:
         raise SnapshotError(f"{prev_path.name} holds no models with updated_at; take a full snapshot first")
     overlap = float(manifest.get("duration_s") or 0.0) + 1.0 if overlap_s is None else float(overlap_s)
-    watermark = _utc(newest) - timedelta(seconds=overlap)
+    watermark = to_utc(newest) - timedelta(seconds=overlap)
     api_query = incremental_query(manifest, watermark)
     update = fetch(**_snake_query(api_query))
     merged = merge_incremental(prev_tables, update.tables)
@@ -844,7 +802,7 @@ def refresh_incremental(
     detail = {
         "from": prev_path.name,
         "updated_after": api_query["updatedAfter"],
-        "newest_updated_at": _jsonable(_utc(newest)),
+        "newest_updated_at": _jsonable(to_utc(newest)),
         "overlap_s": overlap,
         "fetched_models": update.tables["models"].height,
         "query": api_query,

@@ -38,7 +38,7 @@ import polars as pl
 
 from ._exceptions import QueryError, ScenarioFramesError, ServerError
 from .client import ClientConfigError, ScenarioClient, expect_list
-from .query import iso_utc, to_utc
+from .query import as_list, iso_utc, to_utc
 from .schema import KEY
 
 log = logging.getLogger(__name__)
@@ -258,7 +258,7 @@ def fetch_model_usage(
         raise ClientConfigError(
             "usage is private to an account: pass api_key and api_secret, or set "
             "SCENARIO_API_KEY and SCENARIO_API_SECRET (the public token cannot read usage)")
-    ids = _as_id_list(project_ids)
+    ids = as_list(project_ids or [])
     frames: list[pl.DataFrame] = []
     iterator: Iterable[tuple[datetime, datetime]] = windows
     bar = None
@@ -287,14 +287,6 @@ def fetch_model_usage(
     log.info("fetched %d usage points for %d models in %d call(s)", usage.height,
              usage.get_column(KEY).n_unique(), len(windows))
     return usage.sort(KEY, "time")
-
-
-def _as_id_list(value: str | Iterable[str] | None) -> list[str]:
-    if value is None:
-        return []
-    if isinstance(value, str):
-        return [v.strip() for v in value.split(",") if v.strip()]
-    return [str(v).strip() for v in value if str(v).strip()]
 
 
 # =============================================================================================

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import bisect
 import copy
+import dataclasses
 import logging
 import math
 import random
@@ -25,10 +26,12 @@ import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from .. import schema
-from ..schema import Field, ListOf, Obj
+from ..query import iso_utc
+from ..schema import Field, ListOf, Node, Obj
 
 log = logging.getLogger(__name__)
 
@@ -48,22 +51,23 @@ DRIFT_TYPE = "flux.3-preview"
 DRIFT_CAPABILITY = "txt2world"
 DRIFT_STATUS = "archived"
 
-# Index of every leaf Field by its dotted API path (e.g. "parameters.rank").
-FIELDS: dict[str, Field] = {}
+# Every node of ``schema.MODEL`` by its dotted API path (e.g. "parameters.rank",
+# "performanceStats.variants.arenaScore"); FIELDS holds the leaves only.
+NODES: dict[str, Node] = {}
 
 
-def _index_fields(nodes: tuple, prefix: str) -> None:
+def _index_nodes(nodes: tuple[Node, ...], prefix: str) -> None:
     for node in nodes:
         path = f"{prefix}{node.key}"
-        if isinstance(node, Field):
-            FIELDS[path] = node
-        else:
-            _index_fields(node.fields, path + ".")
+        NODES[path] = node
+        if not isinstance(node, Field):
+            _index_nodes(node.fields, path + ".")
             if isinstance(node, ListOf) and node.nested is not None:
-                _index_fields(node.nested.fields, f"{path}.{node.nested.key}.")
+                _index_nodes(node.nested.fields, f"{path}.{node.nested.key}.")
 
 
-_index_fields(schema.MODEL.fields, "")
+_index_nodes(schema.MODEL.fields, "")
+FIELDS: dict[str, Field] = {k: n for k, n in NODES.items() if isinstance(n, Field)}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -91,12 +95,12 @@ def _b62(n: int, width: int) -> str:
     return "".join(reversed(out))
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def iso_ms(ms: int) -> str:
-    """ISO 8601 UTC text with milliseconds and a Z, from epoch milliseconds."""
-    s, r = divmod(int(ms), 1000)
-    t = time.gmtime(s)
-    return (f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}T{t.tm_hour:02d}:{t.tm_min:02d}:"
-            f"{t.tm_sec:02d}.{r:03d}Z")
+    """``query.iso_utc`` text (ISO 8601 UTC with milliseconds and a Z) from epoch milliseconds."""
+    return iso_utc(_EPOCH + timedelta(milliseconds=int(ms)))
 
 
 def created_ms(index: int) -> int:
@@ -213,6 +217,7 @@ _ARENA = {"img": "text_to_image", "vid": "image_to_video", "txt": "text_to_video
 _INPUT_NAMES = ("prompt", "image", "mask", "seed", "guidance", "duration", "aspect_ratio", "style",
                 "loras", "lora_scales", "negative_prompt", "width", "height", "audio", "video")
 _FILE_EXT = ("jpg", "png", "webp", "jpeg")
+_RESOLUTIONS = ("0.5K", "1K", "2K", "4K")
 _COLLECTIONS = tuple(f"collection_{_b62(_mix(k), 22)}" for k in range(12))
 
 URL_SUFFIX = "?fm=webp&w=1024"  # transformed asset URLs carry this; originalAssets=true drops it
@@ -379,7 +384,6 @@ class _Ctx:
         self.variant_keys: list[str] = []
         self.input_names: list[str] = []
         self.epochs: list[str] = []
-        self.asset_ids: list[str] = []
 
     def url(self, kind: str = "assets") -> str:
         return f"https://cdn.cloud.scenario.com/{kind}/{_rid(self.rng, '', 16)}.webp{URL_SUFFIX}"
@@ -412,7 +416,7 @@ def _by_gen(fld: Field, c: _Ctx) -> Any:
         return c.url()
     if g == "urls":
         return [c.url("thumbnails") for _ in range(rng.randint(1, 3))]
-    if g in ("sentence",):
+    if g == "sentence":
         return rng.choice(_SENTENCES)
     if g == "word":
         return rng.choice(_TAGS)
@@ -453,7 +457,7 @@ def _by_gen(fld: Field, c: _Ctx) -> Any:
     if g == "arena_category":
         return rng.choice(tuple(_ARENA.values()))
     if g == "resolution":
-        return rng.choice(("0.5K", "1K", "2K", "4K"))
+        return rng.choice(_RESOLUTIONS)
     if g == "user_id":
         return _rid(random.Random(_h(c.seed, c.f.index % 97, 11)), "user_")
     if g == "team_id":
@@ -493,7 +497,7 @@ def value_for(fld: Field, c: _Ctx) -> Any:
         if hi - lo >= 10 and lo == int(lo):
             return rng.randint(int(lo), int(hi))
         return round(rng.uniform(lo, hi), 6)
-    if k in ("list_string",):
+    if k == "list_string":
         return [c.prompt() for _ in range(rng.randint(1, 2))]
     if k == "json":
         return {}
@@ -552,6 +556,7 @@ def _capabilities(c: _Ctx) -> list[str]:
     return caps
 
 
+_ARENA_NODE = NODES["performanceStats.variants.arenaScore"]
 _RES_BY_CAP = {"txt2audio": (None,), "audio2audio": (None,), "video2audio": (None,),
                "txt2txt": (None,), "img2txt": (None,)}
 _COST_BASE = {"video": 40.0, "3d": 25.0, "audio": 2.0, "text": 0.5, "img": 4.0}
@@ -574,13 +579,11 @@ def _performance(c: _Ctx) -> Any:
     f = c.f
     if f.status != "trained" or (f.privacy != "public" and rng.random() < 0.5):
         return _ABSENT
-    vf = {fld.key: fld for fld in (FIELDS[f"performanceStats.variants.{k}"] for k in
-          ("capability", "computedAt", "variantKey"))}
     variants = []
     keys = []
     for cap in c.caps[:4]:
         kind = _cap_kind(cap)
-        resolutions = _RES_BY_CAP.get(cap) or tuple(rng.sample(("0.5K", "1K", "2K", "4K"), rng.randint(1, 3)))
+        resolutions = _RES_BY_CAP.get(cap) or tuple(rng.sample(_RESOLUTIONS, rng.randint(1, 3)))
         for res in resolutions:
             scale = {None: 1.0, "0.5K": 0.5, "1K": 1.0, "2K": 2.2, "4K": 5.0}[res]
             p50 = round(_COST_BASE[kind] * scale * rng.uniform(0.6, 1.6), 2)
@@ -592,15 +595,10 @@ def _performance(c: _Ctx) -> Any:
             tot75 = round(max(tot50, inf75) * rng.uniform(1.05, 1.6), 2)
             key = cap if res is None else f"{cap}:{res}"
             keys.append(key)
-            v: dict[str, Any] = {
-                vf["capability"].key: cap,
-                vf["computedAt"].key: c.iso_between(f.created, f.updated),
-                vf["variantKey"].key: key,
-            }
+            v: dict[str, Any] = {"capability": cap, "computedAt": c.iso_between(f.created, f.updated),
+                                 "variantKey": key}
             if f.privacy == "public" and rng.random() < 0.35:
-                arena_nodes = next(n for n in schema._VARIANTS.fields
-                                   if isinstance(n, Obj) and n.key == "arenaScore").fields
-                a = _generic(arena_nodes, c)
+                a = _generic(_ARENA_NODE.fields, c)
                 rating = round(rng.uniform(900, 1350), 1)
                 half = round(rng.uniform(3, 25), 1)
                 a.update(arenaCategory={"video": _ARENA["txt"], "audio": _ARENA["aud"],
@@ -792,7 +790,7 @@ def _concepts(c: _Ctx) -> Any:
 def _class(c: _Ctx) -> Any:
     if not c.f.type.startswith("sd-") or c.rng.random() < 0.4:
         return _ABSENT
-    return _generic(schema._CLASS.fields, c)
+    return _generic(NODES["class"].fields, c)
 
 
 def _training_progress(c: _Ctx) -> Any:
@@ -849,21 +847,18 @@ def _ui_config(c: _Ctx) -> Any:
 def _training_images(c: _Ctx) -> Any:
     if _family(c.f.type) not in ("lora", "edit-lora", "sd-lora", "voice") or c.rng.random() < 0.2:
         return _ABSENT
-    node = next(n for n in schema.MODEL.fields if n.key == "trainingImages")
     out = []
     for _ in range(c.rng.randint(0, 3)):
-        item = _generic(node.fields, c)
+        item = _generic(NODES["trainingImages"].fields, c)
         item["createdAt"] = c.iso_between(c.f.created - 3_600_000, c.f.created)
         out.append(item)
-    c.asset_ids = [i["id"] for i in out]
     return out
 
 
 def _training_pairs(c: _Ctx) -> Any:
     if _family(c.f.type) != "edit-lora":
         return _ABSENT
-    node = next(n for n in schema.MODEL.fields if n.key == "trainingImagePairs")
-    return [_generic(node.fields, c, 0.9) for _ in range(c.rng.randint(0, 3))]
+    return [_generic(NODES["trainingImagePairs"].fields, c, 0.9) for _ in range(c.rng.randint(0, 3))]
 
 
 def _thumbnail(c: _Ctx) -> Any:
@@ -872,13 +867,13 @@ def _thumbnail(c: _Ctx) -> Any:
     return {"assetId": c.asset(), "url": c.url("thumbnails")}
 
 
-def _opt(p: float, fn: Any = None) -> Any:
+def _opt(p: float) -> Any:
     """A builder that emits the schema-derived value with probability p."""
 
     def build(c: _Ctx, fld: Field) -> Any:
         if c.rng.random() >= p:
             return _ABSENT
-        return fn(c) if fn else value_for(fld, c)
+        return value_for(fld, c)
 
     return build
 
@@ -956,9 +951,8 @@ def build_record(seed: int, index: int, *, drift: bool = False, blacklist_rate: 
 def _record_from_facts(seed: int, f: Facts) -> dict[str, Any]:
     c = _Ctx(seed, f)
     built: dict[str, Any] = {}
-    by_key = {n.key: n for n in schema.MODEL.fields}
     for key in _FIRST:
-        node = by_key[key]
+        node = NODES[key]
         built[key] = (_LEAF_BUILDERS[key](c, node) if isinstance(node, Field)
                       else _OBJECT_BUILDERS[key](c))
     rec: dict[str, Any] = {}
@@ -1041,16 +1035,8 @@ class DemoCatalog:
 
     # -- reading ----------------------------------------------------------------------------
 
-    @property
-    def end(self) -> int:
-        """One past the highest index ever handed out (removed ones included)."""
-        return self._end
-
     def __len__(self) -> int:
         return self._end - len(self._removed)
-
-    def exists(self, index: int) -> bool:
-        return 0 <= index < self._end and index not in self._removed
 
     def index_of(self, mid: str) -> int | None:
         """The index of a model id of this catalog (removed ones too), or None."""
@@ -1066,17 +1052,14 @@ class DemoCatalog:
                   types=self.types)
         if index in self._updated or index in self._changes:
             ch = self._changes.get(index, {})
-            kw: dict[str, Any] = {}
+            kw: dict[str, Any] = {k: ch[k] for k in ("privacy", "status", "type") if k in ch}
             if index in self._updated:
                 kw["updated"] = self._updated[index]
-            for key, attr in (("privacy", "privacy"), ("status", "status"), ("type", "type")):
-                if key in ch:
-                    kw[attr] = ch[key]
             if "tags" in ch:
                 kw["tags"] = tuple(ch["tags"])
             if "collectionIds" in ch:
                 kw["collections"] = tuple(ch["collectionIds"])
-            f = Facts(**{**{k: getattr(f, k) for k in Facts.__slots__}, **kw})
+            f = dataclasses.replace(f, **kw)
         if len(self._facts_cache) > 2_000_000:
             self._facts_cache.clear()
         self._facts_cache[index] = f
@@ -1122,8 +1105,9 @@ class DemoCatalog:
 
     # -- mutating ---------------------------------------------------------------------------
 
-    def _bump(self) -> None:
-        self.version += 1
+    def _touch_ms(self) -> int:
+        """Now in epoch ms, strictly after every updatedAt handed out so far."""
+        return max(int(time.time() * 1000), max(self._updated.values(), default=0) + 1)
 
     def add_models(self, n: int) -> list[str]:
         """Append n new models, created strictly after every existing one and updated now; returns ids.
@@ -1141,10 +1125,10 @@ class DemoCatalog:
             self._end = start + n
             # A new model was just touched: its updatedAt is now, so updatedAfter listings
             # (incremental refresh) see it like the real service would.
-            now = max(int(time.time() * 1000), max(self._updated.values(), default=0) + 1)
+            now = self._touch_ms()
             for i in range(start, start + n):
                 self._updated[i] = now
-            self._bump()
+            self.version += 1
             return [model_id(self.seed, i) for i in range(start, start + n)]
 
     def _resolve(self, ids: Iterable[str]) -> list[int]:
@@ -1162,7 +1146,7 @@ class DemoCatalog:
             for i in self._resolve(list(ids)):
                 self._removed.add(i)
                 self._facts_cache.pop(i, None)
-            self._bump()
+            self.version += 1
 
     def update(self, ids: Iterable[str], changes: Mapping[str, Any] | None = None) -> None:
         """Edit models: updatedAt becomes now (strictly later each call), changes deep-merged.
@@ -1172,9 +1156,7 @@ class DemoCatalog:
         """
         with self._lock:
             idx = self._resolve(list(ids))
-            now = int(time.time() * 1000)
-            last = max(self._updated.values(), default=0)
-            now = max(now, last + 1)
+            now = self._touch_ms()
             for i in idx:
                 self._updated[i] = now
                 if changes:
@@ -1192,7 +1174,7 @@ class DemoCatalog:
                                         v[k] = round(v[k] * factor, 2)
                             merged["performanceStats"] = ps
                 self._facts_cache.pop(i, None)
-            self._bump()
+            self.version += 1
 
     # -- ordering ---------------------------------------------------------------------------
 
@@ -1337,7 +1319,7 @@ class DemoCatalog:
                 if b - a == 1:
                     order.append(keyed[a][1])
                 else:
-                    order.extend(sorted((keyed[x][1] for x in range(a, b)), key=lambda j: model_id(seed, j)))
+                    order.extend(sorted((keyed[x][1] for x in range(a, b)), key=self.model_id))
                 a = b
             self._sorted[cache_key] = (self.version, order)
             log.debug("sorted %d models by %s in %.2fs", len(order), sort_by, time.perf_counter() - t0)
@@ -1347,10 +1329,9 @@ class DemoCatalog:
                       after: tuple[int | float, str] | None, lo: float | None,
                       hi: float | None) -> Iterator[int]:
         order = self._sorted_list(sort_by, privacies)
-        seed = self.seed
 
         def full(j: int) -> tuple[int | float, str]:
-            return (self.sort_key(j, sort_by), model_id(seed, j))
+            return (self.sort_key(j, sort_by), self.model_id(j))
 
         if not desc:
             if after is not None:

@@ -60,7 +60,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from .. import schema
-from ..query import first_broken_rule, parse_iso
+from ..query import LIST_PARAMS, first_broken_rule, parse_iso
 from . import generator as g
 from .generator import DemoCatalog, iso_ms
 
@@ -86,6 +86,7 @@ TIME_RANGES = {"last-hour": timedelta(hours=1), "last-day": timedelta(days=1),
                "last-thirty-one-days": timedelta(days=31)}
 MAX_USAGE_DAYS = 120
 _URL_SUFFIX = g.URL_SUFFIX.encode()
+_LIST_PARAMS = (*LIST_PARAMS, "projectIds")  # comma-joined when repeated
 
 
 # ---------------------------------------------------------------------------------------------
@@ -260,13 +261,6 @@ class DemoServer:
             self._thread.join(timeout=5)
         self._httpd = None
 
-    def serve_forever(self) -> None:
-        """Serve in the calling thread until ``stop`` is called from elsewhere (for the CLI)."""
-        if self._httpd is None:
-            self._httpd = _HTTPServer((self.host, self.port), self)
-            self.port = self._httpd.server_address[1]
-        self._httpd.serve_forever(poll_interval=0.1)
-
     def __enter__(self) -> DemoServer:
         return self.start()
 
@@ -374,12 +368,10 @@ class DemoServer:
         after = None
         if params.get("paginationToken"):
             after = self.read_token(params["paginationToken"], fp)
-        lo = hi = None
-        if sort_by == "createdAt":
-            lo, hi = _ms(params.get("createdAfter")), _ms(params.get("createdBefore"))
-        elif sort_by == "updatedAt":
-            lo, hi = _ms(params.get("updatedAfter")), _ms(params.get("updatedBefore"))
-        keep = self._filter(params)
+        created = _ms(params.get("createdAfter")), _ms(params.get("createdBefore"))
+        updated = _ms(params.get("updatedAfter")), _ms(params.get("updatedBefore"))
+        lo, hi = {"createdAt": created, "updatedAt": updated}.get(sort_by, (None, None))
+        keep = self._filter(params, created, updated)
         cat = self.catalog
         picked: list[int] = []
         more = False
@@ -401,8 +393,12 @@ class DemoServer:
             body = body.replace(_URL_SUFFIX, b"")
         return body
 
-    def _filter(self, p: Mapping[str, str]) -> Callable[[g.Facts], bool]:
-        """A predicate on a model's facts implementing the query's filters."""
+    def _filter(self, p: Mapping[str, str], created: tuple[float | None, float | None],
+                updated: tuple[float | None, float | None]) -> Callable[[g.Facts], bool]:
+        """A predicate on a model's facts implementing the query's filters.
+
+        ``created`` and ``updated`` are the exclusive (after, before) bounds in epoch ms.
+        """
         status = p.get("status")
         types = set(_split(p["types"])) if "types" in p else ({p["type"]} if "type" in p else None)
         tags = set(_split(p["tags"])) if "tags" in p else None
@@ -410,8 +406,7 @@ class DemoServer:
         col = p.get("collectionId")
         loaded = p.get("loadedOnly") == "true"
         blacklisted = p.get("blacklisted") == "true"
-        c_lo, c_hi = _ms(p.get("createdAfter")), _ms(p.get("createdBefore"))
-        u_lo, u_hi = _ms(p.get("updatedAfter")), _ms(p.get("updatedBefore"))
+        (c_lo, c_hi), (u_lo, u_hi) = created, updated
 
         def keep(f: g.Facts) -> bool:
             if f.blacklisted and not blacklisted:
@@ -581,9 +576,9 @@ class _Handler(BaseHTTPRequestHandler):
     def _params(self, query: str) -> dict[str, str]:
         params: dict[str, str] = {}
         for k, v in parse_qsl(query, keep_blank_values=True):
-            if k in ("types", "tags", "collectionIds", "projectIds") and k in params:
+            if k in _LIST_PARAMS and k in params:
                 params[k] = f"{params[k]},{v}"  # repeated list parameters are accepted too
-            elif k.endswith("[]") and k[:-2] in ("types", "tags", "collectionIds"):
+            elif k.endswith("[]") and k[:-2] in LIST_PARAMS:
                 base = k[:-2]
                 params[base] = f"{params[base]},{v}" if base in params else v
             else:
