@@ -132,3 +132,17 @@ def test_listing_reader_agrees_with_a_plain_decode(body: bytes) -> None:
     assert summary.created == [r.get("createdAt") if isinstance(r, dict) else None for r in records]
     token = data.get("nextPaginationToken") or None
     assert summary.next_token == (None if token is None else str(token))
+
+
+def test_a_record_without_a_usable_created_at_has_no_window_key() -> None:
+    """Windows are cut on createdAt; a record missing it (or holding a non-date) must not abort
+    the listing: it gets no key, and the frames layer later rejects the record itself."""
+    from scenario_frames.pages import _Axis, ms_of
+
+    for descending in (False, True):
+        axis = _Axis(descending=descending)
+        assert axis.key_of(None) is None
+        assert axis.key_of(1_700_000_000_000) is None
+        assert axis.key_of("not a date") is None
+        ms = ms_of("2025-01-02T03:04:05.678Z")
+        assert axis.key_of("2025-01-02T03:04:05.678Z") == (-ms if descending else ms)
