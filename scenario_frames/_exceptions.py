@@ -16,13 +16,15 @@ class QueryError(ScenarioFramesError, ValueError):
     """A query breaks one of the documented rules of ``GET /models``; raised before any request.
 
     ``rule`` is a short stable identifier (e.g. ``"type-with-types"``) that tests and callers
-    can match on; the message names the rule and how to fix the query.
+    can match on; the message names the rule and how to fix the query in Python terms.
+    ``query.cli_message(exc)`` words the same error with the command line's flags.
     """
 
-    def __init__(self, rule: str, message: str) -> None:
+    def __init__(self, rule: str, message: str, *, params: tuple[str, ...] = ()) -> None:
         super().__init__(f"[{rule}] {message}")
         self.rule = rule
         self.message = message
+        self.params = params  # the snake_case keywords at fault, when known (the CLI names their flags)
 
 
 class ScenarioAPIError(ScenarioFramesError):

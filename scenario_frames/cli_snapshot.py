@@ -20,9 +20,7 @@ from typing import Any
 import polars as pl
 
 from . import snapshot as snap
-from .cli import subcommand
-
-DEMO_MODELS = 2000
+from .cli import DEMO_MODELS, demo_models, has_credentials, subcommand
 
 # The query flags we check under --incremental (snake_case argparse destinations).
 _QUERY_DESTS = (
@@ -42,14 +40,17 @@ def register_snapshot(subs: argparse._SubParsersAction) -> None:
             "Fetch every page of GET /models and write OUT/snapshot_at=<UTC time>/ with one "
             "parquet file per table and a manifest.json.  --demo starts the embedded demo API "
             "in-process and snapshots its public listing (--privacy private lists the demo "
-            "team's private and unlisted models with the demo credentials).  --incremental "
+            "team's private and unlisted models with the demo credentials demo/demo).  Without "
+            "--demo the listing is public unless SCENARIO_API_KEY and SCENARIO_API_SECRET are "
+            "set (then private).  --incremental "
             "fetches only models updated since the latest snapshot under OUT (public "
             "listings) and writes a new full snapshot merged from it."
         ),
     )
     p.add_argument("--demo", action="store_true", help="snapshot the embedded demo API (no account needed)")
-    p.add_argument("--demo-models", type=int, default=DEMO_MODELS, metavar="N",
-                   help=f"size of the demo catalog with --demo (default {DEMO_MODELS:,})")
+    p.add_argument("--demo-models", type=demo_models, default=DEMO_MODELS, metavar="N",
+                   help=f"size of the demo catalog with --demo (default {DEMO_MODELS:,}, the one "
+                        "demo catalog every --demo serves)")
     p.add_argument("--out", default="snapshots", metavar="DIR", help="folder holding the snapshots (default: snapshots)")
     p.add_argument("--incremental", action="store_true",
                    help="fetch only models updated since the latest snapshot in --out and merge")
@@ -106,6 +107,7 @@ def _client(args: argparse.Namespace) -> Iterator[Any]:
     if args.privacy is None:
         args.privacy = "public"
     with serve_demo(models=args.demo_models) as server:
+        args.demo_split = server.privacy_split()
         workers = args.workers or 1
         client = ScenarioClient(server.base_url, server.api_key, server.api_secret, max_attempts=args.max_attempts,
                                 deadline=args.deadline, pool_size=max(workers + 2, 4))
@@ -139,13 +141,46 @@ def _check_incremental_flags(args: argparse.Namespace) -> None:
         raise ValueError("--incremental works on public listings only (the API offers updatedAfter there)")
 
 
+def check_flags(args: argparse.Namespace) -> None:
+    """Refuse what cannot work before any server starts or any request is sent, in flag names.
+
+    The query is built once here (with the privacy the run will use), so a broken rule is
+    reported as a ``QueryError`` that the CLI words with flags; its warnings are left to the
+    real build, so each is shown once.
+    """
+    import warnings
+
+    from .fetch import query_from_args
+    from .query import ModelQuery
+
+    if args.demo and args.base_url:
+        raise ValueError("--demo serves its own API; drop --base-url (or drop --demo)")
+    if args.workers is not None and args.workers < 1:
+        raise ValueError(f"--workers must be at least 1, got {args.workers}")
+    if args.max_attempts is not None and args.max_attempts < 1:
+        raise ValueError(f"--max-attempts must be at least 1, got {args.max_attempts}")
+    if args.deadline is not None and args.deadline <= 0:
+        raise ValueError(f"--deadline must be a positive number of seconds, got {args.deadline}")
+    credentials = args.demo or has_credentials()
+    if args.privacy == "private" and not credentials:
+        raise ValueError("--privacy private lists your team's models and needs your API key pair: "
+                         "set SCENARIO_API_KEY and SCENARIO_API_SECRET in the environment, or use "
+                         "--privacy public (or try --demo --privacy private)")
+    if args.incremental:
+        return  # the query is the latest snapshot's (checked by _check_incremental_flags)
+    query = query_from_args(args)
+    query.setdefault("privacy", "public" if args.demo or not credentials else "private")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ModelQuery.build(**query)
+
+
 def run_snapshot(args: argparse.Namespace) -> int:
     """Fetch (or refresh) and write one snapshot, then print its summary."""
     from .fetch import query_from_args
 
     out = Path(args.out)
-    if args.demo and args.base_url:
-        raise ValueError("--demo serves its own API; drop --base-url (or drop --demo)")
+    check_flags(args)
     if args.incremental:
         _check_incremental_flags(args)
         if snap.latest_snapshot(out) is None:
@@ -157,7 +192,22 @@ def run_snapshot(args: argparse.Namespace) -> int:
         else:
             path = snap.write_snapshot(fetch(**query_from_args(args)), out)
     print(snapshot_summary(path))
+    split = getattr(args, "demo_split", None)
+    if split is not None:
+        print(demo_note(split, args.privacy))
     return 0
+
+
+def demo_note(split: Any, privacy: str | None) -> str:
+    """What a ``--demo`` snapshot holds of the demo catalog, and how to list the rest."""
+    hidden = split.private + split.unlisted
+    if privacy == "private":
+        return (f"demo      {split.total:,} models, of which {hidden:,} private or unlisted (listed "
+                f"here with the demo credentials demo/demo); {split.public:,} public ones are listed "
+                "without --privacy private")
+    return (f"demo      {split.total:,} models, of which {split.public:,} public (listed here); "
+            f"--privacy private lists the {hidden:,} private and unlisted ones with the demo "
+            "credentials demo/demo")
 
 
 def _fmt_counts(pairs: list[tuple[str, int]], limit: int) -> str:

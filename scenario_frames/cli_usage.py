@@ -20,8 +20,9 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
+from ._exceptions import QueryError
 from ._version import __version__
-from .cli import subcommand
+from .cli import has_credentials, subcommand
 from .query import iso_utc, parse_iso, safe_base_url
 
 if TYPE_CHECKING:  # the usage module is imported when the subcommand runs, not at CLI start
@@ -30,6 +31,7 @@ if TYPE_CHECKING:  # the usage module is imported when the subcommand runs, not 
 PARQUET_NAME = "model_usage.parquet"
 MANIFEST_NAME = "manifest.json"
 MANIFEST_FORMAT = "scenario_frames.usage"
+DEMO_USAGE_PRIVACIES = ("public",)
 
 
 
@@ -43,7 +45,9 @@ def register_usage(subs: argparse._SubParsersAction) -> None:
             "Fetch per-model usage from GET /v1/usages for the period [START, END): START is "
             "included, END is excluded, bare dates are midnight UTC.  Periods over 120 days are "
             "fetched in several calls and joined without overlap or gap.  Credentials come from "
-            "SCENARIO_API_KEY / SCENARIO_API_SECRET (or SCENARIO_SDK_API_KEY / ..._SECRET)."
+            "SCENARIO_API_KEY / SCENARIO_API_SECRET (or SCENARIO_SDK_API_KEY / ..._SECRET).  "
+            "--demo reads the usage of the one demo catalog that snapshot --demo lists, so the "
+            "two outputs join."
         ),
     )
     p.add_argument("--start", required=True, metavar="DATE",
@@ -72,12 +76,34 @@ def _client_for(args: argparse.Namespace) -> Iterator[tuple[ScenarioClient, bool
             raise ValueError("--demo and --base-url exclude each other")
         from .demo import serve_demo
 
-        with serve_demo() as server, \
+        # The demo catalog of snapshot --demo; its team used public models, the ones that
+        # snapshot --demo lists, so every usage row finds its model there.
+        with serve_demo(usage_privacies=DEMO_USAGE_PRIVACIES) as server, \
                 ScenarioClient(server.base_url, server.api_key, server.api_secret) as client:
             yield client, True
     else:
+        if not has_credentials():
+            raise ValueError("usage is private to an account: set SCENARIO_API_KEY and "
+                             "SCENARIO_API_SECRET in the environment (the public access cannot "
+                             "read usage), or try --demo")
         with ScenarioClient(args.base_url) as client:
             yield client, False
+
+
+def _date_flag(flag: str, text: str) -> datetime:
+    """A --start/--end value as UTC, or an error naming the flag."""
+    try:
+        return parse_iso(text)
+    except QueryError as exc:
+        raise ValueError(f"{flag}: {exc.message}") from None
+
+
+def check_range(args: argparse.Namespace) -> None:
+    """--start and --end readable and in order, in flag names, before anything starts."""
+    start, end = _date_flag("--start", args.start), _date_flag("--end", args.end)
+    if end <= start:
+        raise ValueError(f"--end ({iso_utc(end)}) must be after --start ({iso_utc(start)}); the "
+                         "period includes --start and excludes --end")
 
 
 def _project_ids(values: list[str] | None) -> list[str]:
@@ -141,7 +167,8 @@ def run_usage(args: argparse.Namespace) -> int:
     from .pages import atomic_write
     from .usage import fetch_model_usage, usage_windows
 
-    windows = usage_windows(args.start, args.end)  # validates the range before any request
+    check_range(args)
+    windows = usage_windows(args.start, args.end)
     start, end = windows[0][0], windows[-1][1]
     project_ids = _project_ids(args.project_ids)
     out = Path(args.out)

@@ -275,15 +275,19 @@ class ModelQuery:
             if v is None or k == "pagination_token":
                 continue
             api = API_NAMES.get(k)
-            if api in DATE_PARAMS:
-                v = iso_utc(v)  # type: ignore[arg-type]
-            elif api in LIST_PARAMS:
-                v = as_list(v)  # type: ignore[arg-type]
-            elif api in BOOL_PARAMS:
-                v = _as_bool(v) == "true"
-            elif api == "pageSize":
-                if isinstance(v, bool) or not isinstance(v, int):
-                    raise QueryError("page-size-range", f"page_size must be an integer from 1 to {MAX_PAGE_SIZE}, got {v!r}")
+            try:
+                if api in DATE_PARAMS:
+                    v = iso_utc(v)  # type: ignore[arg-type]
+                elif api in LIST_PARAMS:
+                    v = as_list(v)  # type: ignore[arg-type]
+                elif api in BOOL_PARAMS:
+                    v = _as_bool(v) == "true"
+                elif api == "pageSize" and (isinstance(v, bool) or not isinstance(v, int)):
+                    raise QueryError("page-size-range",
+                                     f"page_size must be an integer from 1 to {MAX_PAGE_SIZE}, got {v!r}")
+            except QueryError as exc:  # name the keyword at fault (and let the CLI name its flag)
+                msg = exc.message if exc.message.startswith(k) else f"{k}: {exc.message}"
+                raise QueryError(exc.rule, msg, params=(k,)) from None
             norm[k] = v
         q = cls(**norm)  # type: ignore[arg-type]
         q.validate()
@@ -320,7 +324,8 @@ class ModelQuery:
                 warnings.warn(f"{rule.message}; sending anyway (the API may have added values)",
                               UnknownEnumWarning, stacklevel=3)
                 continue
-            raise QueryError(rule.id, f"{rule.message}. {_FIXES.get(rule.id, '')}".strip())
+            raise QueryError(rule.id, f"{rule.message}. {_FIXES.get(rule.id, '')}".strip(),
+                             params=tuple(SNAKE_NAMES.get(k, k) for k in _RULE_PARAMS.get(rule.id, ())))
         asked = ([self.type] if self.type else []) + (self.types or [])
         unknown = [t for t in asked if t not in MODEL_TYPES]
         if unknown:
@@ -364,3 +369,66 @@ _FIXES = {
     "score-needs-privacy-and-status": "Fix: pass privacy='private' and a status, or sort by createdAt.",
     "page-size-range": f"Fix: choose page_size between 1 and {MAX_PAGE_SIZE}.",
 }
+
+
+# The API parameters each rule is about (the CLI names their flags).
+_RULE_PARAMS: dict[str, tuple[str, ...]] = {
+    "boolean": BOOL_PARAMS,
+    "page-size-range": ("pageSize",),
+    "iso-date": DATE_PARAMS,
+    "type-with-types": ("type", "types"),
+    "public-only": PUBLIC_ONLY,
+    "private-only": PRIVATE_ONLY,
+    "created-needs-sort-created-at": ("createdAfter", "createdBefore", "sortBy"),
+    "updated-needs-public-sort-updated-at": ("updatedAfter", "updatedBefore", "privacy", "sortBy"),
+    "private-sort": ("privacy", "sortBy"),
+    "score-needs-privacy-and-status": ("sortBy", "privacy", "status"),
+}
+
+# ---------------------------------------------------------------------------------------------
+# The same errors in the command line's words
+# ---------------------------------------------------------------------------------------------
+
+_CREDENTIALS = "SCENARIO_API_KEY and SCENARIO_API_SECRET"
+
+
+def flag(name: str) -> str:
+    """The CLI flag of a query keyword or API parameter: ``sort_by``/``sortBy`` -> ``--sort-by``."""
+    return "--" + SNAKE_NAMES.get(name, name).replace("_", "-")
+
+
+def cli_message(exc: QueryError, *, credentials: bool = False) -> str:
+    """``exc`` worded for a ``scenario-frames`` user: flags instead of Python keywords.
+
+    ``credentials`` says whether a key pair was found, which decides the CLI's default
+    privacy (public without one) and so the right fix for the privacy rules.  The Python
+    wording (``str(exc)``) stays as it is for library callers.
+    """
+    default = "private" if credentials else "public"
+    private_fix = ("add --privacy private" if credentials else
+                   f"set {_CREDENTIALS} in the environment and add --privacy private "
+                   "(without credentials only public models can be listed)")
+    words = {
+        "page-size-range": f"--page-size must be between 1 and {MAX_PAGE_SIZE}",
+        "type-with-types": "--type and --types cannot be used together: keep one of them",
+        "public-only": ("--type, --types, --tags and --collection-ids filter public listings only: "
+                        f"add --privacy public (the default here is {default}) or drop them"),
+        "private-only": ("--status and --collection-id filter private listings only "
+                         f"(the default here is {default}): {private_fix}, or drop them"),
+        "created-needs-sort-created-at": "--created-after and --created-before need createdAt "
+                                         "order: add --sort-by createdAt",
+        "updated-needs-public-sort-updated-at": "--updated-after and --updated-before work on public "
+                                                "listings in updatedAt order: add --privacy public "
+                                                "--sort-by updatedAt",
+        "private-sort": "--privacy private sorts by createdAt or score only: use --sort-by createdAt",
+        "score-needs-privacy-and-status": "--sort-by score on private models needs both --privacy "
+                                          "private and --status: add them, or use --sort-by createdAt",
+        "boolean": "--blacklisted, --loaded-only and --original-assets take no value "
+                   "(use --no-... to send false)",
+    }
+    if exc.rule in words:
+        return words[exc.rule]
+    if exc.params and exc.rule in ("iso-date",):
+        text = exc.message.removeprefix(f"{exc.params[0]}: ")
+        return f"{flag(exc.params[0])}: {text}"
+    return exc.message

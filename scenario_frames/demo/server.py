@@ -39,9 +39,11 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import errno
 import gzip
 import hashlib
 import hmac
+import itertools
 import json
 import logging
 import math
@@ -199,16 +201,55 @@ class _HTTPServer(ThreadingHTTPServer):
 
 DEMO_API_KEY = "demo"
 DEMO_API_SECRET = "demo"  # the demo's default key pair: it guards nothing real
+# The one demo catalog: every ``--demo`` of the CLI and ``serve_demo()`` without arguments
+# serve these models, so the outputs of the demo commands join with each other.
+DEMO_MODELS = 2000
+DEMO_SEED = 0
+USAGE_PRIVACIES = ("public", "private", "unlisted")
+_SPLIT_EXACT_UP_TO = 200_000  # larger catalogs get a sampled estimate of their privacy split
+
+
+class PortInUseError(OSError):
+    """The demo server could not bind its port; the message names the host and the port."""
+
+    def __init__(self, code: int, host: str, port: int) -> None:
+        why = "is already in use" if code == errno.EADDRINUSE else "may not be bound by this user"
+        super().__init__(code, f"port {port} on {host} {why}")
+        self.host, self.port = host, port
+
+    def __str__(self) -> str:
+        return f"{self.strerror}; choose another port, or 0 for a free one"
+
+
+@dataclass(frozen=True)
+class PrivacySplit:
+    """How many models of a demo catalog each privacy holds (``exact`` False: estimated)."""
+
+    public: int
+    private: int
+    unlisted: int
+    exact: bool = True
+
+    @property
+    def total(self) -> int:
+        return self.public + self.private + self.unlisted
+
+    def describe(self) -> str:
+        """``2,000 models: 1,212 public, 608 private, 180 unlisted`` (``about`` when estimated)."""
+        about = "" if self.exact else "about "
+        return (f"{self.total:,} models: {about}{self.public:,} public, {self.private:,} private, "
+                f"{self.unlisted:,} unlisted")
 
 
 class DemoServer:
     """The demo Scenario API over a ``DemoCatalog``; start/stop it or use it as a context manager."""
 
-    def __init__(self, models: int = 200, seed: int = 0, latency_ms: float = 0.0,
+    def __init__(self, models: int = DEMO_MODELS, seed: int = DEMO_SEED, latency_ms: float = 0.0,
                  faults: Faults | None = None, drift: bool = False,
                  api_key: str = DEMO_API_KEY, api_secret: str = DEMO_API_SECRET, host: str = "127.0.0.1", port: int = 0,
                  catalog: DemoCatalog | None = None, usage_models: int = 300,
-                 types: tuple[str, ...] | None = None) -> None:
+                 types: tuple[str, ...] | None = None,
+                 usage_privacies: tuple[str, ...] = USAGE_PRIVACIES) -> None:
         self.catalog = catalog if catalog is not None else DemoCatalog(models, seed=seed, drift=drift,
                                                                        types=types)
         self.seed = self.catalog.seed
@@ -217,6 +258,7 @@ class DemoServer:
         self.api_key = api_key
         self.api_secret = api_secret
         self.usage_models = usage_models
+        self.usage_privacies = tuple(usage_privacies)
         self.host = host
         self.port = port
         self.stats = Stats()
@@ -237,14 +279,51 @@ class DemoServer:
         return f"http://{self.host}:{self.port}/v1"
 
     def start(self) -> DemoServer:
-        """Bind (port 0 picks a free one) and serve in a background thread."""
-        self._httpd = _HTTPServer((self.host, self.port), self)
+        """Bind (port 0 picks a free one) and serve in a background thread.
+
+        A port already taken raises ``PortInUseError`` naming it (the bare ``[Errno 98]``
+        would not say which address was meant).
+        """
+        try:
+            self._httpd = _HTTPServer((self.host, self.port), self)
+        except OSError as exc:
+            if exc.errno in (errno.EADDRINUSE, errno.EACCES):
+                raise PortInUseError(exc.errno, self.host, self.port) from None
+            raise
         self.port = self._httpd.server_address[1]
         self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
                                         name=f"demo-server-{self.port}", daemon=True)
         self._thread.start()
-        log.info("demo Scenario API serving %d models at %s", len(self.catalog), self.base_url)
+        log.info("demo Scenario API at %s serving %s; %s", self.base_url,
+                 self.privacy_split().describe(), self.credentials_note())
         return self
+
+    def credentials_note(self) -> str:
+        """Which credentials list what; names the key pair only when it is the public demo one."""
+        pair = (f"HTTP Basic {DEMO_API_KEY}/{DEMO_API_SECRET}"
+                if (self.api_key, self.api_secret) == (DEMO_API_KEY, DEMO_API_SECRET)
+                else "the configured key pair (HTTP Basic)")
+        return (f"{pair} lists the private and unlisted models (and usage), "
+                "'Authorization: public-auth-token' the public ones")
+
+    def privacy_split(self) -> PrivacySplit:
+        """How many models are public, private and unlisted right now.
+
+        Exact up to 200,000 models; above, estimated from an even sample of 20,000 (counting
+        every model of a 10-million catalog would take the better part of a minute).
+        """
+        cat = self.catalog
+        total = len(cat)
+        if total <= _SPLIT_EXACT_UP_TO:
+            counts = {p: 0 for p in USAGE_PRIVACIES}
+            for p in USAGE_PRIVACIES:
+                counts[p] = sum(1 for _ in cat.ordered("createdAt", False, frozenset({p})))
+            return PrivacySplit(counts["public"], counts["private"], counts["unlisted"])
+        step = max(1, total // 20_000)
+        sample = [cat.facts(i).privacy for i in itertools.islice(cat.indices(), 0, None, step)]
+        share = {p: sample.count(p) / max(1, len(sample)) for p in USAGE_PRIVACIES}
+        public, private = round(total * share["public"]), round(total * share["private"])
+        return PrivacySplit(public, private, total - public - private, exact=False)
 
     def stop(self) -> None:
         """Stop serving, close open keep-alive connections and join the serving thread."""
@@ -444,10 +523,14 @@ class DemoServer:
         return [f"project_{g._b62(g._h(self.seed, k, 32), 22)}" for k in range(4)]
 
     def usage_indices(self) -> list[int]:
-        """The models that have usage: private/unlisted plus one public in ten, capped."""
+        """The models that have usage, among those of ``usage_privacies``: every private and
+        unlisted one, one public model in ten; at most ``usage_models``."""
         out = []
+        wanted = self.usage_privacies
         for i in self.catalog.indices():
             f = self.catalog.facts(i)
+            if f.privacy not in wanted:
+                continue
             if f.privacy != "public" or g._h(self.seed, i, 34) % 10 == 0:
                 out.append(i)
                 if len(out) >= self.usage_models:
@@ -684,13 +767,37 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 @contextlib.contextmanager
-def serve_demo(**kw: Any) -> Iterator[DemoServer]:
+def serve_demo(
+    models: int = DEMO_MODELS,
+    seed: int = DEMO_SEED,
+    *,
+    latency_ms: float = 0.0,
+    faults: Faults | None = None,
+    drift: bool = False,
+    api_key: str = DEMO_API_KEY,
+    api_secret: str = DEMO_API_SECRET,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    catalog: DemoCatalog | None = None,
+    usage_models: int = 300,
+    types: tuple[str, ...] | None = None,
+    usage_privacies: tuple[str, ...] = USAGE_PRIVACIES,
+) -> Iterator[DemoServer]:
     """Run a demo server in-process on a free loopback port for the duration of a with-block.
 
-    Keyword arguments are those of ``DemoServer`` (models, seed, latency_ms, faults, drift,
-    api_key, api_secret, ...).  Yields the started server; ``server.base_url`` is the URL.
+    Without arguments it serves the one demo catalog of the CLI's ``--demo`` (2,000 models,
+    seed 0), so notebook and command outputs join.  ``models``/``seed`` choose another
+    generated catalog (or pass a ``catalog``); ``latency_ms`` delays every answer;
+    ``faults`` injects errors (``Faults(rate=0.1)``); ``drift`` adds fields and enum values
+    the reference does not list; ``api_key``/``api_secret`` are the HTTP Basic pair that
+    lists private and unlisted models (default ``demo``/``demo``); ``host``/``port`` where to
+    bind (port 0 picks a free one); ``usage_models`` caps how many models have usage and
+    ``usage_privacies`` which privacies they are drawn from; ``types`` restricts model types.
+    Yields the started server; ``server.base_url`` is the URL.
     """
-    server = DemoServer(**kw)
+    server = DemoServer(models=models, seed=seed, latency_ms=latency_ms, faults=faults, drift=drift,
+                        api_key=api_key, api_secret=api_secret, host=host, port=port, catalog=catalog,
+                        usage_models=usage_models, types=types, usage_privacies=usage_privacies)
     server.start()
     try:
         yield server
