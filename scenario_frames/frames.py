@@ -596,12 +596,18 @@ class Catalog:
 
     # -- views ----------------------------------------------------------------------------
 
-    def describe(self, table: str) -> pl.DataFrame:
-        """The data dictionary of one table: column, dtype, description, source, in_schema.
+    def describe(self, table: str | None = None) -> pl.DataFrame:
+        """The data dictionary: column, dtype, description, source, in_schema.
 
-        Columns the table holds but the schema does not describe are listed last with
-        ``in_schema`` false, so a drifted or hand-made table never hides a column.
+        With a table name, that table's columns.  Without one, every table's, in schema order,
+        with a leading ``table`` column: the whole dictionary in one frame to browse or filter.
+        Columns a table holds but the schema does not describe are listed after the described
+        ones with ``in_schema`` false, so a drifted or hand-made table never hides a column.
         """
+        if table is None:
+            parts = [self.describe(name).select(pl.lit(name).alias("table"), pl.all())
+                     for name in self._tables]
+            return pl.concat(parts, how="vertical")
         df = self.table(table)
         spec = S.TABLES[table]
         rows = [{"column": c.name, "dtype": str(df.schema.get(c.name, c.dtype)),
@@ -630,9 +636,19 @@ class Catalog:
             *[caps.list.contains(pl.lit(c, pl.String)).fill_null(False).alias(c)
               for c in (*S.CAPABILITIES, *extra)])
 
-    def to_pandas(self, table: str) -> pd.DataFrame:
-        """One table as a pandas DataFrame, converted through Arrow."""
-        return self.table(table).to_arrow().to_pandas()
+    def to_pandas(self, table: str = "models") -> pd.DataFrame:
+        """One table (default ``models``, one row per model) as a pandas DataFrame, via Arrow.
+
+        pandas is optional (the toolkit itself works in polars); without it this raises an
+        ``ImportError`` saying how to install it, rather than a bare "No module named".
+        """
+        frame = self.table(table)
+        try:
+            import pandas  # noqa: F401  (only to tell whether it is installed)
+        except ImportError:
+            raise ImportError('Catalog.to_pandas needs pandas, which is not installed: run '
+                              '"pip install pandas" (or "pip install scenario-frames[pandas]")') from None
+        return frame.to_arrow().to_pandas()
 
     def __repr__(self) -> str:
         counts = ", ".join(f"{k}={v}" for k, v in self.counts.items() if v or k == "models")

@@ -39,6 +39,7 @@ import pyarrow.json as pj
 
 from ._exceptions import PaginationError, ScenarioFramesError
 from .client import MODELS_BODY, ScenarioClient
+from .progress import ListingProgress, make_progress
 from .query import ModelQuery, iso_utc, parse_iso
 
 log = logging.getLogger(__name__)
@@ -243,9 +244,7 @@ def iter_pages(
             if nxt is not None:
                 seen.add(nxt)
             if bar is not None:
-                bar.models += n
-                bar.update(1)
-                bar.set_postfix(models=bar.models, refresh=False)
+                bar.add(n)
             yield Page(index, body, nxt, n, summary.records, summary.ids, summary.created)
             index += 1
             if nxt is None:
@@ -256,14 +255,9 @@ def iter_pages(
             bar.close()
 
 
-def _make_bar(enabled: bool) -> Any:
-    if not enabled:
-        return None
-    from tqdm.auto import tqdm
-
-    bar = tqdm(desc="GET /models", unit="page", dynamic_ncols=True, leave=True)
-    bar.models = 0  # type: ignore[attr-defined]
-    return bar
+def _make_bar(enabled: bool) -> ListingProgress | None:
+    """The listing's progress display (see ``progress``), or None when disabled."""
+    return make_progress(enabled)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -501,6 +495,7 @@ class _Run:
         self.known_end: int | None = None  # key just past the last record known to exist
         self.far_density: float | None = None  # records per key unit near the far end
         self.error: BaseException | None = None
+        self.progress: ListingProgress | None = None  # told the estimated size (initial_split)
 
     # -- queries ---------------------------------------------------------------------------
 
@@ -592,6 +587,9 @@ class _Run:
                            if begin < c < end})
             for cut in reversed(cuts):
                 self.split(p0, cut)
+            if self.progress is not None:  # the same linear density model as the cuts
+                far = self.far_density if self.far_density is not None else near
+                self.progress.set_estimate(p0.models + (near + far) / 2 * (end - begin))
             log.debug("initial windows: %d (densities %.3g, %s)", len(self.parts), near,
                       self.far_density)
 
@@ -765,20 +763,16 @@ def list_pages(
         log.info("fetching sequentially: %s", blocker or "the checkpoint was made sequentially")
 
     bar = _make_bar(progress)
-    bar_lock = threading.Lock()
 
     def on_page(n: int) -> None:
-        if bar is None:
-            return
-        with bar_lock:
-            bar.models += n
-            bar.update(1)
-            bar.set_postfix(models=bar.models, refresh=False)
+        if bar is not None:
+            bar.add(n)
 
     run = _Run(client, query, workers=workers if partitioned else 1, page_size=page_size,
                page_cap=page_cap, checkpoint=store, on_page=on_page,
                partitioned=partitioned, sink=sink)  # fmt: skip
     run.parts = parts
+    run.progress = bar
     try:
         _execute(run)
     finally:

@@ -262,6 +262,7 @@ def clean_staging(out: str | os.PathLike[str]) -> list[Path]:
             removed.append(entry)
     if removed:
         log.info("removed %d stale staging folder(s) under %s", len(removed), root)
+    _drop_empty_staging(root.parent)
     return removed
 
 
@@ -295,9 +296,8 @@ def write_snapshot(
     base = snapshot_name(at if at is not None else fetched_at)
 
     staging_root = root / STAGING
-    staging_root.mkdir(exist_ok=True)
     staging = staging_root / f"{os.getpid()}.{secrets.token_hex(4)}.{socket.gethostname()}"
-    staging.mkdir()
+    staging.mkdir(parents=True)  # parents: another writer may just have removed an empty .staging
     try:
         tables = catalog.tables
         rows = {name: tables[name].height for name in _table_order(tables)}
@@ -346,14 +346,22 @@ def write_snapshot(
                     continue  # another writer took the name between our check and rename
                 raise
             _fsync_dir(root)
-            with contextlib.suppress(OSError):
-                _fsync_dir(staging_root)
+            _drop_empty_staging(root)
             log.info("wrote snapshot %s", target)
             return target
         raise SnapshotError(f"no free snapshot name for {base} under {root}")
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
+        _drop_empty_staging(root)
         raise
+
+
+def _drop_empty_staging(root: Path) -> None:
+    """Remove ``OUT/.staging`` once nothing is in progress there (rmdir fails while it holds
+    another writer's folder, which then stays untouched)."""
+    with contextlib.suppress(OSError):
+        (root / STAGING).rmdir()
+        _fsync_dir(root)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -368,8 +376,24 @@ def _resolve(path: str | os.PathLike[str]) -> Path:
         return p
     latest = latest_snapshot(p)
     if latest is None:
-        raise SnapshotError(f"no snapshot at {p} (expected a {PREFIX}... folder or a folder holding them)")
+        raise SnapshotError(_no_snapshot_message(p))
     return latest
+
+
+def _no_snapshot_message(p: Path) -> str:
+    """Why ``p`` holds no readable snapshot, naming the missing file or folder."""
+    if not p.exists():
+        return f"no snapshot at {p}: the folder does not exist"
+    if not p.is_dir():
+        return f"no snapshot at {p}: it is a file, not a snapshot folder"
+    if p.name.startswith(PREFIX):
+        return (f"{p / MANIFEST} is missing: a snapshot folder is complete only with its manifest "
+                "(this one was copied in part or edited by hand)")
+    partial = sorted(q.name for q in p.iterdir() if q.name.startswith(PREFIX) and q.is_dir())
+    if partial:
+        return (f"no complete snapshot under {p}: {MANIFEST} is missing from {partial[-1]}"
+                + (f" and {len(partial) - 1} other {PREFIX}... folder(s)" if len(partial) > 1 else ""))
+    return (f"no snapshot at {p}: it has no {MANIFEST} and no {PREFIX}... folders holding one")
 
 
 def _empty(name: str) -> pl.DataFrame:
