@@ -64,7 +64,7 @@ def test_bad_range_is_one_clear_error(tmp_path, capsys):
                  "--out", str(tmp_path)])
     assert code == 1
     err = capsys.readouterr().err
-    assert err.startswith("error:") and "end-exclusive" in err
+    assert err.startswith("error:") and "--end (2025-01-01T00:00:00.000Z) must be after --start" in err
     assert not (tmp_path / "model_usage.parquet").exists()
 
 

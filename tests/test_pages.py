@@ -85,13 +85,17 @@ def test_repeated_token_is_a_loop() -> None:
     assert client.stats()["requests"] == 4  # t1, t2, t0, then t1 again
 
 
-def test_progress_bar_can_be_turned_on_and_off(server, capsys) -> None:
+def test_progress_can_be_turned_on_and_off(server, capsys, caplog) -> None:
+    """Off a terminal (pytest captures stderr) progress is plain log lines, never bar frames."""
     client = ScenarioClient(server.base_url)
-    list(iter_pages(client, ModelQuery.build(privacy="public"), page_size=100, progress=False))
-    assert capsys.readouterr().err == ""
-    list(iter_pages(client, ModelQuery.build(privacy="public"), page_size=100, progress=True))
-    err = capsys.readouterr().err
-    assert "page" in err and "models=" in err
+    with caplog.at_level("INFO", logger="scenario_frames.progress"):
+        list(iter_pages(client, ModelQuery.build(privacy="public"), page_size=100, progress=False))
+        assert not caplog.records
+        pages = list(iter_pages(client, ModelQuery.build(privacy="public"), page_size=100, progress=True))
+    assert "\r" not in capsys.readouterr().err
+    lines = [r.getMessage() for r in caplog.records]
+    models = sum(p.models for p in pages)
+    assert lines[-1].endswith("(done)") and f"{models:,} models, {len(pages)} pages" in lines[-1]
 
 
 def test_ms_of_reads_iso_timestamps() -> None:
@@ -100,13 +104,15 @@ def test_ms_of_reads_iso_timestamps() -> None:
     assert ms_of("1970-01-01T01:00:00+01:00") == 0
 
 
-def test_parallel_listing_shares_one_progress_bar(server, capsys) -> None:
+def test_parallel_listing_shares_one_progress_display(server, caplog) -> None:
     from scenario_frames.fetch import fetch_pages
 
-    res = fetch_pages({"privacy": "public"}, client=ScenarioClient(server.base_url), workers=4,
-                      page_size=50, progress=True)  # fmt: skip
-    err = capsys.readouterr().err
-    assert res.stats.partitioned and f"models={res.stats.models}" in err
+    with caplog.at_level("INFO", logger="scenario_frames.progress"):
+        res = fetch_pages({"privacy": "public"}, client=ScenarioClient(server.base_url), workers=4,
+                          page_size=50, progress=True)  # fmt: skip
+    done = [r.getMessage() for r in caplog.records if r.getMessage().endswith("(done)")]
+    assert res.stats.partitioned and len(done) == 1
+    assert f"{res.stats.models:,} models, {res.stats.pages} pages" in done[0]
 
 
 @pytest.mark.parametrize("body", [

@@ -61,8 +61,8 @@ def test_layout_manifest_and_files(tmp_path: Path, catalog: Catalog) -> None:
     for name, info in m["tables"].items():
         assert snap.sha256_file(path / info["file"]) == info["sha256"]
         assert pl.read_parquet(path / info["file"]).height == m["rows"][name]
-    # Nothing is left in staging once the snapshot is in place.
-    assert not any((tmp_path / snap.STAGING).iterdir())
+    # Nothing is left in staging once the snapshot is in place, not even an empty folder.
+    assert not (tmp_path / snap.STAGING).exists()
 
 
 def test_rejects_file_only_when_there_are_rejects(tmp_path: Path, catalog: Catalog) -> None:
