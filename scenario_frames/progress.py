@@ -79,10 +79,11 @@ class ListingProgress:
         with self._lock:
             self.models += models
             self.pages += pages
-            if self._bar is not None:
-                if self.estimate is not None and self.models > self.estimate:
-                    self.estimate = self.models  # the estimate was low: never show over 100%
+            if self.estimate is not None and self.models > self.estimate:
+                self.estimate = self.models  # the estimate was low: never show over 100%
+                if self._bar is not None:
                     self._bar.total = self.estimate
+            if self._bar is not None:
                 self._bar.set_postfix(pages=self.pages, refresh=False)
                 self._bar.update(models)
                 return
@@ -118,8 +119,9 @@ class ListingProgress:
                 self._bar = None
                 return
             if self._last_log is not None or self.pages:
-                self.estimate = None
-                log.info("%s (done)", self.line())
+                guess, self.estimate = self.estimate, None
+                note = f"; its size was estimated at {guess:,}" if guess else ""
+                log.info("%s (done%s)", self.line(), note)
 
 
 def make_progress(enabled: bool, desc: str = "GET /models") -> ListingProgress | None:
