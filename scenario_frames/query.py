@@ -423,8 +423,8 @@ def cli_message(exc: QueryError, *, credentials: bool = False) -> str:
         "private-sort": "--privacy private sorts by createdAt or score only: use --sort-by createdAt",
         "score-needs-privacy-and-status": "--sort-by score on private models needs both --privacy "
                                           "private and --status: add them, or use --sort-by createdAt",
-        "boolean": "--blacklisted, --loaded-only and --original-assets take no value "
-                   "(use --no-... to send false)",
+        "boolean": "--blacklisted, --loaded-only and --original-assets take no value: give the "
+                   "flag for true, or its --no- form (e.g. --no-blacklisted) for false",
     }
     if exc.rule in words:
         return words[exc.rule]

@@ -155,3 +155,69 @@ def test_unknown_enum_values_warn_but_are_sent(server) -> None:
     with pytest.raises(BadRequestError):
         fetch_pages(q2, client=client, progress=False, workers=1)
     assert server.stats.requests > before
+
+
+# ---------------------------------------------------------------------------------------------
+# The same errors worded for the command line
+# ---------------------------------------------------------------------------------------------
+
+PYTHON_SPELLINGS = ("page_size", "sort_by", "created_after", "created_before", "updated_after",
+                    "updated_before", "collection_id", "pageSize", "sortBy", "createdAfter",
+                    "createdBefore", "updatedAfter", "updatedBefore", "collectionId", "privacy=")
+
+
+def _snapshot_flags() -> set[str]:
+    from scenario_frames.cli import build_parser
+
+    parser = build_parser()
+    subs = next(a for a in parser._actions if a.dest == "command")
+    return {s for a in subs.choices["snapshot"]._actions for s in a.option_strings}
+
+
+def _query_error(kwargs: dict) -> QueryError:
+    with warnings.catch_warnings(), pytest.raises(QueryError) as err:
+        warnings.simplefilter("ignore")
+        ModelQuery.build(**kwargs)
+    return err.value
+
+
+@pytest.mark.parametrize("rule", sorted(VIOLATIONS))
+@pytest.mark.parametrize("credentials", [False, True])
+def test_cli_wording_names_real_flags_only(rule: str, credentials: bool) -> None:
+    from scenario_frames.query import cli_message
+
+    exc = _query_error(VIOLATIONS[rule][0])
+    text = cli_message(exc, credentials=credentials)
+    assert "--" in text, text
+    for word in PYTHON_SPELLINGS:
+        assert word not in text, (word, text)
+    flags = _snapshot_flags()
+    named = {w.rstrip(".,:;)") for w in text.split() if w.startswith("--") and w != "--no-"}
+    assert named <= flags, named - flags
+    assert str(exc).startswith(f"[{rule}]")  # the Python wording is unchanged for callers
+
+
+def test_cli_privacy_hints_follow_the_credentials() -> None:
+    from scenario_frames.query import cli_message
+
+    exc = _query_error({"privacy": "public", "status": "trained"})
+    assert exc.params == ("status", "collection_id")
+    without = cli_message(exc, credentials=False)
+    assert "default here is public" in without and "SCENARIO_API_KEY" in without
+    with_creds = cli_message(_query_error({"status": "trained", "privacy": "public"}), credentials=True)
+    assert "add --privacy private" in with_creds and "SCENARIO_API_KEY" not in with_creds
+
+
+@settings(max_examples=150, deadline=None)
+@given(QUERY)
+def test_every_refused_query_has_a_cli_wording(kwargs: dict) -> None:
+    from scenario_frames.query import cli_message
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ModelQuery.build(**kwargs)
+    except QueryError as exc:
+        text = cli_message(exc)
+        assert text.startswith("--") or " --" in text, text
+        assert not any(word in text for word in PYTHON_SPELLINGS), text
