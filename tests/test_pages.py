@@ -90,10 +90,10 @@ def test_progress_can_be_turned_on_and_off(server, capsys, caplog) -> None:
     client = ScenarioClient(server.base_url)
     with caplog.at_level("INFO", logger="scenario_frames.progress"):
         list(iter_pages(client, ModelQuery.build(privacy="public"), page_size=100, progress=False))
-        assert not caplog.records
+        assert not [r for r in caplog.records if r.name == "scenario_frames.progress"]
         pages = list(iter_pages(client, ModelQuery.build(privacy="public"), page_size=100, progress=True))
     assert "\r" not in capsys.readouterr().err
-    lines = [r.getMessage() for r in caplog.records]
+    lines = [r.getMessage() for r in caplog.records if r.name == "scenario_frames.progress"]
     models = sum(p.models for p in pages)
     assert lines[-1].endswith("(done)") and f"{models:,} models, {len(pages)} pages" in lines[-1]
 
@@ -110,7 +110,8 @@ def test_parallel_listing_shares_one_progress_display(server, caplog) -> None:
     with caplog.at_level("INFO", logger="scenario_frames.progress"):
         res = fetch_pages({"privacy": "public"}, client=ScenarioClient(server.base_url), workers=4,
                           page_size=50, progress=True)  # fmt: skip
-    done = [r.getMessage() for r in caplog.records if "(done" in r.getMessage()]
+    done = [r.getMessage() for r in caplog.records
+            if r.name == "scenario_frames.progress" and "(done" in r.getMessage()]
     assert res.stats.partitioned and len(done) == 1
     assert f"{res.stats.models:,} models, {res.stats.pages} pages" in done[0]
 
