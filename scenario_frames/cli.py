@@ -93,6 +93,18 @@ def _one_line_warning(message: Warning | str, category: type[Warning], filename:
     logging.getLogger("scenario_frames").warning("%s", message)
 
 
+def check_base_url(url: str | None) -> None:
+    """Refuse an unusable ``--base-url`` (plain http beyond loopback, other schemes) by its flag."""
+    if not url:
+        return
+    from .client import check_url
+
+    try:
+        check_url(url)
+    except ValueError as exc:
+        raise ValueError(f"--base-url: {exc}") from None
+
+
 def error_text(exc: BaseException) -> str:
     """The one line a CLI user reads for an error: query errors in flag names."""
     if isinstance(exc, QueryError):

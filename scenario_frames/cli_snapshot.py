@@ -20,7 +20,7 @@ from typing import Any
 import polars as pl
 
 from . import snapshot as snap
-from .cli import DEMO_MODELS, demo_models, has_credentials, subcommand
+from .cli import DEMO_MODELS, check_base_url, demo_models, has_credentials, subcommand
 
 # The query flags we check under --incremental (snake_case argparse destinations).
 _QUERY_DESTS = (
@@ -155,6 +155,7 @@ def check_flags(args: argparse.Namespace) -> None:
 
     if args.demo and args.base_url:
         raise ValueError("--demo serves its own API; drop --base-url (or drop --demo)")
+    check_base_url(args.base_url)
     if args.workers is not None and args.workers < 1:
         raise ValueError(f"--workers must be at least 1, got {args.workers}")
     if args.max_attempts is not None and args.max_attempts < 1:

@@ -22,7 +22,7 @@ import polars as pl
 
 from ._exceptions import QueryError
 from ._version import __version__
-from .cli import has_credentials, subcommand
+from .cli import check_base_url, has_credentials, subcommand
 from .query import iso_utc, parse_iso, safe_base_url
 
 if TYPE_CHECKING:  # the usage module is imported when the subcommand runs, not at CLI start
@@ -82,6 +82,7 @@ def _client_for(args: argparse.Namespace) -> Iterator[tuple[ScenarioClient, bool
                 ScenarioClient(server.base_url, server.api_key, server.api_secret) as client:
             yield client, True
     else:
+        check_base_url(args.base_url)
         if not has_credentials():
             raise ValueError("usage is private to an account: set SCENARIO_API_KEY and "
                              "SCENARIO_API_SECRET in the environment (the public access cannot "

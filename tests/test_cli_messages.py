@@ -81,6 +81,13 @@ def test_query_errors_name_flags_before_any_request(silent_api, flags, wanted) -
     assert log == []
 
 
+@pytest.mark.parametrize("command", [["snapshot"], ["usage", "--start", "2025-01-01", "--end", "2025-01-02"]])
+def test_unusable_base_url_names_the_flag(command) -> None:
+    creds = {"SCENARIO_API_KEY": "k-1", "SCENARIO_API_SECRET": "s-1"}
+    line = one_error(run(*command, "--base-url", "http://example.invalid/v1", env=creds))
+    assert line.startswith("error: --base-url: refusing plain http to 'example.invalid'")
+
+
 def test_status_hint_fits_the_cli_default_privacy(silent_api) -> None:
     """Without credentials the CLI lists public models, so --status needs credentials too."""
     url, log = silent_api
