@@ -174,8 +174,12 @@ def run_usage(args: argparse.Namespace) -> int:
     project_ids = _project_ids(args.project_ids)
     out = Path(args.out)
     with _client_for(args) as (client, demo):
+        # tqdm's bar only on a terminal: in a log file it would write one frame per refresh
+        # (the usage module logs a summary line either way).
+        from .progress import is_interactive
+
         usage = fetch_model_usage(start, end, project_ids or None, client=client,
-                                  progress=not args.no_progress)
+                                  progress=not args.no_progress and is_interactive())
         stats = client.stats()
         base_url = client.base_url
     out.mkdir(parents=True, exist_ok=True)

@@ -26,7 +26,7 @@ log = logging.getLogger("scenario_frames.progress")
 LOG_EVERY_S = 10.0
 
 
-def _interactive() -> bool:
+def is_interactive() -> bool:
     """True when a live bar is wanted: stderr is a terminal, or tqdm.auto picked its notebook widget."""
     try:
         if sys.stderr is not None and sys.stderr.isatty():
@@ -58,7 +58,7 @@ class ListingProgress:
         self._log_every_s = log_every_s
         self._bar: Any = None
         self._closed = False
-        if interactive if interactive is not None else _interactive():
+        if interactive if interactive is not None else is_interactive():
             from tqdm.auto import tqdm
 
             self._bar = tqdm(desc=desc, unit=" models", dynamic_ncols=True, leave=True)

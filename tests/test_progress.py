@@ -89,9 +89,10 @@ def test_no_carriage_returns_when_stderr_is_a_file(tmp_path: Path) -> None:
         res = subprocess.run([SCRIPT, "snapshot", "--demo", "--demo-models", "3000", "--out",
                               str(tmp_path / "s")], stdout=subprocess.PIPE, stderr=fh, text=True,
                              env=_env(), timeout=300)
-    text = log_file.read_text()
+    raw = log_file.read_bytes()  # bytes: text mode would turn each \r into a newline
+    text = raw.decode()
     assert res.returncode == 0, text
-    assert "\r" not in text
+    assert b"\r" not in raw
     lines = [line for line in text.splitlines() if "scenario_frames.progress" in line]
     assert lines and lines[0].startswith("INFO scenario_frames.progress: GET /models: ")
     assert "(done; its size was estimated at " in lines[-1]
@@ -132,3 +133,16 @@ def test_terminal_bar_shows_an_estimated_total_and_eta(tmp_path: Path) -> None:
     estimated = [f for f in frames if "GET /models (total estimated)" in f]
     assert estimated, text
     assert any("%|" in f and "<" in f for f in estimated), estimated  # percentage and ETA
+
+
+def test_usage_writes_no_bar_frames_into_a_log_file(tmp_path: Path) -> None:
+    log_file = tmp_path / "stderr.log"
+    with open(log_file, "w") as fh:
+        res = subprocess.run([SCRIPT, "usage", "--demo", "--start", "2025-01-01", "--end", "2025-09-01",
+                              "--out", str(tmp_path / "u")], stdout=subprocess.PIPE, stderr=fh,
+                             text=True, env=_env(), timeout=300)
+    raw = log_file.read_bytes()  # bytes: text mode would turn each \r into a newline
+    text = raw.decode()
+    assert res.returncode == 0, text
+    assert b"\r" not in raw
+    assert "in 3 call(s)" in text  # the plain summary line stands in for the bar
