@@ -58,3 +58,23 @@ def test_serve_demo_defaults_are_the_cli_demo() -> None:
     import scenario_frames as sf
 
     assert sf.serve_demo is serve_demo
+
+
+def test_privacy_split_counts_what_the_listings_return() -> None:
+    """The split printed at start equals what the public and private listings hold."""
+    from scenario_frames.demo import DemoServer, serve_demo
+    from scenario_frames.fetch import fetch_catalog
+
+    with serve_demo(models=300, seed=5) as server:
+        server.catalog.remove(server.catalog.ids()[:7])
+        split = server.privacy_split()
+        public = fetch_catalog(base_url=server.base_url, privacy="public", progress=False)
+        private = fetch_catalog(base_url=server.base_url, api_key="demo", api_secret="demo",
+                                privacy="private", progress=False)
+    assert split.exact and split.total == 293
+    assert split.public == public.models.height
+    assert split.private + split.unlisted == private.models.height
+    assert split.unlisted == private.models.filter(pl.col("privacy") == "unlisted").height
+    big = DemoServer(models=300_000).privacy_split()  # sampled above 200,000 models
+    assert not big.exact and big.total == 300_000 and big.describe().startswith("300,000 models: about ")
+    assert abs(big.public / big.total - 0.6) < 0.02

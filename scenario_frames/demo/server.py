@@ -270,6 +270,7 @@ class DemoServer:
         self._cache_lock = threading.Lock()
         self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self._split: tuple[tuple[int, int], PrivacySplit] | None = None  # (catalog version, size)
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -294,8 +295,9 @@ class DemoServer:
         self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
                                         name=f"demo-server-{self.port}", daemon=True)
         self._thread.start()
-        log.info("demo Scenario API at %s serving %s; %s", self.base_url,
-                 self.privacy_split().describe(), self.credentials_note())
+        if log.isEnabledFor(logging.INFO):  # the split costs a pass over the catalog
+            log.info("demo Scenario API at %s serving %s; %s", self.base_url,
+                     self.privacy_split().describe(), self.credentials_note())
         return self
 
     def credentials_note(self) -> str:
@@ -313,17 +315,23 @@ class DemoServer:
         every model of a 10-million catalog would take the better part of a minute).
         """
         cat = self.catalog
+        cached = self._split
+        if cached is not None and cached[0] == (cat.version, len(cat)):
+            return cached[1]
         total = len(cat)
         if total <= _SPLIT_EXACT_UP_TO:
-            counts = {p: 0 for p in USAGE_PRIVACIES}
-            for p in USAGE_PRIVACIES:
-                counts[p] = sum(1 for _ in cat.ordered("createdAt", False, frozenset({p})))
-            return PrivacySplit(counts["public"], counts["private"], counts["unlisted"])
+            public, private = (sum(1 for _ in cat.ordered("createdAt", False, frozenset({p})))
+                               for p in ("public", "private"))
+            split = PrivacySplit(public, private, total - public - private)
+            self._split = ((cat.version, total), split)
+            return split
         step = max(1, total // 20_000)
         sample = [cat.facts(i).privacy for i in itertools.islice(cat.indices(), 0, None, step)]
         share = {p: sample.count(p) / max(1, len(sample)) for p in USAGE_PRIVACIES}
         public, private = round(total * share["public"]), round(total * share["private"])
-        return PrivacySplit(public, private, total - public - private, exact=False)
+        split = PrivacySplit(public, private, total - public - private, exact=False)
+        self._split = ((cat.version, total), split)
+        return split
 
     def stop(self) -> None:
         """Stop serving, close open keep-alive connections and join the serving thread."""
