@@ -43,7 +43,6 @@ import errno
 import gzip
 import hashlib
 import hmac
-import itertools
 import json
 import logging
 import math
@@ -206,7 +205,7 @@ DEMO_API_SECRET = "demo"  # the demo's default key pair: it guards nothing real
 DEMO_MODELS = 2000
 DEMO_SEED = 0
 USAGE_PRIVACIES = ("public", "private", "unlisted")
-_SPLIT_EXACT_UP_TO = 200_000  # larger catalogs get a sampled estimate of their privacy split
+_SPLIT_EXACT_UP_TO = 50_000  # larger catalogs get a sampled estimate of their privacy split
 
 
 class PortInUseError(OSError):
@@ -311,8 +310,8 @@ class DemoServer:
     def privacy_split(self) -> PrivacySplit:
         """How many models are public, private and unlisted right now.
 
-        Exact up to 200,000 models; above, estimated from an even sample of 20,000 (counting
-        every model of a 10-million catalog would take the better part of a minute).
+        Exact up to 50,000 models (a fraction of a second); above, estimated from an even
+        sample of 5,000 (counting every model of a 10-million catalog takes minutes).
         """
         cat = self.catalog
         cached = self._split
@@ -325,8 +324,8 @@ class DemoServer:
             split = PrivacySplit(public, private, total - public - private)
             self._split = ((cat.version, total), split)
             return split
-        step = max(1, total // 20_000)
-        sample = [cat.facts(i).privacy for i in itertools.islice(cat.indices(), 0, None, step)]
+        step = max(1, total // 5_000)  # an even sample of indices (removed ones barely matter)
+        sample = [cat.facts(i).privacy for i in range(0, total, step)]
         share = {p: sample.count(p) / max(1, len(sample)) for p in USAGE_PRIVACIES}
         public, private = round(total * share["public"]), round(total * share["private"])
         split = PrivacySplit(public, private, total - public - private, exact=False)
