@@ -78,3 +78,14 @@ def test_privacy_split_counts_what_the_listings_return() -> None:
     big = DemoServer(models=80_000).privacy_split()  # sampled above 50,000 models
     assert not big.exact and big.total == 80_000 and big.describe().startswith("80,000 models: about ")
     assert abs(big.public / big.total - 0.6) < 0.02
+
+
+def test_readme_states_the_demo_split_and_credentials() -> None:
+    from scenario_frames.demo import DemoServer
+
+    text = " ".join((Path(__file__).resolve().parents[1] / "README.md").read_text().split())
+    s = DemoServer().privacy_split()
+    assert (f"{s.total:,} models (seed 0), of which {s.public:,} public, {s.private:,} private and "
+            f"{s.unlisted:,} unlisted") in text
+    assert "credentials are `demo` / `demo`" in text
+    assert f"lists the {s.public:,} public models (`--privacy private` the other {s.private + s.unlisted:,})" in text
