@@ -195,18 +195,21 @@ def run_snapshot(args: argparse.Namespace) -> int:
     print(snapshot_summary(path))
     split = getattr(args, "demo_split", None)
     if split is not None:
-        print(demo_note(split, args.privacy))
+        listed = snap.read_manifest(path).get("rows", {}).get("models", 0)
+        print(demo_note(split, args.privacy, listed))
     return 0
 
 
-def demo_note(split: Any, privacy: str | None) -> str:
-    """What a ``--demo`` snapshot holds of the demo catalog, and how to list the rest."""
+def demo_note(split: Any, privacy: str | None, listed: int) -> str:
+    """What a ``--demo`` snapshot holds of the demo catalog (``listed`` models), and where the rest is."""
     hidden = split.private + split.unlisted
     if privacy == "private":
-        return (f"demo      {split.total:,} models, of which {hidden:,} private or unlisted (listed "
-                f"here with the demo credentials demo/demo); {split.public:,} public ones are listed "
+        held = "listed here" if listed == hidden else f"{listed:,} of them match this query"
+        return (f"demo      {split.total:,} models, of which {hidden:,} private or unlisted ({held}, "
+                f"with the demo credentials demo/demo); the {split.public:,} public ones are listed "
                 "without --privacy private")
-    return (f"demo      {split.total:,} models, of which {split.public:,} public (listed here); "
+    held = "listed here" if listed == split.public else f"{listed:,} of them match this query"
+    return (f"demo      {split.total:,} models, of which {split.public:,} public ({held}); "
             f"--privacy private lists the {hidden:,} private and unlisted ones with the demo "
             "credentials demo/demo")
 

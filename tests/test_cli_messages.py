@@ -174,6 +174,13 @@ def test_snapshot_demo_says_what_it_lists_and_leaves_no_staging(tmp_path) -> Non
     assert "models    1,212 in " in res.stdout
     out = tmp_path / "snapshots"
     assert sorted(p.name for p in out.iterdir() if not p.name.startswith("snapshot_at=")) == []
+    # The demo carries its own credentials: --privacy private needs none in the environment.
+    private = run("snapshot", "--demo", "--privacy", "private", "--no-progress", cwd=tmp_path)
+    assert private.returncode == 0, private.stderr
+    assert "2,000 models, of which 788 private or unlisted (listed here" in private.stdout
+    narrowed = run("snapshot", "--demo", "--type", "flux.1-lora", "--no-progress", cwd=tmp_path)
+    assert narrowed.returncode == 0, narrowed.stderr
+    assert "of which 1,212 public (124 of them match this query)" in narrowed.stdout
 
 
 def test_missing_manifest_is_named(tmp_path) -> None:
