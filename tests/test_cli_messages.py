@@ -9,6 +9,7 @@ pointed at a scripted loopback server whose request log must stay empty.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -165,22 +166,31 @@ def test_debug_and_quiet_work_before_and_after_the_subcommand(tmp_path, where) -
 
 
 def test_snapshot_demo_says_what_it_lists_and_leaves_no_staging(tmp_path) -> None:
+    from scenario_frames.demo import DemoServer
+
+    split = DemoServer().privacy_split()  # the one demo catalog: 2,000 models
+    hidden = split.private + split.unlisted
     res = run("snapshot", "--demo", "--no-progress", cwd=tmp_path)
     assert res.returncode == 0, res.stderr
     assert_clean(res.stderr)
-    assert "2,000 models, of which 1,212 public (listed here)" in res.stdout
-    assert "--privacy private lists the 788 private and unlisted ones" in res.stdout
+    assert f"2,000 models, of which {split.public:,} public (listed here)" in res.stdout
+    assert f"--privacy private lists the {hidden:,} private and unlisted ones" in res.stdout
     assert "demo/demo" in res.stdout
-    assert "models    1,212 in " in res.stdout
+    assert f"models    {split.public:,} in " in res.stdout
     out = tmp_path / "snapshots"
     assert sorted(p.name for p in out.iterdir() if not p.name.startswith("snapshot_at=")) == []
     # The demo carries its own credentials: --privacy private needs none in the environment.
     private = run("snapshot", "--demo", "--privacy", "private", "--no-progress", cwd=tmp_path)
     assert private.returncode == 0, private.stderr
-    assert "2,000 models, of which 788 private or unlisted (listed here" in private.stdout
-    narrowed = run("snapshot", "--demo", "--type", "flux.1-lora", "--no-progress", cwd=tmp_path)
+    assert f"2,000 models, of which {hidden:,} private or unlisted (listed here" in private.stdout
+    narrowed = run("snapshot", "--demo", "--type", "flux.1-lora", "--no-progress", "--out", "narrow",
+                   cwd=tmp_path)
     assert narrowed.returncode == 0, narrowed.stderr
-    assert "of which 1,212 public (124 of them match this query)" in narrowed.stdout
+    listed = re.search(r"public \(([\d,]+) of them match this query\)", narrowed.stdout)
+    assert listed, narrowed.stdout
+    folder = next((tmp_path / "narrow").glob("snapshot_at=*"))
+    rows = json.loads((folder / "manifest.json").read_text())["rows"]["models"]
+    assert int(listed.group(1).replace(",", "")) == rows < split.public
 
 
 def test_missing_manifest_is_named(tmp_path) -> None:
