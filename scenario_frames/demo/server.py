@@ -29,9 +29,13 @@ Decisions where the reference leaves room, documented here once:
 * **Faults** are drawn per request from a seeded stream before routing: error statuses
   (429, 5xx) and connection resets replace the answer; ``truncated`` and ``slow-body`` spoil
   the real answer's body.  ``max_faults`` caps how many are injected in total.
-* **Usages** cover a deterministic subset of the catalog (private and unlisted models plus
-  one public model in ten, at most ``usage_models``), one point per UTC day, each value a
-  pure function of (seed, model, day) so that overlapping calls agree.  Basic auth only.
+* **Usages** cover a deterministic subset of the catalog (among the privacies of
+  ``usage_privacies``: every private and unlisted model, one public model in ten; at most
+  ``usage_models``), one point per UTC day, each value a pure function of (seed, model, day)
+  so that overlapping calls agree.  Basic auth only.  The CLI's ``usage --demo`` keeps to
+  public models, the ones ``snapshot --demo`` lists, so the two outputs join.
+* **One demo catalog.**  The defaults (2,000 models, seed 0) are what every ``--demo`` of the
+  CLI serves and what ``serve_demo()`` starts, so outputs of different commands join.
 """
 
 from __future__ import annotations
