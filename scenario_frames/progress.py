@@ -70,7 +70,7 @@ class ListingProgress:
         with self._lock:
             self.estimate = max(int(round(total)), self.models)
             if self._bar is not None:
-                self._bar.total = self.estimate
+                _retotal(self._bar, self.estimate)
                 self._bar.set_description(f"{self.desc} (total estimated)", refresh=False)
                 self._bar.refresh()
 
@@ -82,7 +82,7 @@ class ListingProgress:
             if self.estimate is not None and self.models > self.estimate:
                 self.estimate = self.models  # the estimate was low: never show over 100%
                 if self._bar is not None:
-                    self._bar.total = self.estimate
+                    _retotal(self._bar, self.estimate)
             if self._bar is not None:
                 self._bar.set_postfix(pages=self.pages, refresh=False)
                 self._bar.update(models)
@@ -112,7 +112,7 @@ class ListingProgress:
                 return
             self._closed = True
             if self._bar is not None:
-                self._bar.total = self.models
+                _retotal(self._bar, self.models)
                 self._bar.set_description(self.desc, refresh=False)
                 self._bar.refresh()
                 self._bar.close()
@@ -122,6 +122,17 @@ class ListingProgress:
                 guess, self.estimate = self.estimate, None
                 note = f"; its size was estimated at {guess:,}" if guess else ""
                 log.info("%s (done%s)", self.line(), note)
+
+
+def _retotal(bar: Any, total: int) -> None:
+    """Give a live bar a new total; Jupyter's widget keeps its own maximum, updated too."""
+    bar.total = total
+    box = getattr(bar, "container", None)  # tqdm.notebook's HBox(text, IntProgress, text)
+    if box is not None:
+        meter = box.children[1]
+        meter.max = max(total, 1)
+        meter.bar_style = ""  # the unknown-total style is "info"
+        meter.layout.width = None
 
 
 def make_progress(enabled: bool, desc: str = "GET /models") -> ListingProgress | None:
