@@ -355,6 +355,13 @@ def _decoder(encoding: str) -> Any:
     raise _BodyTooLarge(f"the server sent a body in an encoding we cannot read (Content-Encoding: {enc[:40]})")
 
 
+def _inflate(decoder: Any, data: bytes, room: int) -> tuple[bytes, bool]:
+    """Inflate ``data`` into at most ``room + 1`` bytes; (output, whether it overflowed)."""
+    out = decoder.decompress(data, max(0, room) + 1)
+    # Input left over means the output bound was hit: the body is larger than the room.
+    return out, bool(decoder.unconsumed_tail) or len(out) > room
+
+
 def _set_socket_timeout(resp: requests.Response, seconds: float) -> None:
     """Bound the next socket read of this response (the read timeout applies per read)."""
     conn = getattr(resp.raw, "connection", None)
@@ -389,13 +396,22 @@ def _read_body(resp: requests.Response, *, limit: int, until: float) -> bytes:
             resp.close()
             raise _BodyStalled(f"the body was still arriving after {size:,} bytes")
         _set_socket_timeout(resp, left)
-        chunk = resp.raw.read1(_READ_CHUNK, decode_content=False)
+        try:
+            chunk = resp.raw.read1(_READ_CHUNK, decode_content=False)
+        except (urllib3.exceptions.TimeoutError, TimeoutError):
+            resp.close()
+            raise _BodyStalled(f"the body stopped arriving after {size:,} bytes") from None
         if not chunk:
             break
         if decoder is not None:
-            chunk = decoder.decompress(chunk, limit - size + 1)
-            if decoder.unconsumed_tail:  # only left when the output reached the bound
-                size = limit + 1
+            chunk, over = _inflate(decoder, chunk, limit - size)
+            if decoder.eof and decoder.unused_data:  # a gzip body may hold several members
+                rest = decoder.unused_data
+                decoder = _decoder(resp.headers.get("content-encoding", ""))
+                more, over2 = _inflate(decoder, rest, limit - size - len(chunk))
+                chunk, over = chunk + more, over or over2
+            if over:
+                size = limit
         size += len(chunk)
         if size > limit:
             resp.close()

@@ -61,7 +61,7 @@ class FetchResult:
     """Raw page bodies, as the server sent them, and the fetch's statistics.
 
     ``keys`` gives each page's place in the listing (``pages.PageKey``), as a ``sink`` saw it.
-    ``started_at`` is when a fetch resumed from a checkpoint began (None: this call).
+    ``started_at`` is, with a checkpoint, when its fetch began (perhaps in an earlier run).
     """
 
     pages: list[bytes]
@@ -141,7 +141,8 @@ def fetch_catalog(
     listing is public when no credentials were found, private otherwise.
     ``max_retry_after`` (seconds) and ``max_page_bytes`` bound the waits and bodies of the
     client built here (see ``ScenarioClient``; they cannot be combined with ``client=``).
-    A fetch resumed from a checkpoint gets the ``fetched_at`` of its first run.
+    With a checkpoint, ``meta.fetched_at`` is when the checkpoint's fetch began, so pages
+    resumed or reused from it never pass for newer than they are.
     """
     return fetch_catalog_pages(
         base_url=base_url, api_key=api_key, api_secret=api_secret, workers=workers,

@@ -415,14 +415,13 @@ class Checkpoint:
         """Start a new checkpoint or load a matching one; returns (mode, partitions)."""
         self.folder.mkdir(parents=True, exist_ok=True)
         head = self.folder / "checkpoint.json"
-        if head.exists():
-            info = orjson.loads(head.read_bytes())
-            if info.get("consumed"):
-                raise CheckpointMismatchError(
-                    f"checkpoint folder {str(self.folder)!r} was already written as snapshot "
-                    f"{info['consumed']!r}; it cannot be replayed as new data. Delete the folder "
-                    "(or use another one) for a fresh fetch"
-                )
+        info = orjson.loads(head.read_bytes()) if head.exists() else None
+        if info is not None and info.get("consumed"):
+            # Its fetch was finished and written: nothing to resume, so this is a new fetch.
+            log.info("checkpoint %s was already written as snapshot %s: starting a fresh fetch in it",
+                     self.folder, info["consumed"])  # fmt: skip
+            _drop_pages(self.folder)
+        elif info is not None:
             if info.get("fingerprint") != fingerprint:
                 raise CheckpointMismatchError(
                     f"checkpoint folder {str(self.folder)!r} belongs to a different fetch "
@@ -440,7 +439,8 @@ class Checkpoint:
             with contextlib.suppress(TypeError, ValueError):
                 self.started_at = parse_iso(info["started_at"])
             return str(info.get("mode", mode)), parts
-        self.started_at = datetime.now(UTC)
+        now = datetime.now(UTC)
+        self.started_at = now.replace(microsecond=now.microsecond // 1000 * 1000)  # as stored
         info = {"format": self.FORMAT, "fingerprint": fingerprint, "mode": mode,
                 "started_at": iso_utc(self.started_at), **description}  # fmt: skip
         atomic_write(head, orjson.dumps(info, option=orjson.OPT_INDENT_2), sync_dir=True)
@@ -459,8 +459,8 @@ def consume_checkpoint(folder: str | os.PathLike[str], snapshot: str) -> None:
     A checkpoint exists to finish one interrupted fetch.  Once its listing has become a
     snapshot, replaying it later would write old pages as if they were fresh, so its pages
     and window states are removed and ``checkpoint.json`` keeps only a note of the snapshot
-    it became; opening it again raises ``CheckpointMismatchError`` saying so.  Files that
-    are not the checkpoint's own are left alone.
+    it became; the next fetch given this folder starts afresh (and may itself be resumed).
+    Files that are not the checkpoint's own are left alone.
     """
     root = Path(folder)
     head = root / "checkpoint.json"
@@ -470,7 +470,12 @@ def consume_checkpoint(folder: str | os.PathLike[str], snapshot: str) -> None:
     note = {k: info.get(k) for k in ("format", "fingerprint", "mode", "started_at", "base_url", "query")}
     note["consumed"] = snapshot
     atomic_write(head, orjson.dumps(note, option=orjson.OPT_INDENT_2), sync_dir=True)
-    for path in root.glob("part-?????*.json"):
+    _drop_pages(root)
+
+
+def _drop_pages(folder: Path) -> None:
+    """Remove a checkpoint's page and window files (nothing else)."""
+    for path in folder.glob("part-?????*.json"):
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
 
@@ -530,7 +535,7 @@ class Listing:
     partitions: int
     reason: str  # why sequential, or "partitioned"
     keys: list[PageKey] = field(default_factory=list)  # each page's key, same order as pages
-    started_at: datetime | None = None  # when a resumed fetch began (None: this run)
+    started_at: datetime | None = None  # with a checkpoint: when its fetch began (maybe an earlier run)
     resumed: bool = False  # pages came (at least partly) from a checkpoint
 
 
@@ -906,8 +911,8 @@ def list_pages(
         if bar is not None:
             bar.close()
     listing = _assemble(run, blocker or ("partitioned" if partitioned else "resumed sequential checkpoint"))
-    if parts and store is not None:
-        listing.started_at, listing.resumed = store.started_at, True
+    if store is not None:
+        listing.started_at, listing.resumed = store.started_at, bool(parts)
     return listing
 
 
