@@ -772,7 +772,7 @@ class ScenarioClient:
         error = error_for_status(status)(message, status=status, reason=reason, path=api_path)
         if status in RETRY_STATUSES:
             retry_after = parse_retry_after(resp.headers)
-            why = f"{status} {resp.reason or ''}".strip()
+            why = self.scrub(f"{status} {resp.reason or ''}".strip())[:200]  # a server may echo anything
             if retry_after is not None:
                 if retry_after > self.max_retry_after:
                     raw = self.scrub(resp.headers.get("retry-after-ms") and

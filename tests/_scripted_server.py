@@ -51,7 +51,8 @@ def scripted(
                 n = len(log)
                 log.append(entry)
             status, headers, body = answer(n, self)
-            self.send_response(status)
+            headers = dict(headers)
+            self.send_response(status, headers.pop(":reason", None))  # ":reason": the status line's phrase
             for k, v in headers.items():
                 self.send_header(k, v)
             if isinstance(body, bytes):
