@@ -7,15 +7,19 @@ odd bodies, retry-after-ms, slow answers, header capture).
 
 from __future__ import annotations
 
+import gzip
 import json
 import logging
 import math
 import time
+import zlib
 from email.utils import formatdate
 
 import pytest
 from _bounded import bounded
 from _scripted_server import Answer, scripted
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from scenario_frames import (
     AuthenticationError,
@@ -411,3 +415,66 @@ def test_gate_holds_and_never_shortens() -> None:
     t = time.monotonic()
     gate.wait()
     assert time.monotonic() - t >= 0.15
+
+
+# ---------------------------------------------------------------------------------------------
+# The bounded body reader: any body, any encoding, any cut into pieces, any limit
+# ---------------------------------------------------------------------------------------------
+
+
+def _encode(body: bytes, encoding: str) -> bytes:
+    if encoding == "gzip":
+        return gzip.compress(body, mtime=0)
+    if encoding == "gzip-2-members":  # several gzip members back to back are one valid gzip body
+        half = len(body) // 2
+        return gzip.compress(body[:half], mtime=0) + gzip.compress(body[half:], mtime=0)
+    if encoding == "deflate":
+        return zlib.compress(body)
+    return body
+
+
+@pytest.fixture(scope="module")
+def body_server():
+    holder: dict = {}
+
+    def answer(n: int, _h: object) -> Answer:
+        wire, pieces, header = holder["wire"], holder["pieces"], holder["headers"]
+
+        def write(wfile, entry) -> None:
+            at = 0
+            for size in pieces:
+                wfile.write(wire[at:at + size])
+                wfile.flush()
+                at += size
+            wfile.write(wire[at:])
+
+        return 200, {**header, "Content-Length": str(len(wire))}, write
+
+    with scripted(answer) as (base, log):
+        yield base, log, holder
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    body=st.one_of(st.binary(max_size=4000), st.integers(0, 300_000).map(lambda n: b"ab" * n)),
+    encoding=st.sampled_from(["identity", "gzip", "gzip-2-members", "deflate"]),
+    pieces=st.lists(st.integers(1, 5000), max_size=6),
+    slack=st.integers(-50, 50),
+)
+def test_bounded_reader_returns_the_body_or_refuses_it_by_its_decoded_size(body_server, body, encoding,
+                                                                           pieces, slack) -> None:
+    base, log, holder = body_server
+    wire = _encode(body, encoding)
+    headers = {} if encoding == "identity" else {"Content-Encoding": encoding.split("-")[0]}
+    holder.update(wire=wire, pieces=pieces, headers=headers)
+    limit = max(1, len(body) + slack)
+    client = fast(base_url=base, max_page_bytes=limit, max_attempts=2)
+    before = len(log)
+    if len(body) <= limit:
+        got, _ = client.get_read("/models", read=lambda b: (b, None))
+        assert got == body
+    else:
+        with pytest.raises(ServerError) as err:
+            client.get_read("/models", read=lambda b: (b, None))
+        assert err.value.reason == "body-too-large" and f"{limit:,} bytes" in str(err.value)
+        assert len(log) - before == 1, "an oversized body was retried"
