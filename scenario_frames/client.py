@@ -339,6 +339,10 @@ class _BodyTooLarge(Exception):
     """The body (decoded) is over the page size limit; carries the text of the error."""
 
 
+class _BodyUnreadable(Exception):
+    """The body comes in a Content-Encoding we did not ask for and cannot decode."""
+
+
 class _BodyStalled(Exception):
     """The body did not arrive in the time left for it."""
 
@@ -352,7 +356,7 @@ def _decoder(encoding: str) -> Any:
         return zlib.decompressobj(16 + zlib.MAX_WBITS)
     if enc == "deflate":
         return zlib.decompressobj(32 + zlib.MAX_WBITS)  # zlib or gzip header, detected
-    raise _BodyTooLarge(f"the server sent a body in an encoding we cannot read (Content-Encoding: {enc[:40]})")
+    raise _BodyUnreadable(f"the server sent a body in an encoding we did not ask for (Content-Encoding: {enc[:40]})")
 
 
 def _inflate(decoder: Any, data: bytes, room: int) -> tuple[bytes, bool]:
@@ -742,6 +746,8 @@ class ScenarioClient:
                 "bytes (decoded); refusing it (raise max_page_bytes / --max-page-bytes if the page is genuine)",
                 reason="body-too-large", path=api_path,
             ) from None  # fmt: skip
+        except _BodyUnreadable as exc:
+            raise ServerError(f"{exc} from {self.host}", reason="unsupported-encoding", path=api_path) from None
         except _BodyStalled as exc:
             error = ServerError(f"{exc}: {self.host} sends its body too slowly (the whole body must "
                                 f"arrive within {timeout[1]:g} s)", reason="slow-body", path=api_path)

@@ -540,3 +540,11 @@ def test_a_resumed_window_whose_token_expired_restarts_from_its_last_position(qu
     assert cat.rejects.height == 0
     assert cat.models.height + cat.meta.duplicates == sum(
         len(orjson.loads(p.read_bytes())["models"]) for p in tmp_path.glob("part-?????-??????.json"))
+
+
+def test_a_body_in_an_encoding_we_did_not_ask_for_is_refused_by_name() -> None:
+    brotli = (200, {**JSON, "Content-Encoding": "br"}, b"\x8b\x03\x80hello\x03")
+    with scripted(lambda n, h: brotli) as (base, log):
+        with pytest.raises(ServerError, match=r"encoding we did not ask for \(Content-Encoding: br\)") as err:
+            bounded(lambda: ScenarioClient(base).get("/models"), 30)
+    assert err.value.reason == "unsupported-encoding" and len(log) == 1
