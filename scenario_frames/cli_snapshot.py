@@ -119,14 +119,17 @@ def _client(args: argparse.Namespace) -> Iterator[Any]:
 class _Fetcher:
     """``fetch(**query)`` with this run's client and transport flags (workers, checkpoint, ...).
 
-    It remembers the pages of its last fetch and the query they answer, so that a snapshot
-    that cannot be written does not lose them (see ``_keep_pages``).
+    Without --checkpoint it keeps the raw pages of its last fetch (and the query they
+    answer) until the snapshot is written, so that a write that fails does not lose them
+    (see ``_keep_pages``); that holds the listing's JSON in memory next to its tables for
+    the length of the write.  With --checkpoint the pages are on disk already.
     """
 
     def __init__(self, args: argparse.Namespace, client: Any) -> None:
         self.args = args
         self.client = client
-        self.result: Any = None
+        self.fetched = False
+        self.pages: list[bytes] | None = None
         self.query: dict[str, Any] = {}
 
     def __call__(self, **query: Any) -> Any:
@@ -134,10 +137,12 @@ class _Fetcher:
 
         a = self.args
         self.query = dict(query)
-        catalog, self.result = fetch_catalog_pages(
+        catalog, result = fetch_catalog_pages(
             client=self.client, workers=a.workers, checkpoint=a.checkpoint,
             progress=not a.no_progress, **query,
         )  # fmt: skip
+        self.fetched = True
+        self.pages = None if a.checkpoint else result.pages
         return catalog
 
 
@@ -151,8 +156,6 @@ def _keep_pages(fetcher: _Fetcher, out: Path, exc: OSError) -> snap.SnapshotErro
     from .pages import save_pages_checkpoint
 
     why = f"could not write the snapshot under {out}: {exc.strerror or exc}"
-    if fetcher.result is None:
-        return snap.SnapshotError(why)
     if fetcher.args.checkpoint:
         return snap.SnapshotError(
             f"{why}. The fetched pages are kept in the checkpoint folder {fetcher.args.checkpoint}: "
@@ -162,11 +165,11 @@ def _keep_pages(fetcher: _Fetcher, out: Path, exc: OSError) -> snap.SnapshotErro
 
         folder = Path(tempfile.mkdtemp(prefix="scenario-frames-pages-"))
         query = {"privacy": fetcher.client.default_privacy} | {k: v for k, v in fetcher.query.items() if v is not None}
-        save_pages_checkpoint(folder, fetcher.client, query, fetcher.result.pages)
+        save_pages_checkpoint(folder, fetcher.client, query, fetcher.pages or [])
     except OSError as again:
         return snap.SnapshotError(f"{why}; the fetched pages could not be kept either ({again.strerror or again})")
     return snap.SnapshotError(
-        f"{why}. The {len(fetcher.result.pages)} fetched pages were kept in {folder}: fix the problem and "
+        f"{why}. The {len(fetcher.pages or [])} fetched pages were kept in {folder}: fix the problem and "
         f"rerun the same command with --checkpoint {folder} to write them without requests")
 
 
@@ -209,7 +212,7 @@ def run_snapshot(args: argparse.Namespace) -> int:
             else:
                 path = snap.write_snapshot(fetch(**query_from_args(args)), out)
         except OSError as exc:
-            if fetch.result is None:
+            if not fetch.fetched:
                 raise
             raise _keep_pages(fetch, out, exc) from None
     if args.checkpoint:

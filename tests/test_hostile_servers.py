@@ -417,7 +417,9 @@ def test_unusable_out_fails_before_any_request(case: str, tmp_path: Path) -> Non
     assert not out.exists() or not out.is_dir() or not snapshots_in(out)
 
 
-def test_a_write_failing_after_the_fetch_keeps_the_pages_for_a_rerun_without_requests(tmp_path: Path) -> None:
+@pytest.mark.parametrize("checkpoint", [False, True], ids=["no-checkpoint", "checkpoint"])
+def test_a_write_failing_after_the_fetch_keeps_the_pages_for_a_rerun_without_requests(checkpoint: bool,
+                                                                                     tmp_path: Path) -> None:
     out = tmp_path / "out"
     records = make_records(30, seed=16)
 
@@ -429,20 +431,28 @@ def test_a_write_failing_after_the_fetch_keeps_the_pages_for_a_rerun_without_req
         return 200, JSON, page(records)
 
     with scripted(answer) as (base, log):
-        args = ("snapshot", "--base-url", base, "--out", out, "--no-progress", "--workers", "1")
+        args: tuple = ("snapshot", "--base-url", base, "--out", out, "--no-progress", "--workers", "1")
+        if checkpoint:
+            args += ("--checkpoint", tmp_path / "ck")
         proc = cli(*args)
         assert proc.returncode == 1 and len(log) == 1
-        kept = re.search(r"--checkpoint (\S+) to write them without requests", proc.stderr)
-        assert kept, proc.stderr[-2000:]
-        folder = Path(kept.group(1))
+        assert f"could not write the snapshot under {out}" in proc.stderr
+        if checkpoint:
+            assert f"kept in the checkpoint folder {tmp_path / 'ck'}" in proc.stderr, proc.stderr[-2000:]
+            folder = None
+        else:
+            kept = re.search(r"--checkpoint (\S+) to write them without requests", proc.stderr)
+            assert kept and "fetched pages were kept in" in proc.stderr, proc.stderr[-2000:]
+            folder = Path(kept.group(1))
+            args += ("--checkpoint", folder)
         try:
-            assert str(out) in proc.stderr and "fetched pages were kept in" in proc.stderr
             (out / snap.STAGING).unlink()
-            again = cli(*args, "--checkpoint", folder)
+            again = cli(*args)
             assert again.returncode == 0, again.stderr[-2000:]
             assert len(log) == 1, "the rerun sent requests"
         finally:
-            shutil.rmtree(folder, ignore_errors=True)
+            if folder is not None:
+                shutil.rmtree(folder, ignore_errors=True)
     written = snapshots_in(out)
     assert len(written) == 1
     assert pl.read_parquet(written[0] / "models.parquet")["model_id"].sort().to_list() == sorted(r["id"] for r in records)
