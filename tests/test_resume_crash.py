@@ -4,7 +4,9 @@ folder, ends with every model exactly once; a foreign checkpoint is refused.
 The child reports each page it keeps on stdout; the parent kills it once it has reported a
 random number of pages, never after a guessed delay.  In half of the runs the child holds
 still after that page (its fetch cannot end), so the kill is known to land mid-fetch; in the
-others it keeps going and the kill lands wherever the workers are at that moment.
+others it keeps going and the kill lands wherever the workers are at that moment.  The
+snapshot command is also killed as soon as it reports its snapshot written, around the
+moment it consumes its checkpoint.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from pathlib import Path
 import orjson
 import pytest
 
+from scenario_frames import snapshot as snap
 from scenario_frames.client import ScenarioClient
 from scenario_frames.demo import serve_demo
 from scenario_frames.fetch import fetch_pages
@@ -152,3 +155,42 @@ def test_checkpoint_of_another_query_is_refused(server, tmp_path: Path) -> None:
         with pytest.raises(CheckpointMismatchError, match="different fetch"):
             fetch_pages(query, client=client, page_size=size, checkpoint=tmp_path, progress=False)
     assert server.stats.requests == before
+
+
+def test_killed_right_after_writing_the_snapshot_the_checkpoint_is_never_replayed_as_new(server, tmp_path: Path) -> None:
+    """The snapshot command consumes its checkpoint after writing the snapshot.  Killed as soon
+    as it reports the snapshot written (before, during or after the consumption), a rerun with
+    the same checkpoint either fetches afresh or, if the consumption had not begun, rewrites
+    the same pages with their own fetch time: never old pages under a new time."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SCENARIO_")}
+    launch = "import sys; from scenario_frames.cli import main; sys.exit(main())"
+    for run in range(4):
+        out, ck = tmp_path / f"out{run}", tmp_path / f"ck{run}"
+        cmd = [sys.executable, "-c", launch, "snapshot", "--base-url", server.base_url, "--privacy", "public",
+               "--out", str(out), "--checkpoint", str(ck), "--no-progress", "--page-size", "50"]  # fmt: skip
+        child = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+        sel = selectors.DefaultSelector()
+        sel.register(child.stderr, selectors.EVENT_READ)
+        end = time.monotonic() + 120
+        try:
+            while True:
+                assert sel.select(max(0.0, end - time.monotonic())), "no 'wrote snapshot' line in time"
+                line = child.stderr.readline()
+                assert line, "the command ended without writing its snapshot"
+                if b"wrote snapshot" in line:
+                    break
+        finally:
+            sel.close()
+            child.send_signal(signal.SIGKILL)
+            child.communicate(timeout=60)
+        first = snap.list_snapshots(out)
+        assert len(first) == 1
+        before = server.stats.requests
+        again = subprocess.run(cmd, capture_output=True, env=env, timeout=120)
+        assert again.returncode == 0, again.stderr.decode()[-2000:]
+        old, new = (snap.read_manifest(p) for p in snap.list_snapshots(out))
+        if server.stats.requests == before:  # replayed: the pages keep the time they were fetched
+            assert new["fetched_at"] == old["fetched_at"]
+        else:
+            assert new["fetched_at"] > old["fetched_at"]
+        assert orjson.loads((ck / "checkpoint.json").read_bytes()).get("consumed") == snap.list_snapshots(out)[-1].name
