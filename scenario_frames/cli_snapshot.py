@@ -12,7 +12,7 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -93,7 +93,7 @@ def _client(args: argparse.Namespace) -> Iterator[Any]:
     unless --privacy private asks for the demo team's private and unlisted models.
     """
     from .client import ScenarioClient
-    from .fetch import client_from_args
+    from .fetch import client_from_args, client_limits_from_args
 
     if not args.demo:
         client = client_from_args(args)
@@ -110,22 +110,69 @@ def _client(args: argparse.Namespace) -> Iterator[Any]:
         args.demo_split = server.privacy_split()
         workers = args.workers or 1
         client = ScenarioClient(server.base_url, server.api_key, server.api_secret, max_attempts=args.max_attempts,
-                                deadline=args.deadline, pool_size=max(workers + 2, 4))
+                                deadline=args.deadline, pool_size=max(workers + 2, 4),
+                                **client_limits_from_args(args))
         try:
             yield client
         finally:
             client.close()
 
 
-def _fetcher(args: argparse.Namespace, client: Any) -> Callable[..., Any]:
-    """``fetch(**query)`` with this run's client and transport flags (workers, checkpoint, ...)."""
-    from .fetch import fetch_catalog
+class _Fetcher:
+    """``fetch(**query)`` with this run's client and transport flags (workers, checkpoint, ...).
 
-    def fetch(**query: Any) -> Any:
-        return fetch_catalog(client=client, workers=args.workers, checkpoint=args.checkpoint,
-                             progress=not args.no_progress, **query)
+    Without --checkpoint it keeps the raw pages of its last fetch (and the query they
+    answer) until the snapshot is written, so that a write that fails does not lose them
+    (see ``_keep_pages``); that holds the listing's JSON in memory next to its tables for
+    the length of the write.  With --checkpoint the pages are on disk already.
+    """
 
-    return fetch
+    def __init__(self, args: argparse.Namespace, client: Any) -> None:
+        self.args = args
+        self.client = client
+        self.fetched = False
+        self.pages: list[bytes] | None = None
+        self.query: dict[str, Any] = {}
+
+    def __call__(self, **query: Any) -> Any:
+        from .fetch import fetch_catalog_pages
+
+        a = self.args
+        self.query = dict(query)
+        catalog, result = fetch_catalog_pages(
+            client=self.client, workers=a.workers, checkpoint=a.checkpoint,
+            progress=not a.no_progress, **query,
+        )  # fmt: skip
+        self.fetched = True
+        self.pages = None if a.checkpoint else result.pages
+        return catalog
+
+
+def _keep_pages(fetcher: _Fetcher, out: Path, exc: OSError) -> snap.SnapshotError:
+    """The error for a snapshot that could not be written, after saving what was fetched.
+
+    With ``--checkpoint`` the pages are already there.  Without it they are written as a
+    complete checkpoint in the system's temporary folder; rerunning the same command with
+    ``--checkpoint`` that folder writes the snapshot without a single request.
+    """
+    from .pages import save_pages_checkpoint
+
+    why = f"could not write the snapshot under {out}: {exc.strerror or exc}"
+    if fetcher.args.checkpoint:
+        return snap.SnapshotError(
+            f"{why}. The fetched pages are kept in the checkpoint folder {fetcher.args.checkpoint}: "
+            "fix the problem and rerun the same command to write them without requests")
+    try:
+        import tempfile
+
+        folder = Path(tempfile.mkdtemp(prefix="scenario-frames-pages-"))
+        query = {"privacy": fetcher.client.default_privacy} | {k: v for k, v in fetcher.query.items() if v is not None}
+        save_pages_checkpoint(folder, fetcher.client, query, fetcher.pages or [])
+    except OSError as again:
+        return snap.SnapshotError(f"{why}; the fetched pages could not be kept either ({again.strerror or again})")
+    return snap.SnapshotError(
+        f"{why}. The {len(fetcher.pages or [])} fetched pages were kept in {folder}: fix the problem and "
+        f"rerun the same command with --checkpoint {folder} to write them without requests")
 
 
 def _check_incremental_flags(args: argparse.Namespace) -> None:
@@ -177,8 +224,14 @@ def check_flags(args: argparse.Namespace) -> None:
 
 
 def run_snapshot(args: argparse.Namespace) -> int:
-    """Fetch (or refresh) and write one snapshot, then print its summary."""
+    """Fetch (or refresh) and write one snapshot, then print its summary.
+
+    --out is checked before anything is fetched (a file, a read-only or missing filesystem
+    fail at once, naming the path).  A snapshot written from a --checkpoint consumes it
+    (``pages.consume_checkpoint``): the same folder cannot replay old pages as new data.
+    """
     from .fetch import query_from_args
+    from .pages import consume_checkpoint
 
     out = Path(args.out)
     check_flags(args)
@@ -186,12 +239,20 @@ def run_snapshot(args: argparse.Namespace) -> int:
         _check_incremental_flags(args)
         if snap.latest_snapshot(out) is None:
             raise ValueError(f"--incremental needs an earlier snapshot under {out}; take a full snapshot first")
+    snap.check_writable(out)
     with _client(args) as client:
-        fetch = _fetcher(args, client)
-        if args.incremental:
-            path = snap.refresh_incremental(out, fetch)
-        else:
-            path = snap.write_snapshot(fetch(**query_from_args(args)), out)
+        fetch = _Fetcher(args, client)
+        try:
+            if args.incremental:
+                path = snap.refresh_incremental(out, fetch)
+            else:
+                path = snap.write_snapshot(fetch(**query_from_args(args)), out)
+        except OSError as exc:
+            if not fetch.fetched:
+                raise
+            raise _keep_pages(fetch, out, exc) from None
+    if args.checkpoint:
+        consume_checkpoint(args.checkpoint, path.name)
     print(snapshot_summary(path))
     split = getattr(args, "demo_split", None)
     if split is not None:

@@ -17,6 +17,7 @@ import os
 import random
 import threading
 import time
+import zlib
 from collections.abc import Callable, Mapping
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -24,6 +25,7 @@ from urllib.parse import urljoin, urlsplit
 
 import orjson
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
 from tenacity import (
     RetryCallState,
@@ -33,13 +35,32 @@ from tenacity import (
     stop_before_delay,
 )
 
-from ._exceptions import ScenarioAPIError, ScenarioFramesError, ServerError, error_for_status
+from ._exceptions import (
+    RateLimitError,
+    ScenarioAPIError,
+    ScenarioFramesError,
+    ServerError,
+    error_for_status,
+)
 from ._version import __version__
 
 log = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL = "https://api.cloud.scenario.com/v1"
 PUBLIC_TOKEN = "public-auth-token"
+
+# The longest Retry-After we sleep through.  The official scenario-sdk honours 0-60 s; we
+# take the same ceiling: a server asking for more is saying "come back later", and a
+# notebook or cron job should hear that at once (as an error naming both values) rather than
+# sit silent for hours.  Raise it with ``max_retry_after=`` / ``--max-retry-after``.
+DEFAULT_MAX_RETRY_AFTER = 60.0
+# The largest page body we read, counted after decoding (gzip included).  A full page of
+# 500 models weighs a few MB; 64 MiB leaves a wide margin while a hostile or broken server
+# cannot make us hold gigabytes.  ``max_page_bytes=`` changes it.
+DEFAULT_MAX_PAGE_BYTES = 64 << 20
+# Attempts for a connection that cannot even be opened (refused, DNS failure): the host is
+# either down or misspelled, and eight attempts with back-off would only hide that.
+CONNECT_ATTEMPTS = 3
 
 RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504}) | frozenset(range(505, 600))
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
@@ -168,16 +189,33 @@ def _resolve_credentials(api_key: str | None, api_secret: str | None) -> _Creden
 
 
 def is_loopback_host(host: str | None) -> bool:
-    """True for localhost, 127.0.0.0/8 and ::1: the only hosts plain http may talk to."""
+    """True for ``localhost``, 127.0.0.0/8 and ::1: the only hosts plain http may talk to.
+
+    Only literal addresses and the name ``localhost`` count: ``<name>.localhost`` is sent to
+    the system resolver like any other name, which may answer with a remote address.
+    """
     if not host:
         return False
     h = host.strip("[]").lower()
-    if h == "localhost" or h.endswith(".localhost"):
+    if h == "localhost":
         return True
     try:
         return ipaddress.ip_address(h).is_loopback
     except ValueError:
         return False
+
+
+def _netloc(url: str) -> str:
+    """``host:port`` of a URL (never its userinfo), as errors name it."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    return f"{host}:{port}" if port else host
 
 
 def _origin(url: str) -> tuple[str, str, int | None]:
@@ -187,8 +225,19 @@ def _origin(url: str) -> tuple[str, str, int | None]:
 
 
 def check_url(url: str) -> None:
-    """Refuse anything but https, except http to a loopback host (the demo server)."""
+    """Refuse anything but https, except http to a loopback host (the demo server).
+
+    A URL carrying credentials (``https://user:pass@host/v1``) is refused too, without
+    repeating it: a URL ends up in logs, reprs, checkpoints and manifests, and the password
+    with it.  Credentials belong in the environment variables.
+    """
     parts = urlsplit(url)
+    if "@" in (parts.netloc or ""):
+        raise ClientConfigError(
+            "the base URL carries credentials (user:password@host); they are refused there because "
+            "URLs end up in logs and files. Remove them from the URL and set SCENARIO_API_KEY and "
+            "SCENARIO_API_SECRET in the environment instead (recommended)"
+        )
     if parts.scheme == "https" and parts.hostname:
         return
     if parts.scheme == "http" and is_loopback_host(parts.hostname):
@@ -198,7 +247,7 @@ def check_url(url: str) -> None:
             f"refusing plain http to {parts.hostname!r}: credentials and data would travel "
             "unencrypted; use https (plain http is only allowed for loopback hosts)"
         )
-    raise ClientConfigError(f"unsupported URL {url!r}: expected https://host/... ")
+    raise ClientConfigError(f"unsupported URL {url!r}: expected https://host/...")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -286,25 +335,154 @@ class BackoffGate:
 _READ_CHUNK = 1 << 20
 
 
-def _read_body(resp: requests.Response) -> bytes:
-    """The whole body, read through requests' own iterator (so a cut, reset or undecodable
-    body raises requests' usual errors) in large pieces, then kept as ``resp.content``."""
-    if resp._content is False:  # noqa: SLF001 - requests' marker for "not read yet"
-        body = b"".join(resp.iter_content(_READ_CHUNK))
-        resp._content = body  # noqa: SLF001 - what ``.content`` would have stored
-        resp._content_consumed = True  # noqa: SLF001
-        resp.close()  # the connection goes back to the pool
-    return resp.content
+class _BodyTooLarge(Exception):
+    """The body (decoded) is over the page size limit; carries the text of the error."""
+
+
+class _BodyUnreadable(Exception):
+    """The body comes in a Content-Encoding we did not ask for and cannot decode."""
+
+
+class _BodyStalled(Exception):
+    """The body did not arrive in the time left for it."""
+
+
+def _decoder(encoding: str) -> Any:
+    """A bounded decoder for the body's Content-Encoding, or None for identity."""
+    enc = encoding.strip().lower()
+    if enc in ("", "identity"):
+        return None
+    if enc in ("gzip", "x-gzip"):
+        return zlib.decompressobj(16 + zlib.MAX_WBITS)
+    if enc == "deflate":
+        return zlib.decompressobj(32 + zlib.MAX_WBITS)  # zlib or gzip header, detected
+    raise _BodyUnreadable(f"the server sent a body in an encoding we did not ask for (Content-Encoding: {enc[:40]})")
+
+
+def _inflate(decoder: Any, data: bytes, room: int) -> tuple[bytes, bool]:
+    """Inflate ``data`` into at most ``room + 1`` bytes; (output, whether it overflowed)."""
+    out = decoder.decompress(data, max(0, room) + 1)
+    # Input left over means the output bound was hit: the body is larger than the room.
+    return out, bool(decoder.unconsumed_tail) or len(out) > room
+
+
+def _set_socket_timeout(resp: requests.Response, seconds: float) -> None:
+    """Bound the next socket read of this response (the read timeout applies per read)."""
+    conn = getattr(resp.raw, "connection", None)
+    sock = getattr(conn, "sock", None)
+    if sock is not None:
+        sock.settimeout(max(0.001, seconds))
+
+
+def _read_body(resp: requests.Response, *, limit: int, until: float) -> bytes:
+    """The whole body, decoded, at most ``limit`` bytes, and over by ``until`` (monotonic).
+
+    Reads the raw bytes piece by piece (``read1``: whatever one socket read brings) so a body
+    dripped byte by byte cannot outlast ``until``: before each read the socket timeout is set
+    to the time left.  gzip and deflate are inflated here with a bound on the output, so a
+    small compressed body cannot inflate past the limit (a "gzip bomb" costs at most
+    ``limit`` bytes of memory).  A cut body raises urllib3's errors, a stalled one
+    ``_BodyStalled``, one over the limit ``_BodyTooLarge``.  The result is kept as
+    ``resp.content``.
+    """
+    if resp._content is not False:  # noqa: SLF001 - requests' marker for "not read yet"
+        return resp.content
+    decoder = _decoder(resp.headers.get("content-encoding", ""))
+    declared = resp.headers.get("content-length", "")
+    if decoder is None and declared.isdigit() and int(declared) > limit:
+        resp.close()
+        raise _BodyTooLarge(f"the server announced a {int(declared):,}-byte body")
+    pieces: list[bytes] = []
+    size = 0
+    while True:
+        left = until - time.monotonic()
+        if left <= 0:
+            resp.close()
+            raise _BodyStalled(f"the body was still arriving after {size:,} bytes")
+        _set_socket_timeout(resp, left)
+        try:
+            chunk = resp.raw.read1(_READ_CHUNK, decode_content=False)
+        except (urllib3.exceptions.TimeoutError, TimeoutError):
+            resp.close()
+            raise _BodyStalled(f"the body stopped arriving after {size:,} bytes") from None
+        if not chunk:
+            break
+        if decoder is not None:
+            chunk, over = _inflate(decoder, chunk, limit - size)
+            if decoder.eof and decoder.unused_data:  # a gzip body may hold several members
+                rest = decoder.unused_data
+                decoder = _decoder(resp.headers.get("content-encoding", ""))
+                more, over2 = _inflate(decoder, rest, limit - size - len(chunk))
+                chunk, over = chunk + more, over or over2
+            if over:
+                size = limit
+        size += len(chunk)
+        if size > limit:
+            resp.close()
+            raise _BodyTooLarge("the body grew past the limit while it was read" +
+                                (" and decoded" if decoder is not None else ""))
+        pieces.append(chunk)
+    if decoder is not None:
+        if not decoder.eof:
+            resp.close()
+            raise urllib3.exceptions.ProtocolError("the compressed body ends before its end marker")
+        tail = decoder.flush()
+        if size + len(tail) > limit:
+            resp.close()
+            raise _BodyTooLarge("the body grew past the limit while it was decoded")
+        pieces.append(tail)
+    body = b"".join(pieces)
+    resp._content = body  # noqa: SLF001 - what ``.content`` would have stored
+    resp._content_consumed = True  # noqa: SLF001
+    resp.close()  # the connection goes back to the pool
+    return body
 
 
 class _Transient(Exception):
     """An attempt failed in a way worth retrying; carries the error to raise if we give up."""
 
-    def __init__(self, reason: str, error: ScenarioAPIError, retry_after: float | None = None) -> None:
+    def __init__(self, reason: str, error: ScenarioAPIError, retry_after: float | None = None,
+                 *, connect_failure: bool = False) -> None:
         super().__init__(reason)
         self.reason = reason
         self.error = error
         self.retry_after = retry_after
+        self.connect_failure = connect_failure
+
+
+def _stop_connect_failures(state: RetryCallState) -> bool:
+    """Stop early when the connection itself cannot be opened, ``CONNECT_ATTEMPTS`` times."""
+    exc = state.outcome.exception() if state.outcome else None
+    if isinstance(exc, _Transient) and exc.connect_failure and state.attempt_number >= CONNECT_ATTEMPTS:
+        exc.error.message += f" ({state.attempt_number} attempts)"
+        exc.error.args = (str(exc.error.args[0]) + f" ({state.attempt_number} attempts)",)
+        return True
+    return False
+
+
+def _transport_failure(exc: BaseException) -> tuple[str, bool]:
+    """(what went wrong in words, whether the connection could not be opened at all)."""
+    seen: set[int] = set()
+    chain: list[BaseException] = []
+    todo: list[BaseException | None] = [exc]
+    while todo:  # walk the causes and the wrapped reasons (MaxRetryError.reason, ...)
+        e = todo.pop()
+        if e is None or id(e) in seen:
+            continue
+        seen.add(id(e))
+        chain.append(e)
+        todo += [e.__cause__, e.__context__, getattr(e, "reason", None) if isinstance(
+            getattr(e, "reason", None), BaseException) else None]
+        todo += [a for a in getattr(e, "args", ()) if isinstance(a, BaseException)]
+    names = {type(e).__name__ for e in chain}
+    if "NameResolutionError" in names or any(isinstance(e, OSError) and "resolve" in str(e).lower() or
+                                             "Name or service not known" in str(e) for e in chain):
+        return "DNS lookup failed (no such host?)", True
+    if any(isinstance(e, ConnectionRefusedError) for e in chain) or "NewConnectionError" in names:
+        return "could not connect (connection refused or unreachable)", True
+    if any(isinstance(e, requests.Timeout | urllib3.exceptions.TimeoutError | TimeoutError) for e in chain):
+        return "timeout", False
+    return "connection error", False
 
 
 class ScenarioClient:
@@ -313,10 +491,18 @@ class ScenarioClient:
     ``base_url``: argument, else ``SCENARIO_BASE_URL``, else the real service.  Credentials:
     arguments, else ``SCENARIO_API_KEY``/``SCENARIO_API_SECRET``, else
     ``SCENARIO_SDK_API_KEY``/``SCENARIO_SDK_API_SECRET``; with none, public access.
-    ``max_attempts`` and ``deadline`` (seconds, per request including its retries) bound the
-    retries; ``backoff`` and ``backoff_max`` shape the exponential back-off with jitter used
-    when the server gives no Retry-After.  ``compress`` asks for gzip bodies; by default it
-    is on except for loopback servers, where compressing only burns CPU on both ends.
+    ``max_attempts`` and ``deadline`` (seconds, per request including its retries and the
+    reading of every body) bound the retries; ``backoff`` and ``backoff_max`` shape the
+    exponential back-off with jitter used when the server gives no Retry-After.
+
+    Every wait is bounded: a Retry-After over ``max_retry_after`` seconds (default 60, the
+    official SDK's ceiling) fails at once with an error naming both values; each attempt's
+    body must arrive within the read timeout (``timeout[1]``) as a whole, not per socket
+    read, so a dripping body fails; a connection that cannot be opened (refused, DNS) is
+    tried ``CONNECT_ATTEMPTS`` times, not ``max_attempts``.  Every body is bounded: over
+    ``max_page_bytes`` (decoded, gzip or not) the request fails naming the limit.
+    ``compress`` asks for gzip bodies; by default it is on except for loopback servers,
+    where compressing only burns CPU on both ends.
     """
 
     def __init__(
@@ -334,11 +520,19 @@ class ScenarioClient:
         backoff_max: float = 8.0,
         max_redirects: int = 5,
         compress: bool | None = None,
+        max_retry_after: float = DEFAULT_MAX_RETRY_AFTER,
+        max_page_bytes: int = DEFAULT_MAX_PAGE_BYTES,
     ) -> None:
         url = (base_url or os.environ.get("SCENARIO_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
         check_url(url)
         if max_attempts < 1:
             raise ClientConfigError("max_attempts must be at least 1")
+        if not max_retry_after >= 0:
+            raise ClientConfigError("max_retry_after must be a number of seconds, 0 or more")
+        if max_page_bytes < 1:
+            raise ClientConfigError("max_page_bytes must be at least 1")
+        if deadline is not None and not deadline > 0:
+            raise ClientConfigError("deadline must be a positive number of seconds")
         self.base_url = url
         self._origin = _origin(url)
         self._auth = _resolve_credentials(api_key, api_secret)
@@ -348,6 +542,9 @@ class ScenarioClient:
         self.backoff = backoff
         self.backoff_max = backoff_max
         self.max_redirects = max_redirects
+        self.max_retry_after = float(max_retry_after)
+        self.max_page_bytes = int(max_page_bytes)
+        self.host = _netloc(url)
         self.gate = BackoffGate()
         self._lock = threading.Lock()
         self.requests_sent = 0
@@ -441,17 +638,24 @@ class ScenarioClient:
         url = self.url_for(path)
         api_path = urlsplit(url).path
         started = time.monotonic()
-        stop = stop_after_attempt(self.max_attempts)
+        stop = stop_after_attempt(self.max_attempts) | _stop_connect_failures
         if self.deadline is not None:
             stop = stop | stop_before_delay(self.deadline)
 
         def attempt() -> tuple[requests.Response, Any]:
             self.gate.wait()
             timeout = self.timeout
+            now = time.monotonic()
+            until = now + timeout[1]  # the whole body within the read timeout
             if self.deadline is not None:
-                left = max(0.5, self.deadline - (time.monotonic() - started))
+                end = started + self.deadline
+                if end - now <= 0:
+                    raise _Transient("deadline reached", ServerError(
+                        f"no answer from {self.host} within the {self.deadline:g} s deadline", path=api_path))
+                left = end - now
                 timeout = (min(timeout[0], left), min(timeout[1], left))
-            return self._attempt(url, api_path, params, read, timeout)
+                until = min(until, end)
+            return self._attempt(url, api_path, params, read, timeout, until)
 
         retrying = Retrying(
             stop=stop,
@@ -531,15 +735,27 @@ class ScenarioClient:
         params: Mapping[str, str] | None,
         read: BodyReader | None,
         timeout: tuple[float, float],
+        until: float,
     ) -> tuple[requests.Response, Any]:
         try:
             resp = self._send(url, params, timeout)
-            body = _read_body(resp)  # reads the whole body: truncation shows up here
-        except (requests.Timeout, requests.ConnectionError, requests.exceptions.ChunkedEncodingError,
-                requests.exceptions.ContentDecodingError) as exc:  # fmt: skip
-            kind = "timeout" if isinstance(exc, requests.Timeout) else "connection error"
-            error = ServerError(f"{kind} ({type(exc).__name__}) after all attempts", path=api_path)
-            raise _Transient(f"{kind}: {type(exc).__name__}", error) from None
+            body = _read_body(resp, limit=self.max_page_bytes, until=until)  # truncation shows up here
+        except _BodyTooLarge as exc:
+            raise ServerError(
+                f"{exc} from {self.host}: over the max_page_bytes limit of {self.max_page_bytes:,} "
+                "bytes (decoded); refusing it (raise max_page_bytes / --max-page-bytes if the page is genuine)",
+                reason="body-too-large", path=api_path,
+            ) from None  # fmt: skip
+        except _BodyUnreadable as exc:
+            raise ServerError(f"{exc} from {self.host}", reason="unsupported-encoding", path=api_path) from None
+        except _BodyStalled as exc:
+            error = ServerError(f"{exc}: {self.host} sends its body too slowly (the whole body must "
+                                f"arrive within {timeout[1]:g} s)", reason="slow-body", path=api_path)
+            raise _Transient(f"slow body: {exc}", error) from None
+        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
+            what, connect = _transport_failure(exc)
+            error = ServerError(f"{what} talking to {self.host} ({type(exc).__name__})", path=api_path)
+            raise _Transient(f"{what}: {type(exc).__name__}", error, connect_failure=connect) from None
 
         status = resp.status_code
         if status == 200:
@@ -562,8 +778,19 @@ class ScenarioClient:
         error = error_for_status(status)(message, status=status, reason=reason, path=api_path)
         if status in RETRY_STATUSES:
             retry_after = parse_retry_after(resp.headers)
-            why = f"{status} {resp.reason or ''}".strip()
+            why = self.scrub(f"{status} {resp.reason or ''}".strip())[:200]  # a server may echo anything
             if retry_after is not None:
+                if retry_after > self.max_retry_after:
+                    raw = self.scrub(resp.headers.get("retry-after-ms") and
+                                     f"retry-after-ms: {resp.headers['retry-after-ms']}" or
+                                     f"Retry-After: {resp.headers.get('retry-after', '')}")[:80]
+                    cls = RateLimitError if status == 429 else error_for_status(status)
+                    raise cls(
+                        f"{self.host} asked to wait {retry_after:,.0f} s before retrying ({raw}), over the "
+                        f"max_retry_after cap of {self.max_retry_after:g} s; giving up instead of sleeping "
+                        f"(raise --max-retry-after / max_retry_after to wait that long). Server said: {message}",
+                        status=status, reason=reason or "retry-after-over-cap", path=api_path,
+                    )  # fmt: skip
                 why += f" (Retry-After {retry_after:.2f} s)"
             raise _Transient(why, error, retry_after)
         raise error

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from .client import ScenarioClient
+from .client import DEFAULT_MAX_PAGE_BYTES, DEFAULT_MAX_RETRY_AFTER, ScenarioClient
 from .pages import DEFAULT_PAGE_SIZE, PageKey, PageSink, list_pages
 from .query import API_NAMES, BOOL_PARAMS, ModelQuery
 
@@ -39,7 +39,11 @@ QUERY_KWARGS = tuple(k for k in API_NAMES if k != "pagination_token")
 
 @dataclass(frozen=True)
 class FetchStats:
-    """What a fetch cost: HTTP requests (retries and probes included), pages kept, time."""
+    """What a fetch cost: HTTP requests (retries and probes included), pages kept, time.
+
+    ``models`` counts the records in the pages as sent (a model listed twice counts twice):
+    de-duplication is the table builder's (``Catalog.meta.duplicates``).
+    """
 
     requests: int
     retries: int
@@ -48,21 +52,22 @@ class FetchStats:
     duration_s: float
     partitioned: bool
     workers: int
-    duplicates: int = 0
     partitions: int = 1
     mode_reason: str = ""
 
 
 @dataclass(frozen=True)
 class FetchResult:
-    """Raw page bodies (each model exactly once across them) and the fetch's statistics.
+    """Raw page bodies, as the server sent them, and the fetch's statistics.
 
     ``keys`` gives each page's place in the listing (``pages.PageKey``), as a ``sink`` saw it.
+    ``started_at`` is, with a checkpoint, when its fetch began (perhaps in an earlier run).
     """
 
     pages: list[bytes]
     stats: FetchStats
     keys: tuple[PageKey, ...] = ()
+    started_at: datetime | None = None
 
 
 def _as_query(query: ModelQuery | Mapping[str, Any] | None) -> ModelQuery:
@@ -106,16 +111,15 @@ def fetch_pages(
         duration_s=time.monotonic() - started,
         partitioned=listing.partitioned,
         workers=workers if listing.partitioned else 1,
-        duplicates=listing.duplicates,
         partitions=listing.partitions,
         mode_reason=listing.reason,
     )
     log.info(
-        "fetched %d models in %d pages with %d requests (%d retries) in %.2f s (%s)",
+        "fetched %d records in %d pages with %d requests (%d retries) in %.2f s (%s)",
         stats.models, stats.pages, stats.requests, stats.retries, stats.duration_s,
         f"{stats.partitions} windows, {stats.workers} workers" if stats.partitioned else "sequential",
     )  # fmt: skip
-    return FetchResult(listing.pages, stats, tuple(listing.keys))
+    return FetchResult(listing.pages, stats, tuple(listing.keys), listing.started_at)
 
 
 def fetch_catalog(
@@ -127,18 +131,57 @@ def fetch_catalog(
     checkpoint: str | os.PathLike[str] | None = None,
     progress: bool = True,
     client: ScenarioClient | None = None,
+    max_retry_after: float | None = None,
+    max_page_bytes: int | None = None,
     **query: Any,
 ) -> Catalog:
     """Fetch a listing and return it as a typed ``Catalog`` (``frames``).
 
     ``query`` takes the snake_case parameters of ``GET /models``.  Without ``privacy`` the
     listing is public when no credentials were found, private otherwise.
+    ``max_retry_after`` (seconds) and ``max_page_bytes`` bound the waits and bodies of the
+    client built here (see ``ScenarioClient``; they cannot be combined with ``client=``).
+    With a checkpoint, ``meta.fetched_at`` is when the checkpoint's fetch began, so pages
+    resumed or reused from it never pass for newer than they are.
+    """
+    return fetch_catalog_pages(
+        base_url=base_url, api_key=api_key, api_secret=api_secret, workers=workers,
+        checkpoint=checkpoint, progress=progress, client=client, max_retry_after=max_retry_after,
+        max_page_bytes=max_page_bytes, **query,
+    )[0]  # fmt: skip
+
+
+def fetch_catalog_pages(
+    *,
+    base_url: str | None = None,
+    api_key: str | None = None,
+    api_secret: str | None = None,
+    workers: int = DEFAULT_WORKERS,
+    checkpoint: str | os.PathLike[str] | None = None,
+    progress: bool = True,
+    client: ScenarioClient | None = None,
+    max_retry_after: float | None = None,
+    max_page_bytes: int | None = None,
+    **query: Any,
+) -> tuple[Catalog, FetchResult]:
+    """``fetch_catalog`` that also returns the raw pages it was built from.
+
+    The snapshot command keeps them until its snapshot is written, so a failed write can
+    save them as a checkpoint instead of losing them.
     """
     from .frames import CatalogBuilder, CatalogMeta
 
     own = client is None
     if client is None:
-        client = ScenarioClient(base_url, api_key, api_secret, pool_size=max(workers + 2, 4))
+        limits: dict[str, Any] = {}
+        if max_retry_after is not None:
+            limits["max_retry_after"] = max_retry_after
+        if max_page_bytes is not None:
+            limits["max_page_bytes"] = max_page_bytes
+        client = ScenarioClient(base_url, api_key, api_secret, pool_size=max(workers + 2, 4), **limits)
+    elif max_retry_after is not None or max_page_bytes is not None:
+        raise ValueError("max_retry_after and max_page_bytes configure a new client: set them on the "
+                         "ScenarioClient passed as client= instead")  # fmt: skip
     builder = CatalogBuilder(threads=BUILD_THREADS)
     seen: dict[PageKey, bytes] = {}  # what the builder was given while the pages arrived
 
@@ -154,8 +197,8 @@ def fetch_catalog(
         result = fetch_pages(q, client=client, workers=workers, checkpoint=checkpoint,
                              progress=progress, sink=sink)  # fmt: skip
         # The builder must hold exactly the final pages: add those it never saw (restored from
-        # a checkpoint) or saw in another form (rewritten to drop repeated models), and drop
-        # any it saw that did not make it into the listing.
+        # a checkpoint, or refetched under a key it saw before), and drop any it saw that did
+        # not make it into the listing.
         final = dict(zip(result.keys, result.pages, strict=True))
         for key, body in final.items():
             if seen.get(key) is not body:
@@ -171,18 +214,18 @@ def fetch_catalog(
             client.close()
     s = result.stats
     meta = CatalogMeta(
-        fetched_at=fetched_at,
+        fetched_at=result.started_at or fetched_at,
         query=q.describe(),
         base_url=client.base_url,
         pages=s.pages,
         requests=s.requests,
         retries=s.retries,
         duration_s=s.duration_s,
-        duplicates=s.duplicates,
+        duplicates=0,  # counted by the builder, the one place that de-duplicates
         incremental_from=None,
     )
-    del result, final
-    return builder.finish(meta)
+    del final
+    return builder.finish(meta), result
 
 
 # ---------------------------------------------------------------------------------------------
@@ -227,7 +270,12 @@ def add_fetch_arguments(parser: argparse.ArgumentParser) -> None:
     net.add_argument("--no-progress", action="store_true", help="no progress bar")
     net.add_argument("--max-attempts", type=int, default=8, help="attempts per request (default 8)")
     net.add_argument("--deadline", type=float, default=None, metavar="SECONDS",
-                     help="give up on a request after this long, retries included")  # fmt: skip
+                     help="give up on a request after this long, retries and body included")  # fmt: skip
+    net.add_argument("--max-retry-after", type=float, default=DEFAULT_MAX_RETRY_AFTER, metavar="SECONDS",
+                     help="longest Retry-After to wait for; a server asking more fails the request "
+                          f"(default {DEFAULT_MAX_RETRY_AFTER:g}, the official SDK's ceiling)")  # fmt: skip
+    net.add_argument("--max-page-bytes", type=int, default=DEFAULT_MAX_PAGE_BYTES, metavar="BYTES",
+                     help=f"largest page body read, decoded (default {DEFAULT_MAX_PAGE_BYTES:,})")  # fmt: skip
 
     q = parser.add_argument_group("query (GET /models parameters)")
     for name in QUERY_KWARGS:
@@ -254,7 +302,22 @@ def client_from_args(args: argparse.Namespace) -> ScenarioClient:
         max_attempts=getattr(args, "max_attempts", 8) or 8,
         deadline=getattr(args, "deadline", None),
         pool_size=max(workers + 2, 4),
+        **client_limits_from_args(args),
     )
+
+
+def client_limits_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    """The wait and body bounds given on the command line, as ``ScenarioClient`` keywords."""
+    out: dict[str, Any] = {}
+    if getattr(args, "max_retry_after", None) is not None:
+        if args.max_retry_after < 0:
+            raise ValueError("--max-retry-after must be 0 or more seconds")
+        out["max_retry_after"] = args.max_retry_after
+    if getattr(args, "max_page_bytes", None) is not None:
+        if args.max_page_bytes < 1:
+            raise ValueError("--max-page-bytes must be at least 1")
+        out["max_page_bytes"] = args.max_page_bytes
+    return out
 
 
 def fetch_from_args(args: argparse.Namespace) -> Catalog:

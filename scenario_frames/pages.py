@@ -9,13 +9,19 @@ a window's content is stable while the catalog changes elsewhere.  Windows are h
 intervals of milliseconds ``[start, stop)``: the API's bounds are exclusive, so a window is
 asked for as ``createdAfter=start-1ms&createdBefore=stop``, and a model sitting exactly on a
 cut belongs to exactly one window.  (With sub-millisecond timestamps a model could land in
-two windows; the final de-duplication by id removes and counts such doubles.)
+two windows; pages are never rewritten to drop such doubles here: the table builder,
+``frames.CatalogBuilder``, is the one place that de-duplicates, and counts.)
 
 Windows split adaptively: when a worker runs out of work, it halves the window with the most
 pages left, between that window's current position and its end; the running worker drops
 whatever it receives past the cut.  With a checkpoint folder, every page and a small state
 file per window are written atomically as they arrive, so a killed fetch resumes where each
-window stopped.
+window stopped.  A stored token the server no longer accepts (expired) does not fail the
+resume: the window restarts from the last position it kept.
+
+A listing that stops making progress ends: ``NO_PROGRESS_PAGES`` pages in a row that bring
+no model id not seen before in that listing (a server repeating the same models under new
+tokens) raise ``PaginationError``, as do a repeated token and the page cap.
 """
 
 from __future__ import annotations
@@ -37,15 +43,17 @@ import orjson
 import pyarrow as pa
 import pyarrow.json as pj
 
-from ._exceptions import PaginationError, ScenarioFramesError
+from ._exceptions import BadRequestError, PaginationError, ScenarioFramesError
 from .client import MODELS_BODY, ScenarioClient
 from .progress import ListingProgress, make_progress
-from .query import ModelQuery, iso_utc, parse_iso
+from .query import ModelQuery, iso_utc, parse_iso, safe_base_url
 
 log = logging.getLogger(__name__)
 
 DEFAULT_PAGE_SIZE = 500
 DEFAULT_PAGE_CAP = 100_000
+# Pages in a row without a single new model id after which a listing is declared stuck.
+NO_PROGRESS_PAGES = 10
 MODELS_PATH = "/models"
 # Records the far-end probe asks for: its first one says where the listing ends, all of
 # them how dense the listing is there (the first page tells the density at the near end).
@@ -209,15 +217,20 @@ def iter_pages(
     start_token: str | None = None,
     first_index: int = 0,
     progress: bool = False,
+    no_progress: int = NO_PROGRESS_PAGES,
 ) -> Iterator[Page]:
     """Yield the pages of one listing, following ``nextPaginationToken`` until it ends.
 
     ``page_size`` applies unless the query sets its own.  A token seen twice (the server is
-    looping) or more than ``page_cap`` pages raise ``PaginationError``.  ``start_token`` and
-    ``first_index`` continue a listing stopped earlier (resume).
+    looping), ``no_progress`` pages in a row without a model id not seen before in this
+    listing (the server repeats itself under fresh tokens) and more than ``page_cap`` pages
+    raise ``PaginationError``.  ``start_token`` and ``first_index`` continue a listing
+    stopped earlier (resume).
     """
     params = query.params(page_size=page_size)
     seen: set[str] = {start_token} if start_token else set()
+    ids_seen: set[str] = set()  # only for the progress check: pages are never filtered here
+    stale = 0  # pages in a row that brought no new id
     token = start_token
     index = first_index
     bar = _make_bar(progress)
@@ -243,6 +256,16 @@ def iter_pages(
                 )  # fmt: skip
             if nxt is not None:
                 seen.add(nxt)
+                before = len(ids_seen)
+                ids_seen.update(summary.ids)
+                stale = stale + 1 if len(ids_seen) == before else 0
+                if stale >= no_progress:
+                    raise PaginationError(
+                        f"the server sent {stale} pages in a row (up to page {index}) that brought no "
+                        f"model not already listed, each with a new pagination token ({len(ids_seen)} "
+                        "distinct models so far): the listing makes no progress; stopping",
+                        reason="no-progress", path=MODELS_PATH,
+                    )  # fmt: skip
             if bar is not None:
                 bar.add(n)
             yield Page(index, body, nxt, n, summary.records, summary.ids, summary.created)
@@ -328,6 +351,7 @@ class Partition:
     first: int | None = None  # key of the first record received
     pos: int | None = None  # key of the last record kept
     done: bool = False
+    resume_at: int | None = None  # set when a stored token was refused: query from here on
     # runtime only
     busy: bool = field(default=False, repr=False, compare=False)
     bodies: list[bytes] = field(default_factory=list, repr=False, compare=False)
@@ -373,6 +397,7 @@ class Checkpoint:
 
     def __init__(self, folder: str | os.PathLike[str]) -> None:
         self.folder = Path(folder)
+        self.started_at: datetime | None = None  # when the fetch it holds began
 
     def _part(self, pid: int) -> Path:
         return self.folder / f"part-{pid:05d}.json"
@@ -384,8 +409,13 @@ class Checkpoint:
         """Start a new checkpoint or load a matching one; returns (mode, partitions)."""
         self.folder.mkdir(parents=True, exist_ok=True)
         head = self.folder / "checkpoint.json"
-        if head.exists():
-            info = orjson.loads(head.read_bytes())
+        info = orjson.loads(head.read_bytes()) if head.exists() else None
+        if info is not None and info.get("consumed"):
+            # Its fetch was finished and written: nothing to resume, so this is a new fetch.
+            log.info("checkpoint %s was already written as snapshot %s: starting a fresh fetch in it",
+                     self.folder, info["consumed"])  # fmt: skip
+            _drop_pages(self.folder)
+        elif info is not None:
             if info.get("fingerprint") != fingerprint:
                 raise CheckpointMismatchError(
                     f"checkpoint folder {str(self.folder)!r} belongs to a different fetch "
@@ -400,8 +430,13 @@ class Checkpoint:
                     p.bodies.append(body)
                     p.ids.append(_ids(orjson.loads(body).get("models", [])))
                 parts.append(p)
+            with contextlib.suppress(TypeError, ValueError):
+                self.started_at = parse_iso(info["started_at"])
             return str(info.get("mode", mode)), parts
-        info = {"format": self.FORMAT, "fingerprint": fingerprint, "mode": mode, **description}
+        now = datetime.now(UTC)
+        self.started_at = now.replace(microsecond=now.microsecond // 1000 * 1000)  # as stored
+        info = {"format": self.FORMAT, "fingerprint": fingerprint, "mode": mode,
+                "started_at": iso_utc(self.started_at), **description}  # fmt: skip
         atomic_write(head, orjson.dumps(info, option=orjson.OPT_INDENT_2), sync_dir=True)
         return mode, []
 
@@ -410,6 +445,57 @@ class Checkpoint:
 
     def write_state(self, p: Partition) -> None:
         atomic_write(self._part(p.id), orjson.dumps(p.state()), sync_dir=True)
+
+
+def consume_checkpoint(folder: str | os.PathLike[str], snapshot: str) -> None:
+    """Mark a checkpoint as written into ``snapshot`` and drop its pages.
+
+    A checkpoint exists to finish one interrupted fetch.  Once its listing has become a
+    snapshot, replaying it later would write old pages as if they were fresh, so its pages
+    and window states are removed and ``checkpoint.json`` keeps only a note of the snapshot
+    it became; the next fetch given this folder starts afresh (and may itself be resumed).
+    Files that are not the checkpoint's own are left alone.
+    """
+    root = Path(folder)
+    head = root / "checkpoint.json"
+    if not head.is_file():
+        return
+    info = orjson.loads(head.read_bytes())
+    note = {k: info.get(k) for k in ("format", "fingerprint", "mode", "started_at", "base_url", "query")}
+    note["consumed"] = snapshot
+    atomic_write(head, orjson.dumps(note, option=orjson.OPT_INDENT_2), sync_dir=True)
+    _drop_pages(root)
+
+
+def _drop_pages(folder: Path) -> None:
+    """Remove a checkpoint's page and window files (nothing else)."""
+    for path in folder.glob("part-?????*.json"):
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+
+
+def save_pages_checkpoint(
+    folder: str | os.PathLike[str],
+    client: ScenarioClient,
+    query: ModelQuery | dict[str, Any],
+    pages: list[bytes],
+    *,
+    page_size: int = DEFAULT_PAGE_SIZE,
+) -> Path:
+    """Write the pages of a finished listing as a complete checkpoint in ``folder``.
+
+    Used when a fetch succeeded but its snapshot could not be written: a rerun of the same
+    fetch with this folder as its checkpoint gets the same pages without a request.
+    """
+    q = query if isinstance(query, ModelQuery) else ModelQuery.build(**query)
+    store = Checkpoint(folder)
+    digest, desc = fingerprint(client, q, q.page_size or page_size)
+    store.open(digest, desc, "sequential")
+    for i, body in enumerate(pages):
+        store.write_page(0, i, body)
+    records = sum(len(_ids(orjson.loads(b).get("models", []))) for b in pages)
+    store.write_state(Partition(id=0, lo=None, hi=None, stop=None, pages=len(pages), models=records, done=True))
+    return store.folder
 
 
 def _ids(records: list[Any]) -> list[str]:
@@ -431,15 +517,20 @@ PageSink = Callable[[PageKey, bytes], None]
 
 @dataclass
 class Listing:
-    """Every page of a listing (each model once), and how they were fetched."""
+    """Every page of a listing as the server sent it, and how they were fetched.
+
+    Pages are not de-duplicated here (a model in two pages is in both); ``models`` counts
+    the records they hold.
+    """
 
     pages: list[bytes]
     models: int
-    duplicates: int
     partitioned: bool
     partitions: int
     reason: str  # why sequential, or "partitioned"
     keys: list[PageKey] = field(default_factory=list)  # each page's key, same order as pages
+    started_at: datetime | None = None  # with a checkpoint: when its fetch began (maybe an earlier run)
+    resumed: bool = False  # pages came (at least partly) from a checkpoint
 
 
 def partition_blocker(query: ModelQuery, workers: int) -> str | None:
@@ -457,7 +548,7 @@ def partition_blocker(query: ModelQuery, workers: int) -> str | None:
 
 def fingerprint(client: ScenarioClient, query: ModelQuery, page_size: int) -> tuple[str, dict[str, Any]]:
     """A digest naming (server, query, page size): a checkpoint only resumes the same fetch."""
-    desc = {"base_url": client.base_url, "query": query.params(page_size=page_size)}
+    desc = {"base_url": safe_base_url(client.base_url), "query": query.params(page_size=page_size)}
     digest = hashlib.sha256(orjson.dumps(desc, option=orjson.OPT_SORT_KEYS)).hexdigest()
     return digest, desc
 
@@ -505,7 +596,7 @@ class _Run:
         return self.user_query.with_changes(
             sort_by="createdAt",
             sort_direction="desc" if self.axis.descending else "asc",
-            **self.axis.bounds(p.lo, p.hi),
+            **self.axis.bounds(p.lo if p.resume_at is None else p.resume_at, p.hi),
         )
 
     def probe_far_end(self) -> None:
@@ -623,17 +714,22 @@ class _Run:
     # -- fetching --------------------------------------------------------------------------
 
     def run_partition(self, p: Partition) -> None:
-        """Fetch one window page by page until it ends or reaches its (possibly moved) stop."""
+        """Fetch one window page by page until it ends or reaches its (possibly moved) stop.
+
+        When the window starts from a stored token (a resume) and the server refuses it with
+        a 400 (tokens expire), the window restarts from its last kept position instead:
+        createdAt windows from that key on (records on it come again and are de-duplicated
+        downstream), a sequential listing from its start, its stored pages dropped.
+        """
         try:
-            pages = iter_pages(
-                self.client, self.window_query(p), page_size=self.page_size,
-                page_cap=self.page_cap, start_token=p.token, first_index=p.pages,
-            )  # fmt: skip
-            for page in pages:
-                if self.error is not None:
-                    return
-                if self.keep(p, page):
-                    return
+            stored_token = p.token
+            try:
+                self._page_through(p)
+            except BadRequestError as exc:
+                if stored_token is None or p.token != stored_token or self.error is not None:
+                    raise
+                self._restart(p, exc)
+                self._page_through(p)
         except BaseException as exc:
             with self.cond:
                 if self.error is None:
@@ -644,6 +740,34 @@ class _Run:
             with self.cond:
                 p.busy = False
                 self.cond.notify_all()
+
+    def _page_through(self, p: Partition) -> None:
+        pages = iter_pages(
+            self.client, self.window_query(p), page_size=self.page_size,
+            page_cap=self.page_cap, start_token=p.token, first_index=p.pages,
+        )  # fmt: skip
+        for page in pages:
+            if self.error is not None:
+                return
+            if self.keep(p, page):
+                return
+
+    def _restart(self, p: Partition, exc: BadRequestError) -> None:
+        """Forget a refused stored token: go on from the window's last position."""
+        with self.cond:
+            p.token = None
+            if self.partitioned and p.pos is not None:
+                p.resume_at = p.pos
+                where = f"from its last position ({p.pages} pages kept)"
+            else:
+                p.bodies.clear()
+                p.ids.clear()
+                p.pages = p.models = 0
+                p.first = p.pos = None
+                where = "from its start (its stored pages dropped)"
+            self.save(p)
+        log.warning("the server refused the stored pagination token of window %d (%s): restarting it %s",
+                    p.id, exc.reason or exc.status, where)  # fmt: skip
 
     def keep(self, p: Partition, page: Page) -> bool:
         """Store one page of window ``p`` (trimmed at its stop); True when the window is done."""
@@ -733,15 +857,16 @@ def list_pages(
 ) -> Listing:
     """Fetch a whole listing, partitioned by createdAt across ``workers`` when the query allows.
 
-    The result holds every model of the listing exactly once (duplicates dropped, counted),
-    in the listing's order for createdAt sorts.  With ``checkpoint`` (a folder), a second run
+    The result holds every page of the listing as the server sent it (a model listed twice
+    is in both pages: ``frames.CatalogBuilder`` de-duplicates and counts), in the listing's
+    order for createdAt sorts.  With ``checkpoint`` (a folder), a second run
     of the same fetch continues where the first one stopped.
 
     ``sink(key, body)``, when given, sees each page as soon as it is kept, so the caller can
-    work on it while the rest is still on the way.  It is a preview: pages restored from a
-    checkpoint are not passed, and a page later found to repeat models of an earlier one is
-    rewritten in the result.  ``Listing.keys`` names the final pages; a page whose key and
-    body object match what the sink saw is that very page.
+    work on it while the rest is still on the way.  Pages restored from a checkpoint are
+    not passed, and a sequential window restarted after a refused token drops its pages.
+    ``Listing.keys`` names the final pages; a page whose key and body object match what the
+    sink saw is that very page.
     """
     blocker = partition_blocker(query, workers)
     mode = "sequential" if blocker else "partitioned"
@@ -753,8 +878,9 @@ def list_pages(
         if parts:
             stored = sum(p.pages for p in parts)
             if all(p.done for p in parts):
-                log.info("checkpoint %s is complete (%d pages): reusing it without requests; "
-                         "delete the folder for a fresh fetch", store.folder, stored)  # fmt: skip
+                log.warning("checkpoint %s is complete (%d pages, fetch started %s): reusing its pages "
+                            "without requests, as they were then; delete the folder for a fresh fetch",
+                            store.folder, stored, store.started_at and iso_utc(store.started_at))  # fmt: skip
             else:
                 log.info("resuming from checkpoint %s: %d windows, %d pages already stored",
                          store.folder, len(parts), stored)  # fmt: skip
@@ -778,7 +904,10 @@ def list_pages(
     finally:
         if bar is not None:
             bar.close()
-    return _assemble(run, blocker or ("partitioned" if partitioned else "resumed sequential checkpoint"))
+    listing = _assemble(run, blocker or ("partitioned" if partitioned else "resumed sequential checkpoint"))
+    if store is not None:
+        listing.started_at, listing.resumed = store.started_at, bool(parts)
+    return listing
 
 
 def _execute(run: _Run) -> None:
@@ -854,28 +983,13 @@ def _first_page(run: _Run, p0: Partition) -> None:
 
 
 def _assemble(run: _Run, reason: str) -> Listing:
-    """Concatenate windows in listing order and drop any model already seen (counted)."""
-    seen: set[str] = set()
+    """Concatenate windows in listing order; bodies stay exactly as kept (no de-duplication)."""
     out: list[bytes] = []
     keys: list[PageKey] = []
-    duplicates = 0
+    records = 0
     for p in sorted(run.parts, key=Partition.order_key):
         for index, (body, ids) in enumerate(zip(p.bodies, p.ids, strict=True)):
             keys.append(page_key(p, index))
-            fresh = [i for i, mid in enumerate(ids) if mid not in seen]
-            if len(fresh) == len(ids) and len(set(ids)) == len(ids):
-                seen.update(ids)
-                out.append(body)
-                continue
-            records = orjson.loads(body).get("models", [])
-            keep = []
-            for r, mid in zip(records, ids, strict=True):
-                if mid in seen:
-                    duplicates += 1
-                    continue
-                seen.add(mid)
-                keep.append(r)
-            out.append(orjson.dumps({"models": keep}))
-    if duplicates:
-        log.info("dropped %d duplicate model(s) seen in more than one page", duplicates)
-    return Listing(out, len(seen), duplicates, run.partitioned, len(run.parts), reason, keys)
+            out.append(body)
+            records += len(ids)
+    return Listing(out, records, run.partitioned, len(run.parts), reason, keys)

@@ -4,6 +4,12 @@ Some behaviours (a looping token, a redirect to another host, a body that is val
 a page) cannot be asked of the demo server, so tests script the answers: ``answer(n, handler)``
 returns ``(status, headers, body)`` for the n-th request.  Every request is logged with its
 arrival time, path, parsed query, headers and peer.
+
+``body`` is bytes (sent with its Content-Length), or a ``Writer``: a callable that gets the
+socket file and the request's log entry and writes the body itself (dripping it, say); it
+sends its own Content-Length header if it wants one.  The log entry gets ``"done": True``
+once a writer returned, and ``"cut"`` with the error when the client hung up first, so
+tests can order events on what the server did rather than on the clock.
 """
 
 from __future__ import annotations
@@ -14,9 +20,11 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import BinaryIO
 from urllib.parse import parse_qsl, urlsplit
 
-Answer = tuple[int, dict[str, str], bytes]
+Writer = Callable[[BinaryIO, dict], None]
+Answer = tuple[int, dict[str, str], "bytes | Writer"]
 
 
 @contextlib.contextmanager
@@ -37,18 +45,29 @@ def scripted(
             self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
         def do_GET(self) -> None:  # noqa: N802
+            entry = {"t": time.time(), "path": self.path, "headers": dict(self.headers),
+                     "params": dict(parse_qsl(urlsplit(self.path).query)), "peer": self.client_address}
             with lock:
                 n = len(log)
-                log.append({"t": time.time(), "path": self.path, "headers": dict(self.headers),
-                            "params": dict(parse_qsl(urlsplit(self.path).query)),
-                            "peer": self.client_address})
+                log.append(entry)
             status, headers, body = answer(n, self)
-            self.send_response(status)
+            headers = dict(headers)
+            self.send_response(status, headers.pop(":reason", None))  # ":reason": the status line's phrase
             for k, v in headers.items():
                 self.send_header(k, v)
-            self.send_header("Content-Length", str(len(body)))
+            if isinstance(body, bytes):
+                self.send_header("Content-Length", str(len(body)))
             self.end_headers()
-            self.wfile.write(body)
+            try:
+                if isinstance(body, bytes):
+                    self.wfile.write(body)
+                else:
+                    self.wfile.flush()
+                    body(self.wfile, entry)
+                entry["done"] = True
+            except OSError as exc:  # the client hung up
+                entry["cut"] = repr(exc)
+                self.close_connection = True
 
         def log_message(self, *args: object) -> None:
             pass

@@ -1,4 +1,4 @@
-"""Pagination generator: page size, tokens, loop and cap protection, resume, progress bar."""
+"""Pagination generator: page size, tokens, loop, no-progress and cap protection, resume, progress bar."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ from urllib.parse import parse_qsl, urlsplit
 import orjson
 import pytest
 from _scripted_server import scripted
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from scenario_frames import PaginationError
 from scenario_frames.client import ScenarioClient
@@ -153,3 +155,43 @@ def test_a_record_without_a_usable_created_at_has_no_window_key() -> None:
         assert axis.key_of("not a date") is None
         ms = ms_of("2025-01-02T03:04:05.678Z")
         assert axis.key_of("2025-01-02T03:04:05.678Z") == (-ms if descending else ms)
+
+
+# ---------------------------------------------------------------------------------------------
+# No progress: pages that bring no model not already listed
+# ---------------------------------------------------------------------------------------------
+
+
+@settings(max_examples=40, deadline=None)
+@given(listing=st.lists(st.lists(st.sampled_from([f"m{i}" for i in range(12)]), max_size=4), min_size=1,
+                        max_size=12),
+       limit=st.integers(1, 4))
+def test_no_progress_stops_exactly_after_that_many_pages_without_a_new_model(listing, limit) -> None:
+    """A page counts as progress when it brings an id not seen before in the listing; ``limit``
+    pages in a row without progress (not counting the last page) end the listing."""
+    bodies = [orjson.dumps({"models": [{"id": i} for i in ids], **({"nextPaginationToken": f"t{n + 1}"}
+                                                                     if n + 1 < len(listing) else {})})
+              for n, ids in enumerate(listing)]  # fmt: skip
+
+    def answer(n: int, handler) -> tuple:
+        token = dict(parse_qsl(urlsplit(handler.path).query)).get("paginationToken", "t0")
+        return 200, {}, bodies[int(token[1:])]
+
+    # The rule, stated independently: where the listing must stop, if anywhere.
+    seen: set[str] = set()
+    stale, stop_at = 0, None
+    for n, ids in enumerate(listing[:-1]):
+        new = set(ids) - seen
+        seen |= set(ids)
+        stale = 0 if new else stale + 1
+        if stale >= limit:
+            stop_at = n
+            break
+    with scripted(answer) as (base, log):
+        pages = iter_pages(ScenarioClient(base), ModelQuery.build(privacy="public"), no_progress=limit)
+        if stop_at is None:
+            assert [p.index for p in pages] == list(range(len(listing)))
+        else:
+            with pytest.raises(PaginationError) as err:
+                list(pages)
+            assert err.value.reason == "no-progress" and len(log) == stop_at + 1

@@ -100,7 +100,7 @@ def test_ties_on_every_cut(n, distinct, spread, page_size, workers, direction, s
     assert sorted(got) == sorted(want) == sorted(r["id"] for r in records)
     if direction:  # an explicit createdAt order is kept, ties included
         assert got == want
-    assert par.stats.partitioned and par.stats.duplicates == 0
+    assert par.stats.partitioned and par.stats.models == n  # pages are not de-duplicated: no window overlaps
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -133,7 +133,7 @@ def test_partitioned_equals_sequential_on_demo(size, seed, page_size, workers, p
     assert sorted(got) == sorted(want)
     if "sort_by" in query or privacy == "private":  # createdAt order: kept, ties included
         assert got == want
-    assert par.stats.partitioned and par.stats.models == len(want) and par.stats.duplicates == 0
+    assert par.stats.partitioned and par.stats.models == len(want)  # windows never overlap
 
 
 def test_adaptive_splitting_keeps_workers_busy() -> None:

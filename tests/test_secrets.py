@@ -1,6 +1,8 @@
 """Secrets: the API key, the secret and their base64 form never show up in a log line, an
-exception, a repr, a written file or CLI output, on success and on a 401; Authorization is
-never sent to another host, even through a redirect.
+exception, a repr, a written file or CLI output, on success and on a 401, even when the server
+echoes the Authorization header back in its bodies, headers and status line; credentials in
+the base URL are refused without being repeated; Authorization is never sent to another
+host, even through a redirect.
 """
 
 from __future__ import annotations
@@ -14,11 +16,12 @@ import sys
 import traceback
 from pathlib import Path
 
+import orjson
 import pytest
 from _scripted_server import scripted
 
 from scenario_frames import AuthenticationError, ScenarioAPIError
-from scenario_frames.client import ScenarioClient
+from scenario_frames.client import ClientConfigError, ScenarioClient
 from scenario_frames.demo import serve_demo
 from scenario_frames.fetch import fetch_pages
 
@@ -145,3 +148,88 @@ def test_redirect_to_plain_http_elsewhere_is_refused(creds_env) -> None:
         with pytest.raises(ScenarioAPIError, match="insecure") as err:
             ScenarioClient(base + "/v1").get("/models")
     assert len(seen) == 1 and err.value.status == 301
+
+
+# ---------------------------------------------------------------------------------------------
+# A server that echoes the Authorization header back: in its error bodies, its headers and
+# its status line.  (The demo never echoes, so only this shows that the scrubber works.)
+# ---------------------------------------------------------------------------------------------
+
+
+def echoing(status: int, then_ok: int | None = None):
+    """Answer ``status`` with the request's Authorization copied everywhere it can go."""
+
+    def answer(n: int, handler):
+        if then_ok is not None and n >= then_ok:
+            return OK
+        auth = handler.headers.get("Authorization", "")
+        body = orjson.dumps({"message": f"bad credentials {auth} (decoded {KEY}:{SECRET})",
+                             "reason": f"echo {auth}", "detail": {"header": auth}})  # fmt: skip
+        headers = {":reason": f"Echo {auth}", "WWW-Authenticate": f'Basic realm="{auth}"',
+                   "X-Echo-Authorization": auth, "Retry-After": "0", "Content-Type": "application/json"}  # fmt: skip
+        return status, headers, body
+
+    return answer
+
+
+def test_echoed_credentials_are_scrubbed_from_errors_and_logs(creds_env, caplog) -> None:
+    for status, exc_type in ((401, AuthenticationError), (500, ScenarioAPIError), (429, ScenarioAPIError)):
+        with scripted(echoing(status)) as (base, seen), caplog.at_level(logging.DEBUG):
+            client = ScenarioClient(base, max_attempts=3, backoff=0.001, backoff_max=0.002)
+            with pytest.raises(exc_type) as err:
+                client.get("/models", {"privacy": "private"})
+        assert seen[0]["headers"]["Authorization"] == f"Basic {B64}", "the server did get the secret to echo"
+        e = err.value
+        text = "".join(traceback.format_exception(e)) + str(e) + repr(e) + repr(vars(e))
+        assert_clean(text, f"the {status} exception")
+        assert "***" in e.message, "the echoed message was dropped instead of scrubbed"
+    lines = [r.getMessage() + repr(r.args) for r in caplog.records]
+    assert any("retrying" in line for line in lines)
+    for line in lines:
+        assert_clean(line, "a log line")
+
+
+def test_echoed_credentials_stay_out_of_cli_output_and_files(tmp_path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SCENARIO_")}
+    env |= {"SCENARIO_API_KEY": KEY, "SCENARIO_API_SECRET": SECRET}
+    for status in (401, 503):
+        with scripted(echoing(status)) as (base, seen):
+            cmd = [sys.executable, "-c", LAUNCH, "--debug", "snapshot", "--base-url", base, "--privacy", "private",
+                   "--no-progress", "--workers", "1", "--max-attempts", "2", "--out", str(tmp_path / "out"),
+                   "--checkpoint", str(tmp_path / f"ckpt{status}")]  # fmt: skip
+            proc = subprocess.run(cmd, capture_output=True, env=env, timeout=120)
+        assert seen, "no request reached the echo server"
+        assert proc.returncode != 0
+        assert_clean(proc.stdout + proc.stderr, f"CLI output after a {status}")
+    # The echo on the last attempt is followed by a good page: the written files stay clean too.
+    with scripted(echoing(503, then_ok=1)) as (base, seen):
+        cmd = [sys.executable, "-c", LAUNCH, "snapshot", "--base-url", base, "--privacy", "private", "--no-progress",
+               "--workers", "1", "--out", str(tmp_path / "out"), "--checkpoint", str(tmp_path / "ck-ok")]  # fmt: skip
+        proc = subprocess.run(cmd, capture_output=True, env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr.decode()[-2000:]
+    assert_clean(proc.stdout + proc.stderr, "CLI output")
+    assert scan_folder(tmp_path) >= 3
+
+
+# ---------------------------------------------------------------------------------------------
+# Credentials in the URL (userinfo): refused, and never repeated
+# ---------------------------------------------------------------------------------------------
+
+
+def test_url_userinfo_is_refused_and_never_repeated(creds_env, tmp_path, caplog) -> None:
+    with scripted(lambda n, h: OK) as (base, seen), caplog.at_level(logging.DEBUG):
+        url = base.replace("http://", f"http://{KEY}:{SECRET}@")
+        with pytest.raises(ClientConfigError) as err:
+            ScenarioClient(url)
+        assert_clean(str(err.value) + repr(err.value), "the refusal")
+        assert "SCENARIO_API_KEY" in str(err.value)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SCENARIO_")}
+        proc = subprocess.run([sys.executable, "-c", LAUNCH, "--debug", "snapshot", "--base-url", url, "--out",
+                               str(tmp_path / "out"), "--checkpoint", str(tmp_path / "ck"), "--no-progress"],
+                              capture_output=True, env=env, timeout=120)  # fmt: skip
+    assert seen == []
+    assert proc.returncode == 1
+    assert_clean(proc.stdout + proc.stderr, "CLI output")
+    for record in caplog.records:
+        assert_clean(record.getMessage() + repr(record.args), "a log line")
+    scan_folder(tmp_path)
