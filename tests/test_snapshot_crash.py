@@ -54,7 +54,7 @@ DEAD_PID = 2**22 + 1
 # "step N OP PATH" (PATH relative to OUT, the staging token shown as <tmp>) and waits for a
 # "go" line.  The gate is one lock, so parallel table writes pass it one at a time.
 WRITER = r"""
-import builtins, os, shutil, sys, threading
+import builtins, os, sys, threading
 import pyarrow.parquet as pq
 from scenario_frames import snapshot as snap
 
@@ -70,7 +70,7 @@ def where(path, dir_fd=None):
     path = os.fsdecode(path)
     if dir_fd is not None:
         path = os.path.join(os.readlink("/proc/self/fd/%d" % dir_fd), path)
-    path = os.path.abspath(path)
+    path = os.path.realpath(path)  # out is a real path too, so symlinked temp folders match
     if path != out and not path.startswith(out + os.sep):
         return None
     parts = os.path.relpath(path, out).split(os.sep)
@@ -101,7 +101,7 @@ os.rmdir = gated("rmdir", os.rmdir)
 os.fsync = gated("fsync", os.fsync)
 real_write_table = pq.write_table
 def write_table(table, where_, *a, **kw):  # snapshot.py calls pq.write_table(table, path, ...)
-    p = where(where_)
+    p = where(where_) if isinstance(where_, (str, bytes, os.PathLike)) else None
     if p is not None:
         step("create", p)
     return real_write_table(table, where_, *a, **kw)
@@ -173,7 +173,7 @@ class Child:
         self.proc.stdin.flush()
 
     def kill(self) -> int:
-        self.proc.send_signal(signal.SIGKILL)
+        self.proc.send_signal(signal.SIGKILL)  # does nothing once the process was waited for
         rc = self.proc.wait(timeout=LINE_TIMEOUT_S)
         self._err.close()
         return rc
@@ -245,8 +245,11 @@ def test_sigkill_at_every_step_never_leaves_a_partial_snapshot(tmp_path: Path) -
     # The whole sequence, every step answered.
     _plant_dead_writer(out, template)
     child = Child(out, seed_path, logs / "full.txt")
-    sequence, done = _steps_until(child, None)
-    assert child.finish() == 0 and done is not None
+    try:
+        sequence, done = _steps_until(child, None)
+        assert child.finish() == 0 and done is not None
+    finally:
+        child.kill()  # no-op once it has ended; ends it if the checks above failed
     written = out / done.removeprefix("done ")
     _check_complete(written)
     assert not (out / snap.STAGING).exists()
