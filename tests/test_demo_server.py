@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import http.client
+import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -348,7 +349,11 @@ def test_keep_alive_and_gzip(demo_server: DemoServer) -> None:
     conn.close()
 
 
-def test_concurrent_clients_are_served_quickly() -> None:
+def test_concurrent_clients_are_served_while_another_connection_stalls() -> None:
+    """A client that never finishes its request holds no one up: 16 requests from 8 threads
+    are all answered while the stalled request is still incomplete, and the request log
+    shows the stalled one last although its connection was opened first.  (How fast the
+    server answers is a benchmark question, not asserted here.)"""
     with serve_demo(models=4000, seed=1) as srv:
         def fetch(k: int) -> int:
             with requests.Session() as s:
@@ -357,41 +362,56 @@ def test_concurrent_clients_are_served_quickly() -> None:
                 return len(r.json()["models"])
 
         fetch(0)  # build the score order once
-        t0 = time.perf_counter()
-        with ThreadPoolExecutor(8) as pool:
-            sizes = list(pool.map(fetch, range(16)))
-        assert sizes == [500] * 16
-        assert time.perf_counter() - t0 < 20
-        assert srv.stats.requests == 17
+        stalled = socket.create_connection((srv.host, srv.port), timeout=30)
+        try:
+            stalled.sendall(b"GET /v1/models?privacy=public&pageSize=7 HTTP/1.1\r\n")  # no headers yet
+            with ThreadPoolExecutor(8) as pool:
+                sizes = list(pool.map(fetch, range(16)))  # timeout=30 each: a hang fails, not blocks
+            assert sizes == [500] * 16
+            assert srv.stats.requests == 17
+            assert all(r.params.get("pageSize") == "500" for r in srv.stats.log)
+            stalled.sendall(f"Host: {srv.host}\r\nAuthorization: public-auth-token\r\n"
+                            "Connection: close\r\n\r\n".encode())
+            answer = b""
+            while chunk := stalled.recv(65536):
+                answer += chunk
+        finally:
+            stalled.close()
+        assert answer.startswith(b"HTTP/1.") and b" 200 " in answer.split(b"\r\n", 1)[0]
+        assert srv.stats.requests == 18
+        assert srv.stats.log[-1].params == {"privacy": "public", "pageSize": "7"}
 
 
 def test_stats_log(demo_server: DemoServer) -> None:
     demo_server.reset_stats()
+    before = time.time()
     get(demo_server, {"pageSize": 2})
     get(demo_server, {"privacy": "public"}, auth=None, headers=PUBLIC_HEADERS)
     get(demo_server, auth=None)
+    after = time.time()
     log = demo_server.stats.log
     assert demo_server.stats.requests == 3
     assert [(r.auth, r.status) for r in log] == [("basic", 200), ("public", 200), ("none", 401)]
     assert log[0].params == {"pageSize": "2"} and log[0].path == "/v1/models"
-    assert all(abs(r.t - time.time()) < 60 for r in log)
+    # Arrival times are wall-clock seconds, in request order, within this test's span.
+    times = [r.t for r in log]
+    assert before <= times[0] and times == sorted(times) and times[-1] <= after
 
 
 def test_million_model_server_answers_first_page() -> None:
-    t0 = time.perf_counter()
+    # How long this takes is measured by bench/bench_demo_server.py, not asserted here.
     with serve_demo(models=1_000_000, seed=0) as srv:
         r = get(srv, {"pageSize": 500})
         assert r.status_code == 200 and len(r.json()["models"]) == 500
         assert "nextPaginationToken" in r.json()
         assert len(srv.catalog) == 1_000_000
-        assert time.perf_counter() - t0 < 30
         # the newest private models come first
         ids = [m["id"] for m in r.json()["models"]]
         assert srv.catalog.index_of(ids[0]) > 999_000
-        # a public listing by score needs one pass over the catalog, then pages are quick
+        # a public listing by score (one pass over the catalog builds its order)
         r = get(srv, {"privacy": "public", "pageSize": 500}, auth=None, headers=PUBLIC_HEADERS)
         assert r.status_code == 200 and len(r.json()["models"]) == 500
-    assert time.perf_counter() - t0 < 60
+        assert [(x.auth, x.status) for x in srv.stats.log] == [("basic", 200), ("public", 200)]
 
 
 def test_served_records_are_the_generated_ones(demo_server: DemoServer) -> None:
@@ -474,10 +494,17 @@ def test_usages_project_filter_and_zero_points(demo_server: DemoServer) -> None:
 
 
 def test_server_threads_end_on_stop() -> None:
-    before = threading.active_count()
+    """Stopping the server ends its threads, even the one serving a kept-alive connection
+    the client still holds open."""
+    before = set(threading.enumerate())
     with serve_demo(models=5) as srv:
         s = requests.Session()
         s.get(srv.base_url + "/models", auth=DEMO_AUTH, timeout=5)  # a kept-alive connection
-    time.sleep(0.3)
-    assert threading.active_count() <= before + 1
-    s.close()
+        started = set(threading.enumerate()) - before
+        assert len(started) >= 2  # the serving thread and the connection's handler
+    try:
+        for t in started:
+            t.join(timeout=10)  # hang guard only: a thread that outlives it failed to end
+        assert not [t.name for t in started if t.is_alive()]
+    finally:
+        s.close()
