@@ -13,12 +13,9 @@ and latency, sort orders for the preview are computed once per column and cached
 filter change evaluates one boolean mask, counts it and gathers the first few rows of a
 presorted order.  The full models table is only filtered when ``panel.filtered`` is read.
 
-Per-model cost and latency (decision): a model's p50 cost is the ``cost_per_asset_p50_cu`` of
-its default variant (``is_default``), and its p50 latency that variant's
-``total_latency_p50_sec``; when a model has no default variant, or the default lacks the
-figure, the lowest value across its variants is used.  The default variant is what the API
-itself offers "for quick comparison between models"; the fallback keeps models without one
-comparable.  Models without any variant have no figure and drop out as soon as a cost or
+Per-model cost and latency: ``scenario_frames.costs.model_p50`` gives the one definition the
+whole toolkit uses (the default variant's figure, else the lowest across the model's
+variants).  Models without any variant have no figure and drop out as soon as a cost or
 latency bound is moved off its end.
 
 Range semantics: a range or date bound that sits at the end of its slider (within half a
@@ -41,6 +38,7 @@ from typing import Any
 import ipywidgets as W
 import polars as pl
 
+from .costs import P50_COST, P50_LATENCY, model_p50
 from .query import to_utc
 
 __all__ = [
@@ -51,8 +49,6 @@ __all__ = [
     "TEXT_COLUMNS",
 ]
 
-P50_COST = "p50_cost_cu"
-P50_LATENCY = "p50_latency_sec"
 TEXT_COLUMNS: tuple[str, ...] = ("name", "short_description", "model_id")
 
 # Columns of the models table the filters and the preview read.
@@ -68,25 +64,6 @@ _PREVIEW_HEADERS = {
     "model_id": "id", P50_COST: "p50 cost (CU)", P50_LATENCY: "p50 latency (s)",
     "training_images_number": "training images", "created_at": "created", "updated_at": "updated",
 }  # fmt: skip
-
-
-def model_p50(variants: pl.DataFrame) -> pl.DataFrame:
-    """One row per model with ``p50_cost_cu`` and ``p50_latency_sec`` taken from its variants.
-
-    The default variant's ``cost_per_asset_p50_cu`` / ``total_latency_p50_sec`` when there is
-    one with the figure, otherwise the lowest figure across the model's variants (see the
-    module docstring for why).  ``code()`` snippets import this function, so the panel and
-    the code it writes share one definition.
-    """
-
-    def pick(column: str) -> pl.Expr:
-        default = pl.col(column).filter(pl.col("is_default").fill_null(False)).first()
-        return default.fill_null(pl.col(column).min())
-
-    return variants.group_by("model_id").agg(
-        pick("cost_per_asset_p50_cu").alias(P50_COST),
-        pick("total_latency_p50_sec").alias(P50_LATENCY),
-    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -425,7 +402,7 @@ class FilterPanel:
             lines.append("from datetime import datetime, timezone")
         if uses_p50:
             lines += [
-                "from scenario_frames.panel import model_p50",
+                "from scenario_frames.costs import model_p50",
                 "",
                 "# p50 cost / latency per model: its default variant's figure, else the lowest",
                 f"models = {catalog}.models.join(",

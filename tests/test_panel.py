@@ -444,3 +444,31 @@ def test_random_filter_combinations_match_python_oracle(
     event("no rows" if expected.is_empty() else "some rows")
     assert_frame_equal(panel.filtered, expected)
     assert_frame_equal(run_code(panel, catalog), expected)
+
+
+def test_p50_cost_has_one_definition_across_panel_and_usage_join() -> None:
+    """The panel's p50 cost and the usage join's cost_per_asset_p50_cu are the same numbers.
+
+    Model b has no default variant: both fall back to its lowest variant (before costs.py the
+    usage join left it null).  Model c's only default lacks a cost: also the lowest.
+    """
+    from scenario_frames.usage import catalog_lookup
+
+    models = pl.DataFrame({"model_id": ["a", "b", "c", "d"],
+                           "default_variant_key": ["a1", None, "c1", None]})
+    variants = pl.DataFrame({
+        "model_id": ["a", "a", "b", "b", "c", "c"],
+        "variant_key": ["a0", "a1", "b0", "b1", "c0", "c1"],
+        "position": [0, 1, 0, 1, 0, 1],
+        "is_default": [False, True, False, False, False, True],
+        "cost_per_asset_p50_cu": [1.0, 5.0, 3.0, 2.5, 4.0, None],
+        "total_latency_p50_sec": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0],
+    })  # fmt: skip
+    panel_cost = dict(model_p50(variants).select("model_id", P50_COST).iter_rows())
+    lookup = catalog_lookup({"models": models, "variants": variants})
+    usage_cost = dict(lookup.select("model_id", "cost_per_asset_p50_cu").iter_rows())
+    assert panel_cost == {"a": 5.0, "b": 2.5, "c": 4.0}
+    assert usage_cost == {**panel_cost, "d": None}
+    # Without the is_default flag, the model's default_variant_key names the default.
+    lookup = catalog_lookup({"models": models, "variants": variants.drop("is_default")})
+    assert dict(lookup.select("model_id", "cost_per_asset_p50_cu").iter_rows()) == usage_cost
