@@ -3,7 +3,9 @@
 * ``models_by_type_and_capability`` – which model families offer which capabilities;
 * ``cost_vs_latency``               – what each variant costs against how long it takes;
 * ``catalog_growth``                – how the catalog grew over time (cumulative models);
-* ``snapshot_changes``              – models added, removed and changed between snapshots.
+* ``snapshot_changes``              – models added, removed and changed between snapshots;
+* ``cu_per_job_chart``              – which models cost the most CU per job this month, and
+  how that moved week by week (from usage, joined or not).
 
 Every function aggregates with polars first and hands Altair only the small result, so the
 charts stay light in the notebook file and never hit Altair's 5,000-row embedding limit (the
@@ -31,6 +33,7 @@ Honest pictures (decisions):
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -46,6 +49,8 @@ __all__ = [
     "growth_counts",
     "snapshot_changes",
     "snapshot_counts",
+    "cu_per_job",
+    "cu_per_job_chart",
 ]
 
 NONE_LABEL = "(none)"
@@ -433,5 +438,103 @@ def snapshot_changes(source: Any) -> alt.Chart:
             color=alt.Color("change:N", title="change",
                             scale=alt.Scale(domain=list(CHANGE_KINDS), range=list(_CHANGE_COLORS))),
             tooltip=["snapshot_at:N", "change:N", alt.Tooltip("models:Q", format=",")],
+        )  # fmt: skip
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Usage: CU per job, this month and week by week
+# ---------------------------------------------------------------------------------------------
+
+
+def cu_per_job(
+    usage: pl.DataFrame, *, month: str | None = None, top: int = 5, min_jobs: int = 10,
+    weeks: int = 8,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The models that cost the most CU per job in a month, and their weekly CU per job.
+
+    ``usage`` is a usage table or a joined one (``join_usage``): ``model_id``, ``time``,
+    ``jobs``, ``cost`` and, when joined, ``name`` and ``type``.  ``month`` is ``"YYYY-MM"``,
+    by default the latest month in the data.  Models with fewer than ``min_jobs`` jobs that
+    month are left out of the ranking (a handful of jobs makes a noisy ratio).  Returns
+    ``(ranking, weekly)``: the ``top`` models by CU per job that month (``jobs``, ``cu``,
+    ``cu_per_job``, ``rank``), and for those models one row per week (Monday, UTC) over the
+    ``weeks`` weeks ending with the month, in rank order, with ``jobs``, ``cu`` and
+    ``cu_per_job`` (null in a week without jobs, where the ratio is undefined).
+    """
+    has_name = "name" in usage.columns
+    rows = usage.filter(pl.col("time").is_not_null())
+    if month is None:
+        month = rows.select(pl.col("time").max().dt.strftime("%Y-%m")).item()
+    in_month = rows.filter(pl.col("time").dt.strftime("%Y-%m") == month)
+    label = (pl.coalesce(pl.col("name"), pl.col("model_id")) if has_name
+             else pl.col("model_id")).alias("model")
+    ranking = (
+        in_month.group_by("model_id")
+        .agg(label.first(), pl.col("jobs").sum(), pl.col("cost").sum().alias("cu"))
+        .filter(pl.col("jobs") >= max(min_jobs, 1))
+        .with_columns((pl.col("cu") / pl.col("jobs")).alias("cu_per_job"))
+        .sort(["cu_per_job", "model_id"], descending=[True, False])
+        .head(top)
+        .with_columns(pl.int_range(1, pl.len() + 1).alias("rank"))
+    )  # fmt: skip
+    if in_month.is_empty():
+        end = rows.select(pl.col("time").max()).item()
+    else:
+        end = in_month.select(pl.col("time").max()).item()
+    week = pl.col("time").dt.truncate("1w").alias("week")
+    last_week = rows.filter(pl.col("time") <= end).select(week.max()).item() if end else None
+    if last_week is None:
+        empty = pl.DataFrame(schema={"model_id": pl.String, "model": pl.String,
+                                     "rank": pl.Int64, "week": rows.schema["time"], "jobs": pl.Int64,
+                                     "cu": pl.Float64, "cu_per_job": pl.Float64})
+        return ranking, empty
+    first_week = last_week - dt.timedelta(weeks=weeks - 1)
+    grid = ranking.select("model_id", "model", "rank").join(
+        pl.DataFrame({"week": pl.datetime_range(first_week, last_week, "1w", eager=True,
+                                                time_unit=rows.schema["time"].time_unit,
+                                                time_zone=rows.schema["time"].time_zone)}),
+        how="cross")
+    weekly = (
+        rows.filter(pl.col("model_id").is_in(ranking["model_id"].implode()))
+        .group_by("model_id", week)
+        .agg(pl.col("jobs").sum(), pl.col("cost").sum().alias("cu"))
+    )  # fmt: skip
+    weekly = (
+        grid.join(weekly, on=["model_id", "week"], how="left")
+        .with_columns(pl.col("jobs").fill_null(0), pl.col("cu").fill_null(0.0))
+        .with_columns(pl.when(pl.col("jobs") > 0).then(pl.col("cu") / pl.col("jobs"))
+                      .alias("cu_per_job"))
+        .sort("rank", "week")
+    )  # fmt: skip
+    return ranking, weekly
+
+
+def cu_per_job_chart(usage: pl.DataFrame, **kwargs: Any) -> alt.Chart:
+    """Weekly CU per job of the month's most expensive models per job (see ``cu_per_job``).
+
+    One line per model, in rank order, each in its own palette colour; points mark the
+    weeks, hover shows jobs and CU.  Keyword arguments go to ``cu_per_job``.
+    """
+    ranking, weekly = cu_per_job(usage, **kwargs)
+    order = ranking["model"].to_list()
+    month = kwargs.get("month") or (
+        usage.select(pl.col("time").max().dt.strftime("%Y-%m")).item() if usage.height else "")
+    data = weekly.with_columns(
+        pl.col("week").dt.replace_time_zone(None) if weekly.schema["week"].time_zone
+        else pl.col("week"))
+    return _finish(
+        alt.Chart(data, title=f"CU per job, week by week: the {len(order)} most expensive "
+                              f"models per job in {month}")
+        .mark_line(point=True)
+        .encode(
+            x=alt.X("week:T", title="week (starting Monday, UTC)"),
+            y=alt.Y("cu_per_job:Q", title="CU per job"),
+            color=alt.Color("model:N", title="model (rank this month)", sort=order,
+                            scale=color_scale(order, lumped=False),
+                            legend=alt.Legend(labelLimit=260)),
+            tooltip=["model:N", alt.Tooltip("week:T"), alt.Tooltip("jobs:Q", format=","),
+                     alt.Tooltip("cu:Q", format=",.1f"),
+                     alt.Tooltip("cu_per_job:Q", format=".3g")],
         )  # fmt: skip
     )

@@ -670,27 +670,24 @@ class FilterPanel:
     # -- the grid ------------------------------------------------------------------------------
 
     def _make_grid(self) -> Any:
-        """A streaming data grid over the selected rows (ipydatagrid).
+        """A streaming data grid over the selected rows (ipydatagrid; see ``_selection_grid``).
 
-        Why this widget (measured on 100,000 models, see README "Result grid"): the
-        StreamingDataGrid sends the browser only the rows in view and fetches more as the
-        user scrolls, so handing it a new selection costs the same whatever its size, while
-        every row stays reachable; it sorts on a header click, resizes columns by dragging
-        and copies a selected block with Ctrl+C.  The grid's source is built once (text for
-        lists and dates), so a filter change only gathers the selected rows.
+        Why this widget (measured on 100,000 models, see README "The result grid"): the
+        streaming grid sends the browser only the rows in view and fetches more as the user
+        scrolls, so every selected row stays reachable at a cost that does not grow with the
+        selection; it sorts on a header click, resizes columns by dragging and copies a
+        selected block with Ctrl+C.  Its source is built once (text for lists and dates); a
+        filter change hands it only the new row numbers.
         """
-        from ipydatagrid import StreamingDataGrid
-
         shown = self._work.select(_PREVIEW_COLUMNS)
         table = shown.with_columns(
             [pl.col(c).list.join(", ") for c, t in shown.schema.items() if isinstance(t, pl.List)]
             + [pl.col(c).dt.strftime("%Y-%m-%d %H:%M") for c, t in shown.schema.items()
                if isinstance(t, pl.Datetime)]
         ).rename({c: _PREVIEW_HEADERS.get(c, c) for c in shown.columns})
-        self._grid_source = table.to_pandas()
-        grid = StreamingDataGrid(
-            self._grid_source.iloc[:0].copy(), selection_mode="cell", base_row_size=22,
-            base_column_size=110, column_widths={"id": 190, "name": 220, "capabilities": 200},
+        grid = _selection_grid()(
+            table.to_pandas(), selection_mode="cell", base_row_size=22, base_column_size=110,
+            column_widths={"id": 190, "name": 220, "capabilities": 200},
             header_visibility="column", layout=W.Layout(height="340px", width="100%"),
         )  # fmt: skip
         grid.add_class("sf-grid")
@@ -701,8 +698,7 @@ class FilterPanel:
         return order.filter(self._mask.gather(order)).to_numpy()
 
     def _update_grid(self) -> None:
-        rows = self._selected_order()
-        self.grid.data = self._grid_source.iloc[rows].reset_index(drop=True)
+        self.grid.show(self._selected_order())
 
     def grid_frame(self) -> pl.DataFrame:
         """Every selected row handed to the grid, in the chosen order (preview columns)."""
@@ -771,3 +767,71 @@ class FilterPanel:
 
 def _format_of(path: Path) -> str | None:
     return {".parquet": "parquet", ".pq": "parquet", ".csv": "csv"}.get(path.suffix.lower())
+
+
+_GRID_CLASS: type | None = None
+
+
+def _selection_grid() -> type:
+    """The grid class, made on first use so that importing the panel stays light.
+
+    A ``StreamingDataGrid`` already serves the browser only the rows in view, on request.
+    This subclass keeps the whole table it was built with and shows a list of row
+    numbers into it: ``show(rows)`` swaps the list and tells the browser the new row count
+    (one small message), instead of handing the grid a new pandas frame per filter change,
+    which copies and re-describes every selected row (about 3x the panel's whole refresh
+    on 100,000 models).  Header sorts and filters the user clicks run on the shown rows.
+    """
+    global _GRID_CLASS
+    if _GRID_CLASS is not None:
+        return _GRID_CLASS
+    from ipydatagrid import StreamingDataGrid
+    from traitlets import observe
+
+    class SelectionGrid(StreamingDataGrid):
+        def __init__(self, table: Any, **kwargs: Any) -> None:
+            super().__init__(table.iloc[:0].copy(), **kwargs)
+            self._table = table.reset_index(drop=True)
+            self._rows = np.arange(0)
+            self._view = self._rows
+
+        def show(self, rows: np.ndarray) -> None:
+            """Show these rows of the table, in this order (header sorts apply on top)."""
+            self._rows = np.asarray(rows)
+            self._apply()
+
+        @property
+        def shown_rows(self) -> np.ndarray:
+            """Row numbers of the table as the browser lists them (after header sorts)."""
+            return self._view
+
+        def _apply(self) -> None:
+            view = self._rows
+            if self._transforms:
+                picked = self._table.iloc[view]  # index = table row numbers
+                view = self._apply_frontend_transforms(self._transforms, picked).index.to_numpy()
+            self._view = view
+            self._row_count = len(view)
+            self.tick()
+
+        @observe("_transforms")
+        def _on_transforms_changed(self, _change: Any) -> None:
+            self._apply()
+
+        def _handle_comm_msg(self, _widget: Any, content: dict, _buffers: Any) -> None:
+            kind = content.get("type", "")
+            if kind == "data-request":
+                r1, r2, c1, c2 = (int(content.get(k, 0)) for k in ("r1", "r2", "c1", "c2"))
+                part = self._table.iloc[self._view[r1 : r2 + 1], c1 : c2 + 1]
+                serialized, buffers = self._serialize_helper(part.reset_index(drop=True))
+                self.send({"event_type": "data-reply", "value": serialized,
+                           "r1": r1, "r2": r2, "c1": c1, "c2": c2}, buffers)
+            elif kind == "unique-values-request":
+                column = content.get("column")
+                values = self._table[column].iloc[self._view].drop_duplicates().to_frame()
+                serialized, buffers = self._serialize_helper(values.reset_index(drop=True))
+                self.send({"event_type": "unique-values-reply", "column": column,
+                           "value": serialized}, buffers)
+
+    _GRID_CLASS = SelectionGrid
+    return SelectionGrid

@@ -267,3 +267,45 @@ def test_specs_declare_the_vega_lite_jupyterlab_bundles(demo_catalog, models) ->
     for chart in made:
         assert chart.to_dict()["$schema"] == charts.VEGA_LITE_SCHEMA
     assert charts.VEGA_LITE_SCHEMA.endswith("/v5.6.1.json")
+
+
+def _usage_rows() -> pl.DataFrame:
+    """Three models over March-April 2025: 'pricey' costs the most per job in April."""
+    rows = []
+    for day in range(1, 61):
+        when = dt.datetime(2025, 3, 1, tzinfo=UTC) + dt.timedelta(days=day - 1)
+        rows.append(("cheap", when, 10, 10.0))
+        rows.append(("pricey", when, 2, 2.0 * (5.0 if when.month == 4 else 3.0)))
+        if day % 7 == 0:  # 'rare' has few jobs: below min_jobs, never ranked
+            rows.append(("rare", when, 1, 50.0))
+    return pl.DataFrame(rows, schema={"model_id": pl.String, "time": pl.Datetime("us", "UTC"),
+                                      "jobs": pl.Int64, "cost": pl.Float64}, orient="row")
+
+
+def test_cu_per_job_ranks_the_month_and_fills_every_week() -> None:
+    usage = _usage_rows()
+    ranking, weekly = charts.cu_per_job(usage, top=2, min_jobs=10, weeks=6)
+    assert ranking.select("model_id", "rank").rows() == [("pricey", 1), ("cheap", 2)]
+    april = usage.filter(pl.col("time").dt.month() == 4)
+    pricey = april.filter(pl.col("model_id") == "pricey")
+    assert ranking["cu_per_job"][0] == pytest.approx(pricey["cost"].sum() / pricey["jobs"].sum())
+    assert ranking["cu_per_job"][0] == pytest.approx(5.0)
+    # Complete (model, week) grid: 6 Mondays for each ranked model, weeks consecutive.
+    assert weekly.height == 2 * 6
+    weeks = weekly["week"].unique().sort()
+    assert weeks.dt.weekday().unique().to_list() == [1]
+    assert (weeks.diff().drop_nulls() == dt.timedelta(weeks=1)).all()
+    assert weeks[-1] == dt.datetime(2025, 4, 28, tzinfo=UTC)  # the week holding April 30
+    moved = weekly.filter(pl.col("model_id") == "pricey").sort("week")["cu_per_job"].to_list()
+    assert moved[0] == pytest.approx(3.0) and moved[-1] == pytest.approx(5.0)
+
+
+def test_cu_per_job_chart_has_one_colour_per_ranked_model() -> None:
+    chart = charts.cu_per_job_chart(_usage_rows().with_columns(name=pl.col("model_id").str.to_uppercase()),
+                                    top=2, min_jobs=10)
+    spec = chart.to_dict()
+    assert spec["$schema"] == charts.VEGA_LITE_SCHEMA
+    assert spec["encoding"]["color"]["scale"]["domain"] == ["PRICEY", "CHEAP"]
+    assert len(set(spec["encoding"]["color"]["scale"]["range"])) == 2
+    assert "2025-04" in spec["title"]
+    assert {r["model"] for r in chart_data(chart)} == {"PRICEY", "CHEAP"}

@@ -258,6 +258,7 @@ def test_preview_is_sorted_and_small(
     # The grid gets every selected row, in the same order, not just the first ten.
     grid = panel.grid_frame()
     assert grid.height == panel.filtered.height == panel.grid._row_count > 10
+    assert panel.grid.shown_rows.tolist() == panel._selected_order().tolist()
     assert grid["model_id"].head(10).to_list() == expected["model_id"].to_list()
 
 
@@ -582,3 +583,30 @@ def test_no_fixed_width_wider_than_a_narrow_notebook(panel: FilterPanel) -> None
             assert int(width[:-2]) <= 260, (type(w).__name__, width)
         if isinstance(w, W.HBox) and len(w.children) > 2 and w is not panel.tag_chips:
             assert w.layout.flex_flow == "row wrap", [type(c).__name__ for c in w.children]
+
+
+def test_grid_serves_the_rows_in_view_and_sorts_on_header_clicks(panel: FilterPanel) -> None:
+    """The browser asks the grid for rows r1..r2; it answers from the selection, in order."""
+    panel.privacy.value = (panel.privacy.options[0][1],)
+    sent: list[tuple[dict, list]] = []
+    panel.grid.send = lambda msg, buffers=None: sent.append((msg, buffers))  # the comm
+    expected = panel.grid_frame()
+    panel.grid._handle_comm_msg(None, {"type": "data-request", "r1": 3, "r2": 7, "c1": 0,
+                                       "c2": 1}, [])
+    reply, _buffers = sent[-1]
+    assert reply["event_type"] == "data-reply" and (reply["r1"], reply["r2"]) == (3, 7)
+    ids = reply["value"]["data"]["id"]
+    ids = ids["value"] if isinstance(ids, dict) else ids
+    assert list(ids) == expected["model_id"][3:8].to_list()
+    # A header click sorts the selected rows (and only those) by that column.
+    panel.grid._transforms = [{"type": "sort", "column": "name", "desc": False}]
+    names = panel._work["name"].gather(panel.grid.shown_rows).to_list()
+    assert len(names) == panel.filtered.height
+    assert names == sorted(names, key=lambda n: (n is None, n))
+    assert set(panel._work["model_id"].gather(panel.grid.shown_rows)) == set(
+        panel.filtered["model_id"])
+    # A new filter keeps the header sort.
+    panel.status.value = (panel.status.options[0][1],)
+    names = panel._work["name"].gather(panel.grid.shown_rows).to_list()
+    assert names == sorted(names, key=lambda n: (n is None, n))
+    assert panel.grid._row_count == panel.filtered.height
