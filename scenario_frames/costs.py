@@ -39,10 +39,16 @@ DEFINITION = (
 Frame = TypeVar("Frame", pl.DataFrame, pl.LazyFrame)
 
 
-def _pick(column: str, is_default: pl.Expr) -> pl.Expr:
-    """Within one model's variants: the default variant's value, else the minimum."""
-    default = pl.col(column).filter(is_default).first()
-    return default.fill_null(pl.col(column).min())
+def _pick(column: str, is_default: pl.Expr, position: pl.Expr | None) -> pl.Expr:
+    """Within one model's variants: the default variant's value, else the minimum.
+
+    Should several variants be flagged default, the first by ``position`` wins (sorting only
+    those few, not the whole table).
+    """
+    default = pl.col(column).filter(is_default)
+    if position is not None:
+        default = default.sort_by(position.filter(is_default))
+    return default.first().fill_null(pl.col(column).min())
 
 
 def model_p50(
@@ -60,8 +66,8 @@ def model_p50(
     ``is_default``; without that flag pass ``default_variant_keys`` (``keys`` plus
     ``default_variant_key``, e.g. the models table) and the variant with that key counts as the
     default.  See the module docstring for the rule and why.  Output columns are ``keys``,
-    ``cost_name`` and ``latency_name``; variants are read in ``position`` order when present, so
-    the first of several flagged defaults wins.
+    ``cost_name`` and ``latency_name`` (rows in no particular order); of several flagged
+    defaults the first by ``position`` wins.
     """
     keys = list(keys)
     names = variants.collect_schema().names()
@@ -82,11 +88,10 @@ def model_p50(
     missing = [c for c in (VARIANT_COST, VARIANT_LATENCY) if c not in names]
     if missing:
         frame = frame.with_columns(pl.lit(None, pl.Float64).alias(c) for c in missing)
-    if "position" in names:
-        frame = frame.sort([*keys, "position"], maintain_order=True)
-    return frame.group_by(keys, maintain_order=True).agg(
-        _pick(VARIANT_COST, flag).alias(cost_name),
-        _pick(VARIANT_LATENCY, flag).alias(latency_name),
+    position = pl.col("position") if "position" in names else None
+    return frame.group_by(keys).agg(
+        _pick(VARIANT_COST, flag, position).alias(cost_name),
+        _pick(VARIANT_LATENCY, flag, position).alias(latency_name),
     )
 
 
