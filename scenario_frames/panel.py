@@ -319,13 +319,16 @@ class FilterPanel:
         self.created_from, self.created_to = date("created on or after"), date("created up to")
         self.updated_from, self.updated_to = date("updated on or after"), date("updated up to")
 
+        # The handles overhang the track by half their width: keep them inside the box.
+        slider_box = W.Layout(width="100%", min_width="0", padding="0 10px 0 4px")
+
         def float_range(column: str) -> W.FloatRangeSlider:
             bounds = _range_of(work[column])
             lo, hi = bounds if bounds else (0.0, 1.0)
             hi = hi if hi > lo else lo + 1.0
             return W.FloatRangeSlider(
                 value=(lo, hi), min=lo, max=hi, step=(hi - lo) / 200, readout=False,
-                continuous_update=False, disabled=bounds is None, layout=full,
+                continuous_update=False, disabled=bounds is None, layout=slider_box,
             )  # fmt: skip
 
         self.cost = float_range(P50_COST)
@@ -335,7 +338,7 @@ class FilterPanel:
         hi = hi if hi > lo else lo + 1
         self.training_images = W.IntRangeSlider(
             value=(lo, hi), min=lo, max=hi, step=1, readout=False, continuous_update=False,
-            disabled=bounds is None, layout=full,
+            disabled=bounds is None, layout=slider_box,
         )  # fmt: skip
         self.readouts: dict[str, W.HTML] = {}
         for name, unit in (("cost", "CU"), ("latency", "s"), ("training_images", "images")):
@@ -687,7 +690,7 @@ class FilterPanel:
         ).rename({c: _PREVIEW_HEADERS.get(c, c) for c in shown.columns})
         grid = _selection_grid()(
             table.to_pandas(), selection_mode="cell", base_row_size=22, base_column_size=110,
-            column_widths={"id": 190, "name": 220, "capabilities": 200},
+            column_widths={"id": 240, "name": 220, "capabilities": 200},
             header_visibility="column", layout=W.Layout(height="340px", width="100%"),
         )  # fmt: skip
         grid.add_class("sf-grid")

@@ -235,13 +235,17 @@ def test_panel_fits_filters_and_tags_in_jupyterlab(lab: tuple[str, Path]) -> Non
             errors = _errors_on_page(page)
             assert not errors, "the notebook raised:\n" + "\n---\n".join(errors)
             _render_every_output(page)
-            assert page.locator(".jp-RenderedVegaCommon, .vega-embed").count() >= 5
+            charts = page.locator(".jp-RenderedVegaCommon")
+            assert charts.count() >= 5
+            for i in range(charts.count()):  # for a human look at axes, colours and stacks
+                charts.nth(i).scroll_into_view_if_needed()
+                charts.nth(i).screenshot(path=str(ARTIFACTS / f"browser_chart_{i}.png"))
             vega_warnings = [t for _k, t in console if "Vega-Lite" in t or "vega-lite" in t]
             assert not vega_warnings, vega_warnings
 
             panel = page.locator(".sf-filter-panel").first
             for width in WIDTHS:
-                page.set_viewport_size({"width": width, "height": 1000})
+                page.set_viewport_size({"width": width, "height": 1900})  # the whole panel
                 panel.scroll_into_view_if_needed()
                 time.sleep(0.5)  # let the layout settle after the resize
                 clipped = panel.evaluate(CLIPPED_JS)
