@@ -235,7 +235,7 @@ def test_panel_fits_filters_and_tags_in_jupyterlab(lab: tuple[str, Path]) -> Non
             errors = _errors_on_page(page)
             assert not errors, "the notebook raised:\n" + "\n---\n".join(errors)
             _render_every_output(page)
-            charts = page.locator(".jp-RenderedVegaCommon")
+            charts = page.locator(".vega-embed")
             assert charts.count() >= 5
             for i in range(charts.count()):  # for a human look at axes, colours and stacks
                 charts.nth(i).scroll_into_view_if_needed()
