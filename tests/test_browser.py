@@ -288,7 +288,12 @@ def test_panel_fits_filters_and_tags_in_jupyterlab(lab: tuple[str, Path]) -> Non
             expect(unknown).to_have_count(1, timeout=30_000)
             expect(page.locator(".sf-filter-panel .sf-tag-note")).to_contain_text(
                 "no-such-tag-anywhere")
-            assert not panel.evaluate(CLIPPED_JS)
+            # Export: the status line (with the file's path) shows whole.
+            page.locator(".sf-filter-panel button", has_text="Export").first.click()
+            expect(page.locator(".sf-filter-panel .sf-export-status")).to_contain_text(
+                "wrote", timeout=30_000)
+            clipped = panel.evaluate(CLIPPED_JS)
+            assert not clipped, "clipped with tags and export status:\n" + "\n".join(clipped)
             panel.screenshot(path=str(ARTIFACTS / "browser_panel_tags.png"))
             # Reset clears the tags, the chips and the flag.
             page.locator(".sf-filter-panel button", has_text="Reset").first.click()
