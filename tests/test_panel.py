@@ -443,6 +443,32 @@ def test_random_filter_combinations_match_python_oracle(
     assert_frame_equal(run_code(panel, catalog), expected)
 
 
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_random_faceted_counts_match_python_oracle(
+    data: st.DataObject, shared: tuple[FilterPanel, list[dict[str, Any]]], catalog: Catalog
+) -> None:
+    """Each option's count = rows passing every *other* filter that have the option (row by
+    row in plain Python); for capabilities in "all" mode, rows passing every filter."""
+    panel, rows = shared
+    panel.reset()
+    stamps = catalog.models["created_at"]
+    f = data.draw(filters(panel, (stamps.min().date(), stamps.max().date())))
+    panel.set(**f)
+    bounds = {k: (getattr(panel, k).min, getattr(panel, k).max, getattr(panel, k).step)
+              for k in ("cost", "latency", "training_images")}
+    for name, column in FACETS.items():
+        own_all = name == "capabilities" and f.get("capability_mode") == "all"
+        others = f if own_all else {k: v for k, v in f.items() if k != name}
+        expected: dict[str, int] = {}
+        for r in rows:
+            if _keep(r, others, bounds):
+                for v in (r[column] or []) if column == "capabilities" else [r[column]]:
+                    expected[v] = expected.get(v, 0) + 1
+        got = label_counts(getattr(panel, name))
+        assert got == {v: expected.get(v, 0) for v in got}, name
+
+
 def test_p50_cost_has_one_definition_across_panel_and_usage_join() -> None:
     """The panel's p50 cost and the usage join's cost_per_asset_p50_cu are the same numbers.
 
@@ -610,3 +636,12 @@ def test_grid_serves_the_rows_in_view_and_sorts_on_header_clicks(panel: FilterPa
     names = panel._work["name"].gather(panel.grid.shown_rows).to_list()
     assert names == sorted(names, key=lambda n: (n is None, n))
     assert panel.grid._row_count == panel.filtered.height
+
+
+def test_p50_definition_is_in_the_data_dictionary_layout() -> None:
+    from scenario_frames import costs
+
+    d = costs.data_dictionary()
+    assert d.columns == ["column", "dtype", "description", "source"]
+    assert d["column"].to_list() == [costs.P50_COST, costs.P50_LATENCY]
+    assert all("default variant" in t and "lowest" in t for t in d["description"])
