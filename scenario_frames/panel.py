@@ -703,8 +703,16 @@ class FilterPanel:
             + [pl.col(c).dt.strftime("%Y-%m-%d %H:%M") for c, t in shown.schema.items()
                if isinstance(t, pl.Datetime)]
         ).rename({c: _PREVIEW_HEADERS.get(c, c) for c in shown.columns})
+        from ipydatagrid import TextRenderer, VegaExpr
+
+        # Figures with three significant digits.  A model without a figure shows the grid's
+        # own italic "NaN" (ipydatagrid draws NaN itself, before any text expression).
+        figure = TextRenderer(text_value=VegaExpr(
+            "isValid(cell.value) && !isNaN(cell.value) ? format(cell.value, ',.3~g') : ''"))
+        numeric = [_PREVIEW_HEADERS.get(c, c) for c in (P50_COST, P50_LATENCY)]
         grid = _selection_grid()(
             table.to_pandas(), selection_mode="cell", base_row_size=22, base_column_size=110,
+            renderers=dict.fromkeys(numeric, figure),
             column_widths={"id": 240, "name": 220, "capabilities": 200},
             header_visibility="column", layout=W.Layout(height="340px", width="100%"),
         )  # fmt: skip
