@@ -5,7 +5,7 @@ widget's value) until the panel's count label, the faceted option counts of ever
 and the data grid's rows hold the new result, observers called — the wait a user sees (minus
 the browser's own drawing).  Each round walks a script of changes taken from the data:
 type, capabilities any/all, privacy, free text, a date, cost and latency ranges, tags, reset,
-a new sort column.  The first round includes the one-off sort orders the preview caches.
+a new sort column.  The first round includes the one-off sort orders the panel caches.
 
 Baseline, measured in the same run on the same data: the direct way a notebook cell would do
 the same job — join the per-model p50 figures, filter the full models table with the panel's
@@ -175,11 +175,14 @@ def main(argv: list[str]) -> int:
     t_build = time.perf_counter() - t0
 
     per_change = time_panel(panel, catalog, args.rounds)
-    every = [v for vs in per_change.values() for v in vs]
+    # The target is for filter changes; re-sorting (a dropdown, not a filter) is listed apart.
+    every = [v for name, vs in per_change.items() if not name.startswith("sort") for v in vs]
+    sorts = [v for name, vs in per_change.items() if name.startswith("sort") for v in vs]
     base = time_baseline(panel, catalog, max(2, args.rounds // 2))
 
     med, p95, worst = statistics.median(every), pct(every, 0.95), max(every)
-    slowest = max(per_change, key=lambda name: max(per_change[name]))
+    slowest = max((n for n in per_change if not n.startswith("sort")),
+                  key=lambda name: max(per_change[name]))
     lines = [
         "## Filter panel: filter-change latency",
         "",
@@ -188,23 +191,27 @@ def main(argv: list[str]) -> int:
         "programmatically until the count label, the faceted option counts and the grid's rows "
         "are updated "
         f"(`python bench/bench_panel.py`: {args.rounds} rounds of {len(per_change)} changes = "
-        f"{len(every)} changes; data made in {t_data:.0f} s, panel built in "
+        f"{len(every) + len(sorts)} changes, {len(every)} of them filter changes; data made in "
+        f"{t_data:.0f} s, panel built in "
         f"{t_build * 1000:.0f} ms).",
         "",
         "| | median ms | p95 ms | max ms |",
         "| --- | ---: | ---: | ---: |",
-        f"| **FilterPanel** (one mask per clause, faceted counts by bincount, streaming grid) | "
-        f"**{med:.1f}** | **{p95:.1f}** | {worst:.1f} |",
+        f"| **FilterPanel**, filter changes (cached clause masks, faceted counts by bincount, "
+        f"streaming grid) | **{med:.1f}** | **{p95:.1f}** | {worst:.1f} |",
+        f"| FilterPanel, sort changes (first use of a column computes its order once) | "
+        f"{statistics.median(sorts):.1f} | {pct(sorts, 0.95):.1f} | {max(sorts):.1f} |",
         f"| baseline: join p50, filter the full table, sort, head | "
         f"{statistics.median(base):.1f} | {pct(base, 0.95):.1f} | {max(base):.1f} |",
         "",
         "Median per change (ms): " + ", ".join(
             f"{name} {statistics.median(v):.1f}" for name, v in per_change.items()) + ".",
-        f"Slowest single change: {slowest} ({worst:.1f} ms). The first sort by name took "
+        f"Slowest filter change: {slowest} ({max(per_change[slowest]):.1f} ms). The first "
+        "sort by name took "
         f"{per_change['sort by name'][0]:.1f} ms (the order is computed once, then cached; "
         f"later ones {statistics.median(per_change['sort by name'][1:] or [0.0]):.1f} ms).",
         "",
-        f"Target: median at most 50 ms and worst at most 150 ms per change — "
+        f"Target: median at most 50 ms and worst at most 150 ms per filter change — "
         f"{'met' if med <= 50 and worst <= 150 else 'NOT met'} "
         f"(median {med:.0f} ms, max {worst:.0f} ms).",
         "",

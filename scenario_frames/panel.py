@@ -243,6 +243,7 @@ class FilterPanel:
         self._observers: list[Callable[[FilterPanel], None]] = []
         self._held = 0
         self._quiet = 0  # > 0 while the panel itself rewrites option labels
+        self._clause_masks: dict[str, np.ndarray] = {}
         self._clauses: list[Clause] = []
         self._mask = pl.repeat(True, models.height, dtype=pl.Boolean, eager=True)
         self._facets = {c: _Facet.of(self._work[c]) for c in _FACET_COLUMNS}
@@ -635,13 +636,17 @@ class FilterPanel:
         """
         self._clauses = self.clauses()
         n_rows = self._work.height
-        if self._clauses:
+        # A clause's source text names its column, operator and values exactly, so it keys
+        # a cache of boolean arrays: a change re-evaluates only the clause that changed.
+        cache = self._clause_masks
+        todo = [c for c in self._clauses if c.code not in cache]
+        if todo:
             masks = self._work.select(
-                c.expr.fill_null(False).alias(f"c{i}") for i, c in enumerate(self._clauses)
-            )
-            arrays = [masks.to_series(i).to_numpy() for i in range(len(self._clauses))]
-        else:
-            arrays = []
+                c.expr.fill_null(False).alias(f"c{i}") for i, c in enumerate(todo))
+            for i, c in enumerate(todo):
+                cache[c.code] = masks.to_series(i).to_numpy()
+        arrays = [cache[c.code] for c in self._clauses]
+        self._clause_masks = {c.code: cache[c.code] for c in self._clauses}
         everything = np.ones(n_rows, dtype=bool)
         prefix = [everything]
         for a in arrays:
