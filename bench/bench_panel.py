@@ -107,13 +107,13 @@ def grid_section(catalog: Catalog, panel: FilterPanel, reps: int = 5) -> list[st
     table = panel.grid._table  # the text/number frame the panel's grid shows
     picks = [rows.sample(fraction=0.9, seed=i)["model_id"] for i in range(reps)]
     index = {m: i for i, m in enumerate(panel._work["model_id"].to_list())}
-    positions = [[index[m] for m in p.to_list()] for p in picks]
+    positions = [np.array([index[m] for m in p.to_list()]) for p in picks]
     polars_table = pl.from_pandas(table)
     out = [f"### Result grid candidates, {len(table):,} rows ({len(table.columns)} columns)", "",
            "| widget | what reaches the browser | median ms | max ms |",
            "| --- | --- | ---: | ---: |"]
 
-    def timed(label: str, what: str, fn: Callable[[list[int]], object], n: int = reps) -> None:
+    def timed(label: str, what: str, fn: Callable[[np.ndarray], object], n: int = reps) -> None:
         times = []
         for pos in positions[:n]:
             t0 = time.perf_counter()
@@ -123,7 +123,7 @@ def grid_section(catalog: Catalog, panel: FilterPanel, reps: int = 5) -> list[st
 
     timed("ipydatagrid StreamingDataGrid, row numbers into a fixed table (chosen)",
           "the row count; rows in view fetched on scroll",
-          lambda pos: panel.grid.show(np.asarray(pos)))
+          lambda pos: panel.grid.show(pos))
     from ipydatagrid import StreamingDataGrid
 
     sg = StreamingDataGrid(table.head(5))
