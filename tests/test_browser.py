@@ -258,6 +258,21 @@ def test_panel_fits_filters_and_tags_in_jupyterlab(lab: tuple[str, Path]) -> Non
                 assert not clipped, f"clipped at {width} px:\n" + "\n".join(clipped)
                 assert panel.locator(".sf-grid").first.bounding_box()["height"] > 200
 
+            # The grid scrolls through the selection: rows further down are fetched and drawn.
+            grid = panel.locator(".sf-grid").first
+            grid.scroll_into_view_if_needed()
+            top = grid.screenshot()
+            box = grid.bounding_box()
+            page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+            deadline = time.monotonic() + 20
+            while True:
+                page.mouse.wheel(0, 1500)
+                time.sleep(0.3)
+                if grid.screenshot() != top:
+                    break
+                assert time.monotonic() < deadline, "the grid did not scroll"
+            grid.screenshot(path=str(ARTIFACTS / "browser_grid_scrolled.png"))
+
             # Click the rarest type: the count changes.
             page.set_viewport_size({"width": WIDTHS[0], "height": 1000})
             panel.scroll_into_view_if_needed()
