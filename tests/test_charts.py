@@ -7,11 +7,14 @@ a chart's data also checks that the chart is well formed.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from typing import Any
 
 import altair as alt
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from scenario_frames import charts
 from scenario_frames.snapshot import CatalogDiff
@@ -309,3 +312,38 @@ def test_cu_per_job_chart_has_one_colour_per_ranked_model() -> None:
     assert len(set(spec["encoding"]["color"]["scale"]["range"])) == 2
     assert "2025-04" in spec["title"]
     assert {r["model"] for r in chart_data(chart)} == {"PRICEY", "CHEAP"}
+
+
+# ---------------------------------------------------------------------------------------------
+# Properties
+# ---------------------------------------------------------------------------------------------
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.floats(min_value=1e-4, max_value=1e6), min_size=1, max_size=50))
+def test_log_ticks_cover_the_data_on_a_short_ladder(values: list[float]) -> None:
+    ticks = charts.log_ticks(pl.Series(values))
+    assert ticks == sorted(set(ticks)) and 1 <= len(ticks) <= 12 + 1
+    assert ticks[0] <= min(values) * (1 + 1e-9) and ticks[-1] >= max(values) * (1 - 1e-9)
+    for t in ticks:  # every tick is 1, 2, 3 or 5 times a power of ten
+        mantissa = t / 10 ** math.floor(math.log10(t) + 1e-12)
+        assert any(abs(mantissa - m) < 1e-6 for m in (1, 2, 3, 5)), t
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 400), st.sampled_from("abcdefgh")), min_size=1,
+                max_size=120),
+       st.sampled_from(["1d", "1w", "1mo"]), st.integers(1, 8))
+def test_stacked_growth_never_dips_and_ends_at_the_count(
+        rows: list[tuple[int, str]], every: str, top: int) -> None:
+    start = dt.datetime(2025, 1, 1, tzinfo=UTC)
+    models = pl.DataFrame({
+        "model_id": [f"m{i}" for i in range(len(rows))],
+        "created_at": [start + dt.timedelta(days=d, hours=7) for d, _ in rows],
+        "source": [g for _, g in rows],
+    })  # fmt: skip
+    counts = charts.growth_counts(models, every=every, by="source", top=top)
+    assert counts.height == counts["group"].n_unique() * counts["period"].n_unique()
+    assert counts["group"].n_unique() <= top + 1
+    stack = counts.group_by("period").agg(pl.col("total").sum()).sort("period")["total"]
+    assert (stack.diff().drop_nulls() >= 0).all()
+    assert stack[-1] == len(rows)
