@@ -231,7 +231,12 @@ def test_panel_fits_filters_and_tags_in_jupyterlab(lab: tuple[str, Path]) -> Non
             if not shown:
                 page.screenshot(path=str(ARTIFACTS / "browser_failure.png"))
                 prompts = page.locator(".jp-CodeCell .jp-InputPrompt").all_text_contents()
-                errors = _errors_on_page(page) + [t for k, t in console if k == "error"]
+                # The cell that stopped "Run All" may be out of view (not rendered): scroll.
+                page.locator(".jp-Notebook .jp-Cell").first.scroll_into_view_if_needed()
+                page.screenshot(path=str(ARTIFACTS / "browser_failure_top.png"))
+                outputs = page.locator(".jp-OutputArea-output").all_text_contents()
+                errors = (_errors_on_page(page) + [t for k, t in console if k == "error"]
+                          + [t[-1500:] for t in outputs if "Error" in t])
                 pytest.fail("the panel never showed its count (screenshot: tests/artifacts/"
                             f"browser_failure.png); prompts {prompts}; errors:\n"
                             + "\n---\n".join(errors), pytrace=False)
