@@ -3,7 +3,9 @@
 * ``models_by_type_and_capability`` – which model families offer which capabilities;
 * ``cost_vs_latency``               – what each variant costs against how long it takes;
 * ``catalog_growth``                – how the catalog grew over time (cumulative models);
-* ``snapshot_changes``              – models added, removed and changed between snapshots.
+* ``snapshot_changes``              – models added, removed and changed between snapshots;
+* ``cu_per_job_chart``              – which models cost the most CU per job this month, and
+  how that moved week by week (from usage, joined or not).
 
 Every function aggregates with polars first and hands Altair only the small result, so the
 charts stay light in the notebook file and never hit Altair's 5,000-row embedding limit (the
@@ -13,10 +15,26 @@ functions return ``alt.Chart`` objects so callers can restyle them (``.propertie
 Altair is pinned below 6 (``altair>=5.4,<6``): Altair 6 writes Vega-Lite 6 specs, which
 JupyterLab 4's built-in renderer does not draw; with Altair 5 and
 ``alt.renderers.enable("mimetype")`` the charts render in JupyterLab with no network access.
+JupyterLab 4.6 bundles Vega-Lite 5.6.1 and its renderer warns (in the browser console, for
+every chart) when a spec's ``$schema`` names a newer 5.x than that; Altair 5.5 writes v5.20.1,
+so every chart here declares ``VEGA_LITE_SCHEMA`` instead and uses nothing newer than 5.6.
+
+Honest pictures (decisions):
+
+* stacked cumulative series are computed on the complete (group, period) grid, so a group
+  with no new model in a period keeps its running total there instead of vanishing from the
+  stack (which made the stack dip);
+* categorical colours come from one fixed palette of clearly distinct colours
+  (``PALETTE``): the most frequent categories keep their name and colour, the rest share a
+  grey ``other``, so no two capabilities ever share a colour;
+* skewed costs and latencies get log axes with ticks placed on a 1-2-5 ladder over the range
+  the data covers (``log_ticks``), so labels sit where the points are.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -31,11 +49,77 @@ __all__ = [
     "growth_counts",
     "snapshot_changes",
     "snapshot_counts",
+    "cu_per_job",
+    "cu_per_job_chart",
 ]
 
 NONE_LABEL = "(none)"
+OTHER_LABEL = "other"
+VEGA_LITE_SCHEMA = "https://vega.github.io/schema/vega-lite/v5.6.1.json"
+# 20 colours picked greedily from the Kelly, Trubetskoy and Tableau sets so that every pair
+# (and each against OTHER_COLOR, and white) stays far apart in CIELAB (delta E above 29);
+# OTHER_COLOR is for whatever is lumped together.
+PALETTE: tuple[str, ...] = (
+    "#1f77b4", "#f032e6", "#DCD300", "#d62728", "#000075", "#3cb44b", "#2B3D26", "#9A6324",
+    "#B3446C", "#dbdb8d", "#ff7f0e", "#42d4f4", "#4363d8", "#dcbeff", "#ff9896", "#808000",
+    "#469990", "#875692", "#ffbb78", "#911eb4",
+)  # fmt: skip
+OTHER_COLOR = "#B8B8B8"
 CHANGE_KINDS = ("added", "changed", "removed")
 _CHANGE_COLORS = ("#2ca02c", "#1f77b4", "#d62728")
+
+
+def _finish(chart: alt.TopLevelMixin) -> alt.TopLevelMixin:
+    """Declare the Vega-Lite version JupyterLab 4's renderer bundles (see the module doc)."""
+    chart["$schema"] = VEGA_LITE_SCHEMA
+    return chart
+
+
+def top_labels(values: pl.Series, top: int = len(PALETTE)) -> list[str]:
+    """The ``top`` most frequent non-null values (ties by name), most frequent first."""
+    counts = values.drop_nulls().cast(pl.String).value_counts(name="n")
+    name = counts.columns[0]
+    return counts.sort(["n", name], descending=[True, False]).head(top)[name].to_list()
+
+
+def lump(column: str, keep: list[str], label: str = OTHER_LABEL) -> pl.Expr:
+    """``column`` as text where it is one of ``keep``, else ``label``."""
+    text = pl.col(column).cast(pl.String)
+    return pl.when(text.is_in(keep)).then(text).otherwise(pl.lit(label))
+
+
+def color_scale(keep: list[str], lumped: bool) -> alt.Scale:
+    """A categorical scale giving each kept value its own palette colour (and grey 'other')."""
+    if len(keep) > len(PALETTE):
+        raise ValueError(f"at most {len(PALETTE)} named categories fit the palette")
+    domain, colours = list(keep), list(PALETTE[: len(keep)])
+    if lumped:
+        domain.append(OTHER_LABEL)
+        colours.append(OTHER_COLOR)
+    return alt.Scale(domain=domain, range=colours)
+
+
+def log_ticks(values: pl.Series, most: int = 12) -> list[float]:
+    """Tick values on a 1-2-5 ladder spanning the positive values (fewer steps when long)."""
+    positive = values.drop_nulls().filter(values.drop_nulls() > 0)
+    if positive.is_empty():
+        return []
+    lo, hi = float(positive.min()), float(positive.max())
+    for steps in ((1, 2, 5), (1, 3), (1,)):
+        ticks = []
+        decade = 10.0 ** math.floor(math.log10(lo))
+        while decade <= hi * 10:
+            ticks += [decade * m for m in steps]
+            decade *= 10
+        # Keep the ladder from the step at or below the minimum to the one at or above the max.
+        below = [t for t in ticks if t <= lo]
+        above = [t for t in ticks if t >= hi]
+        start = ticks.index(below[-1]) if below else 0
+        end = ticks.index(above[0]) if above else len(ticks) - 1
+        chosen = [float(f"{t:.6g}") for t in ticks[start : end + 1]]
+        if len(chosen) <= most:
+            return chosen
+    return chosen
 
 
 def _table(source: Any, name: str) -> pl.DataFrame:
@@ -85,7 +169,7 @@ def models_by_type_and_capability(catalog_or_models: Any) -> alt.Chart:
         models.get_column("type").fill_null(NONE_LABEL).value_counts(sort=True)
         .get_column("type").to_list()
     )  # fmt: skip
-    return (
+    return _finish(
         alt.Chart(counts, title="Models by type and capability")
         .mark_rect()
         .encode(
@@ -105,32 +189,60 @@ COST = "cost_per_asset_p50_cu"
 LATENCY = "total_latency_p50_sec"
 
 
+def _axis_scale(values: pl.Series, log: bool) -> tuple[alt.Scale, alt.Axis]:
+    """A linear scale from zero, or a log scale (symlog when zeros occur) with 1-2-5 ticks."""
+    if not log:
+        return alt.Scale(zero=True), alt.Axis(format="~s")
+    ticks = log_ticks(values)
+    clean = values.drop_nulls()
+    if clean.is_empty() or float(clean.min()) > 0:
+        lo, hi = (ticks[0], ticks[-1]) if ticks else (None, None)
+        scale = alt.Scale(type="log", domain=[lo, hi] if ticks else alt.Undefined, nice=False)
+        return scale, alt.Axis(values=ticks, format="~g", grid=True)
+    smallest = float(clean.filter(clean > 0).min()) if (clean > 0).any() else 1.0
+    scale = alt.Scale(type="symlog", constant=smallest, nice=False,
+                      domain=[0, ticks[-1]] if ticks else alt.Undefined)
+    return scale, alt.Axis(values=[0.0, *ticks], format="~g", grid=True)
+
+
 def cost_vs_latency(
-    catalog_or_variants: Any, *, max_points: int = 5000, seed: int = 0, log: bool = False
+    catalog_or_variants: Any, *, max_points: int = 5000, seed: int = 0, log: bool = False,
+    title: str | None = None,
 ) -> alt.Chart:
     """Each variant as a point: median total latency across, median cost per asset up.
 
     Variants lacking either figure are left out.  Above ``max_points`` variants a uniform
     random sample (fixed ``seed``) is drawn and the title says how many were shown.  ``log``
-    switches both axes to symlog scales, which suits long-tailed costs.
+    switches both axes to log scales (symlog when a figure is 0) with ticks on a 1-2-5 ladder
+    over the data's range, which suits long-tailed costs.  Colours: the ``len(PALETTE)`` most
+    common capabilities by name, the rest as ``other`` (see the module doc).  ``title``
+    replaces the first part of the title (e.g. to say which selection is shown).
     """
     variants = _table(catalog_or_variants, "variants")
     points = variants.select(
         "model_id", "variant_key", "capability", "resolution", COST, LATENCY
     ).drop_nulls([COST, LATENCY])
     total = points.height
-    title = "Cost vs latency of variants (p50)"
+    title = title or "Cost vs latency of variants (p50)"
     if total > max_points:
         points = points.sample(max_points, seed=seed)
         title += f" — {max_points:,} of {total:,} variants sampled"
-    scale = alt.Scale(type="symlog") if log else alt.Scale(zero=True)
-    return (
+    keep = top_labels(points["capability"].fill_null(NONE_LABEL))
+    points = points.with_columns(
+        pl.col("capability").fill_null(NONE_LABEL)).with_columns(lump("capability", keep))
+    lumped = points.filter(pl.col("capability") == OTHER_LABEL).height > 0 \
+        and OTHER_LABEL not in keep
+    x_scale, x_axis = _axis_scale(points[LATENCY], log)
+    y_scale, y_axis = _axis_scale(points[COST], log)
+    return _finish(
         alt.Chart(points, title=title)
         .mark_circle(size=40, opacity=0.6)
         .encode(
-            x=alt.X(f"{LATENCY}:Q", title="total latency p50 (s)", scale=scale),
-            y=alt.Y(f"{COST}:Q", title="cost per asset p50 (CU)", scale=scale),
-            color=alt.Color("capability:N", title="capability"),
+            x=alt.X(f"{LATENCY}:Q", title="total latency p50 (s)", scale=x_scale, axis=x_axis),
+            y=alt.Y(f"{COST}:Q", title="cost per asset p50 (CU)", scale=y_scale, axis=y_axis),
+            color=alt.Color("capability:N", title="capability",
+                            scale=color_scale(keep, lumped),
+                            legend=alt.Legend(columns=1, symbolLimit=0, labelLimit=200)),
             tooltip=["model_id:N", "variant_key:N", "resolution:N",
                      alt.Tooltip(f"{COST}:Q", format=".3g"),
                      alt.Tooltip(f"{LATENCY}:Q", format=".3g")],
@@ -152,21 +264,42 @@ def growth_counts(
     ``"type"``) the ``top`` most common values keep their name and the rest become
     ``other``; the running total is then per group.  Columns: ``period``, ``group`` (only
     with ``by``), ``created``, ``total``.
+
+    The result holds every period from the first to the last creation date, and with ``by``
+    every (group, period) pair, with ``created = 0`` where nothing was created: a running
+    total is then defined everywhere and a stack of the groups' totals never dips, ending at
+    the number of models with a creation date.
     """
     models = _table(catalog_or_models, "models").filter(pl.col("created_at").is_not_null())
     period = pl.col("created_at").dt.truncate(every).alias("period")
+    dtype = models.schema["created_at"]
+    if models.is_empty():
+        schema = {"period": dtype, **({"group": pl.String} if by else {}),
+                  "created": pl.UInt32, "total": pl.UInt32}  # fmt: skip
+        return pl.DataFrame(schema=schema)
+    bounds = models.select(period.min().alias("lo"), period.max().alias("hi")).row(0)
+    periods = pl.DataFrame({"period": pl.datetime_range(
+        bounds[0], bounds[1], every, eager=True, time_zone=getattr(dtype, "time_zone", None),
+        time_unit=getattr(dtype, "time_unit", "us"))})
+    # Truncating each range step again keeps month/quarter steps on the truncate grid.
+    periods = periods.select(pl.col("period").dt.truncate(every)).unique(maintain_order=True)
     if by is None:
+        created = models.group_by(period).agg(pl.len().alias("created"))
         return (
-            models.group_by(period).agg(pl.len().alias("created")).sort("period")
+            periods.join(created, on="period", how="left")
+            .with_columns(pl.col("created").fill_null(0))
+            .sort("period")
             .with_columns(pl.col("created").cum_sum().alias("total"))
         )  # fmt: skip
-    keep = models.get_column(by).drop_nulls().value_counts(sort=True).head(top).get_column(by)
-    group = (
-        pl.when(pl.col(by).is_in(keep.implode())).then(pl.col(by).cast(pl.String))
-        .otherwise(pl.lit("other")).alias("group")
-    )  # fmt: skip
+    keep = top_labels(models.get_column(by), top)
+    group = lump(by, keep).alias("group")
+    created = models.group_by(period, group).agg(pl.len().alias("created"))
+    groups = created.select("group").unique().sort("group")
     return (
-        models.group_by(period, group).agg(pl.len().alias("created")).sort("group", "period")
+        groups.join(periods, how="cross")
+        .join(created, on=["group", "period"], how="left")
+        .with_columns(pl.col("created").fill_null(0))
+        .sort("group", "period")
         .with_columns(pl.col("created").cum_sum().over("group").alias("total"))
     )  # fmt: skip
 
@@ -178,6 +311,8 @@ def catalog_growth(
 
     Only models still listed are counted, so this is how today's catalog was built up, not
     a record of models since removed (snapshots tell that story: ``snapshot_changes``).
+    With ``by``, the groups' running totals are stacked over a complete (group, period)
+    grid (see ``growth_counts``), largest group at the bottom.
     """
     counts = growth_counts(catalog_or_models, every=every, by=by, top=top)
     base = alt.Chart(counts, title="Catalog growth (models by creation date, cumulative)")
@@ -185,15 +320,24 @@ def catalog_growth(
     tooltip: list[Any] = [alt.Tooltip("period:T", title="period"),
                           alt.Tooltip("created:Q", format=","), alt.Tooltip("total:Q", format=",")]
     if by is None:
-        return base.mark_area(line=True, opacity=0.3).encode(
+        return _finish(base.mark_area(line=True, opacity=0.3).encode(
             x=x, y=alt.Y("total:Q", title="models"), tooltip=tooltip
-        )
-    return base.mark_area(opacity=0.8).encode(
+        ))
+    finals = counts.group_by("group").agg(pl.col("total").max()).sort(
+        ["total", "group"], descending=[True, False])
+    named = [g for g in finals["group"].to_list() if g != OTHER_LABEL]
+    lumped = OTHER_LABEL in finals["group"].to_list()
+    order = [*named, *([OTHER_LABEL] if lumped else [])]
+    return _finish(base.mark_area(opacity=0.85).encode(
         x=x,
         y=alt.Y("total:Q", title="models", stack="zero"),
-        color=alt.Color("group:N", title=by),
+        color=alt.Color("group:N", title=by, scale=color_scale(named, lumped),
+                        sort=order),
+        order=alt.Order("stack_rank:Q"),
         tooltip=["group:N", *tooltip],
-    )
+    ).transform_calculate(
+        stack_rank=f"indexof({order!r}, datum.group)"
+    ))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -284,7 +428,7 @@ def snapshot_changes(source: Any) -> alt.Chart:
             .otherwise(pl.col("models")).alias("signed")
         )
     )  # fmt: skip
-    return (
+    return _finish(
         alt.Chart(long, title="Changes between snapshots")
         .mark_bar()
         .encode(
@@ -294,5 +438,103 @@ def snapshot_changes(source: Any) -> alt.Chart:
             color=alt.Color("change:N", title="change",
                             scale=alt.Scale(domain=list(CHANGE_KINDS), range=list(_CHANGE_COLORS))),
             tooltip=["snapshot_at:N", "change:N", alt.Tooltip("models:Q", format=",")],
+        )  # fmt: skip
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Usage: CU per job, this month and week by week
+# ---------------------------------------------------------------------------------------------
+
+
+def cu_per_job(
+    usage: pl.DataFrame, *, month: str | None = None, top: int = 5, min_jobs: int = 10,
+    weeks: int = 8,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The models that cost the most CU per job in a month, and their weekly CU per job.
+
+    ``usage`` is a usage table or a joined one (``join_usage``): ``model_id``, ``time``,
+    ``jobs``, ``cost`` and, when joined, ``name`` and ``type``.  ``month`` is ``"YYYY-MM"``,
+    by default the latest month in the data.  Models with fewer than ``min_jobs`` jobs that
+    month are left out of the ranking (a handful of jobs makes a noisy ratio).  Returns
+    ``(ranking, weekly)``: the ``top`` models by CU per job that month (``jobs``, ``cu``,
+    ``cu_per_job``, ``rank``), and for those models one row per week (Monday, UTC) over the
+    ``weeks`` weeks ending with the month, in rank order, with ``jobs``, ``cu`` and
+    ``cu_per_job`` (null in a week without jobs, where the ratio is undefined).
+    """
+    has_name = "name" in usage.columns
+    rows = usage.filter(pl.col("time").is_not_null())
+    if month is None:
+        month = rows.select(pl.col("time").max().dt.strftime("%Y-%m")).item()
+    in_month = rows.filter(pl.col("time").dt.strftime("%Y-%m") == month)
+    label = (pl.coalesce(pl.col("name"), pl.col("model_id")) if has_name
+             else pl.col("model_id")).alias("model")
+    ranking = (
+        in_month.group_by("model_id")
+        .agg(label.first(), pl.col("jobs").sum(), pl.col("cost").sum().alias("cu"))
+        .filter(pl.col("jobs") >= max(min_jobs, 1))
+        .with_columns((pl.col("cu") / pl.col("jobs")).alias("cu_per_job"))
+        .sort(["cu_per_job", "model_id"], descending=[True, False])
+        .head(top)
+        .with_columns(pl.int_range(1, pl.len() + 1).alias("rank"))
+    )  # fmt: skip
+    if in_month.is_empty():
+        end = rows.select(pl.col("time").max()).item()
+    else:
+        end = in_month.select(pl.col("time").max()).item()
+    week = pl.col("time").dt.truncate("1w").alias("week")
+    last_week = rows.filter(pl.col("time") <= end).select(week.max()).item() if end else None
+    if last_week is None:
+        empty = pl.DataFrame(schema={"model_id": pl.String, "model": pl.String,
+                                     "rank": pl.Int64, "week": rows.schema["time"], "jobs": pl.Int64,
+                                     "cu": pl.Float64, "cu_per_job": pl.Float64})
+        return ranking, empty
+    first_week = last_week - dt.timedelta(weeks=weeks - 1)
+    grid = ranking.select("model_id", "model", "rank").join(
+        pl.DataFrame({"week": pl.datetime_range(first_week, last_week, "1w", eager=True,
+                                                time_unit=rows.schema["time"].time_unit,
+                                                time_zone=rows.schema["time"].time_zone)}),
+        how="cross")
+    weekly = (
+        rows.filter(pl.col("model_id").is_in(ranking["model_id"].implode()))
+        .group_by("model_id", week)
+        .agg(pl.col("jobs").sum(), pl.col("cost").sum().alias("cu"))
+    )  # fmt: skip
+    weekly = (
+        grid.join(weekly, on=["model_id", "week"], how="left")
+        .with_columns(pl.col("jobs").fill_null(0), pl.col("cu").fill_null(0.0))
+        .with_columns(pl.when(pl.col("jobs") > 0).then(pl.col("cu") / pl.col("jobs"))
+                      .alias("cu_per_job"))
+        .sort("rank", "week")
+    )  # fmt: skip
+    return ranking, weekly
+
+
+def cu_per_job_chart(usage: pl.DataFrame, **kwargs: Any) -> alt.Chart:
+    """Weekly CU per job of the month's most expensive models per job (see ``cu_per_job``).
+
+    One line per model, in rank order, each in its own palette colour; points mark the
+    weeks, hover shows jobs and CU.  Keyword arguments go to ``cu_per_job``.
+    """
+    ranking, weekly = cu_per_job(usage, **kwargs)
+    order = ranking["model"].to_list()
+    month = kwargs.get("month") or (
+        usage.select(pl.col("time").max().dt.strftime("%Y-%m")).item() if usage.height else "")
+    data = weekly.with_columns(
+        pl.col("week").dt.replace_time_zone(None) if weekly.schema["week"].time_zone
+        else pl.col("week"))
+    return _finish(
+        alt.Chart(data, title=f"CU per job, week by week: the {len(order)} most expensive "
+                              f"models per job in {month}")
+        .mark_line(point=True)
+        .encode(
+            x=alt.X("week:T", title="week (starting Monday, UTC)"),
+            y=alt.Y("cu_per_job:Q", title="CU per job"),
+            color=alt.Color("model:N", title="model (rank this month)", sort=order,
+                            scale=color_scale(order, lumped=False),
+                            legend=alt.Legend(labelLimit=260)),
+            tooltip=["model:N", alt.Tooltip("week:T"), alt.Tooltip("jobs:Q", format=","),
+                     alt.Tooltip("cu:Q", format=",.1f"),
+                     alt.Tooltip("cu_per_job:Q", format=".3g")],
         )  # fmt: skip
     )

@@ -7,18 +7,30 @@ they can keep.  ``FilterPanel`` therefore exposes three views of the same select
 * ``panel.expression`` – the single polars expression that selects them;
 * ``panel.code()``     – a self-contained snippet that redoes the selection on a ``Catalog``.
 
-Speed on large catalogs comes from doing the expensive work once, when the panel is built:
-a narrow frame holds only the columns the filters read plus the derived per-model p50 cost
-and latency, sort orders for the preview are computed once per column and cached, and each
-filter change evaluates one boolean mask, counts it and gathers the first few rows of a
-presorted order.  The full models table is only filtered when ``panel.filtered`` is read.
+What a user sees follows every change: a count ("N of M models"), option counts that are
+*faceted* (each option shows how many models choosing it would leave, given the other
+filters), and a data grid of every selected row (scroll, sort by header, resize, copy).
 
-Per-model cost and latency (decision): a model's p50 cost is the ``cost_per_asset_p50_cu`` of
-its default variant (``is_default``), and its p50 latency that variant's
-``total_latency_p50_sec``; when a model has no default variant, or the default lacks the
-figure, the lowest value across its variants is used.  The default variant is what the API
-itself offers "for quick comparison between models"; the fallback keeps models without one
-comparable.  Models without any variant have no figure and drop out as soon as a cost or
+Speed on large catalogs (budget: 50 ms median, 150 ms worst per change on 100,000 models,
+``bench/bench_panel.py``) comes from doing the expensive work once, when the panel is built:
+a narrow frame holds only the columns the filters read plus the derived per-model p50 cost
+and latency; each facet's options get integer codes per row; sort orders are computed once
+per column and cached; the grid's table is built once.  A filter change then evaluates one
+boolean array per active clause, ANDs them, counts facets with ``numpy.bincount`` over the
+codes under "every clause but the facet's own", and hands the grid the selected row numbers
+in the chosen order.  The full models table is only filtered when ``panel.filtered`` is read.
+
+Layout: nothing has a fixed total width; the filter groups are flex items that wrap, names
+sit above their controls, slider readouts are wrapping text, so the panel reads the same in a
+~600 px notebook column as at 1600 px (checked in a browser by ``tests/test_browser.py``).
+
+Tags: a combobox suggests the catalog's tags and adds the typed one on Enter; chosen tags
+are chips (click to remove); a tag no model has is shown in red with a note, not dropped
+silently, since it may be a typo or a tag of models outside this catalog.
+
+Per-model cost and latency: ``scenario_frames.costs.model_p50`` gives the one definition the
+whole toolkit uses (the default variant's figure, else the lowest across the model's
+variants).  Models without any variant have no figure and drop out as soon as a cost or
 latency bound is moved off its end.
 
 Range semantics: a range or date bound that sits at the end of its slider (within half a
@@ -33,15 +45,26 @@ import html
 import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import reduce
 from pathlib import Path
 from typing import Any
 
 import ipywidgets as W
+import numpy as np
 import polars as pl
 
+from .costs import P50_COST, P50_LATENCY, model_p50
 from .query import to_utc
+
+_PANEL_CSS = """<style>
+.sf-filter-panel .widget-html-content { white-space: normal; overflow-wrap: anywhere;
+  line-height: 1.35; }
+.sf-filter-panel .sf-count { font-weight: 600; }
+.sf-filter-panel .widget-select-multiple select { width: 100%; }
+.sf-filter-panel .sf-tag-chips .jupyter-button { margin: 2px 4px 2px 0; }
+.sf-filter-panel .sf-readout { color: #444; font-size: 12px; }
+</style>"""
 
 __all__ = [
     "FilterPanel",
@@ -51,8 +74,6 @@ __all__ = [
     "TEXT_COLUMNS",
 ]
 
-P50_COST = "p50_cost_cu"
-P50_LATENCY = "p50_latency_sec"
 TEXT_COLUMNS: tuple[str, ...] = ("name", "short_description", "model_id")
 
 # Columns of the models table the filters and the preview read.
@@ -70,25 +91,6 @@ _PREVIEW_HEADERS = {
 }  # fmt: skip
 
 
-def model_p50(variants: pl.DataFrame) -> pl.DataFrame:
-    """One row per model with ``p50_cost_cu`` and ``p50_latency_sec`` taken from its variants.
-
-    The default variant's ``cost_per_asset_p50_cu`` / ``total_latency_p50_sec`` when there is
-    one with the figure, otherwise the lowest figure across the model's variants (see the
-    module docstring for why).  ``code()`` snippets import this function, so the panel and
-    the code it writes share one definition.
-    """
-
-    def pick(column: str) -> pl.Expr:
-        default = pl.col(column).filter(pl.col("is_default").fill_null(False)).first()
-        return default.fill_null(pl.col(column).min())
-
-    return variants.group_by("model_id").agg(
-        pick("cost_per_asset_p50_cu").alias(P50_COST),
-        pick("total_latency_p50_sec").alias(P50_LATENCY),
-    )
-
-
 # ---------------------------------------------------------------------------------------------
 # Clauses: each active filter is one polars expression plus the Python text that builds it.
 # ---------------------------------------------------------------------------------------------
@@ -100,6 +102,7 @@ class Clause:
 
     expr: pl.Expr
     code: str
+    facet: str | None = None  # the facet column this clause filters on, if any
 
 
 def _lit(value: Any) -> str:
@@ -152,13 +155,47 @@ def _combine(clauses: Sequence[Clause]) -> pl.Expr:
 # ---------------------------------------------------------------------------------------------
 
 
-def _options(series: pl.Series) -> list[tuple[str, str]]:
-    """(label, value) options for a multi-select, most frequent first, counts in the label."""
-    counts = (
-        series.drop_nulls().value_counts(sort=True, name="n")
-        .sort(["n", series.name], descending=[True, False])
-    )  # fmt: skip
-    return [(f"{v}  ({n:,})", v) for v, n in counts.iter_rows()]
+_FACET_COLUMNS = ("type", "privacy", "status", "source", "capabilities")
+_MAX_TAG_SUGGESTIONS = 500
+
+
+@dataclass(frozen=True)
+class _Facet:
+    """One facet's options (most frequent first) and each row's option codes, built once.
+
+    Counting the options under a mask is then a ``numpy.bincount`` over the codes of the
+    kept rows (for list columns, of the kept rows' items): well under a millisecond on
+    100,000 models, where a polars ``value_counts`` per facet per change would cost more.
+    """
+
+    values: tuple[str, ...]
+    codes: np.ndarray  # option index per row (per item for list columns); -1 when null
+    rows: np.ndarray | None  # list columns: the row of each item
+
+    @classmethod
+    def of(cls, series: pl.Series) -> _Facet:
+        items = series
+        rows = None
+        if isinstance(series.dtype, pl.List):
+            exploded = pl.DataFrame({"row": np.arange(series.len()), "v": series}).explode("v")
+            exploded = exploded.filter(pl.col("v").is_not_null())
+            rows, items = exploded["row"].to_numpy(), exploded["v"]
+        counts = (
+            items.drop_nulls().value_counts(name="n").rename({items.name: "v"})
+            .sort(["n", "v"], descending=[True, False])
+        )  # fmt: skip
+        values = tuple(counts["v"].to_list())
+        index = pl.DataFrame({"v": list(values), "code": np.arange(len(values), dtype=np.int64)})
+        codes = (
+            pl.DataFrame({"v": items}).join(index, on="v", how="left", maintain_order="left")
+            ["code"].fill_null(-1).to_numpy()
+        )  # fmt: skip
+        return cls(values, codes, rows)
+
+    def counts(self, mask: np.ndarray) -> np.ndarray:
+        """How many kept rows have each option."""
+        keep = mask if self.rows is None else mask[self.rows]
+        return np.bincount(self.codes[keep] + 1, minlength=len(self.values) + 1)[1:]
 
 
 def _range_of(series: pl.Series) -> tuple[float, float] | None:
@@ -169,7 +206,7 @@ def _range_of(series: pl.Series) -> tuple[float, float] | None:
 
 
 class FilterPanel:
-    """Filters, a live count, a sortable preview, export and reset over the models table.
+    """Filters with faceted counts, a live count, a data grid, export and reset over the models.
 
     Build it from a ``Catalog`` (anything with ``.models`` and, for the cost and latency
     filters, ``.variants``) or from a models ``DataFrame``.  Display it by leaving it as the
@@ -205,8 +242,14 @@ class FilterPanel:
         self._orders: dict[tuple[str, bool], pl.Series] = {}
         self._observers: list[Callable[[FilterPanel], None]] = []
         self._held = 0
+        self._quiet = 0  # > 0 while the panel itself rewrites option labels
+        self._clause_masks: dict[str, np.ndarray] = {}
         self._clauses: list[Clause] = []
         self._mask = pl.repeat(True, models.height, dtype=pl.Boolean, eager=True)
+        self._facets = {c: _Facet.of(self._work[c]) for c in _FACET_COLUMNS}
+        tag_counts = _Facet.of(self._work["tags"])
+        self._tag_suggestions: tuple[str, ...] = tag_counts.values[:_MAX_TAG_SUGGESTIONS]
+        self._known_tags = frozenset(tag_counts.values)
         self._build_widgets(export_path)
         self._defaults = {name: w.value for name, w in self._filter_widgets().items()}
         for w in self._filter_widgets().values():
@@ -228,19 +271,27 @@ class FilterPanel:
         )
 
     def _build_widgets(self, export_path: str | Path) -> None:
+        """Create every control and lay them out to reflow from ~600 px to ~1600 px wide.
+
+        Layout rules (each one fixes a clipping seen at narrow widths): names sit above their
+        control as wrapping text instead of in a fixed-width description column; the three
+        groups of filters are flex items of at least 240 px that wrap onto new rows; slider
+        readouts are our own wrapping text under the slider (the built-in readout box is a
+        fixed width and cut long ranges); date pairs wrap; nothing has a fixed total width.
+        """
         work = self._work
-        wide = W.Layout(width="100%")
-        desc = {"description_width": "90px"}
+        full = W.Layout(width="100%", min_width="0")
 
-        def options(column: str) -> list[tuple[str, str]]:
-            series = work[column]
-            return _options(series.explode() if isinstance(series.dtype, pl.List) else series)
+        def heading(text: str) -> W.HTML:
+            h = W.HTML(f"<b>{html.escape(text)}</b>", layout=W.Layout(margin="4px 0 0 0"))
+            h.add_class("sf-heading")
+            return h
 
-        def multi(column: str, label: str, max_rows: int = 5) -> W.SelectMultiple:
-            opts = options(column)
+        def multi(column: str, max_rows: int = 5) -> W.SelectMultiple:
+            values = self._facets[column].values
             return W.SelectMultiple(
-                options=opts, value=(), rows=min(max_rows, max(len(opts), 2)), description=label,
-                style=desc, layout=wide,
+                options=[(v, v) for v in values], value=(),
+                rows=min(max_rows, max(len(values), 2)), layout=full,
             )  # fmt: skip
 
         def match_mode(what: str) -> W.ToggleButtons:
@@ -249,97 +300,131 @@ class FilterPanel:
                 tooltips=[f"at least one chosen {what}", f"every chosen {what}"],
             )  # fmt: skip
 
-        self.types = multi("type", "type")
-        self.privacy = multi("privacy", "privacy")
-        self.status = multi("status", "status")
-        self.source = multi("source", "source")
-        self.capabilities = multi("capabilities", "capabilities", max_rows=6)
+        self.types = multi("type", max_rows=6)
+        self.privacy = multi("privacy")
+        self.status = multi("status")
+        self.source = multi("source")
+        self.capabilities = multi("capabilities", max_rows=6)
         self.capability_mode = match_mode("capability")
-        self.tags = W.TagsInput(
-            value=[], allowed_tags=[v for _, v in options("tags")], allow_duplicates=False,
-            layout=W.Layout(width="70%", min_height="28px"),
+
+        # Tags: a combobox that suggests the catalog's tags (most used first) and adds the
+        # typed tag on Enter; chosen tags show as removable chips, unknown ones in red.
+        # ``self.tags`` holds the value (a hidden TagsInput keeps the widget-value API).
+        self.tags = W.TagsInput(value=[], allow_duplicates=False,
+                                layout=W.Layout(display="none"))
+        self.tag_entry = W.Combobox(
+            value="", options=list(self._tag_suggestions), ensure_option=False,
+            placeholder="type a tag, press Enter (e.g. " + ", ".join(self._tag_suggestions[:2])
+            + ")", continuous_update=False, layout=full,
         )  # fmt: skip
+        self.tag_entry.add_class("sf-tag-entry")
+        self.tag_chips = W.HBox([], layout=W.Layout(flex_flow="row wrap", width="100%"))
+        self.tag_chips.add_class("sf-tag-chips")
+        self.tag_note = W.HTML("", layout=full)
+        self.tag_note.add_class("sf-tag-note")
         self.tag_mode = match_mode("tag")
-        self.text = W.Text(
-            value="", placeholder="name, description or id", description="search",
-            continuous_update=True, style=desc, layout=wide,
-        )  # fmt: skip
+        self.tag_entry.observe(self._on_tag_entry, names="value")
+        self.tags.observe(self._on_tags, names="value")  # before the refresh observer
+
+        self.text = W.Text(value="", placeholder="name, description or id",
+                           continuous_update=True, layout=full)
 
         def date(tip: str) -> W.DatePicker:
-            return W.DatePicker(value=None, tooltip=tip,
-                                layout=W.Layout(width="150px"))
+            return W.DatePicker(value=None, tooltip=tip, layout=W.Layout(width="150px"))
 
         self.created_from, self.created_to = date("created on or after"), date("created up to")
         self.updated_from, self.updated_to = date("updated on or after"), date("updated up to")
 
-        def float_range(column: str, label: str, fmt: str) -> W.FloatRangeSlider:
+        # The handles overhang the track by half their width: keep them inside the box.
+        slider_box = W.Layout(width="100%", min_width="0", padding="0 10px 0 4px")
+
+        def float_range(column: str) -> W.FloatRangeSlider:
             bounds = _range_of(work[column])
             lo, hi = bounds if bounds else (0.0, 1.0)
             hi = hi if hi > lo else lo + 1.0
             return W.FloatRangeSlider(
-                value=(lo, hi), min=lo, max=hi, step=(hi - lo) / 200, description=label,
-                readout_format=fmt, continuous_update=False, disabled=bounds is None,
-                style=desc, layout=W.Layout(width="94%"),
+                value=(lo, hi), min=lo, max=hi, step=(hi - lo) / 200, readout=False,
+                continuous_update=False, disabled=bounds is None, layout=slider_box,
             )  # fmt: skip
 
-        self.cost = float_range(P50_COST, "p50 cost", ".3g")
-        self.latency = float_range(P50_LATENCY, "p50 latency", ".3g")
+        self.cost = float_range(P50_COST)
+        self.latency = float_range(P50_LATENCY)
         bounds = _range_of(work["training_images_number"])
         lo, hi = (int(bounds[0]), int(-(-bounds[1] // 1))) if bounds else (0, 1)
         hi = hi if hi > lo else lo + 1
         self.training_images = W.IntRangeSlider(
-            value=(lo, hi), min=lo, max=hi, step=1, description="train images",
-            continuous_update=False, disabled=bounds is None, style=desc,
-            layout=W.Layout(width="94%"),
+            value=(lo, hi), min=lo, max=hi, step=1, readout=False, continuous_update=False,
+            disabled=bounds is None, layout=slider_box,
         )  # fmt: skip
+        self.readouts: dict[str, W.HTML] = {}
+        for name, unit in (("cost", "CU"), ("latency", "s"), ("training_images", "images")):
+            r = W.HTML("", layout=full)
+            r.add_class("sf-readout")
+            self.readouts[name] = r
+            getattr(self, name).observe(lambda _c, n=name, u=unit: self._show_range(n, u),
+                                        names="value")
+            self._show_range(name, unit)
 
-        self.count = W.Label(value="", layout=W.Layout(margin="0 0 0 4px"))
+        self.count = W.Label(value="")
         self.count.add_class("sf-count")
         sortable = [c for c in _PREVIEW_COLUMNS if not isinstance(work.schema[c], pl.List)]
         self.sort_by = W.Dropdown(
             options=[(_PREVIEW_HEADERS.get(c, c), c) for c in sortable], value="created_at",
-            description="sort by", style={"description_width": "52px"},
-            layout=W.Layout(width="220px"),
+            layout=W.Layout(width="170px"),
         )  # fmt: skip
         self.descending = W.Checkbox(value=True, description="descending", indent=False,
-                                     layout=W.Layout(width="110px"))
-        self.preview = W.HTML(value="")
-        self.preview.add_class("sf-preview")
+                                     layout=W.Layout(width="auto"))
         self.export_format = W.Dropdown(options=["parquet", "csv"],
                                         value=_format_of(Path(export_path)) or "parquet",
                                         layout=W.Layout(width="90px"))
-        self.export_path = W.Text(value=str(export_path), layout=W.Layout(width="260px"))
+        self.export_path = W.Text(value=str(export_path),
+                                  layout=W.Layout(flex="1 1 180px", min_width="120px"))
         self.export_button = W.Button(description="Export", icon="download",
                                       layout=W.Layout(width="100px"))
-        self.export_status = W.Label(value="")
+        self.export_status = W.HTML("", layout=full)
+        self.export_status.add_class("sf-export-status")
         self.reset_button = W.Button(description="Reset", icon="undo",
                                      layout=W.Layout(width="90px"))
         self.export_format.observe(self._on_format, names="value")
         self.export_button.on_click(lambda _b: self._export_clicked())
         self.reset_button.on_click(lambda _b: self.reset())
+        self.grid = self._make_grid()
 
-        def col(width: str, children: list[W.Widget]) -> W.VBox:
-            return W.VBox(children, layout=W.Layout(width=width, padding="0 8px 0 0"))
+        def card(*children: W.Widget) -> W.VBox:
+            box = W.VBox(list(children), layout=W.Layout(
+                flex="1 1 250px", min_width="240px", padding="0 10px 6px 0"))
+            box.add_class("sf-card")
+            return box
 
-        def row(label: str, *children: W.Widget) -> W.HBox:
-            name = W.Label(label, layout=W.Layout(width="90px", justify_content="flex-end"))
-            return W.HBox([name, *children], layout=W.Layout(align_items="center"))
+        def inline(*children: W.Widget) -> W.HBox:
+            return W.HBox(list(children), layout=W.Layout(
+                flex_flow="row wrap", align_items="center", width="100%"))
 
-        dash = W.Label("–", layout=W.Layout(width="12px"))
-        kind = col("31%", [self.types, self.capabilities, row("match", self.capability_mode)])
-        facets = col("25%", [self.privacy, self.status, self.source])
-        other = col("44%", [
-            self.text, row("tags", self.tags), row("match", self.tag_mode),
-            row("created", self.created_from, dash, self.created_to),
-            row("updated", self.updated_from, dash, self.updated_to),
-            self.cost, self.latency, self.training_images,
-        ])  # fmt: skip
-        header = W.HBox([self.count, self.reset_button],
-                        layout=W.Layout(justify_content="space-between", align_items="center"))
-        tools = W.HBox([self.sort_by, self.descending, W.HTML("&nbsp;&nbsp;export"),
-                        self.export_format, self.export_path, self.export_button,
-                        self.export_status], layout=W.Layout(align_items="center"))
-        self.widget = W.VBox([header, W.HBox([kind, facets, other]), tools, self.preview])
+        kind = card(heading("type"), self.types, heading("capabilities"), self.capabilities,
+                    inline(W.HTML("match&nbsp;"), self.capability_mode))
+        facets = card(heading("privacy"), self.privacy, heading("status"), self.status,
+                      heading("source"), self.source)
+        other = card(
+            heading("search"), self.text,
+            heading("tags"), self.tag_entry, self.tag_chips, self.tag_note,
+            inline(W.HTML("match&nbsp;"), self.tag_mode), self.tags,
+            heading("created (from – to)"),
+            inline(self.created_from, W.HTML("&nbsp;–&nbsp;"), self.created_to),
+            heading("updated (from – to)"),
+            inline(self.updated_from, W.HTML("&nbsp;–&nbsp;"), self.updated_to),
+            heading("p50 cost per asset"), self.cost, self.readouts["cost"],
+            heading("p50 latency"), self.latency, self.readouts["latency"],
+            heading("training images"), self.training_images, self.readouts["training_images"],
+        )  # fmt: skip
+        header = inline(self.count, W.HTML("&nbsp;"), self.reset_button)
+        header.layout.justify_content = "space-between"
+        body = W.HBox([kind, facets, other], layout=W.Layout(flex_flow="row wrap", width="100%"))
+        tools = inline(W.HTML("sort by&nbsp;"), self.sort_by, self.descending,
+                       W.HTML("&nbsp;export&nbsp;"), self.export_format, self.export_path,
+                       self.export_button, self.export_status)
+        style = W.HTML(_PANEL_CSS, layout=W.Layout(height="0px", margin="0"))
+        self.widget = W.VBox([style, header, body, tools, self.grid],
+                             layout=W.Layout(width="100%", min_width="0"))
         self.widget.add_class("sf-filter-panel")
 
     def _filter_widgets(self) -> dict[str, W.ValueWidget]:
@@ -353,6 +438,55 @@ class FilterPanel:
             "training_images": self.training_images,
         }  # fmt: skip
 
+    # -- tags and readouts ------------------------------------------------------------------
+
+    def _on_tag_entry(self, change: dict) -> None:
+        """Enter (or leaving the box) in the tag box adds its text as a tag, then clears it."""
+        tag = (change["new"] or "").strip()
+        if not tag:
+            return
+        if tag not in self.tags.value:
+            self.tags.value = [*self.tags.value, tag]
+        self.tag_entry.value = ""
+
+    def _on_tags(self, _change: dict | None = None) -> None:
+        """Redraw the chips; flag tags no model has."""
+        chips = []
+        for tag in self.tags.value:
+            unknown = tag not in self._known_tags
+            b = W.Button(description=tag, icon="times", button_style="danger" if unknown else "",
+                         tooltip=("no model in the catalog has this tag; click to remove"
+                                  if unknown else "click to remove"),
+                         layout=W.Layout(width="auto", max_width="100%"))
+            b.add_class("sf-tag-unknown" if unknown else "sf-tag")
+            b.on_click(lambda _b, t=tag: self._remove_tag(t))
+            chips.append(b)
+        self.tag_chips.children = chips
+        unknown = [t for t in self.tags.value if t not in self._known_tags]
+        self.tag_note.value = (
+            '<span style="color:#b00020">no model has the tag'
+            + ("s " if len(unknown) > 1 else " ")
+            + ", ".join(f"“{html.escape(t)}”" for t in unknown) + "</span>"
+        ) if unknown else ""
+
+    def _remove_tag(self, tag: str) -> None:
+        self.tags.value = [t for t in self.tags.value if t != tag]
+
+    def unknown_tags(self) -> list[str]:
+        """The chosen tags no model of the catalog has (shown in red in the panel)."""
+        return [t for t in self.tags.value if t not in self._known_tags]
+
+    def _show_range(self, name: str, unit: str) -> None:
+        w = getattr(self, name)
+        if w.disabled:
+            self.readouts[name].value = '<span style="color:#777">no figures</span>'
+            return
+        lo, hi = w.value
+        fmt = (lambda v: f"{v:,.0f}") if name == "training_images" else (lambda v: f"{v:,.3g}")
+        whole = lo <= w.min + w.step / 2 and hi >= w.max - w.step / 2
+        note = " (all)" if whole else ""
+        self.readouts[name].value = f"{fmt(lo)} – {fmt(hi)} {unit}{note}"
+
     # -- the filter ------------------------------------------------------------------------
 
     def clauses(self) -> list[Clause]:
@@ -361,10 +495,10 @@ class FilterPanel:
         for column, w in (("type", self.types), ("privacy", self.privacy),
                           ("status", self.status), ("source", self.source)):
             if w.value:
-                out.append(_is_in(column, w.value))
+                out.append(replace(_is_in(column, w.value), facet=column))
         if self.capabilities.value:
-            out.append(_list_has("capabilities", self.capabilities.value,
-                                 self.capability_mode.value))
+            out.append(replace(_list_has("capabilities", self.capabilities.value,
+                                         self.capability_mode.value), facet="capabilities"))
         if self.tags.value:
             out.append(_list_has("tags", self.tags.value, self.tag_mode.value))
         query = self.text.value.strip()
@@ -425,7 +559,7 @@ class FilterPanel:
             lines.append("from datetime import datetime, timezone")
         if uses_p50:
             lines += [
-                "from scenario_frames.panel import model_p50",
+                "from scenario_frames.costs import model_p50",
                 "",
                 "# p50 cost / latency per model: its default variant's figure, else the lowest",
                 f"models = {catalog}.models.join(",
@@ -487,25 +621,119 @@ class FilterPanel:
         self._observers.remove(callback)
 
     def _on_change(self, _change: dict) -> None:
-        if not self._held:
+        if not self._held and not self._quiet:
             self._refresh()
 
     def _on_sort(self, _change: dict) -> None:
-        self._render_preview()
+        self._update_grid()
 
     def _refresh(self) -> None:
-        """Recompute the mask, count and preview, then tell the observers."""
+        """Recompute the mask, count, facet counts and grid, then tell the observers.
+
+        Each active clause is evaluated once into its own boolean array; the selection is
+        their AND, and each facet's counts use the AND of the *other* clauses (prefix and
+        suffix products, so n clauses cost O(n) array ANDs, not O(n^2)).
+        """
         self._clauses = self.clauses()
-        if self._clauses:
-            mask = self._work.select(self.expression.fill_null(False)).to_series()
-        else:
-            mask = pl.repeat(True, self._work.height, dtype=pl.Boolean, eager=True)
-        self._mask = mask.rename("keep")
+        n_rows = self._work.height
+        # A clause's source text names its column, operator and values exactly, so it keys
+        # a cache of boolean arrays: a change re-evaluates only the clause that changed.
+        cache = self._clause_masks
+        todo = [c for c in self._clauses if c.code not in cache]
+        if todo:
+            masks = self._work.select(
+                c.expr.fill_null(False).alias(f"c{i}") for i, c in enumerate(todo))
+            for i, c in enumerate(todo):
+                cache[c.code] = masks.to_series(i).to_numpy()
+        arrays = [cache[c.code] for c in self._clauses]
+        self._clause_masks = {c.code: cache[c.code] for c in self._clauses}
+        everything = np.ones(n_rows, dtype=bool)
+        prefix = [everything]
+        for a in arrays:
+            prefix.append(prefix[-1] & a)
+        mask = prefix[-1]
+        self._mask = pl.Series("keep", mask, dtype=pl.Boolean)
         n = int(mask.sum())
-        self.count.value = f"{n:,} of {self._work.height:,} models"
-        self._render_preview()
+        self.count.value = f"{n:,} of {n_rows:,} models"
+        self._update_facets(arrays, mask)
+        self._update_grid()
         for callback in list(self._observers):
             callback(self)
+
+    def _update_facets(self, arrays: list[np.ndarray], mask: np.ndarray) -> None:
+        """Option labels show how many models each option would leave, given the other filters."""
+        owners = [c.facet for c in self._clauses]
+        for column, widget in self._facet_widgets().items():
+            own = [i for i, o in enumerate(owners) if o == column]
+            if column == "capabilities" and self.capability_mode.value == "all":
+                base = mask  # "all": a further capability narrows the current selection
+            elif not own:
+                base = mask
+            else:
+                base = np.ones(len(mask), dtype=bool)
+                for i, a in enumerate(arrays):
+                    if i not in own:
+                        base &= a
+            counts = self._facets[column].counts(base)
+            labels = tuple(f"{v}  ({c:,})" for v, c in zip(self._facets[column].values, counts,
+                                                          strict=True))
+            if labels != widget._options_labels:
+                chosen = widget.value
+                self._quiet += 1
+                try:
+                    widget.options = list(zip(labels, self._facets[column].values, strict=True))
+                    widget.value = chosen
+                finally:
+                    self._quiet -= 1
+
+    def _facet_widgets(self) -> dict[str, W.SelectMultiple]:
+        return {"type": self.types, "privacy": self.privacy, "status": self.status,
+                "source": self.source, "capabilities": self.capabilities}
+
+    # -- the grid ------------------------------------------------------------------------------
+
+    def _make_grid(self) -> Any:
+        """A streaming data grid over the selected rows (ipydatagrid; see ``_selection_grid``).
+
+        Why this widget (measured on 100,000 models, see README "The result grid"): the
+        streaming grid sends the browser only the rows in view and fetches more as the user
+        scrolls, so every selected row stays reachable at a cost that does not grow with the
+        selection; it sorts on a header click, resizes columns by dragging and copies a
+        selected block with Ctrl+C.  Its source is built once (text for lists and dates); a
+        filter change hands it only the new row numbers.
+        """
+        shown = self._work.select(_PREVIEW_COLUMNS)
+        table = shown.with_columns(
+            [pl.col(c).list.join(", ") for c, t in shown.schema.items() if isinstance(t, pl.List)]
+            + [pl.col(c).dt.strftime("%Y-%m-%d %H:%M") for c, t in shown.schema.items()
+               if isinstance(t, pl.Datetime)]
+        ).rename({c: _PREVIEW_HEADERS.get(c, c) for c in shown.columns})
+        from ipydatagrid import TextRenderer, VegaExpr
+
+        # Figures with three significant digits.  A model without a figure shows the grid's
+        # own italic "NaN" (ipydatagrid draws NaN itself, before any text expression).
+        figure = TextRenderer(text_value=VegaExpr(
+            "isValid(cell.value) && !isNaN(cell.value) ? format(cell.value, ',.3~g') : ''"))
+        numeric = [_PREVIEW_HEADERS.get(c, c) for c in (P50_COST, P50_LATENCY)]
+        grid = _selection_grid()(
+            table.to_pandas(), selection_mode="cell", base_row_size=22, base_column_size=110,
+            renderers=dict.fromkeys(numeric, figure),
+            column_widths={"id": 240, "name": 220, "capabilities": 200},
+            header_visibility="column", layout=W.Layout(height="340px", width="100%"),
+        )  # fmt: skip
+        grid.add_class("sf-grid")
+        return grid
+
+    def _selected_order(self) -> np.ndarray:
+        order = self._order(self.sort_by.value, self.descending.value)
+        return order.filter(self._mask.gather(order)).to_numpy()
+
+    def _update_grid(self) -> None:
+        self.grid.show(self._selected_order())
+
+    def grid_frame(self) -> pl.DataFrame:
+        """Every selected row handed to the grid, in the chosen order (preview columns)."""
+        return self._work.select(_PREVIEW_COLUMNS)[self._selected_order()]
 
     # -- preview -----------------------------------------------------------------------------
 
@@ -521,14 +749,10 @@ class FilterPanel:
         return self._orders[key]
 
     def preview_frame(self) -> pl.DataFrame:
-        """The preview rows: the first selected rows in the chosen sort order."""
+        """The first ``preview_rows`` rows the grid shows, in the chosen sort order."""
         order = self._order(self.sort_by.value, self.descending.value)
         rows = order.filter(self._mask.gather(order)).head(self._preview_rows)
         return self._work.select(_PREVIEW_COLUMNS)[rows]
-
-    def _render_preview(self) -> None:
-        self.preview.value = _html_table(self.preview_frame(), self.sort_by.value,
-                                         self.descending.value)
 
     # -- export ------------------------------------------------------------------------------
 
@@ -576,42 +800,69 @@ def _format_of(path: Path) -> str | None:
     return {".parquet": "parquet", ".pq": "parquet", ".csv": "csv"}.get(path.suffix.lower())
 
 
-def _cell(value: Any, column: str) -> str:
-    if value is None:
-        return '<span style="color:#999">–</span>'
-    if isinstance(value, _dt.datetime):
-        text = value.strftime("%Y-%m-%d")
-    elif isinstance(value, list):
-        text = ", ".join(value[:4]) + (f" +{len(value) - 4}" if len(value) > 4 else "")
-    elif isinstance(value, float):
-        text = f"{value:,.0f}" if column == "training_images_number" else f"{value:.3g}"
-    else:
-        text = str(value)
-        if len(text) > 40:
-            text = text[:39] + "…"
-    return html.escape(text)
+_GRID_CLASS: type | None = None
 
 
-def _html_table(frame: pl.DataFrame, sort_column: str | None = None,
-                descending: bool = False) -> str:
-    """A compact HTML table of the preview rows: escaped, one line per row, sort column marked."""
-    cell = "padding:1px 8px;white-space:nowrap;text-align:left"
-    arrow = " ▼" if descending else " ▲"
-    head = "".join(
-        f'<th style="{cell}">{html.escape(_PREVIEW_HEADERS.get(c, c))}'
-        f"{arrow if c == sort_column else ''}</th>"
-        for c in frame.columns
-    )
-    body = "".join(
-        "<tr>" + "".join(f'<td style="{cell}">{_cell(v, c)}</td>'
-                         for c, v in zip(frame.columns, row, strict=True)) + "</tr>"
-        for row in frame.iter_rows()
-    )
-    if frame.is_empty():
-        body = f'<tr><td colspan="{len(frame.columns)}" style="{cell}">no model matches</td></tr>'
-    return (
-        '<div style="overflow-x:auto"><table style="border-collapse:collapse;font-size:12px;'
-        'line-height:1.4">'
-        f'<thead><tr style="border-bottom:1px solid #bbb">{head}</tr></thead>'
-        f"<tbody>{body}</tbody></table></div>"
-    )
+def _selection_grid() -> type:
+    """The grid class, made on first use so that importing the panel stays light.
+
+    A ``StreamingDataGrid`` already serves the browser only the rows in view, on request.
+    This subclass keeps the whole table it was built with and shows a list of row
+    numbers into it: ``show(rows)`` swaps the list and tells the browser the new row count
+    (one small message), instead of handing the grid a new pandas frame per filter change,
+    which copies and re-describes every selected row (about 3x the panel's whole refresh
+    on 100,000 models).  Header sorts and filters the user clicks run on the shown rows.
+    """
+    global _GRID_CLASS
+    if _GRID_CLASS is not None:
+        return _GRID_CLASS
+    from ipydatagrid import StreamingDataGrid
+    from traitlets import observe
+
+    class SelectionGrid(StreamingDataGrid):
+        def __init__(self, table: Any, **kwargs: Any) -> None:
+            super().__init__(table.iloc[:0].copy(), **kwargs)
+            self._table = table.reset_index(drop=True)
+            self._rows = np.arange(0)
+            self._view = self._rows
+
+        def show(self, rows: np.ndarray) -> None:
+            """Show these rows of the table, in this order (header sorts apply on top)."""
+            self._rows = np.asarray(rows)
+            self._apply()
+
+        @property
+        def shown_rows(self) -> np.ndarray:
+            """Row numbers of the table as the browser lists them (after header sorts)."""
+            return self._view
+
+        def _apply(self) -> None:
+            view = self._rows
+            if self._transforms:
+                picked = self._table.iloc[view]  # index = table row numbers
+                view = self._apply_frontend_transforms(self._transforms, picked).index.to_numpy()
+            self._view = view
+            self._row_count = len(view)
+            self.tick()
+
+        @observe("_transforms")
+        def _on_transforms_changed(self, _change: Any) -> None:
+            self._apply()
+
+        def _handle_comm_msg(self, _widget: Any, content: dict, _buffers: Any) -> None:
+            kind = content.get("type", "")
+            if kind == "data-request":
+                r1, r2, c1, c2 = (int(content.get(k, 0)) for k in ("r1", "r2", "c1", "c2"))
+                part = self._table.iloc[self._view[r1 : r2 + 1], c1 : c2 + 1]
+                serialized, buffers = self._serialize_helper(part.reset_index(drop=True))
+                self.send({"event_type": "data-reply", "value": serialized,
+                           "r1": r1, "r2": r2, "c1": c1, "c2": c2}, buffers)
+            elif kind == "unique-values-request":
+                column = content.get("column")
+                values = self._table[column].iloc[self._view].drop_duplicates().to_frame()
+                serialized, buffers = self._serialize_helper(values.reset_index(drop=True))
+                self.send({"event_type": "unique-values-reply", "column": column,
+                           "value": serialized}, buffers)
+
+    _GRID_CLASS = SelectionGrid
+    return SelectionGrid

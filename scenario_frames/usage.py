@@ -38,6 +38,7 @@ import polars as pl
 
 from ._exceptions import QueryError, ScenarioFramesError, ServerError
 from .client import ClientConfigError, ScenarioClient, expect_list
+from .costs import model_p50
 from .query import as_list, iso_utc, to_utc
 from .schema import KEY
 
@@ -532,17 +533,9 @@ def _lookup(models: pl.LazyFrame, variants: pl.LazyFrame | None, keys: list[str]
     if variants is None or "cost_per_asset_p50_cu" not in vcols:
         return base.with_columns(pl.lit(None, pl.Float64).alias("cost_per_asset_p50_cu")) \
             .select(*keys, *CATALOG_COLUMNS)
-    flag = pl.col("is_default").fill_null(False) if "is_default" in vcols else pl.lit(False)
-    order = [*keys, "position"] if "position" in vcols else keys
-    default = (
-        variants.select(*keys, *[c for c in ("position", "is_default", "variant_key",
-                                             "cost_per_asset_p50_cu") if c in vcols])
-        .join(base.select(*keys, "default_variant_key"), on=keys, how="inner")
-        .filter(flag | (pl.col("variant_key") == pl.col("default_variant_key")).fill_null(False))
-        .sort(order)
-        .group_by(keys, maintain_order=True)
-        .agg(pl.col("cost_per_asset_p50_cu").first())
-    )
+    # A model's p50 cost has one definition, shared with the panel and charts (costs.py).
+    default = model_p50(variants, keys=keys, default_variant_keys=base,
+                        cost_name="cost_per_asset_p50_cu").select(*keys, "cost_per_asset_p50_cu")
     return base.join(default, on=keys, how="left", maintain_order="left").select(*keys, *CATALOG_COLUMNS)
 
 
@@ -551,12 +544,13 @@ def _lazy(frame: pl.DataFrame | pl.LazyFrame | None) -> pl.LazyFrame | None:
 
 
 def catalog_lookup(catalog: Any) -> pl.DataFrame:
-    """One row per model: id, name, type, capabilities, default variant and its median cost.
+    """One row per model: id, name, type, capabilities, default variant and its p50 cost.
 
-    The default variant is the one flagged ``is_default`` (or, when the flag is missing, the
-    one whose key equals the model's ``default_variant_key``); its ``cost_per_asset_p50_cu``
-    is the catalog's estimate of what one asset of that model costs.  ``catalog`` is a
-    Catalog or a dict of its tables (``models`` and, for the cost, ``variants``).
+    ``cost_per_asset_p50_cu`` is the model's p50 cost as ``scenario_frames.costs`` defines it
+    for the whole toolkit (panel and charts included): the default variant's figure (flagged
+    ``is_default``, or keyed ``default_variant_key`` when the flag is missing), else the lowest
+    figure across the model's variants.  ``catalog`` is a Catalog or a dict of its tables
+    (``models`` and, for the cost, ``variants``).
     """
     tables = _tables(catalog)
     return _lookup(_lazy(tables["models"]), _lazy(tables.get("variants")), [KEY]).collect()
@@ -584,7 +578,7 @@ def _report_unmatched(joined: pl.DataFrame, what: str) -> None:
 
 
 def join_usage(catalog: Any, usage: pl.DataFrame) -> pl.DataFrame:
-    """Each usage row with its model's name, type, capabilities and default variant's cost.
+    """Each usage row with its model's name, type, capabilities and p50 cost (see costs.py).
 
     A left join: every usage row stays, in its order.  ``in_catalog`` is False for rows whose
     model the catalog does not hold (their catalog columns are null) and a warning is logged;

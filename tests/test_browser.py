@@ -133,6 +133,49 @@ def _run_all_cells(page) -> None:
 
 
 COUNT_TEXT = re.compile(r"^([\d,]+) of ([\d,]+) models$")
+# Window widths: the issue's laptop / split view (1100 px: a ~670 px notebook column) and
+# wide screen (1600 px), plus the ends of the range the panel promises: ~570 px and ~1560 px
+# notebook columns next to JupyterLab's file browser.
+WIDTHS = (1100, 1600, 1000, 2000)
+
+# Every element of the panel whose text must show whole: labels, readouts, HTML text,
+# buttons (chips included) and inline rows; plus every option of every multi-select
+# (measured with the select's own font against its inner width) and the panel itself
+# against the output area that holds it.  Returns one line per clipped element.
+CLIPPED_JS = """
+(panel) => {
+  const bad = [];
+  const what = (el) => (el.className || el.tagName) + ' "' + (el.textContent || '').trim().slice(0, 40) + '"';
+  const sel = '.widget-label, .widget-label-basic, .widget-readout, .widget-html-content, '
+            + '.jupyter-button, .widget-inline-hbox, .widget-inline-vbox, .sf-count';
+  for (const el of panel.querySelectorAll(sel)) {
+    if (!el.offsetParent || el.closest('.sf-grid')) continue;
+    if (el.scrollWidth > el.clientWidth + 1) bad.push(what(el) + ` ${el.scrollWidth}>${el.clientWidth}`);
+  }
+  const ctx = document.createElement('canvas').getContext('2d');
+  for (const s of panel.querySelectorAll('select')) {
+    if (!s.offsetParent) continue;
+    const st = getComputedStyle(s);
+    ctx.font = `${st.fontStyle} ${st.fontWeight} ${st.fontSize} ${st.fontFamily}`;
+    const room = s.clientWidth - parseFloat(st.paddingLeft) - parseFloat(st.paddingRight) - 4;
+    for (const o of s.options) {
+      const w = ctx.measureText(o.text).width;
+      if (w > room) bad.push(`option "${o.text}" ${Math.ceil(w)}>${Math.floor(room)}`);
+    }
+  }
+  const out = panel.closest('.jp-OutputArea-output') || panel.parentElement;
+  const r = panel.getBoundingClientRect(), o = out.getBoundingClientRect();
+  if (r.right > o.right + 1) bad.push(`panel right edge ${r.right} beyond its output ${o.right}`);
+  if (panel.scrollWidth > panel.clientWidth + 1) bad.push(`panel scrolls sideways ${panel.scrollWidth}>${panel.clientWidth}`);
+  return bad;
+}
+"""
+
+
+def _counts(text: str) -> tuple[int, int]:
+    match = COUNT_TEXT.match(text)
+    assert match, text
+    return tuple(int(g.replace(",", "")) for g in match.groups())  # type: ignore[return-value]
 
 
 def _wait_for_new_count(count, before: str, timeout: float = 30.0) -> str:
@@ -147,8 +190,18 @@ def _wait_for_new_count(count, before: str, timeout: float = 30.0) -> str:
     pytest.fail(f"the count never changed from {before!r} (last seen {text!r})")
 
 
-def test_panel_filters_in_jupyterlab(lab: tuple[str, Path]) -> None:
-    """Run notebook 01, choose a model type in the panel, see the count change, screenshot."""
+def _render_every_output(page) -> None:
+    """Scroll every cell into view once: JupyterLab renders outputs lazily."""
+    cells = page.locator(".jp-Notebook .jp-Cell")
+    for i in range(cells.count()):
+        cells.nth(i).scroll_into_view_if_needed()
+        time.sleep(0.05)
+
+
+def test_panel_fits_filters_and_tags_in_jupyterlab(lab: tuple[str, Path]) -> None:
+    """Run notebook 01 in JupyterLab; at 1000 to 2000 px nothing in the panel is clipped,
+    a type click and a tag typed with Enter change the count, unknown tags are flagged,
+    Reset clears them, and the charts draw without Vega-Lite version warnings."""
     from playwright.sync_api import expect, sync_playwright
 
     base, _root = lab
@@ -156,9 +209,9 @@ def test_panel_filters_in_jupyterlab(lab: tuple[str, Path]) -> None:
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
         try:
-            page = browser.new_page(viewport={"width": 1500, "height": 1000})
-            console_errors: list[str] = []
-            page.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
+            page = browser.new_page(viewport={"width": WIDTHS[0], "height": 1000})
+            console: list[tuple[str, str]] = []
+            page.on("console", lambda m: console.append((m.type, m.text)))
             page.goto(f"{base}/lab/tree/{NOTEBOOK}?token={TOKEN}")
             page.wait_for_selector(".jp-Notebook", timeout=60_000)
             # Wait for the kernel before running, or "Run All" can race its start.
@@ -169,37 +222,109 @@ def test_panel_filters_in_jupyterlab(lab: tuple[str, Path]) -> None:
             count = page.locator(".sf-filter-panel .sf-count").first
             try:
                 expect(count).to_have_text(COUNT_TEXT, timeout=120_000)
+                # The last cell ran (it closes the demo): every chart cell has run too.
+                expect(page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']")
+                       .first).to_be_attached(timeout=120_000)
                 shown = True
             except AssertionError:
                 shown = False
             if not shown:
                 page.screenshot(path=str(ARTIFACTS / "browser_failure.png"))
                 prompts = page.locator(".jp-CodeCell .jp-InputPrompt").all_text_contents()
-                errors = _errors_on_page(page) + console_errors
+                # The cell that stopped "Run All" may be out of view (not rendered): scroll.
+                page.locator(".jp-Notebook .jp-Cell").first.scroll_into_view_if_needed()
+                page.screenshot(path=str(ARTIFACTS / "browser_failure_top.png"))
+                outputs = page.locator(".jp-OutputArea-output").all_text_contents()
+                errors = (_errors_on_page(page) + [t for k, t in console if k == "error"]
+                          + [t[-1500:] for t in outputs if "Error" in t])
                 pytest.fail("the panel never showed its count (screenshot: tests/artifacts/"
                             f"browser_failure.png); prompts {prompts}; errors:\n"
                             + "\n---\n".join(errors), pytrace=False)
-            # JupyterLab skips rendering cells out of view, so bring the panel into view.
-            panel = page.locator(".sf-filter-panel").first
-            panel.scroll_into_view_if_needed()
-            before = (count.text_content() or "").strip()
             errors = _errors_on_page(page)
             assert not errors, "the notebook raised:\n" + "\n---\n".join(errors)
+            _render_every_output(page)
+            charts = page.locator(".vega-embed")
+            assert charts.count() >= 5
+            for i in range(charts.count()):  # for a human look at axes, colours and stacks
+                charts.nth(i).scroll_into_view_if_needed()
+                charts.nth(i).screenshot(path=str(ARTIFACTS / f"browser_chart_{i}.png"))
+            vega_warnings = [t for _k, t in console if "Vega-Lite" in t or "vega-lite" in t]
+            assert not vega_warnings, vega_warnings
 
-            # The first multi-select of the panel is the model type; pick its rarest type.
+            panel = page.locator(".sf-filter-panel").first
+            for width in WIDTHS:
+                page.set_viewport_size({"width": width, "height": 1900})  # the whole panel
+                panel.scroll_into_view_if_needed()
+                time.sleep(0.5)  # let the layout settle after the resize
+                clipped = panel.evaluate(CLIPPED_JS)
+                panel.screenshot(path=str(ARTIFACTS / f"browser_panel_{width}.png"))
+                column = panel.evaluate("p => p.getBoundingClientRect().width")
+                print(f"window {width} px: panel {column:.0f} px wide")
+                assert not clipped, f"clipped at {width} px:\n" + "\n".join(clipped)
+                assert panel.locator(".sf-grid").first.bounding_box()["height"] > 200
+
+            # The grid scrolls through the selection: rows further down are fetched and drawn.
+            grid = panel.locator(".sf-grid").first
+            grid.scroll_into_view_if_needed()
+            top = grid.screenshot()
+            box = grid.bounding_box()
+            page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+            deadline = time.monotonic() + 20
+            while True:
+                page.mouse.wheel(0, 1500)
+                time.sleep(0.3)
+                if grid.screenshot() != top:
+                    break
+                assert time.monotonic() < deadline, "the grid did not scroll"
+            grid.screenshot(path=str(ARTIFACTS / "browser_grid_scrolled.png"))
+
+            # Click the rarest type: the count changes.
+            page.set_viewport_size({"width": WIDTHS[0], "height": 1000})
+            panel.scroll_into_view_if_needed()
+            _shown, total = _counts((count.text_content() or "").strip())
+            page.locator(".sf-filter-panel button", has_text="Reset").first.click()
+            before = f"{total:,} of {total:,} models"
+            expect(count).to_have_text(before, timeout=30_000)
+            n_all = total
             types = page.locator(".sf-filter-panel .widget-select-multiple select").first
             options = types.locator("option")
             assert options.count() >= 2, "the type filter offers fewer than two types"
             types.select_option(index=options.count() - 1)
             after = _wait_for_new_count(count, before)
-            (n_before, total), (n_after, total_after) = (
-                [int(g.replace(",", "")) for g in COUNT_TEXT.match(t).groups()]
-                for t in (before, after)
-            )
-            assert 0 < n_after < n_before <= total == total_after, (before, after)
+            n_type, total_after = _counts(after)
+            assert 0 < n_type < n_all == total == total_after, (before, after)
 
-            panel.scroll_into_view_if_needed()
-            panel.screenshot(path=str(ARTIFACTS / "browser_panel.png"))
+            # A tag typed in the tag box and Enter: filters at once (no need to leave the box).
+            entry = page.locator(".sf-filter-panel .sf-tag-entry input").first
+            tag = page.locator(".sf-filter-panel .sf-tag-entry datalist option").first \
+                .get_attribute("value")
+            assert tag, "the tag box suggests no tag"
+            assert entry.get_attribute("placeholder"), "the tag box has no placeholder"
+            entry.click()
+            entry.fill(tag)
+            entry.press("Enter")
+            with_tag = _wait_for_new_count(count, after)
+            assert _counts(with_tag)[0] < n_type, (after, with_tag)
+            expect(page.locator(".sf-filter-panel .sf-tag-chips .sf-tag")).to_have_count(1)
+            # An unknown tag is flagged in red, visibly.
+            entry.fill("no-such-tag-anywhere")
+            entry.press("Enter")
+            unknown = page.locator(".sf-filter-panel .sf-tag-chips .sf-tag-unknown")
+            expect(unknown).to_have_count(1, timeout=30_000)
+            expect(page.locator(".sf-filter-panel .sf-tag-note")).to_contain_text(
+                "no-such-tag-anywhere")
+            # Export: the status line (with the file's path) shows whole.
+            page.locator(".sf-filter-panel button", has_text="Export").first.click()
+            expect(page.locator(".sf-filter-panel .sf-export-status")).to_contain_text(
+                "wrote", timeout=30_000)
+            clipped = panel.evaluate(CLIPPED_JS)
+            assert not clipped, "clipped with tags and export status:\n" + "\n".join(clipped)
+            panel.screenshot(path=str(ARTIFACTS / "browser_panel_tags.png"))
+            # Reset clears the tags, the chips and the flag.
+            page.locator(".sf-filter-panel button", has_text="Reset").first.click()
+            expect(count).to_have_text(f"{total:,} of {total:,} models", timeout=30_000)
+            expect(page.locator(".sf-filter-panel .sf-tag-chips .jupyter-button")).to_have_count(0)
+            expect(page.locator(".sf-filter-panel .sf-tag-note")).to_have_text("")
             page.screenshot(path=str(ARTIFACTS / "browser_notebook.png"))
         finally:
             browser.close()

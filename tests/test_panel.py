@@ -10,9 +10,9 @@ against a plain-Python predicate evaluated row by row (no polars expressions inv
 from __future__ import annotations
 
 import datetime as dt
-import html
 from typing import Any
 
+import ipywidgets as W
 import polars as pl
 import pytest
 from hypothesis import HealthCheck, event, given, settings
@@ -82,7 +82,7 @@ def test_options_come_from_the_data(panel: FilterPanel, catalog: Catalog) -> Non
     assert {v for _, v in panel.types.options} == set(m["type"].drop_nulls())
     assert UNKNOWN_TYPE in {v for _, v in panel.types.options}
     assert {v for _, v in panel.capabilities.options} == set(m["capabilities"].explode().drop_nulls())
-    assert set(panel.tags.allowed_tags) == set(m["tags"].explode().drop_nulls())
+    assert set(panel.tag_entry.options) == set(m["tags"].explode().drop_nulls())
     for w, col in ((panel.privacy, "privacy"), (panel.status, "status"), (panel.source, "source")):
         assert {v for _, v in w.options} == set(m[col].drop_nulls())
     # Labels carry the counts, most frequent first.
@@ -205,7 +205,7 @@ def test_combination_and_no_match(panel: FilterPanel, catalog: Catalog) -> None:
     assert "1 of" in panel.count.value
     panel.set(types=[UNKNOWN_TYPE], text=some["model_id"])
     check(panel, catalog, m.clear())
-    assert "no model matches" in panel.preview.value
+    assert panel.grid_frame().is_empty() and panel.grid._row_count == 0
 
 
 def test_set_rejects_unknown_names(panel: FilterPanel) -> None:
@@ -255,14 +255,11 @@ def test_preview_is_sorted_and_small(
     got = panel.preview_frame()
     assert got.height == 10
     assert got["model_id"].to_list() == expected["model_id"].to_list()
-    first = got.row(0, named=True)
-    assert html.escape(first["model_id"]) in panel.preview.value
-
-
-def test_preview_escapes_html(panel: FilterPanel) -> None:
-    panel.text.value = "bold & brash"
-    assert "&lt;b&gt;Bold &amp; Brash&lt;/b&gt;" in panel.preview.value
-    assert "<b>Bold" not in panel.preview.value
+    # The grid gets every selected row, in the same order, not just the first ten.
+    grid = panel.grid_frame()
+    assert grid.height == panel.filtered.height == panel.grid._row_count > 10
+    assert panel.grid.shown_rows.tolist() == panel._selected_order().tolist()
+    assert grid["model_id"].head(10).to_list() == expected["model_id"].to_list()
 
 
 def test_export_parquet_and_csv(panel: FilterPanel, tmp_path) -> None:
@@ -402,7 +399,7 @@ def filters(draw: st.DrawFn, panel: FilterPanel, days: tuple[dt.date, dt.date]) 
         out["capabilities"] = some([v for _, v in panel.capabilities.options])
         out["capability_mode"] = draw(st.sampled_from(["any", "all"]))
     if use():
-        out["tags"] = some(list(panel.tags.allowed_tags), 2)
+        out["tags"] = some([*panel.tag_entry.options, "no-such-tag"], 2)
         out["tag_mode"] = draw(st.sampled_from(["any", "all"]))
     if use():
         out["text"] = draw(st.text(alphabet="aeinorst .-_(A", max_size=3))
@@ -444,3 +441,207 @@ def test_random_filter_combinations_match_python_oracle(
     event("no rows" if expected.is_empty() else "some rows")
     assert_frame_equal(panel.filtered, expected)
     assert_frame_equal(run_code(panel, catalog), expected)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_random_faceted_counts_match_python_oracle(
+    data: st.DataObject, shared: tuple[FilterPanel, list[dict[str, Any]]], catalog: Catalog
+) -> None:
+    """Each option's count = rows passing every *other* filter that have the option (row by
+    row in plain Python); for capabilities in "all" mode, rows passing every filter."""
+    panel, rows = shared
+    panel.reset()
+    stamps = catalog.models["created_at"]
+    f = data.draw(filters(panel, (stamps.min().date(), stamps.max().date())))
+    panel.set(**f)
+    bounds = {k: (getattr(panel, k).min, getattr(panel, k).max, getattr(panel, k).step)
+              for k in ("cost", "latency", "training_images")}
+    for name, column in FACETS.items():
+        own_all = name == "capabilities" and f.get("capability_mode") == "all"
+        others = f if own_all else {k: v for k, v in f.items() if k != name}
+        expected: dict[str, int] = {}
+        for r in rows:
+            if _keep(r, others, bounds):
+                for v in (r[column] or []) if column == "capabilities" else [r[column]]:
+                    expected[v] = expected.get(v, 0) + 1
+        got = label_counts(getattr(panel, name))
+        assert got == {v: expected.get(v, 0) for v in got}, name
+
+
+def test_p50_cost_has_one_definition_across_panel_and_usage_join() -> None:
+    """The panel's p50 cost and the usage join's cost_per_asset_p50_cu are the same numbers.
+
+    Model b has no default variant: both fall back to its lowest variant (before costs.py the
+    usage join left it null).  Model c's only default lacks a cost: also the lowest.
+    """
+    from scenario_frames.usage import catalog_lookup
+
+    models = pl.DataFrame({"model_id": ["a", "b", "c", "d"],
+                           "default_variant_key": ["a1", None, "c1", None]})
+    variants = pl.DataFrame({
+        "model_id": ["a", "a", "b", "b", "c", "c"],
+        "variant_key": ["a0", "a1", "b0", "b1", "c0", "c1"],
+        "position": [0, 1, 0, 1, 0, 1],
+        "is_default": [False, True, False, False, False, True],
+        "cost_per_asset_p50_cu": [1.0, 5.0, 3.0, 2.5, 4.0, None],
+        "total_latency_p50_sec": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0],
+    })  # fmt: skip
+    panel_cost = dict(model_p50(variants).select("model_id", P50_COST).iter_rows())
+    lookup = catalog_lookup({"models": models, "variants": variants})
+    usage_cost = dict(lookup.select("model_id", "cost_per_asset_p50_cu").iter_rows())
+    assert panel_cost == {"a": 5.0, "b": 2.5, "c": 4.0}
+    assert usage_cost == {**panel_cost, "d": None}
+    # Without the is_default flag, the model's default_variant_key names the default.
+    lookup = catalog_lookup({"models": models, "variants": variants.drop("is_default")})
+    assert dict(lookup.select("model_id", "cost_per_asset_p50_cu").iter_rows()) == usage_cost
+
+
+# ---------------------------------------------------------------------------------------------
+# Faceted counts, tags, grid
+# ---------------------------------------------------------------------------------------------
+
+FACETS = {"types": "type", "privacy": "privacy", "status": "status", "source": "source",
+          "capabilities": "capabilities"}
+
+
+def label_counts(widget) -> dict[str, int]:
+    return {v: int(label.rsplit("(", 1)[1].rstrip(")").replace(",", ""))
+            for label, v in widget.options}
+
+
+def expected_facet_counts(catalog: Catalog, state: dict[str, Any], name: str) -> dict[str, int]:
+    """Counts for facet ``name``: a fresh panel with every other filter, this one cleared."""
+    other = FilterPanel(catalog)
+    column = FACETS[name]
+    if name == "capabilities" and state.get("capability_mode") == "all":
+        other.set(**state)  # "all": a further capability narrows the current selection
+    else:
+        other.set(**{k: v for k, v in state.items() if k != name})
+    rows = other.filtered
+    if column == "capabilities":
+        values = rows["capabilities"].explode().drop_nulls()
+    else:
+        values = rows[column].drop_nulls()
+    counted = dict(values.value_counts().iter_rows())
+    return {v: counted.get(v, 0) for _, v in getattr(other, name).options}
+
+
+@pytest.mark.parametrize("state", [
+    {"privacy": ["public"]},
+    {"types": ["flux.1-lora", "sd-xl-lora"], "status": ["trained"]},
+    {"capabilities": ["txt2img", "img2img"], "capability_mode": "all", "source": ["scenario"]},
+    {"capabilities": ["txt2img"], "text": "a", "privacy": ["private", "unlisted"]},
+])
+def test_option_counts_are_faceted(catalog: Catalog, state: dict[str, Any]) -> None:
+    """Each option's count = the models it would leave given the other filters."""
+    panel = FilterPanel(catalog).set(**state)
+    for name in FACETS:
+        assert label_counts(getattr(panel, name)) == expected_facet_counts(catalog, state, name), name
+    # A chosen facet still offers its other options with non-zero counts (own clause excluded).
+    if "privacy" in state:
+        assert sum(label_counts(panel.privacy).values()) > panel.filtered.height or \
+            len(state["privacy"]) == len(panel.privacy.options)
+    # Rewriting option labels keeps the user's choices.
+    for name, value in state.items():
+        if name in FACETS:
+            assert tuple(getattr(panel, name).value) == tuple(value)
+
+
+def test_facet_labels_do_not_trigger_extra_refreshes(catalog: Catalog) -> None:
+    panel = FilterPanel(catalog)
+    calls: list[int] = []
+    panel.observe(lambda p: calls.append(p.filtered.height))
+    panel.types.value = (panel.types.options[0][1],)
+    assert len(calls) == 1
+
+
+def test_tag_entry_adds_on_enter_and_flags_unknown_tags(catalog: Catalog) -> None:
+    panel = FilterPanel(catalog)
+    known = panel.tag_entry.options[0]
+    assert panel.tag_entry.placeholder and known in panel.tag_entry.placeholder
+    before = panel.count.value
+    panel.tag_entry.value = f"  {known} "  # what the browser sends on Enter
+    assert panel.tags.value == [known] and panel.tag_entry.value == ""
+    assert panel.count.value != before
+    assert panel.filtered["tags"].list.contains(known).all()
+    assert [b.description for b in panel.tag_chips.children] == [known]
+    assert panel.tag_note.value == "" and panel.unknown_tags() == []
+
+    panel.tag_entry.value = "no-such-tag"
+    assert panel.unknown_tags() == ["no-such-tag"]
+    chips = {b.description: b for b in panel.tag_chips.children}
+    assert chips["no-such-tag"].button_style == "danger"
+    assert "sf-tag-unknown" in chips["no-such-tag"]._dom_classes
+    assert chips[known].button_style == ""
+    assert "no-such-tag" in panel.tag_note.value
+    with_known = panel.filtered.height
+    panel.tag_mode.value = "all"  # "any": the known tag still matches; "all": nothing does
+    assert panel.count.value.startswith("0 of") and with_known > 0
+    # Clicking a chip removes its tag; Reset clears every tag, chip and flag.
+    chips["no-such-tag"].click()
+    assert panel.tags.value == [known]
+    panel.tag_entry.value = "no-such-tag"
+    panel.reset_button.click()
+    assert panel.tags.value == [] and panel.tag_chips.children == () and panel.tag_note.value == ""
+    assert panel.count.value == f"{catalog.models.height:,} of {catalog.models.height:,} models"
+
+
+def test_slider_readouts_show_the_whole_range(panel: FilterPanel) -> None:
+    assert not panel.cost.readout  # the built-in fixed-width readout cut long ranges
+    assert panel.readouts["cost"].value.endswith("CU (all)")
+    lo = panel.cost.min + (panel.cost.max - panel.cost.min) / 2
+    panel.cost.value = (lo, panel.cost.max)
+    assert f"{lo:,.3g}" in panel.readouts["cost"].value
+    assert "(all)" not in panel.readouts["cost"].value
+
+
+def test_no_fixed_width_wider_than_a_narrow_notebook(panel: FilterPanel) -> None:
+    """Nothing in the panel asks for more than 600 px: fixed widths stay small, rows wrap."""
+    def walk(w):
+        yield w
+        for c in getattr(w, "children", ()):
+            yield from walk(c)
+
+    for w in walk(panel.widget):
+        width = w.layout.width or ""
+        if width.endswith("px"):
+            assert int(width[:-2]) <= 260, (type(w).__name__, width)
+        if isinstance(w, W.HBox) and len(w.children) > 2 and w is not panel.tag_chips:
+            assert w.layout.flex_flow == "row wrap", [type(c).__name__ for c in w.children]
+
+
+def test_grid_serves_the_rows_in_view_and_sorts_on_header_clicks(panel: FilterPanel) -> None:
+    """The browser asks the grid for rows r1..r2; it answers from the selection, in order."""
+    panel.privacy.value = (panel.privacy.options[0][1],)
+    sent: list[tuple[dict, list]] = []
+    panel.grid.send = lambda msg, buffers=None: sent.append((msg, buffers))  # the comm
+    expected = panel.grid_frame()
+    panel.grid._handle_comm_msg(None, {"type": "data-request", "r1": 3, "r2": 7, "c1": 0,
+                                       "c2": 1}, [])
+    reply, _buffers = sent[-1]
+    assert reply["event_type"] == "data-reply" and (reply["r1"], reply["r2"]) == (3, 7)
+    ids = reply["value"]["data"]["id"]
+    ids = ids["value"] if isinstance(ids, dict) else ids
+    assert list(ids) == expected["model_id"][3:8].to_list()
+    # A header click sorts the selected rows (and only those) by that column.
+    panel.grid._transforms = [{"type": "sort", "column": "name", "desc": False}]
+    names = panel._work["name"].gather(panel.grid.shown_rows).to_list()
+    assert len(names) == panel.filtered.height
+    assert names == sorted(names, key=lambda n: (n is None, n))
+    assert set(panel._work["model_id"].gather(panel.grid.shown_rows)) == set(
+        panel.filtered["model_id"])
+    # A new filter keeps the header sort.
+    panel.status.value = (panel.status.options[0][1],)
+    names = panel._work["name"].gather(panel.grid.shown_rows).to_list()
+    assert names == sorted(names, key=lambda n: (n is None, n))
+    assert panel.grid._row_count == panel.filtered.height
+
+
+def test_p50_definition_is_in_the_data_dictionary_layout() -> None:
+    from scenario_frames import costs
+
+    d = costs.data_dictionary()
+    assert d.columns == ["column", "dtype", "description", "source"]
+    assert d["column"].to_list() == [costs.P50_COST, costs.P50_LATENCY]
+    assert all("default variant" in t and "lowest" in t for t in d["description"])
