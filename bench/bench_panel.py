@@ -28,10 +28,10 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from scenario_frames.costs import model_p50
 from scenario_frames.demo import make_records
 from scenario_frames.frames import Catalog
-from scenario_frames.panel import FilterPanel
+from scenario_frames.notebook.panel import FilterPanel
+from scenario_frames.tables.costs import model_p50
 
 HERE = Path(__file__).resolve().parent
 Change = Callable[[FilterPanel], object]

@@ -8,7 +8,8 @@ and rules) -> ``pages`` (pagination, partitioned parallel listing, resume) -> ``
 
 from __future__ import annotations
 
-from ._exceptions import (
+from ._version import __version__
+from .errors import (
     AuthenticationError,
     BadRequestError,
     NotFoundError,
@@ -20,39 +21,38 @@ from ._exceptions import (
     ScenarioFramesError,
     ServerError,
 )
-from ._version import __version__
-from .query import ModelQuery
+from .listing.query import ModelQuery
 
 # Heavier parts load on first use (PEP 562), so ``import scenario_frames`` stays quick.
 _LAZY: dict[str, tuple[str, str | None]] = {
-    "ScenarioClient": ("client", "ScenarioClient"),
+    "ScenarioClient": ("transport.client", "ScenarioClient"),
     "fetch_catalog": ("fetch", "fetch_catalog"),
     "fetch_pages": ("fetch", "fetch_pages"),
     "Catalog": ("frames", "Catalog"),
     "CatalogMeta": ("frames", "CatalogMeta"),
-    "write_snapshot": ("snapshot", "write_snapshot"),
-    "read_snapshot": ("snapshot", "read_snapshot"),
-    "latest_snapshot": ("snapshot", "latest_snapshot"),
-    "history": ("snapshot", "history"),
-    "diff": ("snapshot", "diff"),
+    "write_snapshot": ("store.snapshot", "write_snapshot"),
+    "read_snapshot": ("store.snapshot", "read_snapshot"),
+    "latest_snapshot": ("store.snapshot", "latest_snapshot"),
+    "history": ("store.snapshot", "history"),
+    "diff": ("store.snapshot", "diff"),
     "fetch_model_usage": ("usage", "fetch_model_usage"),
     "load_usage": ("usage", "load_usage"),
     "join_usage": ("usage", "join_usage"),
     "join_usage_asof": ("usage", "join_usage_asof"),
     "usage_summary": ("usage", "usage_summary"),
-    "FilterPanel": ("panel", "FilterPanel"),
+    "FilterPanel": ("notebook.panel", "FilterPanel"),
     "serve_demo": ("demo", "serve_demo"),
     "data_dictionary": ("schema", "data_dictionary"),
     "schema": ("schema", None),
-    "query": ("query", None),
-    "client": ("client", None),
-    "pages": ("pages", None),
+    "query": ("listing.query", None),
+    "client": ("transport.client", None),
+    "pages": ("listing.pages", None),
     "fetch": ("fetch", None),
     "frames": ("frames", None),
-    "snapshot": ("snapshot", None),
+    "snapshot": ("store.snapshot", None),
     "usage": ("usage", None),
-    "panel": ("panel", None),
-    "charts": ("charts", None),
+    "panel": ("notebook.panel", None),
+    "charts": ("notebook.charts", None),
     "demo": ("demo", None),
 }
 

@@ -27,7 +27,6 @@ Rules worth knowing:
 from __future__ import annotations
 
 import dataclasses
-import os
 import threading
 from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -43,7 +42,7 @@ import pyarrow.compute as pc
 
 from . import _materialize as M
 from . import schema as S
-from .query import safe_base_url
+from .listing.query import safe_base_url
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -513,17 +512,6 @@ class Catalog:
         tables, _n, dups = _assemble(M.records_pages(records))
         meta = meta or CatalogMeta()
         return cls(tables, dataclasses.replace(meta, duplicates=dups))
-
-    @classmethod
-    def read_snapshot(cls, path: str | os.PathLike[str], *, verify: bool = True) -> Catalog:
-        """Read a snapshot folder, or the latest snapshot under an OUT folder.
-
-        The reader lives in ``scenario_frames.snapshot`` (downstream of frames), so it is
-        imported on use; ``verify`` checks each file against the manifest's sha256.
-        """
-        from .snapshot import read_snapshot
-
-        return read_snapshot(path, verify=verify)
 
     @classmethod
     def from_tables(cls, tables: Mapping[str, pl.DataFrame], meta: CatalogMeta) -> Catalog:

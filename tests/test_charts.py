@@ -16,8 +16,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scenario_frames import charts
-from scenario_frames.snapshot import CatalogDiff
+from scenario_frames.notebook import charts
+from scenario_frames.store.snapshot import CatalogDiff
 
 UTC = dt.UTC
 

@@ -30,7 +30,9 @@ from scenario_frames import (
     ServerError,
     __version__,
 )
-from scenario_frames.client import (
+from scenario_frames.demo import Faults, serve_demo
+from scenario_frames.fetch import fetch_pages
+from scenario_frames.transport.client import (
     DEFAULT_BASE_URL,
     BackoffGate,
     ClientConfigError,
@@ -38,8 +40,6 @@ from scenario_frames.client import (
     expect_list,
     parse_retry_after,
 )
-from scenario_frames.demo import Faults, serve_demo
-from scenario_frames.fetch import fetch_pages
 
 ENV_VARS = ("SCENARIO_API_KEY", "SCENARIO_API_SECRET", "SCENARIO_SDK_API_KEY",
             "SCENARIO_SDK_API_SECRET", "SCENARIO_BASE_URL")  # fmt: skip
@@ -106,7 +106,7 @@ def test_credentials_arguments_then_env_then_sdk_env(monkeypatch: pytest.MonkeyP
         assert [r.auth for r in srv.stats.log] == ["basic", "basic", "basic"]
         for var in ENV_VARS:
             monkeypatch.delenv(var, raising=False)
-        with caplog.at_level(logging.INFO, logger="scenario_frames.client"):
+        with caplog.at_level(logging.INFO, logger="scenario_frames.transport.client"):
             public = ScenarioClient(srv.base_url)
             public.get("/models", {"privacy": "public"})
             public.get("/models", {"privacy": "public"})
@@ -189,7 +189,7 @@ def test_transient_statuses_retried_with_reason_logged(caplog) -> None:
     def answer(n: int, _h: object) -> Answer:
         return script[n] if n < len(script) else ok(3)
 
-    with scripted(answer) as (base, log), caplog.at_level(logging.INFO, logger="scenario_frames.client"):
+    with scripted(answer) as (base, log), caplog.at_level(logging.INFO, logger="scenario_frames.transport.client"):
         client = fast(base_url=base, max_attempts=10)
         _body, data = client.get_json("/models")
     assert len(data["models"]) == 3 and len(log) == 8
@@ -207,7 +207,7 @@ def test_transient_statuses_retried_with_reason_logged(caplog) -> None:
 )
 def test_unusable_200_bodies_are_retried(bad: bytes, why: str, caplog) -> None:
     with scripted(lambda n, h: (200, {}, bad) if n < 2 else ok(2)) as (base, log):
-        with caplog.at_level(logging.INFO, logger="scenario_frames.client"):
+        with caplog.at_level(logging.INFO, logger="scenario_frames.transport.client"):
             _body, data = fast(base_url=base).get_json("/models")
     assert len(log) == 3 and len(data["models"]) == 2
     assert any(why in r.getMessage() for r in caplog.records)
@@ -227,10 +227,10 @@ def test_listing_pages_read_by_arrow_still_retry_every_unusable_200(bad: bytes, 
     """Listing pages are validated by Arrow's reader first; whatever it would let through that
     is not JSON (NaN, Infinity, bytes that are not UTF-8, a byte order mark) must still be
     refused and retried, as orjson would."""
-    from scenario_frames.pages import read_models_body
+    from scenario_frames.listing.pages import read_models_body
 
     with scripted(lambda n, h: (200, {}, bad) if n < 2 else ok(2)) as (base, log):
-        with caplog.at_level(logging.INFO, logger="scenario_frames.client"):
+        with caplog.at_level(logging.INFO, logger="scenario_frames.transport.client"):
             _body, summary = fast(base_url=base).get_read("/models", read=read_models_body)
     assert len(log) == 3 and summary.ids == ["m0", "m1"]
     assert any(why in r.getMessage() for r in caplog.records)
@@ -387,7 +387,7 @@ def test_a_429_pauses_every_worker() -> None:
                     sent_at_close.append(client.stats()["requests"])
 
         watcher = AtClose()
-        logger = logging.getLogger("scenario_frames.client")
+        logger = logging.getLogger("scenario_frames.transport.client")
         logger.addHandler(watcher)
         old_level = logger.level
         logger.setLevel(logging.INFO)

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from scenario_frames.demo import DemoServer, serve_demo
 from scenario_frames.demo.generator import DRIFT_TYPE, DemoCatalog, make_records
-from scenario_frames.query import RULES
+from scenario_frames.listing.query import RULES
 
 PRIVATE = frozenset({"private", "unlisted"})
 

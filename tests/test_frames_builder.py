@@ -15,11 +15,11 @@ from _frames_records import clone, full_record, minimal_record, page
 from polars.testing import assert_frame_equal
 
 from scenario_frames import schema as S
-from scenario_frames.client import ScenarioClient
 from scenario_frames.demo import serve_demo
 from scenario_frames.demo.generator import make_records
 from scenario_frames.fetch import fetch_catalog, fetch_pages
 from scenario_frames.frames import Catalog, CatalogBuilder, CatalogMeta
+from scenario_frames.transport.client import ScenarioClient
 
 
 def assert_same(a: Catalog, b: Catalog) -> None:

@@ -21,7 +21,7 @@ from polars.testing import assert_frame_equal
 
 from scenario_frames.demo import make_records
 from scenario_frames.frames import Catalog
-from scenario_frames.panel import P50_COST, P50_LATENCY, FilterPanel, model_p50
+from scenario_frames.notebook.panel import P50_COST, P50_LATENCY, FilterPanel, model_p50
 
 UNKNOWN_TYPE = "brand-new-type"
 UTC = dt.UTC
@@ -639,7 +639,7 @@ def test_grid_serves_the_rows_in_view_and_sorts_on_header_clicks(panel: FilterPa
 
 
 def test_p50_definition_is_in_the_data_dictionary_layout() -> None:
-    from scenario_frames import costs
+    from scenario_frames.tables import costs
 
     d = costs.data_dictionary()
     assert d.columns == ["column", "dtype", "description", "source"]

@@ -16,10 +16,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from scenario_frames import BadRequestError
-from scenario_frames.client import ScenarioClient
 from scenario_frames.demo import serve_demo
 from scenario_frames.fetch import fetch_catalog, fetch_pages
-from scenario_frames.query import (
+from scenario_frames.listing.query import (
     RULES,
     ModelQuery,
     QueryError,
@@ -28,6 +27,7 @@ from scenario_frames.query import (
     iso_utc,
 )
 from scenario_frames.schema import MODEL_TYPES
+from scenario_frames.transport.client import ScenarioClient
 
 NON_ENUM_RULES = [r.id for r in RULES if not r.enum]
 
@@ -184,7 +184,7 @@ def _query_error(kwargs: dict) -> QueryError:
 @pytest.mark.parametrize("rule", sorted(VIOLATIONS))
 @pytest.mark.parametrize("credentials", [False, True])
 def test_cli_wording_names_real_flags_only(rule: str, credentials: bool) -> None:
-    from scenario_frames.query import cli_message
+    from scenario_frames.listing.query import cli_message
 
     exc = _query_error(VIOLATIONS[rule][0])
     text = cli_message(exc, credentials=credentials)
@@ -198,7 +198,7 @@ def test_cli_wording_names_real_flags_only(rule: str, credentials: bool) -> None
 
 
 def test_cli_privacy_hints_follow_the_credentials() -> None:
-    from scenario_frames.query import cli_message
+    from scenario_frames.listing.query import cli_message
 
     exc = _query_error({"privacy": "public", "status": "trained"})
     assert exc.params == ("status", "collection_id")
@@ -211,7 +211,7 @@ def test_cli_privacy_hints_follow_the_credentials() -> None:
 @settings(max_examples=150, deadline=None)
 @given(QUERY)
 def test_every_refused_query_has_a_cli_wording(kwargs: dict) -> None:
-    from scenario_frames.query import cli_message
+    from scenario_frames.listing.query import cli_message
 
     try:
         with warnings.catch_warnings():

@@ -23,15 +23,15 @@ from pathlib import Path
 import orjson
 import pytest
 
-from scenario_frames import snapshot as snap
-from scenario_frames.client import ScenarioClient
 from scenario_frames.demo import serve_demo
 from scenario_frames.fetch import fetch_pages
-from scenario_frames.pages import CheckpointMismatchError
+from scenario_frames.listing.pages import CheckpointMismatchError
+from scenario_frames.store import snapshot as snap
+from scenario_frames.transport.client import ScenarioClient
 
 CHILD = """
 import sys, threading
-from scenario_frames.client import ScenarioClient
+from scenario_frames.transport.client import ScenarioClient
 from scenario_frames.fetch import fetch_pages
 client = ScenarioClient(sys.argv[1], "demo", "demo")
 hold_at = int(sys.argv[4])

@@ -21,9 +21,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from scenario_frames import schema
-from scenario_frames import snapshot as snap
 from scenario_frames.demo.generator import make_records
 from scenario_frames.frames import Catalog, CatalogMeta
+from scenario_frames.store import snapshot as snap
 
 NAME_RE = re.compile(r"^snapshot_at=\d{4}-\d\d-\d\dT\d\d-\d\d-\d\dZ(-\d{3})?$")
 T0 = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
@@ -222,13 +222,13 @@ def test_empty_catalog_snapshot(tmp_path: Path) -> None:
     assert back.models.schema == schema.TABLES["models"].schema
 
 
-def test_catalog_read_snapshot_reads_a_folder_and_the_latest_under_out(tmp_path: Path) -> None:
-    """``Catalog.read_snapshot`` gives back the written tables, from the folder or from OUT."""
+def test_read_snapshot_reads_a_folder_and_the_latest_under_out(tmp_path: Path) -> None:
+    """``read_snapshot`` gives back the written tables, from the folder or from OUT."""
     first = Catalog.from_records(make_records(30, seed=3))
     second = Catalog.from_records(make_records(45, seed=4))
     snap.write_snapshot(first, tmp_path, at=datetime(2026, 1, 1, tzinfo=UTC))
     newest = snap.write_snapshot(second, tmp_path, at=datetime(2026, 1, 2, tzinfo=UTC))
-    from_folder = Catalog.read_snapshot(newest)
-    from_out = Catalog.read_snapshot(tmp_path)
+    from_folder = snap.read_snapshot(newest)
+    from_out = snap.read_snapshot(tmp_path)
     assert from_folder.counts == from_out.counts == second.counts
     assert from_out.models.sort("model_id").equals(second.models.sort("model_id"))

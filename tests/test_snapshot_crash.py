@@ -34,9 +34,9 @@ from pathlib import Path
 
 import pytest
 
-from scenario_frames import snapshot as snap
 from scenario_frames.demo.generator import make_records
 from scenario_frames.frames import Catalog
+from scenario_frames.store import snapshot as snap
 
 pytestmark = pytest.mark.slow
 
@@ -56,7 +56,7 @@ DEAD_PID = 2**22 + 1
 WRITER = r"""
 import builtins, os, sys, threading
 import pyarrow.parquet as pq
-from scenario_frames import snapshot as snap
+from scenario_frames.store import snapshot as snap
 
 out, seed_path = os.path.realpath(sys.argv[1]), sys.argv[2]
 catalog = snap.read_snapshot(seed_path)

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from scenario_frames import QueryError, ServerError
-from scenario_frames.client import ScenarioClient
+from scenario_frames.transport.client import ScenarioClient
 from scenario_frames.usage import (
     MAX_WINDOW_DAYS,
     USAGE_SCHEMA,

@@ -30,7 +30,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from .. import schema
-from ..query import iso_utc
+from ..listing.query import iso_utc
 from ..schema import Field, ListOf, Node, Obj
 
 log = logging.getLogger(__name__)

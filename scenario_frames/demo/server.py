@@ -65,7 +65,8 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from .. import schema
-from ..query import LIST_PARAMS, first_broken_rule, parse_iso
+from ..errors import PortInUseError
+from ..listing.query import LIST_PARAMS, first_broken_rule, parse_iso
 from . import generator as g
 from .generator import DemoCatalog, iso_ms
 
@@ -210,18 +211,6 @@ DEMO_MODELS = 2000
 DEMO_SEED = 0
 USAGE_PRIVACIES = ("public", "private", "unlisted")
 _SPLIT_EXACT_UP_TO = 50_000  # larger catalogs get a sampled estimate of their privacy split
-
-
-class PortInUseError(OSError):
-    """The demo server could not bind its port; the message names the host and the port."""
-
-    def __init__(self, code: int, host: str, port: int) -> None:
-        why = "is already in use" if code == errno.EADDRINUSE else "may not be bound by this user"
-        super().__init__(code, f"port {port} on {host} {why}")
-        self.host, self.port = host, port
-
-    def __str__(self) -> str:
-        return f"{self.strerror}; choose another port, or 0 for a free one"
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """The ``scenario-frames`` command line: one subcommand per job, errors as one clear line.
 
-Each subcommand is a ``register_*`` function adding its parser and a ``run`` callable, so
-the parts of the toolkit plug in without touching each other.  Errors raised on purpose
+Each subcommand module (``snapshot``, ``usage``, ``demo_server``) has a ``register_*`` function
+adding its parser and a ``run`` callable; ``build_parser`` calls them from one explicit list.  Errors raised on purpose
 (``ScenarioFramesError``, ``ValueError``, ``OSError``) are printed as a single line and exit 1;
 ``--debug`` shows the traceback instead.  Query errors are worded with the command's flags
 (``--page-size``), not the library's keywords (``page_size``), and warnings are printed as
@@ -12,44 +12,15 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, TextIO
 
-from ._exceptions import QueryError, ScenarioFramesError
-from ._version import __version__
+from .._version import __version__
+from ..errors import QueryError, ScenarioFramesError
 
 log = logging.getLogger("scenario_frames")
-
-Register = Callable[[argparse._SubParsersAction], None]
-_REGISTRY: list[Register] = []
-# The demo generator's own bound (``DemoCatalog`` refuses more); a test keeps them equal.
-MAX_DEMO_MODELS = 10_000_000
-DEMO_MODELS = 2000  # demo.DEMO_MODELS, repeated so the parser does not import the demo
-DEMO_CREDENTIALS = "demo/demo"
-
-
-def demo_models(text: str) -> int:
-    """``--models``/``--demo-models``: a catalog size the demo generator accepts."""
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number of models, got {text!r}") from None
-    if not 0 <= n <= MAX_DEMO_MODELS:
-        raise argparse.ArgumentTypeError(f"must be between 0 and {MAX_DEMO_MODELS:,}, got {n:,}")
-    return n
-
-
-CREDENTIAL_VARS = ("SCENARIO_API_KEY", "SCENARIO_API_SECRET", "SCENARIO_SDK_API_KEY", "SCENARIO_SDK_API_SECRET")
-
-
-def subcommand(fn: Register) -> Register:
-    """Decorator: add a subcommand registrar to the CLI."""
-    _REGISTRY.append(fn)
-    return fn
-
 
 def _add_global_flags(parser: argparse.ArgumentParser, *, sub: bool) -> None:
     """``--debug`` and ``-q``, accepted before and after the subcommand.
@@ -65,7 +36,8 @@ def _add_global_flags(parser: argparse.ArgumentParser, *, sub: bool) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser with every registered subcommand."""
-    from . import _cli_commands  # noqa: F401  (registers the subcommands)
+    from . import demo_server, snapshot, usage
+
 
     parser = argparse.ArgumentParser(
         prog="scenario-frames",
@@ -75,16 +47,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_global_flags(parser, sub=False)
     subs = parser.add_subparsers(dest="command", metavar="COMMAND")
     subs.required = True
-    for register in _REGISTRY:
+    # The explicit list of subcommands, in the order ``--help`` shows them.
+    for register in (snapshot.register_snapshot, snapshot.register_diff, usage.register_usage,
+                     demo_server.register_demo_server):
         register(subs)
     for sub in dict.fromkeys(subs.choices.values()):  # aliases map to the same parser
         _add_global_flags(sub, sub=True)
     return parser
-
-
-def has_credentials() -> bool:
-    """True when the environment holds an API key pair (the CLI's default privacy is then private)."""
-    return any(os.environ.get(name) for name in CREDENTIAL_VARS)
 
 
 def _one_line_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
@@ -93,22 +62,11 @@ def _one_line_warning(message: Warning | str, category: type[Warning], filename:
     logging.getLogger("scenario_frames").warning("%s", message)
 
 
-def check_base_url(url: str | None) -> None:
-    """Refuse an unusable ``--base-url`` (plain http beyond loopback, other schemes) by its flag."""
-    if not url:
-        return
-    from .client import check_url
-
-    try:
-        check_url(url)
-    except ValueError as exc:
-        raise ValueError(f"--base-url: {exc}") from None
-
-
 def error_text(exc: BaseException) -> str:
     """The one line a CLI user reads for an error: query errors in flag names."""
     if isinstance(exc, QueryError):
-        from .query import cli_message
+        from ..listing.query import cli_message
+        from .common import has_credentials
 
         return cli_message(exc, credentials=has_credentials())
     return str(exc)

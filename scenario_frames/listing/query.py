@@ -16,8 +16,8 @@ from dataclasses import dataclass, field, fields
 from datetime import UTC, date, datetime
 from urllib.parse import urlsplit, urlunsplit
 
-from ._exceptions import QueryError
-from .schema import (
+from ..errors import QueryError
+from ..schema import (
     MODEL_TYPES,
     QUERY_PRIVACY,
     QUERY_SORT_BY,

@@ -43,8 +43,8 @@ import orjson
 import pyarrow as pa
 import pyarrow.json as pj
 
-from ._exceptions import BadRequestError, PaginationError, ScenarioFramesError
-from .client import MODELS_BODY, ScenarioClient
+from ..errors import BadRequestError, CheckpointMismatchError, PaginationError
+from ..transport.client import MODELS_BODY, ScenarioClient
 from .progress import ListingProgress, make_progress
 from .query import ModelQuery, iso_utc, parse_iso, safe_base_url
 
@@ -60,10 +60,6 @@ MODELS_PATH = "/models"
 PROBE_SIZE = 50
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MS = timedelta(milliseconds=1)
-
-
-class CheckpointMismatchError(ScenarioFramesError, ValueError):
-    """The checkpoint folder holds the pages of a different query or server."""
 
 
 # ---------------------------------------------------------------------------------------------

@@ -35,14 +35,14 @@ from tenacity import (
     stop_before_delay,
 )
 
-from ._exceptions import (
+from .._version import __version__
+from ..errors import (
+    ClientConfigError,
     RateLimitError,
     ScenarioAPIError,
-    ScenarioFramesError,
     ServerError,
     error_for_status,
 )
-from ._version import __version__
 
 log = logging.getLogger(__name__)
 
@@ -71,10 +71,6 @@ BodyCheck = Callable[[Any], "str | None"]
 # unusable or None).  It raises ``ValueError`` (``orjson.JSONDecodeError`` is one) when the
 # body is not valid JSON.  Either way the response is retried like a 5xx.
 BodyReader = Callable[[bytes], "tuple[Any, str | None]"]
-
-
-class ClientConfigError(ScenarioFramesError, ValueError):
-    """The client was configured in a way we refuse (e.g. plain http to a remote host)."""
 
 
 def expect_list(key: str) -> BodyCheck:

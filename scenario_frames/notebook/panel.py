@@ -54,8 +54,8 @@ import ipywidgets as W
 import numpy as np
 import polars as pl
 
-from .costs import P50_COST, P50_LATENCY, model_p50
-from .query import to_utc
+from ..listing.query import to_utc
+from ..tables.costs import P50_COST, P50_LATENCY, model_p50
 
 _PANEL_CSS = """<style>
 .sf-filter-panel .widget-html-content { white-space: normal; overflow-wrap: anywhere;

@@ -36,11 +36,11 @@ from typing import Any
 import orjson
 import polars as pl
 
-from ._exceptions import QueryError, ScenarioFramesError, ServerError
-from .client import ClientConfigError, ScenarioClient, expect_list
-from .costs import model_p50
-from .query import as_list, iso_utc, to_utc
-from .schema import KEY
+from ..errors import QueryError, ServerError, UsageColumnError
+from ..listing.query import as_list, iso_utc, to_utc
+from ..schema import KEY
+from ..tables.costs import model_p50
+from ..transport.client import ClientConfigError, ScenarioClient, expect_list
 
 log = logging.getLogger(__name__)
 
@@ -70,21 +70,6 @@ JOIN_FLAGS = ("in_catalog", "snapshot_at", "catalog_status")
 # =============================================================================================
 # Errors
 # =============================================================================================
-
-
-class UsageColumnError(ScenarioFramesError, ValueError):
-    """A usage table lacks a column we need, or a column holds values we cannot read.
-
-    ``seen`` lists the columns the source had and ``tried`` the names that were looked for,
-    so the message alone tells the user which argument (``model_column=...``) to pass.
-    """
-
-    def __init__(self, message: str, *, target: str, seen: Sequence[str] = (),
-                 tried: Sequence[str] = ()) -> None:
-        super().__init__(message)
-        self.target = target
-        self.seen = list(seen)
-        self.tried = list(tried)
 
 
 # =============================================================================================
@@ -615,7 +600,7 @@ def _catalog_states(source: Any) -> pl.DataFrame:
     ``{snapshot_at: Catalog}`` or an iterable of ``(snapshot_at, Catalog)`` pairs.
     """
     if isinstance(source, str | os.PathLike):
-        from . import snapshot
+        from ..store import snapshot
 
         if not snapshot.list_snapshots(source):
             raise ValueError(f"no snapshots under {os.fspath(source)!r}; write one with "

@@ -1,4 +1,4 @@
-"""Errors of scenario_frames, in one place.
+"""Every error class of scenario_frames, in one place (the foundation layer: imports nothing of ours).
 
 API errors carry the HTTP status, the server's message and reason, and the request path
 (never the query string's secrets, never credentials), so a notebook user sees what went
@@ -6,6 +6,9 @@ wrong without a traceback dive, and nothing sensitive ends up in logs.
 """
 
 from __future__ import annotations
+
+import errno
+from collections.abc import Sequence
 
 
 class ScenarioFramesError(Exception):
@@ -100,3 +103,42 @@ def error_for_status(status: int) -> type[ScenarioAPIError]:
     if status >= 500:
         return ServerError
     return STATUS_ERRORS.get(status, ScenarioAPIError)
+
+
+class ClientConfigError(ScenarioFramesError, ValueError):
+    """The client was configured in a way we refuse (e.g. plain http to a remote host)."""
+
+
+class CheckpointMismatchError(ScenarioFramesError, ValueError):
+    """The checkpoint folder holds the pages of a different query or server."""
+
+
+class UsageColumnError(ScenarioFramesError, ValueError):
+    """A usage table lacks a column we need, or a column holds values we cannot read.
+
+    ``seen`` lists the columns the source had and ``tried`` the names that were looked for,
+    so the message alone tells the user which argument (``model_column=...``) to pass.
+    """
+
+    def __init__(self, message: str, *, target: str, seen: Sequence[str] = (),
+                 tried: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.target = target
+        self.seen = list(seen)
+        self.tried = list(tried)
+
+
+class SnapshotError(ScenarioFramesError, ValueError):
+    """A snapshot is missing, damaged (a sha256 mismatch) or cannot serve the request."""
+
+
+class PortInUseError(OSError):
+    """The demo server could not bind its port; the message names the host and the port."""
+
+    def __init__(self, code: int, host: str, port: int) -> None:
+        why = "is already in use" if code == errno.EADDRINUSE else "may not be bound by this user"
+        super().__init__(code, f"port {port} on {host} {why}")
+        self.host, self.port = host, port
+
+    def __str__(self) -> str:
+        return f"{self.strerror}; choose another port, or 0 for a free one"

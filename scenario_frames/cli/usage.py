@@ -20,13 +20,13 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from ._exceptions import QueryError
-from ._version import __version__
-from .cli import check_base_url, has_credentials, subcommand
-from .query import iso_utc, parse_iso, safe_base_url
+from .._version import __version__
+from ..errors import QueryError
+from ..listing.query import iso_utc, parse_iso, safe_base_url
+from .common import check_base_url, has_credentials
 
 if TYPE_CHECKING:  # the usage module is imported when the subcommand runs, not at CLI start
-    from .client import ScenarioClient
+    from ..transport.client import ScenarioClient
 
 PARQUET_NAME = "model_usage.parquet"
 MANIFEST_NAME = "manifest.json"
@@ -35,7 +35,6 @@ DEMO_USAGE_PRIVACIES = ("public",)
 
 
 
-@subcommand
 def register_usage(subs: argparse._SubParsersAction) -> None:
     """Add the ``usage`` subcommand."""
     p = subs.add_parser(
@@ -69,12 +68,12 @@ def register_usage(subs: argparse._SubParsersAction) -> None:
 @contextlib.contextmanager
 def _client_for(args: argparse.Namespace) -> Iterator[tuple[ScenarioClient, bool]]:
     """The client to use: one on an in-process demo server with ``--demo``, else the real one."""
-    from .client import ScenarioClient
+    from ..transport.client import ScenarioClient
 
     if args.demo:
         if args.base_url:
             raise ValueError("--demo and --base-url exclude each other")
-        from .demo import serve_demo
+        from ..demo import serve_demo
 
         # The demo catalog of snapshot --demo; its team used public models, the ones that
         # snapshot --demo lists, so every usage row finds its model there.
@@ -115,7 +114,7 @@ def build_manifest(usage: pl.DataFrame, *, start: datetime, end: datetime, proje
                    base_url: str, demo: bool, windows: list[tuple[datetime, datetime]],
                    stats: dict[str, int], parquet: Path) -> dict[str, Any]:
     """What the output holds and how it was made; holds no credential by construction."""
-    from .snapshot import sha256_file
+    from ..store.snapshot import sha256_file
 
     return {
         "format": MANIFEST_FORMAT,
@@ -165,8 +164,8 @@ def summary_lines(usage: pl.DataFrame, manifest: dict[str, Any], top: int = 5) -
 
 def run_usage(args: argparse.Namespace) -> int:
     """Fetch, write parquet and manifest, print the summary; returns the exit code."""
-    from .pages import atomic_write
-    from .usage import fetch_model_usage, usage_windows
+    from ..listing.pages import atomic_write
+    from ..usage import fetch_model_usage, usage_windows
 
     check_range(args)
     windows = usage_windows(args.start, args.end)
@@ -176,7 +175,7 @@ def run_usage(args: argparse.Namespace) -> int:
     with _client_for(args) as (client, demo):
         # tqdm's bar only on a terminal: in a log file it would write one frame per refresh
         # (the usage module logs a summary line either way).
-        from .progress import is_interactive
+        from ..listing.progress import is_interactive
 
         usage = fetch_model_usage(start, end, project_ids or None, client=client,
                                   progress=not args.no_progress and is_interactive())

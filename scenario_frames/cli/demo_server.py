@@ -2,7 +2,9 @@
 
 The first line on stdout is the base URL (flushed at once), so scripts and tests can start
 the command and read where to point their client.  The next lines say what is served: the
-catalog's public/private split and which credentials list which part.
+catalog's public/private split and which credentials list which part.  The arguments are
+declared without importing ``scenario_frames.demo`` (whose import builds the generator and the
+server): the demo loads only when ``--faults`` is parsed or the command runs.
 """
 
 from __future__ import annotations
@@ -14,15 +16,14 @@ import sys
 import threading
 from types import FrameType
 
-# The ``demo-server`` arguments are declared in ``scenario_frames._cli_commands`` (outside this
-# package, whose import builds the generator and server): the CLI then starts without them.
+from .common import DEMO_CREDENTIALS, DEMO_MODELS, MAX_DEMO_MODELS, demo_models
 
 log = logging.getLogger(__name__)
 
 
 def _kinds(text: str) -> tuple[str, ...]:
     """``--faults``: comma separated fault kinds, each one the server knows."""
-    from .server import ALL_FAULTS
+    from ..demo.server import ALL_FAULTS
 
     kinds = tuple(k.strip() for k in text.split(",") if k.strip())
     unknown = [k for k in kinds if k not in ALL_FAULTS]
@@ -38,7 +39,7 @@ def check_args(args: argparse.Namespace) -> None:
     A host other than loopback is refused unless ``--allow-remote`` is given: the demo's
     credentials are printed everywhere, so the server must not be reachable by accident.
     """
-    from ..client import is_loopback_host
+    from ..transport.client import is_loopback_host
 
     if not 0 <= args.port <= 65535:
         raise ValueError(f"--port must be between 0 and 65535, got {args.port}")
@@ -56,8 +57,9 @@ def check_args(args: argparse.Namespace) -> None:
 
 def run_demo_server(args: argparse.Namespace) -> int:
     """Start the server, print its URL first, and serve until SIGINT or SIGTERM."""
-    from ..client import is_loopback_host
-    from .server import ALL_FAULTS, DemoServer, Faults, PortInUseError
+    from ..demo.server import ALL_FAULTS, DemoServer, Faults
+    from ..errors import PortInUseError
+    from ..transport.client import is_loopback_host
 
     check_args(args)
     kinds = args.faults if args.faults is not None else ALL_FAULTS
@@ -91,3 +93,42 @@ def run_demo_server(args: argparse.Namespace) -> int:
             signal.signal(s, h)
     print(f"served {server.stats.requests} requests", file=sys.stderr)
     return 0
+
+
+def register_demo_server(subs: argparse._SubParsersAction) -> None:
+    """Add the ``demo-server`` subcommand."""
+    p = subs.add_parser(
+        "demo-server", help="run the embedded demo Scenario API on loopback",
+        description=(
+            "Serve a generated model catalog with the Scenario API's wire format.  Prints the "
+            "base URL as the first line, then the catalog's public/private split and the "
+            "credentials, and serves until stopped (Ctrl-C).  Credentials: HTTP Basic "
+            f"{DEMO_CREDENTIALS} (key/secret) lists the private and unlisted models and "
+            "GET /v1/usages; the header 'Authorization: public-auth-token' lists the public "
+            f"ones.  The default catalog ({DEMO_MODELS:,} models, seed 0) is the one every "
+            "--demo of this command uses."
+        ),
+    )
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to bind (default 127.0.0.1); an address other than loopback "
+                        "needs --allow-remote, since the demo credentials are public")
+    p.add_argument("--allow-remote", action="store_true",
+                   help="allow --host to be a non-loopback address (e.g. 0.0.0.0: every interface)")
+    p.add_argument("--port", type=int, default=0, help="port to bind; 0 picks a free one (default)")
+    p.add_argument("--models", type=demo_models, default=DEMO_MODELS,
+                   help=f"catalog size, all privacies together (default {DEMO_MODELS:,}; "
+                        f"up to {MAX_DEMO_MODELS:,})")
+    p.add_argument("--seed", type=int, default=0, help="seed of the catalog and of the faults (default 0)")
+    p.add_argument("--latency-ms", type=float, default=0.0, help="delay added to every request")
+    p.add_argument("--fault-rate", type=float, default=0.0,
+                   help="share of requests that get a fault, 0..1 (default 0)")
+    p.add_argument("--faults", type=_kinds, default=None, metavar="KINDS",
+                   help="comma separated fault kinds (default: all of them: 429-seconds, "
+                        "429-date, 500, 502, 503, 504, reset, truncated, slow-body)")
+    p.add_argument("--retry-after", type=float, default=1.0, help="seconds announced by 429 answers")
+    p.add_argument("--drift", action="store_true",
+                   help="add fields and enum values the reference does not list to some models")
+    p.add_argument("--api-key", default="demo", help="API key accepted for HTTP Basic auth (default demo)")
+    p.add_argument("--api-secret", default="demo",
+                   help="API secret accepted for HTTP Basic auth (default demo)")
+    p.set_defaults(run=run_demo_server)

@@ -19,8 +19,8 @@ from typing import Any
 
 import polars as pl
 
-from . import snapshot as snap
-from .cli import DEMO_MODELS, check_base_url, demo_models, has_credentials, subcommand
+from ..store import snapshot as snap
+from .common import DEMO_MODELS, check_base_url, demo_models, has_credentials
 
 # The query flags we check under --incremental (snake_case argparse destinations).
 _QUERY_DESTS = (
@@ -30,7 +30,6 @@ _QUERY_DESTS = (
 )  # fmt: skip
 
 
-@subcommand
 def register_snapshot(subs: argparse._SubParsersAction) -> None:
     """Add ``scenario-frames snapshot``."""
     p = subs.add_parser(
@@ -54,13 +53,12 @@ def register_snapshot(subs: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default="snapshots", metavar="DIR", help="folder holding the snapshots (default: snapshots)")
     p.add_argument("--incremental", action="store_true",
                    help="fetch only models updated since the latest snapshot in --out and merge")
-    from .fetch import add_fetch_arguments
+    from .common import add_fetch_arguments
 
     add_fetch_arguments(p)
     p.set_defaults(run=run_snapshot)
 
 
-@subcommand
 def register_diff(subs: argparse._SubParsersAction) -> None:
     """Add ``scenario-frames diff``."""
     p = subs.add_parser(
@@ -92,8 +90,8 @@ def _client(args: argparse.Namespace) -> Iterator[Any]:
     credentials in the environment are never sent to the demo server; the listing is public
     unless --privacy private asks for the demo team's private and unlisted models.
     """
-    from .client import ScenarioClient
-    from .fetch import client_from_args, client_limits_from_args
+    from ..transport.client import ScenarioClient
+    from .common import client_from_args, client_limits_from_args
 
     if not args.demo:
         client = client_from_args(args)
@@ -102,7 +100,7 @@ def _client(args: argparse.Namespace) -> Iterator[Any]:
         finally:
             client.close()
         return
-    from .demo import serve_demo
+    from ..demo import serve_demo
 
     if args.privacy is None:
         args.privacy = "public"
@@ -135,7 +133,7 @@ class _Fetcher:
         self.query: dict[str, Any] = {}
 
     def __call__(self, **query: Any) -> Any:
-        from .fetch import fetch_catalog_pages
+        from ..fetch import fetch_catalog_pages
 
         a = self.args
         self.query = dict(query)
@@ -155,7 +153,7 @@ def _keep_pages(fetcher: _Fetcher, out: Path, exc: OSError) -> snap.SnapshotErro
     complete checkpoint in the system's temporary folder; rerunning the same command with
     ``--checkpoint`` that folder writes the snapshot without a single request.
     """
-    from .pages import save_pages_checkpoint
+    from ..listing.pages import save_pages_checkpoint
 
     why = f"could not write the snapshot under {out}: {exc.strerror or exc}"
     if fetcher.args.checkpoint:
@@ -197,8 +195,8 @@ def check_flags(args: argparse.Namespace) -> None:
     """
     import warnings
 
-    from .fetch import query_from_args
-    from .query import ModelQuery
+    from ..listing.query import ModelQuery
+    from .common import query_from_args
 
     if args.demo and args.base_url:
         raise ValueError("--demo serves its own API; drop --base-url (or drop --demo)")
@@ -230,8 +228,8 @@ def run_snapshot(args: argparse.Namespace) -> int:
     fail at once, naming the path).  A snapshot written from a --checkpoint consumes it
     (``pages.consume_checkpoint``): the same folder cannot replay old pages as new data.
     """
-    from .fetch import query_from_args
-    from .pages import consume_checkpoint
+    from ..listing.pages import consume_checkpoint
+    from .common import query_from_args
 
     out = Path(args.out)
     check_flags(args)

@@ -52,13 +52,13 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from . import schema
-from ._exceptions import ScenarioFramesError
-from ._version import __version__
-from .query import SNAKE_NAMES, iso_utc, safe_base_url, to_utc  # noqa: F401  (safe_base_url: also public here)
+from .. import schema
+from .._version import __version__
+from ..errors import SnapshotError
+from ..listing.query import SNAKE_NAMES, iso_utc, safe_base_url, to_utc  # noqa: F401  (safe_base_url: also public here)
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .frames import Catalog
+    from ..frames import Catalog
 
 log = logging.getLogger(__name__)
 
@@ -72,10 +72,6 @@ SCHEMA_VERSION = 1
 TIME_FORMAT = "%Y-%m-%dT%H-%M-%SZ"
 STALE_FOREIGN_STAGING_S = 24 * 3600.0
 _WRITE_THREADS = 4  # parquet files written at once (pyarrow compresses without the GIL)
-
-
-class SnapshotError(ScenarioFramesError, ValueError):
-    """A snapshot is missing, damaged (a sha256 mismatch) or cannot serve the request."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -461,7 +457,7 @@ def read_tables(path: str | os.PathLike[str], *, verify: bool = True,
 
 def meta_from_manifest(manifest: Mapping[str, Any]) -> Any:
     """A ``CatalogMeta`` rebuilt from a manifest (only the fields CatalogMeta declares)."""
-    from .frames import CatalogMeta
+    from ..frames import CatalogMeta
 
     values = {
         "fetched_at": to_utc(manifest["fetched_at"]) if manifest.get("fetched_at") else None,
@@ -484,7 +480,7 @@ def read_snapshot(path: str | os.PathLike[str], *, verify: bool = True) -> Catal
     With ``verify`` (the default) every file's sha256 is checked against the manifest first,
     so a damaged or edited file raises ``SnapshotError`` instead of giving wrong answers.
     """
-    from .frames import Catalog
+    from ..frames import Catalog
 
     tables, manifest = read_tables(path, verify=verify)
     return Catalog.from_tables(tables, meta_from_manifest(manifest))
@@ -888,7 +884,7 @@ def refresh_incremental(
     models fetched twice are simply replaced.  Removed models stay in the merged snapshot:
     only a full snapshot sees removals.
     """
-    from .frames import Catalog
+    from ..frames import Catalog
 
     root = Path(out)
     prev_path = latest_snapshot(root)

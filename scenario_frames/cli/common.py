@@ -1,0 +1,160 @@
+"""What every ``scenario-frames`` command that fetches shares: flags, their checks, the demo's size.
+
+One set of query flags (one per ``GET /models`` parameter) and transport flags (base URL,
+workers, checkpoint, retries, bounds) is declared here and read back here, so each
+subcommand module only adds what is its own.  Nothing heavy is imported at module level:
+building the parser must stay quick.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from typing import TYPE_CHECKING, Any
+
+from ..fetch import DEFAULT_WORKERS, QUERY_KWARGS, fetch_catalog
+from ..listing.pages import DEFAULT_PAGE_SIZE
+from ..listing.query import API_NAMES, BOOL_PARAMS
+from ..transport.client import DEFAULT_MAX_PAGE_BYTES, DEFAULT_MAX_RETRY_AFTER, ScenarioClient
+
+if TYPE_CHECKING:
+    from ..frames import Catalog
+
+# The demo generator's own bound (``DemoCatalog`` refuses more); a test keeps them equal.
+MAX_DEMO_MODELS = 10_000_000
+DEMO_MODELS = 2000  # demo.DEMO_MODELS, repeated so the parser does not import the demo
+DEMO_CREDENTIALS = "demo/demo"
+
+
+def demo_models(text: str) -> int:
+    """``--models``/``--demo-models``: a catalog size the demo generator accepts."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of models, got {text!r}") from None
+    if not 0 <= n <= MAX_DEMO_MODELS:
+        raise argparse.ArgumentTypeError(f"must be between 0 and {MAX_DEMO_MODELS:,}, got {n:,}")
+    return n
+
+
+CREDENTIAL_VARS = ("SCENARIO_API_KEY", "SCENARIO_API_SECRET", "SCENARIO_SDK_API_KEY", "SCENARIO_SDK_API_SECRET")
+
+
+def has_credentials() -> bool:
+    """True when the environment holds an API key pair (the CLI's default privacy is then private)."""
+    return any(os.environ.get(name) for name in CREDENTIAL_VARS)
+
+
+def check_base_url(url: str | None) -> None:
+    """Refuse an unusable ``--base-url`` (plain http beyond loopback, other schemes) by its flag."""
+    if not url:
+        return
+    from ..transport.client import check_url
+
+    try:
+        check_url(url)
+    except ValueError as exc:
+        raise ValueError(f"--base-url: {exc}") from None
+
+
+
+# One flag per query keyword (``--sort-by`` for ``sort_by``, ...), in the reference's order.
+_QUERY_FLAG_HELP: dict[str, str] = {
+    "privacy": "public or private models (default: public without credentials, else private)",
+    "status": "private only: new, training, trained, failed, deleted",
+    "type": "public only: one model type (not with --types)",
+    "types": "public only: comma-separated model types",
+    "tags": "public only: comma-separated tags",
+    "collection_id": "private only: one collection id",
+    "collection_ids": "public only: comma-separated collection ids",
+    "created_after": "ISO date, exclusive (needs --sort-by createdAt)",
+    "created_before": "ISO date, exclusive (needs --sort-by createdAt)",
+    "updated_after": "ISO date, exclusive (public, --sort-by updatedAt)",
+    "updated_before": "ISO date, exclusive (public, --sort-by updatedAt)",
+    "sort_by": "createdAt, updatedAt or score",
+    "sort_direction": "asc or desc",
+    "blacklisted": "include blacklisted models (team admins)",
+    "loaded_only": "only models currently loaded on GPU",
+    "original_assets": "original assets without transformation",
+    "page_size": f"models per page, 1..500 (default {DEFAULT_PAGE_SIZE})",
+}
+
+
+def add_fetch_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the transport flags and one flag per ``GET /models`` query parameter.
+
+    Credentials are deliberately not flags (command lines end up in shell history and
+    process lists): set SCENARIO_API_KEY and SCENARIO_API_SECRET in the environment.
+    """
+    net = parser.add_argument_group("connection (credentials: SCENARIO_API_KEY / SCENARIO_API_SECRET)")
+    net.add_argument("--base-url", help="API base URL (default: $SCENARIO_BASE_URL or the real service)")
+    net.add_argument("--workers", type=int, default=DEFAULT_WORKERS,
+                     help=f"concurrent requests for one listing (default {DEFAULT_WORKERS})")  # fmt: skip
+    net.add_argument("--checkpoint", metavar="DIR",
+                     help="folder keeping pages as they arrive; rerun the same command to resume")  # fmt: skip
+    net.add_argument("--no-progress", action="store_true", help="no progress bar")
+    net.add_argument("--max-attempts", type=int, default=8, help="attempts per request (default 8)")
+    net.add_argument("--deadline", type=float, default=None, metavar="SECONDS",
+                     help="give up on a request after this long, retries and body included")  # fmt: skip
+    net.add_argument("--max-retry-after", type=float, default=DEFAULT_MAX_RETRY_AFTER, metavar="SECONDS",
+                     help="longest Retry-After to wait for; a server asking more fails the request "
+                          f"(default {DEFAULT_MAX_RETRY_AFTER:g}, the official SDK's ceiling)")  # fmt: skip
+    net.add_argument("--max-page-bytes", type=int, default=DEFAULT_MAX_PAGE_BYTES, metavar="BYTES",
+                     help=f"largest page body read, decoded (default {DEFAULT_MAX_PAGE_BYTES:,})")  # fmt: skip
+
+    q = parser.add_argument_group("query (GET /models parameters)")
+    for name in QUERY_KWARGS:
+        kind: dict[str, Any] = {}
+        if API_NAMES[name] in BOOL_PARAMS:
+            kind = {"action": argparse.BooleanOptionalAction}
+        elif name == "privacy":
+            kind = {"choices": ("public", "private")}
+        elif name == "page_size":
+            kind = {"type": int}
+        q.add_argument("--" + name.replace("_", "-"), help=_QUERY_FLAG_HELP[name], **kind)
+
+
+def query_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    """The snake_case query keyword arguments given on the command line."""
+    return {k: getattr(args, k) for k in QUERY_KWARGS if getattr(args, k, None) is not None}
+
+
+def client_from_args(args: argparse.Namespace) -> ScenarioClient:
+    """A client configured from the connection flags and the environment."""
+    workers = getattr(args, "workers", DEFAULT_WORKERS) or DEFAULT_WORKERS
+    return ScenarioClient(
+        getattr(args, "base_url", None),
+        max_attempts=getattr(args, "max_attempts", 8) or 8,
+        deadline=getattr(args, "deadline", None),
+        pool_size=max(workers + 2, 4),
+        **client_limits_from_args(args),
+    )
+
+
+def client_limits_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    """The wait and body bounds given on the command line, as ``ScenarioClient`` keywords."""
+    out: dict[str, Any] = {}
+    if getattr(args, "max_retry_after", None) is not None:
+        if args.max_retry_after < 0:
+            raise ValueError("--max-retry-after must be 0 or more seconds")
+        out["max_retry_after"] = args.max_retry_after
+    if getattr(args, "max_page_bytes", None) is not None:
+        if args.max_page_bytes < 1:
+            raise ValueError("--max-page-bytes must be at least 1")
+        out["max_page_bytes"] = args.max_page_bytes
+    return out
+
+
+def fetch_from_args(args: argparse.Namespace) -> Catalog:
+    """Run ``fetch_catalog`` with the flags of ``add_fetch_arguments`` and a client built from them."""
+    client = client_from_args(args)
+    try:
+        return fetch_catalog(
+            client=client,
+            workers=args.workers,
+            checkpoint=args.checkpoint,
+            progress=not args.no_progress,
+            **query_from_args(args),
+        )
+    finally:
+        client.close()

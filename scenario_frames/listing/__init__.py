@@ -1,0 +1,1 @@
+"""The listing layer: a ``GET /models`` query checked, paged, partitioned, checkpointed, reported."""

@@ -1,0 +1,1 @@
+"""The notebook layer: the ipywidgets filter panel and the altair charts."""

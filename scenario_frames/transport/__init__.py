@@ -1,0 +1,1 @@
+"""The transport layer: one HTTP client (session, credentials, retries, bounded waits and bodies)."""
