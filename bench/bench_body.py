@@ -29,7 +29,7 @@ ROOT = HERE.parent
 CHILD = """
 import json, sys, time
 from scenario_frames.transport.client import ScenarioClient
-from scenario_frames.listing.pages import read_models_body
+from scenario_frames.listing.paginate import read_models_body
 base, pages, compress = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "gzip"
 client = ScenarioClient(base, "demo", "demo", compress=compress)
 params = {"privacy": "private", "pageSize": "500"}

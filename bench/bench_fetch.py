@@ -64,7 +64,7 @@ def run_ours(url: str, workers: int) -> tuple[float, int, int, str, float, float
     import tempfile
 
     from scenario_frames.fetch import fetch_catalog
-    from scenario_frames.store.snapshot import write_snapshot
+    from scenario_frames.store import write_snapshot
     from scenario_frames.transport.client import ScenarioClient
 
     client = ScenarioClient(url, pool_size=workers + 2)

@@ -23,9 +23,9 @@ from pathlib import Path
 
 import polars as pl
 
+from scenario_frames import store as snap
 from scenario_frames.demo.generator import make_records
 from scenario_frames.frames import Catalog, CatalogMeta
-from scenario_frames.store import snapshot as snap
 
 HERE = Path(__file__).resolve().parent
 WORK = HERE / "_work" / "history"

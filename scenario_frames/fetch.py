@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from .listing.pages import DEFAULT_PAGE_SIZE, PageKey, PageSink, list_pages
+from .listing.paginate import DEFAULT_PAGE_SIZE
+from .listing.partition import PageKey, PageSink, list_pages
 from .listing.query import API_NAMES, ModelQuery
 from .transport.client import ScenarioClient
 

@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from scenario_frames.notebook import charts
-from scenario_frames.store.snapshot import CatalogDiff
+from scenario_frames.store import CatalogDiff
 
 UTC = dt.UTC
 

@@ -227,7 +227,7 @@ def test_listing_pages_read_by_arrow_still_retry_every_unusable_200(bad: bytes, 
     """Listing pages are validated by Arrow's reader first; whatever it would let through that
     is not JSON (NaN, Infinity, bytes that are not UTF-8, a byte order mark) must still be
     refused and retried, as orjson would."""
-    from scenario_frames.listing.pages import read_models_body
+    from scenario_frames.listing.paginate import read_models_body
 
     with scripted(lambda n, h: (200, {}, bad) if n < 2 else ok(2)) as (base, log):
         with caplog.at_level(logging.INFO, logger="scenario_frames.transport.client"):

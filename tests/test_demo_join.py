@@ -14,7 +14,7 @@ from pathlib import Path
 
 import polars as pl
 
-from scenario_frames.store.snapshot import read_snapshot
+from scenario_frames.store import read_snapshot
 from scenario_frames.usage import join_usage, usage_summary
 
 SCRIPT = shutil.which("scenario-frames", path=str(Path(sys.executable).parent)) or "scenario-frames"

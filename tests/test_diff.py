@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from scenario_frames import store as snap
 from scenario_frames.demo.generator import make_records
 from scenario_frames.frames import Catalog, CatalogMeta
-from scenario_frames.store import snapshot as snap
 
 T0 = datetime(2026, 4, 1, tzinfo=UTC)
 

@@ -20,9 +20,9 @@ import orjson
 import polars as pl
 import pytest
 
+from scenario_frames import store as snap
 from scenario_frames.demo import ALL_FAULTS, Faults, serve_demo
 from scenario_frames.fetch import fetch_catalog, fetch_catalog_pages
-from scenario_frames.store import snapshot as snap
 from scenario_frames.transport.client import ScenarioClient
 
 RUNS = 100

@@ -38,13 +38,13 @@ from _bounded import bounded
 from _scripted_server import scripted
 
 from scenario_frames import RateLimitError, ServerError
+from scenario_frames import store as snap
 from scenario_frames.demo import serve_demo
 from scenario_frames.demo.generator import make_records
-from scenario_frames.errors import PaginationError
+from scenario_frames.errors import ClientConfigError, PaginationError
 from scenario_frames.fetch import fetch_catalog, fetch_pages
-from scenario_frames.listing.pages import NO_PROGRESS_PAGES
-from scenario_frames.store import snapshot as snap
-from scenario_frames.transport.client import CONNECT_ATTEMPTS, ClientConfigError, ScenarioClient
+from scenario_frames.listing.paginate import NO_PROGRESS_PAGES
+from scenario_frames.transport.client import CONNECT_ATTEMPTS, ScenarioClient
 
 LAUNCH = "import sys; from scenario_frames.cli import main; sys.exit(main())"
 JSON = {"Content-Type": "application/json"}

@@ -15,9 +15,9 @@ import polars as pl
 import pytest
 
 from scenario_frames import schema
+from scenario_frames import store as snap
 from scenario_frames.demo import serve_demo
 from scenario_frames.fetch import fetch_catalog
-from scenario_frames.store import snapshot as snap
 
 SORT_KEYS = ("model_id", "parent_name", "position", "asset_position")
 

@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 
 from scenario_frames import PaginationError
 from scenario_frames.demo import serve_demo
-from scenario_frames.listing.pages import Page, iter_pages, ms_of
+from scenario_frames.listing.paginate import Page, iter_pages
+from scenario_frames.listing.partition import ms_of
 from scenario_frames.listing.query import ModelQuery
 from scenario_frames.transport.client import ScenarioClient
 
@@ -90,12 +91,12 @@ def test_repeated_token_is_a_loop() -> None:
 def test_progress_can_be_turned_on_and_off(server, capsys, caplog) -> None:
     """Off a terminal (pytest captures stderr) progress is plain log lines, never bar frames."""
     client = ScenarioClient(server.base_url)
-    with caplog.at_level("INFO", logger="scenario_frames.listing.progress"):
+    with caplog.at_level("INFO", logger="scenario_frames.progress"):
         list(iter_pages(client, ModelQuery.build(privacy="public"), page_size=100, progress=False))
-        assert not [r for r in caplog.records if r.name == "scenario_frames.listing.progress"]
+        assert not [r for r in caplog.records if r.name == "scenario_frames.progress"]
         pages = list(iter_pages(client, ModelQuery.build(privacy="public"), page_size=100, progress=True))
     assert "\r" not in capsys.readouterr().err
-    lines = [r.getMessage() for r in caplog.records if r.name == "scenario_frames.listing.progress"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "scenario_frames.progress"]
     models = sum(p.models for p in pages)
     assert lines[-1].endswith("(done)") and f"{models:,} models, {len(pages)} pages" in lines[-1]
 
@@ -109,11 +110,11 @@ def test_ms_of_reads_iso_timestamps() -> None:
 def test_parallel_listing_shares_one_progress_display(server, caplog) -> None:
     from scenario_frames.fetch import fetch_pages
 
-    with caplog.at_level("INFO", logger="scenario_frames.listing.progress"):
+    with caplog.at_level("INFO", logger="scenario_frames.progress"):
         res = fetch_pages({"privacy": "public"}, client=ScenarioClient(server.base_url), workers=4,
                           page_size=50, progress=True)  # fmt: skip
     done = [r.getMessage() for r in caplog.records
-            if r.name == "scenario_frames.listing.progress" and "(done" in r.getMessage()]
+            if r.name == "scenario_frames.progress" and "(done" in r.getMessage()]
     assert res.stats.partitioned and len(done) == 1
     assert f"{res.stats.models:,} models, {res.stats.pages} pages" in done[0]
 
@@ -131,7 +132,7 @@ def test_parallel_listing_shares_one_progress_display(server, caplog) -> None:
 ])
 def test_listing_reader_agrees_with_a_plain_decode(body: bytes) -> None:
     """Whether Arrow or orjson reads a page, pagination sees the same ids, dates and token."""
-    from scenario_frames.listing.pages import read_models_body
+    from scenario_frames.listing.paginate import read_models_body
 
     summary, problem = read_models_body(body)
     assert problem is None and summary is not None
@@ -146,7 +147,7 @@ def test_listing_reader_agrees_with_a_plain_decode(body: bytes) -> None:
 def test_a_record_without_a_usable_created_at_has_no_window_key() -> None:
     """Windows are cut on createdAt; a record missing it (or holding a non-date) must not abort
     the listing: it gets no key, and the frames layer later rejects the record itself."""
-    from scenario_frames.listing.pages import _Axis, ms_of
+    from scenario_frames.listing.partition import _Axis, ms_of
 
     for descending in (False, True):
         axis = _Axis(descending=descending)

@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from scenario_frames.demo import serve_demo
 from scenario_frames.demo.generator import created_ms, iso_ms
 from scenario_frames.fetch import fetch_pages
-from scenario_frames.listing.pages import ms_of
+from scenario_frames.listing.partition import ms_of
 from scenario_frames.transport.client import ScenarioClient
 
 T0 = 1_700_000_000_000
@@ -164,7 +164,7 @@ def test_adaptive_splitting_keeps_workers_busy() -> None:
 def test_unpartitionable_queries_fall_back_and_say_why(query, workers, why, caplog) -> None:
     with serve_demo(models=200, seed=2) as srv:
         client = ScenarioClient(srv.base_url, "demo", "demo")
-        with caplog.at_level(logging.INFO, logger="scenario_frames.listing.pages"):
+        with caplog.at_level(logging.INFO, logger="scenario_frames.listing.partition"):
             res = fetch_pages(query, client=client, workers=workers, page_size=20, progress=False)
         sent = [r.params for r in srv.stats.log]
     assert not res.stats.partitioned and why in res.stats.mode_reason

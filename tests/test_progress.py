@@ -30,11 +30,11 @@ SCRIPT = shutil.which("scenario-frames", path=str(Path(sys.executable).parent)) 
 
 
 def messages(caplog: pytest.LogCaptureFixture) -> list[str]:
-    return [r.getMessage() for r in caplog.records if r.name == "scenario_frames.listing.progress"]
+    return [r.getMessage() for r in caplog.records if r.name == "scenario_frames.progress"]
 
 
 def test_log_lines_first_page_then_at_most_every_interval_then_done(caplog) -> None:
-    with caplog.at_level(logging.INFO, logger="scenario_frames.listing.progress"):
+    with caplog.at_level(logging.INFO, logger="scenario_frames.progress"):
         quiet = ListingProgress(interactive=False, log_every_s=float("inf"))
         for _ in range(50):
             quiet.add(100)
@@ -47,7 +47,7 @@ def test_log_lines_first_page_then_at_most_every_interval_then_done(caplog) -> N
     assert lines[1].startswith("GET /models: 5,000 models, 50 pages") and "estimated at 6,000" in lines[1]
 
     caplog.clear()
-    with caplog.at_level(logging.INFO, logger="scenario_frames.listing.progress"):
+    with caplog.at_level(logging.INFO, logger="scenario_frames.progress"):
         chatty = ListingProgress(interactive=False, log_every_s=0.0)
         chatty.set_estimate(400)
         for _ in range(3):
@@ -93,8 +93,8 @@ def test_no_carriage_returns_when_stderr_is_a_file(tmp_path: Path) -> None:
     text = raw.decode()
     assert res.returncode == 0, text
     assert b"\r" not in raw
-    lines = [line for line in text.splitlines() if "scenario_frames.listing.progress" in line]
-    assert lines and lines[0].startswith("INFO scenario_frames.listing.progress: GET /models: ")
+    lines = [line for line in text.splitlines() if "scenario_frames.progress" in line]
+    assert lines and lines[0].startswith("INFO scenario_frames.progress: GET /models: ")
     assert "(done; its size was estimated at " in lines[-1]
 
 

@@ -15,9 +15,9 @@ import duckdb
 import polars as pl
 import pytest
 
+from scenario_frames import store as snap
 from scenario_frames.demo.generator import make_records
 from scenario_frames.frames import Catalog, CatalogMeta
-from scenario_frames.store import snapshot as snap
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 MARKER = "<!-- readers-example:"

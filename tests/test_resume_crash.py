@@ -23,10 +23,10 @@ from pathlib import Path
 import orjson
 import pytest
 
+from scenario_frames import store as snap
 from scenario_frames.demo import serve_demo
+from scenario_frames.errors import CheckpointMismatchError
 from scenario_frames.fetch import fetch_pages
-from scenario_frames.listing.pages import CheckpointMismatchError
-from scenario_frames.store import snapshot as snap
 from scenario_frames.transport.client import ScenarioClient
 
 CHILD = """

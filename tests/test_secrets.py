@@ -22,8 +22,9 @@ from _scripted_server import scripted
 
 from scenario_frames import AuthenticationError, ScenarioAPIError
 from scenario_frames.demo import serve_demo
+from scenario_frames.errors import ClientConfigError
 from scenario_frames.fetch import fetch_pages
-from scenario_frames.transport.client import ClientConfigError, ScenarioClient
+from scenario_frames.transport.client import ScenarioClient
 
 KEY = "sfk_live_Q7pW2TESTKEY"
 SECRET = "sfs_Zx81mTESTSECRET"

@@ -21,9 +21,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from scenario_frames import schema
+from scenario_frames import store as snap
 from scenario_frames.demo.generator import make_records
+from scenario_frames.files import sha256_file
 from scenario_frames.frames import Catalog, CatalogMeta
-from scenario_frames.store import snapshot as snap
 
 NAME_RE = re.compile(r"^snapshot_at=\d{4}-\d\d-\d\dT\d\d-\d\d-\d\dZ(-\d{3})?$")
 T0 = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
@@ -59,7 +60,7 @@ def test_layout_manifest_and_files(tmp_path: Path, catalog: Catalog) -> None:
     assert catalog.counts["rejects"] == 0
     assert {p.name for p in path.iterdir()} == expected | {"manifest.json"}
     for name, info in m["tables"].items():
-        assert snap.sha256_file(path / info["file"]) == info["sha256"]
+        assert sha256_file(path / info["file"]) == info["sha256"]
         assert pl.read_parquet(path / info["file"]).height == m["rows"][name]
     # Nothing is left in staging once the snapshot is in place, not even an empty folder.
     assert not (tmp_path / snap.STAGING).exists()

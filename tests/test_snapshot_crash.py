@@ -34,9 +34,10 @@ from pathlib import Path
 
 import pytest
 
+from scenario_frames import store as snap
 from scenario_frames.demo.generator import make_records
+from scenario_frames.files import sha256_file
 from scenario_frames.frames import Catalog
-from scenario_frames.store import snapshot as snap
 
 pytestmark = pytest.mark.slow
 
@@ -48,7 +49,7 @@ LINE_TIMEOUT_S = 120.0
 DEAD_PID = 2**22 + 1
 
 # The child: read the seed catalog, instrument the file-system calls that write_snapshot
-# makes under OUT (read snapshot.py: Path.mkdir -> os.mkdir, pyarrow.parquet.write_table,
+# makes under OUT (read store/write.py: Path.mkdir -> os.mkdir, pyarrow.parquet.write_table,
 # open(..., "w") for the manifest, os.fsync, os.rename, and shutil.rmtree / Path.rmdir ->
 # os.unlink / os.rmdir for leftovers), then write one snapshot.  Each gated call prints
 # "step N OP PATH" (PATH relative to OUT, the staging token shown as <tmp>) and waits for a
@@ -56,7 +57,7 @@ DEAD_PID = 2**22 + 1
 WRITER = r"""
 import builtins, os, sys, threading
 import pyarrow.parquet as pq
-from scenario_frames.store import snapshot as snap
+from scenario_frames import store as snap
 
 out, seed_path = os.path.realpath(sys.argv[1]), sys.argv[2]
 catalog = snap.read_snapshot(seed_path)
@@ -131,7 +132,7 @@ def _check_complete(folder: Path) -> None:
     listed = {info["file"]: info["sha256"] for info in manifest["tables"].values()}
     assert {p.name for p in folder.iterdir()} == set(listed) | {"manifest.json"}, folder
     for name, digest in listed.items():
-        assert snap.sha256_file(folder / name) == digest, (folder, name)
+        assert sha256_file(folder / name) == digest, (folder, name)
     assert manifest["snapshot_at"] == folder.name.removeprefix(snap.PREFIX)
 
 

@@ -259,7 +259,7 @@ def test_asof_join_reads_a_snapshots_directory(tmp_path):
     """Two real snapshots on disk; between them alpha's type and default cost changed."""
     from types import SimpleNamespace
 
-    from scenario_frames.store.snapshot import write_snapshot
+    from scenario_frames.store import write_snapshot
 
     write_snapshot(SimpleNamespace(tables=BEFORE, meta=None), tmp_path, at=SNAP_1)
     write_snapshot(SimpleNamespace(tables=AFTER, meta=None), tmp_path, at=SNAP_2)
@@ -286,7 +286,7 @@ def test_asof_join_with_an_empty_directory_says_so(tmp_path):
 def test_demo_catalog_usage_join_and_asof(tmp_path):
     from scenario_frames.demo import serve_demo
     from scenario_frames.fetch import fetch_catalog
-    from scenario_frames.store.snapshot import write_snapshot
+    from scenario_frames.store import write_snapshot
     from scenario_frames.usage import fetch_model_usage
 
     creds = {"api_key": "demo", "api_secret": "demo"}

@@ -13,7 +13,7 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from ..fetch import DEFAULT_WORKERS, QUERY_KWARGS, fetch_catalog
-from ..listing.pages import DEFAULT_PAGE_SIZE
+from ..listing.paginate import DEFAULT_PAGE_SIZE
 from ..listing.query import API_NAMES, BOOL_PARAMS
 from ..transport.client import DEFAULT_MAX_PAGE_BYTES, DEFAULT_MAX_RETRY_AFTER, ScenarioClient
 

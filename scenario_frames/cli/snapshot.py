@@ -19,7 +19,7 @@ from typing import Any
 
 import polars as pl
 
-from ..store import snapshot as snap
+from .. import store as snap
 from .common import DEMO_MODELS, check_base_url, demo_models, has_credentials
 
 # The query flags we check under --incremental (snake_case argparse destinations).
@@ -153,7 +153,7 @@ def _keep_pages(fetcher: _Fetcher, out: Path, exc: OSError) -> snap.SnapshotErro
     complete checkpoint in the system's temporary folder; rerunning the same command with
     ``--checkpoint`` that folder writes the snapshot without a single request.
     """
-    from ..listing.pages import save_pages_checkpoint
+    from ..listing.checkpoint import save_pages_checkpoint
 
     why = f"could not write the snapshot under {out}: {exc.strerror or exc}"
     if fetcher.args.checkpoint:
@@ -228,7 +228,7 @@ def run_snapshot(args: argparse.Namespace) -> int:
     fail at once, naming the path).  A snapshot written from a --checkpoint consumes it
     (``pages.consume_checkpoint``): the same folder cannot replay old pages as new data.
     """
-    from ..listing.pages import consume_checkpoint
+    from ..listing.checkpoint import consume_checkpoint
     from .common import query_from_args
 
     out = Path(args.out)

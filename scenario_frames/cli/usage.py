@@ -114,7 +114,7 @@ def build_manifest(usage: pl.DataFrame, *, start: datetime, end: datetime, proje
                    base_url: str, demo: bool, windows: list[tuple[datetime, datetime]],
                    stats: dict[str, int], parquet: Path) -> dict[str, Any]:
     """What the output holds and how it was made; holds no credential by construction."""
-    from ..store.snapshot import sha256_file
+    from ..files import sha256_file
 
     return {
         "format": MANIFEST_FORMAT,
@@ -164,7 +164,7 @@ def summary_lines(usage: pl.DataFrame, manifest: dict[str, Any], top: int = 5) -
 
 def run_usage(args: argparse.Namespace) -> int:
     """Fetch, write parquet and manifest, print the summary; returns the exit code."""
-    from ..listing.pages import atomic_write
+    from ..files import atomic_write
     from ..usage import fetch_model_usage, usage_windows
 
     check_range(args)

@@ -1,7 +1,4 @@
-"""Pagination of ``GET /models``: one listing page by page, or many createdAt windows at once.
-
-``iter_pages`` is the small generator every listing uses: it sends a query, follows
-``nextPaginationToken`` and stops on a repeated token or a page cap.
+"""A whole listing, cut into createdAt windows that several workers page through at once.
 
 ``list_pages`` runs a whole listing.  When the query allows it, the listing is cut into
 createdAt windows fetched by several workers at once.  A model's createdAt never changes, so
@@ -14,272 +11,46 @@ two windows; pages are never rewritten to drop such doubles here: the table buil
 
 Windows split adaptively: when a worker runs out of work, it halves the window with the most
 pages left, between that window's current position and its end; the running worker drops
-whatever it receives past the cut.  With a checkpoint folder, every page and a small state
-file per window are written atomically as they arrive, so a killed fetch resumes where each
-window stopped.  A stored token the server no longer accepts (expired) does not fail the
-resume: the window restarts from the last position it kept.
-
-A listing that stops making progress ends: ``NO_PROGRESS_PAGES`` pages in a row that bring
-no model id not seen before in that listing (a server repeating the same models under new
-tokens) raise ``PaginationError``, as do a repeated token and the page cap.
+whatever it receives past the cut.  Each window pages with ``paginate.iter_pages`` and keeps
+its progress in ``checkpoint``; every kept page is handed to a ``PageSink`` as it lands.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
 import math
 import os
 import threading
-from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-import numpy as np
 import orjson
-import pyarrow as pa
-import pyarrow.json as pj
 
-from ..errors import BadRequestError, CheckpointMismatchError, PaginationError
-from ..transport.client import MODELS_BODY, ScenarioClient
-from .progress import ListingProgress, make_progress
-from .query import ModelQuery, iso_utc, parse_iso, safe_base_url
+from ..errors import BadRequestError
+from ..transport.client import ScenarioClient
+from .checkpoint import Checkpoint, Partition, fingerprint
+from .paginate import (
+    DEFAULT_PAGE_CAP,
+    DEFAULT_PAGE_SIZE,
+    MODELS_PATH,
+    Page,
+    _make_bar,
+    iter_pages,
+    read_models_body,
+)
+from .progress import ListingProgress
+from .query import ModelQuery, iso_utc, parse_iso
 
 log = logging.getLogger(__name__)
 
-DEFAULT_PAGE_SIZE = 500
-DEFAULT_PAGE_CAP = 100_000
-# Pages in a row without a single new model id after which a listing is declared stuck.
-NO_PROGRESS_PAGES = 10
-MODELS_PATH = "/models"
 # Records the far-end probe asks for: its first one says where the listing ends, all of
 # them how dense the listing is there (the first page tells the density at the near end).
 PROBE_SIZE = 50
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MS = timedelta(milliseconds=1)
-
-
-# ---------------------------------------------------------------------------------------------
-# One query, page by page
-# ---------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Page:
-    """One response of ``GET /models``: its raw body, the token of the next page, its size.
-
-    ``ids`` and ``created`` hold each record's id (as text) and raw ``createdAt`` value, all
-    the listing needs; ``records`` (the decoded models) is only there when the body had to
-    be decoded in Python (see ``read_models_body``) and is ``None`` otherwise.
-    """
-
-    index: int
-    body: bytes = field(repr=False)
-    next_token: str | None
-    models: int = 0
-    records: list[Any] | None = field(default=None, repr=False, compare=False)
-    ids: list[str] = field(default_factory=list, repr=False, compare=False)
-    created: list[Any] = field(default_factory=list, repr=False, compare=False)
-
-    def decoded(self) -> list[Any]:
-        """The page's model records, decoded now if the reader did not need to."""
-        if self.records is not None:
-            return self.records
-        return list(orjson.loads(self.body)["models"])
-
-
-@dataclass(frozen=True)
-class PageSummary:
-    """What reading a listing page yields: ids, raw createdAt values, next token, records."""
-
-    ids: list[str]
-    created: list[Any]
-    next_token: str | None
-    records: list[Any] | None = None
-
-
-# Only what pagination needs: reading it costs Arrow's parse of the bytes, without the GIL
-# and without building a Python object per value.
-_SUMMARY_SCHEMA = pa.schema([
-    pa.field("models", pa.list_(pa.struct([pa.field("id", pa.string()),
-                                           pa.field("createdAt", pa.string())]))),
-    pa.field("nextPaginationToken", pa.string()),
-])  # fmt: skip
-_UTF8_BOM = b"\xef\xbb\xbf"
-_BLANK = frozenset(b" \t\r\n")
-_VALUE_START = frozenset(b":[,")
-
-
-def _maybe_non_finite(body: bytes) -> bool:
-    """Whether a NaN or Inf(inity) literal might stand as a value somewhere in ``body``.
-
-    numpy finds the few places where ``NaN`` or ``Inf`` occur; a literal would follow
-    ``:``, ``[`` or ``,`` (blanks and a minus sign allowed in between).  Text inside a
-    string can look the same; such a page merely goes to orjson.
-    """
-    a = np.frombuffer(body, np.uint8)
-    if len(a) < 3:
-        return False
-    head = a[:-2]
-    for first, second, third in (b"NaN", b"Inf"):
-        at = np.flatnonzero(head == first)
-        at = at[(a[at + 1] == second) & (a[at + 2] == third)]
-        for pos in at.tolist():
-            j = pos - 1
-            if j >= 0 and body[j] == 0x2D:  # '-'
-                j -= 1
-            while j >= 0 and body[j] in _BLANK:
-                j -= 1
-            if j < 0 or body[j] in _VALUE_START:
-                return True
-    return False
-
-
-def _valid_utf8(body: bytes) -> bool:
-    """Whether ``body`` is UTF-8, checked by Arrow on the bytes in place (no copy)."""
-    if body.isascii():
-        return True
-    offsets = pa.py_buffer(np.array([0, len(body)], np.int64))
-    try:
-        pa.LargeStringArray.from_buffers(1, offsets, pa.py_buffer(body)).validate(full=True)
-    except pa.ArrowInvalid:
-        return False
-    return True
-
-
-def _summary_by_arrow(body: bytes) -> PageSummary | None:
-    """Read a page with Arrow's JSON reader, or None when only orjson can say what it is.
-
-    Arrow's parser accepts a little more than JSON (NaN and Infinity literals, bytes that are
-    not UTF-8, a byte order mark): bodies where any of those could occur, and every body
-    Arrow cannot read as plain objects with string ids and dates, go to orjson, so the
-    verdict on what is valid stays orjson's.
-    """
-    if body.startswith(_UTF8_BOM) or _maybe_non_finite(body) or not _valid_utf8(body):
-        return None
-    try:
-        opts = pj.ReadOptions(use_threads=False, block_size=max(1 << 16, len(body) + 16))
-        parse = pj.ParseOptions(explicit_schema=_SUMMARY_SCHEMA, unexpected_field_behavior="ignore",
-                                newlines_in_values=b"\n" in body)  # fmt: skip
-        table = pj.read_json(pa.BufferReader(body), read_options=opts, parse_options=parse)
-    except (pa.ArrowException, ValueError):
-        return None
-    if table.num_rows != 1:
-        return None
-    models = table.column("models").chunk(0)
-    if models.null_count:
-        return None
-    items = models.flatten()
-    if items.null_count:
-        return None
-    ids = items.field("id")
-    if ids.null_count:
-        return None
-    token = table.column("nextPaginationToken")[0].as_py() or None
-    return PageSummary(ids.to_pylist(), items.field("createdAt").to_pylist(), token)
-
-
-def read_models_body(body: bytes) -> tuple[PageSummary | None, str | None]:
-    """The client's body reader for listing pages: (summary, why unusable or None).
-
-    Arrow first (see ``_summary_by_arrow``); anything it cannot settle is decoded by orjson
-    and checked as before (raising on invalid JSON), so the client still retries every 200
-    that is not JSON or has no ``models`` list.
-    """
-    got = _summary_by_arrow(body)
-    if got is not None:
-        return got, None
-    data = orjson.loads(body)
-    problem = MODELS_BODY(data)
-    if problem:
-        return None, problem
-    records = data["models"]
-    nxt = data.get("nextPaginationToken") or None
-    if nxt is not None and not isinstance(nxt, str):
-        nxt = str(nxt)
-    created = [r.get("createdAt") if isinstance(r, dict) else None for r in records]
-    return PageSummary(_ids(records), created, nxt, records), None
-
-
-def iter_pages(
-    client: ScenarioClient,
-    query: ModelQuery,
-    *,
-    page_size: int = DEFAULT_PAGE_SIZE,
-    page_cap: int = DEFAULT_PAGE_CAP,
-    start_token: str | None = None,
-    first_index: int = 0,
-    progress: bool = False,
-    no_progress: int = NO_PROGRESS_PAGES,
-) -> Iterator[Page]:
-    """Yield the pages of one listing, following ``nextPaginationToken`` until it ends.
-
-    ``page_size`` applies unless the query sets its own.  A token seen twice (the server is
-    looping), ``no_progress`` pages in a row without a model id not seen before in this
-    listing (the server repeats itself under fresh tokens) and more than ``page_cap`` pages
-    raise ``PaginationError``.  ``start_token`` and ``first_index`` continue a listing
-    stopped earlier (resume).
-    """
-    params = query.params(page_size=page_size)
-    seen: set[str] = {start_token} if start_token else set()
-    ids_seen: set[str] = set()  # only for the progress check: pages are never filtered here
-    stale = 0  # pages in a row that brought no new id
-    token = start_token
-    index = first_index
-    bar = _make_bar(progress)
-    try:
-        while True:
-            if index - first_index >= page_cap:
-                raise PaginationError(
-                    f"stopped after {page_cap} pages (the page cap); the listing still had more. "
-                    "Raise page_cap or narrow the query",
-                    reason="page-cap", path=MODELS_PATH,
-                )  # fmt: skip
-            sent = dict(params)
-            if token:
-                sent["paginationToken"] = token
-            body, summary = client.get_read(MODELS_PATH, sent, read=read_models_body)
-            nxt = summary.next_token
-            n = len(summary.ids)
-            if nxt is not None and nxt in seen:
-                raise PaginationError(
-                    f"the server sent pagination token #{len(seen)} again after page {index}: "
-                    "the listing loops; stopping",
-                    reason="token-loop", path=MODELS_PATH,
-                )  # fmt: skip
-            if nxt is not None:
-                seen.add(nxt)
-                before = len(ids_seen)
-                ids_seen.update(summary.ids)
-                stale = stale + 1 if len(ids_seen) == before else 0
-                if stale >= no_progress:
-                    raise PaginationError(
-                        f"the server sent {stale} pages in a row (up to page {index}) that brought no "
-                        f"model not already listed, each with a new pagination token ({len(ids_seen)} "
-                        "distinct models so far): the listing makes no progress; stopping",
-                        reason="no-progress", path=MODELS_PATH,
-                    )  # fmt: skip
-            if bar is not None:
-                bar.add(n)
-            yield Page(index, body, nxt, n, summary.records, summary.ids, summary.created)
-            index += 1
-            if nxt is None:
-                return
-            token = nxt
-    finally:
-        if bar is not None:
-            bar.close()
-
-
-def _make_bar(enabled: bool) -> ListingProgress | None:
-    """The listing's progress display (see ``progress``), or None when disabled."""
-    return make_progress(enabled)
-
-
-# ---------------------------------------------------------------------------------------------
 # Time keys: createdAt in milliseconds, negated for descending listings
 # ---------------------------------------------------------------------------------------------
 
@@ -329,174 +100,6 @@ class _Axis:
 
 
 # ---------------------------------------------------------------------------------------------
-# Partitions and their checkpoint
-# ---------------------------------------------------------------------------------------------
-
-
-@dataclass
-class Partition:
-    """A window of the listing: its query bounds, its effective stop, and how far it got."""
-
-    id: int
-    lo: int | None  # query window, key space, inclusive (None: open)
-    hi: int | None  # query window, exclusive (None: open)
-    stop: int | None  # effective end: records with key >= stop belong to a later window
-    token: str | None = None
-    pages: int = 0
-    models: int = 0
-    first: int | None = None  # key of the first record received
-    pos: int | None = None  # key of the last record kept
-    done: bool = False
-    resume_at: int | None = None  # set when a stored token was refused: query from here on
-    # runtime only
-    busy: bool = field(default=False, repr=False, compare=False)
-    bodies: list[bytes] = field(default_factory=list, repr=False, compare=False)
-    ids: list[list[str]] = field(default_factory=list, repr=False, compare=False)
-
-    def state(self) -> dict[str, Any]:
-        d = asdict(self)
-        for k in ("busy", "bodies", "ids"):
-            d.pop(k)
-        return d
-
-    def order_key(self) -> tuple[int, int]:
-        return (0, 0) if self.lo is None else (1, self.lo)
-
-
-def atomic_write(path: Path, data: bytes, *, sync_dir: bool = False) -> None:
-    """Write a file so that a crash leaves either the old or the new content, never a mix."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    if sync_dir:
-        with contextlib.suppress(OSError):
-            fd = os.open(path.parent, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-
-
-class Checkpoint:
-    """A folder holding a listing in progress: pages as they arrive plus one state per window.
-
-    Files: ``checkpoint.json`` (which query, which mode), ``part-NNNNN.json`` (a window's
-    bounds, next token, pages stored, done flag) and ``part-NNNNN-PPPPPP.json`` (page bodies).
-    A page is written before the state that counts it, and a new window's state before the
-    shrunk state of the window it was cut from, so a crash at any instant loses nothing.
-    """
-
-    FORMAT = 1
-
-    def __init__(self, folder: str | os.PathLike[str]) -> None:
-        self.folder = Path(folder)
-        self.started_at: datetime | None = None  # when the fetch it holds began
-
-    def _part(self, pid: int) -> Path:
-        return self.folder / f"part-{pid:05d}.json"
-
-    def _page(self, pid: int, index: int) -> Path:
-        return self.folder / f"part-{pid:05d}-{index:06d}.json"
-
-    def open(self, fingerprint: str, description: dict[str, Any], mode: str) -> tuple[str, list[Partition]]:
-        """Start a new checkpoint or load a matching one; returns (mode, partitions)."""
-        self.folder.mkdir(parents=True, exist_ok=True)
-        head = self.folder / "checkpoint.json"
-        info = orjson.loads(head.read_bytes()) if head.exists() else None
-        if info is not None and info.get("consumed"):
-            # Its fetch was finished and written: nothing to resume, so this is a new fetch.
-            log.info("checkpoint %s was already written as snapshot %s: starting a fresh fetch in it",
-                     self.folder, info["consumed"])  # fmt: skip
-            _drop_pages(self.folder)
-        elif info is not None:
-            if info.get("fingerprint") != fingerprint:
-                raise CheckpointMismatchError(
-                    f"checkpoint folder {str(self.folder)!r} belongs to a different fetch "
-                    f"(query {info.get('query')!r} at {info.get('base_url')!r}); "
-                    "use another folder or delete this one"
-                )
-            parts = []
-            for path in sorted(self.folder.glob("part-?????.json")):
-                p = Partition(**orjson.loads(path.read_bytes()))
-                for i in range(p.pages):
-                    body = self._page(p.id, i).read_bytes()
-                    p.bodies.append(body)
-                    p.ids.append(_ids(orjson.loads(body).get("models", [])))
-                parts.append(p)
-            with contextlib.suppress(TypeError, ValueError):
-                self.started_at = parse_iso(info["started_at"])
-            return str(info.get("mode", mode)), parts
-        now = datetime.now(UTC)
-        self.started_at = now.replace(microsecond=now.microsecond // 1000 * 1000)  # as stored
-        info = {"format": self.FORMAT, "fingerprint": fingerprint, "mode": mode,
-                "started_at": iso_utc(self.started_at), **description}  # fmt: skip
-        atomic_write(head, orjson.dumps(info, option=orjson.OPT_INDENT_2), sync_dir=True)
-        return mode, []
-
-    def write_page(self, pid: int, index: int, body: bytes) -> None:
-        atomic_write(self._page(pid, index), body)
-
-    def write_state(self, p: Partition) -> None:
-        atomic_write(self._part(p.id), orjson.dumps(p.state()), sync_dir=True)
-
-
-def consume_checkpoint(folder: str | os.PathLike[str], snapshot: str) -> None:
-    """Mark a checkpoint as written into ``snapshot`` and drop its pages.
-
-    A checkpoint exists to finish one interrupted fetch.  Once its listing has become a
-    snapshot, replaying it later would write old pages as if they were fresh, so its pages
-    and window states are removed and ``checkpoint.json`` keeps only a note of the snapshot
-    it became; the next fetch given this folder starts afresh (and may itself be resumed).
-    Files that are not the checkpoint's own are left alone.
-    """
-    root = Path(folder)
-    head = root / "checkpoint.json"
-    if not head.is_file():
-        return
-    info = orjson.loads(head.read_bytes())
-    note = {k: info.get(k) for k in ("format", "fingerprint", "mode", "started_at", "base_url", "query")}
-    note["consumed"] = snapshot
-    atomic_write(head, orjson.dumps(note, option=orjson.OPT_INDENT_2), sync_dir=True)
-    _drop_pages(root)
-
-
-def _drop_pages(folder: Path) -> None:
-    """Remove a checkpoint's page and window files (nothing else)."""
-    for path in folder.glob("part-?????*.json"):
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()
-
-
-def save_pages_checkpoint(
-    folder: str | os.PathLike[str],
-    client: ScenarioClient,
-    query: ModelQuery | dict[str, Any],
-    pages: list[bytes],
-    *,
-    page_size: int = DEFAULT_PAGE_SIZE,
-) -> Path:
-    """Write the pages of a finished listing as a complete checkpoint in ``folder``.
-
-    Used when a fetch succeeded but its snapshot could not be written: a rerun of the same
-    fetch with this folder as its checkpoint gets the same pages without a request.
-    """
-    q = query if isinstance(query, ModelQuery) else ModelQuery.build(**query)
-    store = Checkpoint(folder)
-    digest, desc = fingerprint(client, q, q.page_size or page_size)
-    store.open(digest, desc, "sequential")
-    for i, body in enumerate(pages):
-        store.write_page(0, i, body)
-    records = sum(len(_ids(orjson.loads(b).get("models", []))) for b in pages)
-    store.write_state(Partition(id=0, lo=None, hi=None, stop=None, pages=len(pages), models=records, done=True))
-    return store.folder
-
-
-def _ids(records: list[Any]) -> list[str]:
-    return [str(r.get("id")) if isinstance(r, dict) else repr(r) for r in records]
-
 
 # ---------------------------------------------------------------------------------------------
 # The listing
@@ -542,11 +145,6 @@ def partition_blocker(query: ModelQuery, workers: int) -> str | None:
     return None
 
 
-def fingerprint(client: ScenarioClient, query: ModelQuery, page_size: int) -> tuple[str, dict[str, Any]]:
-    """A digest naming (server, query, page size): a checkpoint only resumes the same fetch."""
-    desc = {"base_url": safe_base_url(client.base_url), "query": query.params(page_size=page_size)}
-    digest = hashlib.sha256(orjson.dumps(desc, option=orjson.OPT_SORT_KEYS)).hexdigest()
-    return digest, desc
 
 
 class _Run:
