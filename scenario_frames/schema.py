@@ -186,7 +186,7 @@ _REQUIRED = Obj("required", "When the input must be given.", (
     Obj("conditional", "Required when other inputs hold listed values.", (
         _f("values", "json", "The conditions: input name -> values that make this input required.", required=True),
         _f("operator", "enum", "How several conditions combine: all (and) or any (or).", enum=CONDITION_OPERATORS),
-    )),
+    ), prefix="condition"),  # required_condition_*: required_conditional_values is conditionalValues
     _f("conditionalValues", "json", "Required when another input holds one of some values (input name -> rule)."),
     _f("ifDefined", "json", "Required when another input is given (input name -> message)."),
     _f("ifNotDefined", "json", "Required when another input is missing (input name -> message)."),
