@@ -45,6 +45,7 @@ import pyarrow as pa
 # largest real records (custom models with many inputs) are tens of kilobytes.
 MAX_DEPTH = 200
 MAX_RECORD_BYTES = 4 << 20
+TOO_DEEP = f"record is nested more than {MAX_DEPTH} levels deep"
 
 _COLON, _COMMA, _LBRACE, _RBRACE, _LBRACK, _RBRACK, _QUOTE, _BSLASH = b':,{}[]"\\'
 _WS = b" \t\r\n"

@@ -628,7 +628,7 @@ def prepare(body: bytes) -> Prepared:
         if sizes[i] > D.MAX_RECORD_BYTES:
             bad[i] = f"record is {int(sizes[i]):,} bytes; the limit is {D.MAX_RECORD_BYTES:,}"
         elif split.depth[i] > D.MAX_DEPTH:
-            bad[i] = f"record is nested {int(split.depth[i])} levels deep; the limit is {D.MAX_DEPTH}"
+            bad[i] = D.TOO_DEEP
         else:
             try:
                 what = json_type(orjson.loads(body[starts[i]:ends[i]]))
@@ -894,8 +894,9 @@ def _records_chunk(buf: list[object], start: int) -> PageOut:
             fine.append(to_json(rec))
         except TypeError as exc:
             mid = rec.get("id") if isinstance(rec, dict) else None
-            rejects.append((None, start + i, mid if isinstance(mid, str) else None,
-                            f"record is not JSON-serializable: {exc}", safe_dumps(rec)))
+            why = D.TOO_DEEP if "ecursion" in str(exc) else f"record is not JSON-serializable: {exc}"
+            rejects.append((None, start + i, mid if isinstance(mid, str) else None, why,
+                            safe_dumps(rec)))
         else:
             where.append(i)
     out = PageOut()

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 from scenario_frames import schema as S
+from scenario_frames._decode import MAX_DEPTH
 from scenario_frames.frames import Catalog
 
 SETTINGS = settings(max_examples=60, deadline=None, derandomize=True,
@@ -98,8 +99,17 @@ def _obj_ok(nodes: tuple, d: dict) -> bool:
     return all(_node_ok(by_key[k], v) for k, v in d.items() if k in by_key)
 
 
+def _depth(v: Any) -> int:
+    """Nesting levels of a JSON value: a scalar 0, a flat object or array 1."""
+    if isinstance(v, dict):
+        return 1 + max(map(_depth, v.values()), default=0)
+    if isinstance(v, list):
+        return 1 + max(map(_depth, v), default=0)
+    return 0
+
+
 def record_ok(rec: Any) -> bool:
-    if not isinstance(rec, dict):
+    if not isinstance(rec, dict) or _depth(rec) > MAX_DEPTH:
         return False
     mid = rec.get("id")
     return isinstance(mid, str) and mid != "" and _obj_ok(S.MODEL.fields, rec)
