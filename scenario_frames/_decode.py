@@ -19,8 +19,13 @@ no unknown key and holds none of those fields.  That is proved by counting, per 
    key of the record is a known key at a known place with a non-null value.  Then the record
    has no unknown key and no explicit ``null``: the exact path would find nothing to add.
 
-A record whose counts differ (an unknown key, a ``null``, a duplicated key), or that holds a
-field Python reads (``PY_ROOTS``), goes to the exact route alone: its span is decoded by orjson
+4. Arrow's reader is laxer than orjson in two ways found by testing: it takes the literals
+   ``NaN``/``Infinity`` and bytes that are not UTF-8.  ``split_page`` flags (``lax``) every
+   record where a value could start with ``N``, ``I``, ``-I`` or a blank, and every record that
+   is not valid UTF-8; those take the exact route, where orjson refuses them.
+
+A record whose counts differ (an unknown key, a ``null``, a duplicated key), that is flagged
+``lax``, or that holds a field Python reads (``PY_ROOTS``), goes to the exact route alone: its span is decoded by orjson
 and walked (``_materialize.decode_page``); its 499 neighbours keep the typed read.  Nothing is
 guessed: when the page's structure is not what the counting assumes (no single literal
 ``"models"`` key holding an array, brackets that do not balance), ``split_page`` says why and the
@@ -59,6 +64,7 @@ class Split:
     ends: np.ndarray  # byte offset just past it
     is_object: np.ndarray  # bool: the element is a JSON object
     colons: np.ndarray  # keys written in the element (colons outside strings)
+    lax: np.ndarray  # bool: bytes Arrow would take and orjson refuse may be there (see 4.)
     depth: np.ndarray  # nesting levels of the element (1 for a flat object)
     models_open: int  # offset of the models array's '['
     models_close: int  # offset of its ']'
@@ -138,7 +144,8 @@ def split_page(body: bytes) -> Split | str:
     first = bounds[:-1] + 1  # first structural event of each element
     if len(seps) == 0 and not body[lo[0]: hi[0]].strip(_WS):
         empty = np.zeros(0, np.int64)
-        return Split(empty, empty, np.zeros(0, bool), empty, empty, int(pos[j1]), int(pos[k]))
+        return Split(empty, empty, np.zeros(0, bool), empty, np.zeros(0, bool), empty,
+                     int(pos[j1]), int(pos[k]))
     starts = lo.copy()
     ends = hi.copy()
     is_object = (ch[first] == _LBRACE) & (pos[first] == lo)
@@ -157,7 +164,26 @@ def split_page(body: bytes) -> Split | str:
     colon_before = np.concatenate(([0], np.cumsum(ch == _COLON)))
     colons = colon_before[bounds[1:]] - colon_before[bounds[:-1] + 1]
     depth = np.maximum.reduceat(after[: k], bounds[:-1]) - 2
-    return Split(starts, ends, is_object, colons, depth, int(pos[j1]), int(pos[k]))
+    # Where a value may start (after ':', ',' or '['): NaN, Infinity, -Infinity, or a blank
+    # that hides the next byte.  Rare in real pages; a flagged record is only read exactly.
+    inner = np.arange(j1 + 1, k)
+    inner = inner[(ch[inner] == _COLON) | (ch[inner] == _COMMA) | (ch[inner] == _LBRACK)]
+    nxt = pos[inner] + 1
+    c1 = a[nxt]
+    c2 = a[np.minimum(nxt + 1, len(a) - 1)]
+    odd = (c1 == 78) | (c1 == 73) | ((c1 == 45) & (c2 == 73)) | (c1 <= 32)  # N, I, -I, blank
+    lax = np.zeros(len(starts), bool)
+    lax[np.searchsorted(bounds, inner[odd], side="right") - 1] = True
+    if not body.isascii():
+        try:
+            body.decode("utf-8")
+        except UnicodeDecodeError:
+            for i in range(len(starts)):
+                try:
+                    body[starts[i]:ends[i]].decode("utf-8")
+                except UnicodeDecodeError:
+                    lax[i] = True
+    return Split(starts, ends, is_object, colons, lax, depth, int(pos[j1]), int(pos[k]))
 
 
 def envelope_error(body: bytes, split: Split) -> str | None:

@@ -680,7 +680,7 @@ def decode_page(body: bytes, prep: Prepared, page: int | None, rid0: int, *, fas
 
     # Which typed rows need Python: a key count that differs, or a field Python reads.
     if fast:
-        need = prep.counts != split.colons[held]
+        need = (prep.counts != split.colons[held]) | split.lax[held]
         for root in PY_ROOTS:
             need |= D._valid(typed.field(root)).astype(bool)
     else:

@@ -275,3 +275,19 @@ def test_records_that_are_not_objects_are_rejects_beside_kept_neighbours() -> No
     assert cat.rejects["reason"].to_list() == [
         "record is null, not an object", "record is a number, not an object",
         "record is an array, not an object", "record is a string, not an object"]
+
+
+@pytest.mark.parametrize("value", [b"NaN", b"Infinity", b"-Infinity", b'"\xff\xfe"', b'"\xc3"'])
+def test_bytes_arrow_takes_and_orjson_refuses_are_read_exactly(value: bytes) -> None:
+    """Arrow's reader takes NaN, Infinity and bytes that are not UTF-8; the fast route must not
+    let them through where the exact route refuses them."""
+    field = b'"name"' if value.startswith(b'"') else b'"trainingImagesNumber"'
+    bad = b'{"id":"model_odd",' + field + b":" + value + b"}"
+    body = _page_with(bad, at=3, n=10)
+    fast = M.page_output(body, 0, 0)
+    exact = M.page_output(body, 0, 0, fast=False)
+    for out in (fast, exact):
+        assert len(out.models) == 10
+        assert [r[1] for r in out.rejects] == [3]
+        assert "not valid JSON" in out.rejects[0][3]
+    assert fast.exact_records == 1 + sum(r["type"] == "custom" for r in make_records(10, seed=10))
