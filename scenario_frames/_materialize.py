@@ -541,16 +541,14 @@ def resolve_inputs(out: PageOut) -> None:
     ``out.rejects``; the caller drops them from the tables), then forgets the page body.
     """
     if out.inputs_future is None:
-        out.body = None
-        out.spans = {}
+        out.body, out.spans, out.input_records = None, {}, {}
         return
     res = out.inputs_future.result()
     out.inputs_future = None
     if not isinstance(res, BaseException):
         out.inputs = res
         out.input_rows = []
-        out.body = None
-        out.spans = {}
+        out.body, out.spans, out.input_records = None, {}, {}
         return
     late: dict[int, str] = {}
     lines: list[bytes] = []
@@ -570,8 +568,7 @@ def resolve_inputs(out: PageOut) -> None:
         out.rejects.append((out.page, out.index_of(i), rec.get("id"), why, raw))
     out.late = {out.rid0 + i for i in late}
     out.input_rows = []
-    out.body = None
-    out.spans = {}
+    out.body, out.spans, out.input_records = None, {}, {}
 
 
 def _page_level_reject(page: int | None, reason: str, raw: str) -> PageOut:
