@@ -100,12 +100,11 @@ class Level:
     lists: tuple[tuple[str, Level, str], ...] = ()  # key, item level, table
     nested: tuple[str, Level] | None = None  # a list inside list items, same table (epochs)
     json: tuple[tuple[tuple[str, ...], str], ...] = ()  # json leaves: path, private column
-    excluded: frozenset[str] = frozenset()  # keys here that the Arrow read leaves out
 
 
 def _level(nodes: tuple[S.Node, ...], *, skip_recursive: bool = True,
            json_path: tuple[str, ...] = ()) -> Level:
-    objs, lists, json, excluded = [], [], [], set()
+    objs, lists, json = [], [], []
     for node in nodes:
         if isinstance(node, S.Obj):
             sub = _level(node.fields, json_path=json_path + (node.key,))
@@ -121,9 +120,7 @@ def _level(nodes: tuple[S.Node, ...], *, skip_recursive: bool = True,
             lists.append((node.key, item, node.table))
         elif node.kind == "json":
             json.append((json_path + (node.key,), node.key))
-            excluded.add(node.key)
-    return Level(frozenset(n.key for n in nodes), tuple(objs), tuple(lists), None, tuple(json),
-                 frozenset(excluded))
+    return Level(frozenset(n.key for n in nodes), tuple(objs), tuple(lists), None, tuple(json))
 
 
 MODEL_ARROW: pa.StructType = pa.struct(_arrow_fields(S.MODEL.fields))
@@ -362,11 +359,6 @@ def _put_extra(out: dict[str, dict[tuple, dict]], table: str, owner: tuple,
             nxt = node[key] = {}
         node = nxt
     node.update(unknown)
-
-
-def _children(arr: pa.Array) -> dict[str, pa.Array]:
-    """Fields of a struct array by name, with the parent's nulls applied."""
-    return dict(zip(arr.type.names, arr.flatten(), strict=True))
 
 
 def scan_unknown(level: Level, table: str, dicts: list[dict], owners: list[tuple],
