@@ -4,7 +4,8 @@
 ``schema.TABLE_ORDER``: ``models`` (one row per model, nested objects flattened by path),
 child tables keyed by ``model_id`` and a position, and ``rejects`` (records that could not be
 read, kept whole with the reason).  Every column, dtype and JSON source comes from
-``schema.TABLES``; how the bytes become Arrow arrays is in ``_materialize``.
+``schema.TABLES``; how the bytes become Arrow arrays is in ``_materialize`` (one route per
+record), and why most records need no Python objects at all is in ``_decode``.
 
 Rules worth knowing:
 
