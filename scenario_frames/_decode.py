@@ -166,14 +166,16 @@ def split_page(body: bytes) -> Split | str:
     depth = np.maximum.reduceat(after[: k], bounds[:-1]) - 2
     # Where a value may start (after ':', ',' or '['): NaN, Infinity, -Infinity, or a blank
     # that hides the next byte.  Rare in real pages; a flagged record is only read exactly.
-    inner = np.arange(j1 + 1, k)
-    inner = inner[(ch[inner] == _COLON) | (ch[inner] == _COMMA) | (ch[inner] == _LBRACK)]
-    nxt = pos[inner] + 1
-    c1 = a[nxt]
-    c2 = a[np.minimum(nxt + 1, len(a) - 1)]
-    odd = (c1 == 78) | (c1 == 73) | ((c1 == 45) & (c2 == 73)) | (c1 <= 32)  # N, I, -I, blank
     lax = np.zeros(len(starts), bool)
-    lax[np.searchsorted(bounds, inner[odd], side="right") - 1] = True
+    vstart = np.flatnonzero((ch == _COLON) | (ch == _COMMA) | (ch == _LBRACK))
+    nxt = pos[vstart] + 1  # never past the end: the page ends with '}'
+    c1 = a[nxt]
+    odd = (c1 == 78) | (c1 == 73) | (c1 <= 32)  # N, I, blank
+    minus = np.flatnonzero(c1 == 45)
+    odd[minus[a[nxt[minus] + 1] == 73]] = True  # -I
+    if odd.any():
+        owner = np.searchsorted(bounds, vstart[odd], side="right") - 1
+        lax[owner[(owner >= 0) & (owner < len(starts)) & (vstart[odd] < k)]] = True
     if not body.isascii():
         try:
             body.decode("utf-8")
