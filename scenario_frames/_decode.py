@@ -16,24 +16,22 @@ no unknown key and holds none of those fields.  That is proved by counting, per 
    value is not null, at every level of the schema (objects, and items of lists of objects,
    summed back to their record).
 3. Every key Arrow counted is a key in the bytes, so the two counts are equal **iff** every
-   key of the record is a known key at a known place with a non-null value.  Then the record
-   has no unknown key and no explicit ``null``: the exact path would find nothing to add.
+   key of the record is a known key at a known place with a non-null value: no unknown key,
+   no explicit ``null``, nothing the exact route would add.
+4. Arrow's reader is laxer than orjson in two ways (found by testing): it takes ``NaN`` /
+   ``Infinity`` and bytes that are not UTF-8.  Records where a value could start with ``N``,
+   ``I``, ``-I`` or a blank, or that are not UTF-8, are flagged ``lax``.
 
-4. Arrow's reader is laxer than orjson in two ways found by testing: it takes the literals
-   ``NaN``/``Infinity`` and bytes that are not UTF-8.  ``split_page`` flags (``lax``) every
-   record where a value could start with ``N``, ``I``, ``-I`` or a blank, and every record that
-   is not valid UTF-8; those take the exact route, where orjson refuses them.
+A record whose counts differ, that is ``lax``, or that holds a field Python reads (``PY_ROOTS``
+in ``_materialize``) takes the exact route alone: its bytes are decoded by orjson and walked;
+its neighbours keep the typed read.  Nothing is guessed: when a page is not shaped as the
+counting assumes (no single literal ``"models"`` key holding an array, unbalanced brackets),
+``split_page`` says why, and the page is decoded whole by orjson and every record read exactly.
 
-A record whose counts differ (an unknown key, a ``null``, a duplicated key), that is flagged
-``lax``, or that holds a field Python reads (``PY_ROOTS``), goes to the exact route alone: its span is decoded by orjson
-and walked (``_materialize.decode_page``); its 499 neighbours keep the typed read.  Nothing is
-guessed: when the page's structure is not what the counting assumes (no single literal
-``"models"`` key holding an array, brackets that do not balance), ``split_page`` says why and the
-whole page takes the exact route.
-
-Records are also where bad input stops: a record nested deeper than ``MAX_DEPTH`` or larger than
-``MAX_RECORD_BYTES`` is refused by these counts before any parser sees it, and a page whose
-typed read fails is read again in halves until each failing record stands alone (``read_spans``).
+Bad input stops at the record: one nested deeper than ``MAX_DEPTH`` or larger than
+``MAX_RECORD_BYTES`` is refused from these counts before any parser sees it, and a page whose
+typed read fails is read again in halves until each failing record stands alone
+(``_materialize.read_spans``).
 """
 
 from __future__ import annotations
