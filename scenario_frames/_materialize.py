@@ -464,7 +464,9 @@ def flatten_inputs(rid: int, inputs: list, parent: str | None, prefix: str,
         row = {k: v for k, v in inp.items()
                if k in _IN_KNOWN and k not in _IN_TOP_JSON and k != _INPUT_RECURSIVE}
         for path, col in _IN_JSON:
-            value = _get_path(inp, path)
+            value = inp.get(path[0])
+            if value is not None and len(path) > 1:
+                value = _get_path(value, path[1:])
             if value is not None:
                 row[col] = dumps(value)
         default = inp.get("default")
@@ -733,9 +735,10 @@ def decode_page(body: bytes, prep: Prepared, page: int | None, rid0: int, *, fas
     dicts, owners = [], []
     for j, rec in kept:
         rid = rid0 + int(held[j])
-        texts = [_json_text(_get_path(rec, path)) for path, _ in MODEL_LEVEL.json]
-        if any(t is not None for t in texts):
-            out.ui_json.append((rid, *texts))
+        if any(rec.get(root) is not None for root in _MODEL_JSON_ROOTS):
+            texts = [_json_text(_get_path(rec, path)) for path, _ in MODEL_LEVEL.json]
+            if any(t is not None for t in texts):
+                out.ui_json.append((rid, *texts))
         dicts.append(rec)
         owners.append((rid,))
     scan_unknown(MODEL_LEVEL, "models", dicts, owners, (), out)
