@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 import polars as pl
 import pytest
-from _frames_records import clone, full_record, minimal_record, page
+from _frames_records import clone, full_record, page
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
