@@ -71,19 +71,16 @@ class Split:
         return len(self.starts)
 
 
-def _real_quotes(body: bytes, a: np.ndarray) -> np.ndarray:
-    """A bool mask of the quotes that open or close a string (escaped ones cleared)."""
-    q = a == _QUOTE
-    if body.find(b"\\") < 0:
-        return q
-    cand = np.flatnonzero(q[1:] & (a[:-1] == _BSLASH)) + 1
-    for p in cand.tolist():
+def _escaped(body: bytes, a: np.ndarray, quotes: np.ndarray) -> np.ndarray:
+    """A bool per quote position: True when an odd run of backslashes escapes it."""
+    esc = np.zeros(len(quotes), bool)
+    for n in np.flatnonzero(a[np.maximum(quotes - 1, 0)] == _BSLASH).tolist():
+        p = int(quotes[n])
         k = p - 1
         while k >= 0 and body[k] == _BSLASH:
             k -= 1
-        if (p - 1 - k) % 2:  # an odd run of backslashes escapes the quote
-            q[p] = False
-    return q
+        esc[n] = (p - 1 - k) % 2 == 1
+    return esc
 
 
 def split_page(body: bytes) -> Split | str:
@@ -94,12 +91,17 @@ def split_page(body: bytes) -> Split | str:
     left to the readers (Arrow, orjson), which see every byte of every record.
     """
     a = np.frombuffer(body, np.uint8)
-    q = _real_quotes(body, a)
-    s = (a == _COLON) | (a == _COMMA) | (a == _LBRACE) | (a == _RBRACE) | (a == _LBRACK) | (a == _RBRACK)
-    ev = np.flatnonzero(q | s)
+    folded = a | 32  # '[' -> '{', ']' -> '}': one comparison finds both kinds of bracket
+    ev = np.flatnonzero((a == _QUOTE) | (a == _COLON) | (a == _COMMA) | (folded == _LBRACE)
+                        | (folded == _RBRACE)).astype(np.int32)
+    del folded
     ch = a[ev]
     isq = ch == _QUOTE
-    inside = (np.cumsum(isq, dtype=np.int64) & 1).astype(bool)  # after an odd count of quotes
+    if body.find(b"\\") >= 0:  # escaped quotes neither open nor close a string
+        drop = np.flatnonzero(isq)[_escaped(body, a, ev[isq])]
+        if len(drop):
+            ev, ch, isq = np.delete(ev, drop), np.delete(ch, drop), np.delete(isq, drop)
+    inside = (np.cumsum(isq, dtype=np.int8) & 1).astype(bool)  # odd count of quotes so far
     quotes = ev[isq]
     keep = ~isq & ~inside
     pos = ev[keep]
