@@ -1,7 +1,11 @@
 """Benchmark: listing 10,000 public models at 100 ms per request, ours against scenario-sdk.
 
 The demo server runs as a separate process (as the real service would be remote), with a
-catalog sized so that exactly N models are public and 100 ms of latency on every request.
+catalog sized so that exactly N models are public, 100 ms of latency on every request, and
+drift on (fields and enum values no release lists, explicit nulls: what a real API that grows
+sends), so our tables are built from pages with strangers on them.  The headline is whole
+commands in fresh processes: ``scenario-frames snapshot --privacy public`` against a script
+listing the same models with the SDK (goal: at least 12x).
 Both clients list ``privacy=public`` from the same server in the same run, alternating,
 after one untimed warm-up listing (the demo builds records lazily and caches them):
 
@@ -42,10 +46,13 @@ def catalog_size_for_public(n_public: int, seed: int) -> int:
     return i
 
 
-def start_server(models: int, seed: int, latency_ms: float) -> tuple[subprocess.Popen[str], str]:
+def start_server(models: int, seed: int, latency_ms: float,
+                 drift: bool = True) -> tuple[subprocess.Popen[str], str]:
     launcher = "import sys; from scenario_frames.cli import main; sys.exit(main())"
     cmd = [sys.executable, "-c", launcher, "demo-server", "--models", str(models),
            "--seed", str(seed), "--latency-ms", str(latency_ms)]  # fmt: skip
+    if drift:
+        cmd.append("--drift")
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     assert proc.stdout is not None
     url = proc.stdout.readline().strip()
@@ -53,6 +60,9 @@ def start_server(models: int, seed: int, latency_ms: float) -> tuple[subprocess.
         proc.kill()
         raise RuntimeError(f"demo server did not start: {url!r}")
     return proc, url
+
+
+ROUTES: list[tuple[int, int]] = []  # (records fast, records exact) of each in-process run
 
 
 def run_ours(url: str, workers: int) -> tuple[float, int, int, str, float, float]:
@@ -75,6 +85,7 @@ def run_ours(url: str, workers: int) -> tuple[float, int, int, str, float, float
         write_snapshot(cat, out)
         elapsed = time.perf_counter() - t
     client.close()
+    ROUTES.append((cat.meta.records_fast, cat.meta.records_exact))
     what = "fetch_catalog + write_snapshot (snapshot, in process)"
     return elapsed, cat.counts["models"], cat.meta.requests, what, cat.meta.duration_s, tables
 
@@ -154,7 +165,7 @@ def main() -> int:
                   f"fetch {ours[-1][4]:.2f} s)",
                   file=sys.stderr)
         with tempfile.TemporaryDirectory() as work:
-            for _ in range(max(1, args.rounds // 2)):
+            for _ in range(args.rounds):
                 cli.append(run_cli_pair(url, Path(work)))
                 print(f"commands: sdk script {cli[-1][1]:.2f} s   scenario-frames snapshot "
                       f"{cli[-1][0]:.2f} s", file=sys.stderr)
@@ -176,11 +187,13 @@ def main() -> int:
     floor_rounds = math.ceil(pages / args.workers)
     lat = args.latency_ms / 1000
     speedup = sdk_t / ours_t
+    whole = cli_sdk / cli_ours
+    fast, exact = ROUTES[-1]
     lines = [
         "## Fetch: 10,000 public models at 100 ms per request",
         "",
         f"Demo server in its own process ({size:,} models, {args.models:,} public, seed {args.seed}, "
-        f"{args.latency_ms:g} ms per request), one untimed warm-up listing, then {args.rounds} "
+        f"drift on, {args.latency_ms:g} ms per request), one untimed warm-up listing, then {args.rounds} "
         "alternating timed runs of each client; medians (best in brackets).  The server shares "
         f"the machine's CPUs with the client (load average at the end {load[0]:.2f}).",
         "",
@@ -197,14 +210,16 @@ def main() -> int:
         f"| whole command: a Python script listing with the SDK (new process) | {cli_sdk:.2f} "
         f"| {cli[0][2]:,} | |",
         "",
-        f"- Whole commands, each in a fresh process ({len(cli)} pairs, medians): "
-        f"**{cli_sdk / cli_ours:.1f}x** (our command writes the snapshot too; the SDK script only "
-        "lists).",
+        f"- **Whole commands, each in a fresh process ({len(cli)} pairs, medians): "
+        f"{whole:.1f}x** (goal: at least 12x; our command writes the snapshot too, the SDK "
+        f"script only lists); pairs: "
+        f"{', '.join(f'{c[1]:.2f}/{c[0]:.2f}' for c in cli)} s (SDK/ours).",
+        f"- Records decoded on the fast / exact route (in-process run): {fast:,} / {exact:,}.",
         f"- Speed-up, snapshot in process (fetch, tables, parquet), median over median: **{speedup:.1f}x** "
         f"(best over best {sdk_best / ours_best:.1f}x, worst pair "
         f"{min(r[0] for r in sdk) / max(r[0] for r in ours):.1f}x); fetch + tables: "
         f"**{sdk_t / tables_t:.1f}x**; fetching alone: "
-        f"**{sdk_t / fetch_t:.1f}x** (goal: at least 12x).",
+        f"**{sdk_t / fetch_t:.1f}x**.",
         f"- Floor for us: ceil({args.models:,}/500) = {pages} pages over {args.workers} workers = "
         f"{floor_rounds} round trips = {floor_rounds * lat:.2f} s of pure latency, plus the one "
         f"round that finds where the listing starts and ends (first page and far-end probe, "
@@ -222,7 +237,7 @@ def main() -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("\n".join(lines))
     print("\n".join(lines))
-    return 0 if speedup >= 12 else 1
+    return 0 if whole >= 12 else 1
 
 
 if __name__ == "__main__":

@@ -1,26 +1,23 @@
 """Pages of ``GET /models`` into Arrow arrays and side rows: the engine behind ``frames``.
 
-Design (measured in ``bench/bench_frames.py``):
+One route per record, decided per record (``_decode`` shows why the choice is safe):
 
-* **Typed read, per page, in worker threads.**  Arrow's C++ JSON reader reads the raw page
-  bytes against an explicit Arrow type derived from ``schema.MODEL`` (every known leaf but
-  the free-form ``json`` ones; the recursive ``inputs`` only as a marker).  It is strict
-  about JSON types (a string where a number is declared, a number where a string is
-  declared, a bad date... fail the page), parses ISO dates itself and runs without the GIL.
-  The same worker finds, with numpy, where every key ends (``":``) in the bytes.
-* **Fast path: no Python objects for the page.**  Unknown keys are ruled out by counting:
-  the keys in the bytes must equal the non-null values Arrow read plus the keys inside the
-  few values Python reads itself (custom models' ``inputs`` and ``uiConfig``, located in the
-  bytes and parsed alone with ``orjson``).  See ``fast_page``.
-* **Exact path: the page decoded by orjson**, used whenever the fast path cannot prove its
-  case (a type error, a record without id, an unknown key, a key set to null, odd bytes).
-  Records that are not objects or lack an id are refused here; when the page read failed,
-  each record is read alone by the same Arrow reader and schema (same rules by
-  construction), failures become rejects with the reader's reason and the others are read
-  together again.  Unknown keys are found by comparing key counts with Arrow's, then one set
-  union per object level; only levels holding a stranger are walked record by record.
-* **Inputs** (custom models) are flattened in Python, nested ``inputs_array`` members
-  included, and read by the same strict Arrow reader in the background.
+* **Typed read.**  Arrow's C++ JSON reader reads the page bytes against an explicit Arrow type
+  derived from ``schema.MODEL`` (every known leaf but the free-form ``json`` ones; the recursive
+  ``inputs`` only as a marker).  It is strict about JSON types, parses ISO dates itself and
+  runs without the GIL.  Every kept record's values come from this read, on either route.
+* **Fast route** (most records): ``_decode`` proves, by counting keys, that a record has no
+  unknown key, no ``null`` and no field Python must read; nothing more is done for it.
+* **Exact route** (the others, one by one): the record's bytes are decoded by orjson, its
+  unknown keys gathered for ``extra`` at every level, its ``json`` leaves written as text and
+  its ``inputs`` flattened (then read by the same strict Arrow reader in the background).
+  ``decode_page(..., fast=False)`` sends every record this way: the oracle the tests compare
+  the fast route against.
+* **A bad record costs one record.**  A record that is not an object, has no usable id, is
+  nested deeper than ``_decode.MAX_DEPTH``, larger than ``_decode.MAX_RECORD_BYTES``, not JSON,
+  or holds a value of a type its column cannot take is a reject with the reason; when the
+  page's typed read fails, its records are read again in halves until each failing one stands
+  alone.
 
 Coercions: a JSON integer is accepted where a number (Float64) is declared; nothing else is
 converted.  Strings are never read as numbers, numbers never as strings or booleans, floats
@@ -36,20 +33,18 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-import sys
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from itertools import chain, repeat
 from typing import Any
 
 import numpy as np
 import orjson
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.json as pj
 
+from . import _decode as D
 from . import schema as S
 
 # ---------------------------------------------------------------------------------------------
@@ -105,12 +100,11 @@ class Level:
     lists: tuple[tuple[str, Level, str], ...] = ()  # key, item level, table
     nested: tuple[str, Level] | None = None  # a list inside list items, same table (epochs)
     json: tuple[tuple[tuple[str, ...], str], ...] = ()  # json leaves: path, private column
-    excluded: frozenset[str] = frozenset()  # keys here that the Arrow read leaves out
 
 
 def _level(nodes: tuple[S.Node, ...], *, skip_recursive: bool = True,
            json_path: tuple[str, ...] = ()) -> Level:
-    objs, lists, json, excluded = [], [], [], set()
+    objs, lists, json = [], [], []
     for node in nodes:
         if isinstance(node, S.Obj):
             sub = _level(node.fields, json_path=json_path + (node.key,))
@@ -126,9 +120,7 @@ def _level(nodes: tuple[S.Node, ...], *, skip_recursive: bool = True,
             lists.append((node.key, item, node.table))
         elif node.kind == "json":
             json.append((json_path + (node.key,), node.key))
-            excluded.add(node.key)
-    return Level(frozenset(n.key for n in nodes), tuple(objs), tuple(lists), None, tuple(json),
-                 frozenset(excluded))
+    return Level(frozenset(n.key for n in nodes), tuple(objs), tuple(lists), None, tuple(json))
 
 
 MODEL_ARROW: pa.StructType = pa.struct(_arrow_fields(S.MODEL.fields))
@@ -149,13 +141,6 @@ _INPUTS_NODE: S.ListOf = next(n for n in S.MODEL.fields
 _INPUT_RECURSIVE = _INPUTS_NODE.recursive or "inputs"
 _lvl = _level(_INPUTS_NODE.fields)
 INPUT_LEVEL: Level = dataclasses.replace(_lvl, known=_lvl.known | {_INPUT_RECURSIVE})
-_INPUT_TYPED_KEYS = frozenset(
-    n.key for n in _INPUTS_NODE.fields
-    if not (isinstance(n, S.Field) and n.kind == "json") and not isinstance(n, S.ListOf))
-_INPUT_OBJS = {key: lvl for key, lvl in INPUT_LEVEL.objs}
-_INPUT_OBJ_TYPED = {
-    n.key: frozenset(f.key for f in n.fields if isinstance(f, S.Field) and f.kind != "json")
-    for n in _INPUTS_NODE.fields if isinstance(n, S.Obj)}
 # Private columns of a flattened input row, next to the typed fields.
 INPUT_ROW_ARROW: pa.StructType = pa.struct(
     _arrow_fields(tuple(n for n in _INPUTS_NODE.fields if not isinstance(n, S.ListOf)))
@@ -179,44 +164,12 @@ def json_type(value: object) -> str:
 
 
 def to_json(value: object) -> bytes:
-    """Compact JSON of a JSON-like value (key order kept); TypeError when it is not JSON.
-
-    orjson first; values nested deeper than orjson writes (it reads deeper than it writes)
-    go through the standard library.
-    """
+    """Compact JSON of a JSON-like value (key order kept); TypeError when it is not JSON
+    (values nested deeper than orjson writes, about 250 levels, included)."""
     try:
         return orjson.dumps(value)
     except (TypeError, orjson.JSONEncodeError) as exc:
-        if "Recursion" not in str(exc):
-            raise TypeError(str(exc)) from None
-    old = sys.getrecursionlimit()
-    sys.setrecursionlimit(max(old, 20_000))
-    try:
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":"),
-                          allow_nan=False).encode("utf-8", "surrogatepass")
-    except (ValueError, RecursionError) as exc:
-        raise TypeError(f"cannot write as JSON: {exc}") from None
-    finally:
-        sys.setrecursionlimit(old)
-
-
-def loads(body: bytes) -> Any:
-    """Parse JSON with orjson; documents nested deeper than it reads go through the standard
-    library (raises orjson.JSONDecodeError when the text is not JSON)."""
-    try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        if "depth" not in exc.msg and "ecursion" not in exc.msg:
-            raise
-        first = exc
-    old = sys.getrecursionlimit()
-    sys.setrecursionlimit(max(old, 20_000))
-    try:
-        return json.loads(body)
-    except (ValueError, RecursionError):
-        raise first from None
-    finally:
-        sys.setrecursionlimit(old)
+        raise TypeError(str(exc)) from None
 
 
 def dumps(value: object) -> str:
@@ -236,7 +189,7 @@ def safe_dumps(value: object) -> str:
         try:
             return json.dumps(value, default=repr, ensure_ascii=False)
         except Exception:  # noqa: BLE001
-            return repr(value)
+            return repr(value)[:10_000]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -280,85 +233,16 @@ def _read(body: bytes, schema: pa.Schema) -> pa.Table:
                         memory_pool=_POOL)
 
 
-# Top-level keys whose values Python reads itself: the recursive inputs and the objects that
-# hold json leaves.  Everything else must be typed (no json leaf inside a list of objects).
-_SPAN_KEYS: tuple[str, ...] = tuple(sorted({_INPUT_RECURSIVE} | set(_MODEL_JSON_ROOTS)))
-_SPAN_NEEDLES = tuple((key, b'"' + key.encode() + b'":') for key in _SPAN_KEYS)
-_FAST_OK = all(not item.json for _k, item, _t in MODEL_LEVEL.lists)
-_MODEL_OBJS = dict(MODEL_LEVEL.objs)
-PAGE_SCHEMA_FULL = pa.schema([pa.field("models", pa.list_(MODEL_ARROW)),
-                              pa.field("nextPaginationToken", pa.string())])
-
-
-@dataclass
-class PageRead:
-    """What the worker thread learns from a page's bytes alone (no Python objects)."""
-
-    typed: pa.StructArray | BaseException  # the models, or the reader's error
-    envelope_keys: int = 0  # keys of the page object the fast path accounts for
-    key_ends: Any = None  # positions of '":' in the body, ascending (one per key)
-    spaced_colon: bool = True  # some colon follows whitespace: key counting is unsafe
-    hits: list[tuple[int, str, int]] = field(default_factory=list)  # (pos, key, width)
-    escaped_hit: bool = False  # a span key right after a backslash: ambiguous
-
-
-def read_page(body: bytes) -> PageRead:
-    """Typed models of one page body plus byte counts for the fast path (never raises)."""
-    try:
-        table = _read(body, PAGE_SCHEMA_FULL)
-        col = table.column("models")
-        if col.null_count or len(col) != 1:
-            return PageRead(ValueError("page has no models list"))
-        typed = col.chunk(0).flatten() if col.num_chunks == 1 else pa.concat_arrays(
-            [c.flatten() for c in col.chunks])
-    except Exception as exc:  # noqa: BLE001 - reported, then the exact path decides
-        return PageRead(exc)
-    a = np.frombuffer(body, np.uint8)
-    colons = np.flatnonzero(a[1:] == 58)  # positions just before each ':'
-    before = a[colons]
-    key_ends = colons[before == 34]  # '":' (position of the quote)
-    spaced = bool(np.any(before <= 32))  # whitespace (or control) before a ':'
-    token = table.column("nextPaginationToken").null_count == 0
-    read = PageRead(typed, 1 + int(token), key_ends, spaced)
-    # Where the keys Python reads itself start: '"inputs":', '"uiConfig":' ...
-    hits: list[tuple[int, str, int]] = []
-    ends = key_ends[key_ends >= 16]  # no span key this early: the page starts '{"models":[{'
-    last = a[ends - 1]  # the last character of each key
-    for key, needle in _SPAN_NEEDLES:
-        n = len(needle) - 1  # '"key"' before the colon
-        cand = ends[last == needle[n - 2]]
-        for j in range(1, n - 1):  # compare the other bytes before the closing quote
-            cand = cand[a[cand - 1 - j] == needle[n - 2 - j]]
-            if not len(cand):
-                break
-        else:
-            starts = cand - (n - 1)
-            if len(starts) and np.any(a[np.maximum(starts - 1, 0)] == 0x5C):
-                read.escaped_hit = True
-            hits.extend((int(p), key, n + 1) for p in starts)
-    hits.sort()
-    read.hits = hits
-    return read
-
-
-def read_page_models(body: bytes) -> pa.StructArray | BaseException:
-    """Typed models of one page body, or the reader's error (never raises)."""
-    return read_page(body).typed
-
-
-def _table_struct(table: pa.Table, typ: pa.StructType) -> pa.StructArray:
-    arr = table.to_struct_array()
-    arr = arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
-    if len(arr) == 0:
-        return pa.nulls(0, typ)  # not pa.array: that loads pandas
-    return arr
+PAGE_SCHEMA = pa.schema([pa.field("models", pa.list_(MODEL_ARROW))])
 
 
 def read_lines(lines: list[bytes], schema: pa.Schema, typ: pa.StructType) -> pa.StructArray:
-    """Read newline-delimited JSON objects known to be valid."""
+    """Read newline-delimited JSON objects (raises what the reader raises)."""
     if not lines:
         return pa.nulls(0, typ)
-    return _table_struct(_read(b"\n".join(lines), schema), typ)
+    arr = _read(b"\n".join(lines), schema).to_struct_array()
+    arr = arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
+    return arr if len(arr) else pa.nulls(0, typ)  # not pa.array: that loads pandas
 
 
 def check_line(line: bytes, schema: pa.Schema) -> str | None:
@@ -368,6 +252,50 @@ def check_line(line: bytes, schema: pa.Schema) -> str | None:
     except Exception as exc:  # noqa: BLE001
         return arrow_reason(exc)
     return None
+
+
+def read_page_typed(body: bytes, n: int) -> pa.StructArray | None:
+    """The typed models of a whole page in one read, or None when that read fails."""
+    try:
+        col = _read(body, PAGE_SCHEMA).column("models")
+        arrs = [c.flatten() for c in col.chunks]
+        typed = arrs[0] if len(arrs) == 1 else pa.concat_arrays(arrs)
+    except Exception:  # noqa: BLE001 - the records are then read in halves
+        return None
+    return typed if len(typed) == n and not typed.null_count else None
+
+
+def read_spans(body: bytes, spans: list[tuple[int, int]]
+               ) -> tuple[list[pa.StructArray], list[int], dict[int, str]]:
+    """Read records (byte spans of ``body``) as one NDJSON text; when that fails, in halves.
+
+    Returns the typed arrays in order, the indexes (into ``spans``) they hold, and the reason
+    of each span that fails alone.  A bad record costs about two reads per halving (log2 of
+    the page size), never its neighbours.
+    """
+    parts: list[pa.StructArray] = []
+    held: list[int] = []
+    failed: dict[int, str] = {}
+
+    def go(lo: int, hi: int) -> None:
+        try:
+            arr = read_lines([body[s:e] for s, e in spans[lo:hi]], RECORD_SCHEMA, MODEL_ARROW)
+            if len(arr) != hi - lo:
+                raise ValueError(f"read {len(arr)} records instead of {hi - lo}")
+        except Exception as exc:  # noqa: BLE001
+            if hi - lo == 1:
+                failed[lo] = arrow_reason(exc)
+                return
+            mid = (lo + hi) // 2
+            go(lo, mid)
+            go(mid, hi)
+            return
+        parts.append(arr)
+        held.extend(range(lo, hi))
+
+    if spans:
+        go(0, len(spans))
+    return parts, held, failed
 
 
 # ---------------------------------------------------------------------------------------------
@@ -407,6 +335,9 @@ class PageOut:
     input_where: list[tuple[str, int]] = field(default_factory=list)  # its place, for reasons
     input_records: dict[int, dict] = field(default_factory=dict)  # record index -> record
     body: bytes | None = None  # kept until the inputs are resolved (raw text of late rejects)
+    spans: dict[int, tuple[int, int]] = field(default_factory=dict)  # record -> its bytes in body
+    fast_records: int = 0  # records the fast route settled (no Python objects)
+    exact_records: int = 0  # records decoded and walked in Python
     inputs: pa.StructArray | None = None  # set by resolve_inputs
     late: set[int] = field(default_factory=set)  # rids refused by resolve_inputs
     page: int | None = None
@@ -428,68 +359,6 @@ def _put_extra(out: dict[str, dict[tuple, dict]], table: str, owner: tuple,
             nxt = node[key] = {}
         node = nxt
     node.update(unknown)
-
-
-def _children(arr: pa.Array) -> dict[str, pa.Array]:
-    """Fields of a struct array by name, with the parent's nulls applied."""
-    return dict(zip(arr.type.names, arr.flatten(), strict=True))
-
-
-def has_unknown(level: Level, dicts: list[dict], arr: pa.StructArray) -> bool:
-    """Whether any object below ``level`` holds a key the schema does not know.
-
-    Counting, not looking: the keys of the objects (``len`` of each dict, C-level) must equal
-    the non-null values Arrow read for the known fields (``null_count``, O(1)).  Equal counts
-    prove there is no stranger; otherwise (an unknown key, or a known key set to null) one
-    set union settles it.  ``dicts`` must have passed the typed read; ``arr`` holds their
-    values (null entries allowed: they add no values).
-    """
-    if not dicts:
-        return False
-    kids = _children(arr)
-    n_keys = sum(map(len, dicts))
-    for key in level.excluded:
-        n_keys -= sum(map(dict.__contains__, dicts, repeat(key)))
-    n_values = sum(len(c) - c.null_count for c in kids.values())
-    if n_keys != n_values and not set().union(*dicts) <= level.known:
-        return True
-    for key, sub in level.objs:
-        objs = list(filter(None, map(dict.get, dicts, repeat(key))))
-        if objs and has_unknown(sub, objs, kids[key]):
-            return True
-    for key, item, _table in level.lists:
-        items = list(filter(None, chain.from_iterable(filter(None, map(dict.get, dicts, repeat(key))))))
-        if not items:
-            continue
-        values = kids[key].flatten()  # null items only add nulls: no need to drop them
-        if has_unknown(item, items, values):
-            return True
-        if item.nested is not None:
-            nkey, nlevel = item.nested
-            nested = list(filter(None, chain.from_iterable(
-                filter(None, map(dict.get, items, repeat(nkey))))))
-            if nested and has_unknown(nlevel, nested, _children(values)[nkey].flatten()):
-                return True
-    return False
-
-
-def arrow_key_count(arr: pa.StructArray, level: Level, skip: frozenset[str] = frozenset()) -> int:
-    """Keys with a non-null value that Arrow read below ``level`` (subtrees in ``skip`` count
-    as one key each and are not entered)."""
-    kids = _children(arr)
-    total = sum(len(c) - c.null_count for c in kids.values())
-    for key, sub in level.objs:
-        if key not in skip:
-            total += arrow_key_count(kids[key], sub)
-    for key, item, _table in level.lists:
-        if key in skip:
-            continue
-        values = kids[key].flatten()
-        total += arrow_key_count(values, item)
-        if item.nested is not None:
-            nkey, nlevel = item.nested
-            total += arrow_key_count(_children(values)[nkey].flatten(), nlevel)
-    return total
 
 
 def scan_unknown(level: Level, table: str, dicts: list[dict], owners: list[tuple],
@@ -551,20 +420,37 @@ def _json_text(value: Any) -> str | None:
     return None if value is None else dumps(value)
 
 
-# json leaves of an input: at its top level, and inside its objects (``required``).
-_IN_TOP_JSON = tuple((p[0], f"_j{i}") for i, (p, _k) in enumerate(INPUT_LEVEL.json) if len(p) == 1)
-_IN_OBJ_JSON = {key: tuple((p[1], f"_j{i}") for i, (p, _k) in enumerate(INPUT_LEVEL.json)
-                           if len(p) == 2 and p[0] == key)
-                for key, _lvl in INPUT_LEVEL.objs}
+# ---------------------------------------------------------------------------------------------
+# Inputs of custom models
+# ---------------------------------------------------------------------------------------------
+
+# json leaves of an input, by path from the input: ("default",), ("required", "conditional", "values")...
+_IN_JSON = tuple((path, f"_j{i}") for i, (path, _k) in enumerate(INPUT_LEVEL.json))
+_IN_TOP_JSON = frozenset(path[0] for path, _c in _IN_JSON if len(path) == 1)
 _IN_KNOWN = INPUT_LEVEL.known
+
+
+def unknown_keys(level: Level, d: dict) -> dict | None:
+    """The keys of ``d`` unknown to ``level``, and those of its known objects, shaped like ``d``
+    (None when there are none)."""
+    out = {} if d.keys() <= level.known else {k: v for k, v in d.items() if k not in level.known}
+    for key, sub in level.objs:
+        value = d.get(key)
+        if type(value) is dict:
+            below = unknown_keys(sub, value)
+            if below:
+                out[key] = below
+    return out or None
 
 
 def flatten_inputs(rid: int, inputs: list, parent: str | None, prefix: str,
                    rows: list[dict], where: list[tuple[str, int]], depth: int = 0) -> str | None:
     """Flatten one list of inputs (and nested inputs_array members) into private rows.
 
-    Returns a reason when the structure itself is wrong (an item that is not an object,
-    members that are not a list); typed leaves are checked by the Arrow reader.
+    A row holds the input's known keys (Arrow reads the typed ones and ignores the rest), its
+    ``json`` leaves as text, its typed default and its unknown keys as JSON text.  Returns a
+    reason when the structure itself is wrong (an item that is not an object, members that are
+    not a list); typed leaves are checked by the Arrow reader.
     """
     if depth > 32:
         return f"{prefix}: inputs nested deeper than 32 levels"
@@ -575,29 +461,14 @@ def flatten_inputs(rid: int, inputs: list, parent: str | None, prefix: str,
             continue
         if type(inp) is not dict:
             return f"{prefix}[{pos}]: expected an object, got {json_type(inp)}"
-        clean = inp.keys() <= _IN_KNOWN
-        row = dict(inp) if clean else {k: v for k, v in inp.items() if k in _IN_KNOWN}
-        members = row.pop(_INPUT_RECURSIVE, None)
-        extra = None if clean else {k: v for k, v in inp.items() if k not in _IN_KNOWN}
-        for key, col in _IN_TOP_JSON:
-            value = row.pop(key, None)
+        row = {k: v for k, v in inp.items()
+               if k in _IN_KNOWN and k not in _IN_TOP_JSON and k != _INPUT_RECURSIVE}
+        for path, col in _IN_JSON:
+            value = inp.get(path[0])
+            if value is not None and len(path) > 1:
+                value = _get_path(value, path[1:])
             if value is not None:
                 row[col] = dumps(value)
-        for key, leaves in _IN_OBJ_JSON.items():
-            obj = row.get(key)
-            if type(obj) is dict:
-                sub_known = _INPUT_OBJS[key].known
-                obj = dict(obj) if obj.keys() <= sub_known else {
-                    k: v for k, v in obj.items() if k in sub_known}
-                for leaf, col in leaves:
-                    value = obj.pop(leaf, None)
-                    if value is not None:
-                        row[col] = dumps(value)
-                row[key] = obj
-                raw_obj = inp[key]
-                if not raw_obj.keys() <= sub_known:
-                    extra = extra or {}
-                    extra[key] = {k: v for k, v in raw_obj.items() if k not in sub_known}
         default = inp.get("default")
         t = type(default)
         if t is bool:
@@ -607,10 +478,12 @@ def flatten_inputs(rid: int, inputs: list, parent: str | None, prefix: str,
         elif t is str:
             row["_dstr"] = default
         row["_rid"], row["_pos"], row["_parent"] = rid, pos, parent
+        extra = unknown_keys(INPUT_LEVEL, inp)
         if extra:
             row["_extra"] = dumps(extra)
         rows.append(row)
         where.append((prefix, pos))
+        members = inp.get(_INPUT_RECURSIVE)
         if members is not None:
             here = f"{prefix}[{pos}].{_INPUT_RECURSIVE}"
             if type(members) is not list:
@@ -662,14 +535,14 @@ def resolve_inputs(out: PageOut) -> None:
     ``out.rejects``; the caller drops them from the tables), then forgets the page body.
     """
     if out.inputs_future is None:
-        out.body = None
+        out.body, out.spans, out.input_records = None, {}, {}
         return
     res = out.inputs_future.result()
     out.inputs_future = None
     if not isinstance(res, BaseException):
         out.inputs = res
         out.input_rows = []
-        out.body = None
+        out.body, out.spans, out.input_records = None, {}, {}
         return
     late: dict[int, str] = {}
     lines: list[bytes] = []
@@ -683,17 +556,13 @@ def resolve_inputs(out: PageOut) -> None:
         owners.append(i)
     out.inputs = read_lines([ln for ln, i in zip(lines, owners, strict=True) if i not in late],
                             INPUT_ROW_SCHEMA, INPUT_ROW_ARROW)
-    records: list = []
-    if late and out.body is not None and not all(i in out.input_records for i in late):
-        records = loads(out.body)["models"]
     for i, why in sorted(late.items()):
-        rec = out.input_records.get(i)
-        if rec is None:
-            rec = records[i]
-        out.rejects.append((out.page, out.index_of(i), rec.get("id"), why, safe_dumps(rec)))
+        rec = out.input_records[i]
+        raw = _span_text(out.body, out.spans[i]) if out.body is not None else safe_dumps(rec)
+        out.rejects.append((out.page, out.index_of(i), rec.get("id"), why, raw))
     out.late = {out.rid0 + i for i in late}
     out.input_rows = []
-    out.body = None
+    out.body, out.spans, out.input_records = None, {}, {}
 
 
 def _page_level_reject(page: int | None, reason: str, raw: str) -> PageOut:
@@ -701,234 +570,214 @@ def _page_level_reject(page: int | None, reason: str, raw: str) -> PageOut:
 
 
 # ---------------------------------------------------------------------------------------------
-# Fast path: the page read by Arrow, Python only for custom models' inputs and uiConfig
+# One page: the typed read, then one route per record
 # ---------------------------------------------------------------------------------------------
 
-_TRAILING = "unexpected content after document"
+# Top-level fields Python reads itself: the recursive inputs and the objects holding json leaves.
+PY_ROOTS: tuple[str, ...] = tuple(sorted({_INPUT_RECURSIVE} | set(_MODEL_JSON_ROOTS)))
 
 
-def _value_at(mv: memoryview, start: int) -> tuple[Any, int] | None:
-    """The JSON value starting at byte ``start`` and the byte just past it, or None.
-
-    orjson parses a bounded window (grown until the value fits) and reports where the
-    value ended through its 'unexpected content' error; nothing after the window is read.
-    """
-    size = len(mv)
-    window = 8192
-    while True:
-        stop = min(size, start + window)
-        while stop < size and 0x80 <= mv[stop] < 0xC0:  # do not cut a UTF-8 sequence
-            stop -= 1
-        chunk = mv[start:stop]
-        try:
-            return orjson.loads(chunk), stop
-        except orjson.JSONDecodeError as exc:
-            if _TRAILING not in exc.msg:
-                if stop >= size:
-                    return None
-                window *= 4
-                continue
-            chars = exc.pos
-        raw = bytes(chunk)
-        if raw.isascii():
-            end = start + chars
-        else:
-            end = start + len(raw.decode("utf-8", "ignore")[:chars].encode())
-        # exc.pos points past trailing whitespace; the value ends before it
-        while end > start and mv[end - 1] in b" \t\r\n":
-            end -= 1
-        try:
-            return orjson.loads(mv[start:end]), end
-        except orjson.JSONDecodeError:
-            return None
+def _span_text(body: bytes, span: tuple[int, int]) -> str:
+    return body[span[0]:span[1]].decode("utf-8", "replace")
 
 
-def fast_page(body: bytes, read: PageRead, page: int | None, rid0: int,
-              submit: Callable[..., Any]) -> PageOut | None:
-    """Materialize a page without decoding it into Python objects, or None (exact path).
-
-    Unknown keys are ruled out by counting: every key ends with the two bytes '":' (a quote
-    inside a string is escaped, and the reader proved the page is JSON), so the number of
-    '":' in the body equals the keys Arrow read with a non-null value, plus the page
-    object's own keys, plus the keys inside the values Python reads itself (``inputs``,
-    ``uiConfig``).  Any difference - an unknown key, a key set to null, an escaped quote
-    followed by a colon inside a string - sends the page to the exact path.  Pages with
-    whitespace before a colon anywhere are sent there too, since the count would miss keys.
-    """
-    typed = read.typed
-    if (not _FAST_OK or isinstance(typed, BaseException) or read.spaced_colon
-            or read.escaped_hit):
-        return None
-    n = len(typed)
-    if typed.null_count:
-        return None
-    kids = _children(typed)
-    ids = kids["id"]
-    if ids.null_count or (n and pc.min(pc.binary_length(ids)).as_py() == 0):
-        return None
-    # Values Python reads itself, in byte order; nested occurrences fall inside a span.
-    key_ends = read.key_ends
-    mv = memoryview(body)
-    spans: dict[str, list[tuple[Any, int, int]]] = {key: [] for key in _SPAN_KEYS}
-    inner_keys = 0
-    last_end = -1
-    for pos, key, width in read.hits:
-        if pos < last_end:
-            continue
-        got = _value_at(mv, pos + width)
-        if got is None:
-            return None
-        value, end = got
-        spans[key].append((value, pos + width, end))
-        lo, hi = np.searchsorted(key_ends, (pos + width, end))
-        inner_keys += int(hi - lo)
-        last_end = end
-    holders: dict[str, list[int]] = {}
-    for key in _SPAN_KEYS:
-        idx = pc.indices_nonzero(kids[key].is_valid()).to_pylist()
-        if len(idx) != len(spans[key]):
-            return None  # a key written elsewhere, or set to null: let the exact path decide
-        holders[key] = idx
-    expected = read.envelope_keys + arrow_key_count(typed, MODEL_LEVEL, frozenset(_SPAN_KEYS))
-    if len(key_ends) - inner_keys != expected:
-        return None
-
-    out = PageOut(page=page, rid0=rid0, n_records=n, models=typed,
-                  rids=list(range(rid0, rid0 + n)))
-    # uiConfig-like objects: json leaves and unknown keys.
-    texts_by_rid: dict[int, list] = {}
-    for key in _SPAN_KEYS:
-        if key == _INPUT_RECURSIVE:
-            continue
-        level = _MODEL_OBJS[key]
-        dicts, owners = [], []
-        for i, (value, _s, _e) in zip(holders[key], spans[key], strict=True):
-            if type(value) is not dict:
-                return None
-            dicts.append(value)
-            owners.append((rid0 + i,))
-            # every span key but the inputs holds json leaves (_SPAN_KEYS)
-            rec_view = {key: value}
-            texts = [_json_text(_get_path(rec_view, path)) if path[0] == key else None
-                     for path, _ in MODEL_LEVEL.json]
-            prev = texts_by_rid.setdefault(rid0 + i, [None] * len(texts))
-            for j, t in enumerate(texts):
-                if t is not None:
-                    prev[j] = t
-        scan_unknown(level, "models", dicts, owners, (key,), out)
-    out.ui_json = [(rid, *texts) for rid, texts in sorted(texts_by_rid.items())
-                   if any(t is not None for t in texts)]
-    # Inputs of custom models.
-    rows: list[dict] = []
-    where: list[tuple[str, int]] = []
-    for i, (value, _s, _e) in zip(holders[_INPUT_RECURSIVE], spans[_INPUT_RECURSIVE], strict=True):
-        why = _add_inputs(out, i, value, rows, where)
-        if why:
-            return None  # the exact path words the reject
-    if rows:
-        out.body = body
-    _submit_inputs(out, rows, where, submit)
-    return out
+def id_problem(mid: object) -> str | None:
+    """Why a record's id cannot identify it, or None: ids are exact, non-empty strings."""
+    if mid is None:
+        return "no id"
+    if type(mid) is not str:
+        return f"id is {json_type(mid)}, not a string"
+    return None if mid else "id is empty"
 
 
-# ---------------------------------------------------------------------------------------------
-# Exact path: the page decoded into Python objects
-# ---------------------------------------------------------------------------------------------
+@dataclass
+class Prepared:
+    """What a worker learns from a page's bytes alone (numpy and Arrow, no Python objects)."""
+
+    split: D.Split | None = None  # None: the page takes the whole-page route (``why``)
+    why: str = ""
+    bad: dict[int, str] = field(default_factory=dict)  # element -> reason, found before Python
+    typed: pa.StructArray | None = None  # typed rows of the elements in ``held``
+    held: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    counts: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # keys Arrow read
 
 
-def process_page(body: bytes | None, records: list | None, page: int | None, rid0: int,
-                 typed: pa.StructArray | BaseException | None, *, index0: int = 0,
-                 indexes: list[int] | None = None,
-                 submit: Callable[..., Any] = _run_now) -> PageOut:
-    """Materialize one page from its decoded records (the exact path; never raises).
-
-    ``records`` are the page's decoded models (``None``: parse ``body`` here); ``typed`` is
-    the Arrow read of the same page (``None``: read it here).  Record ``i`` of the page gets
-    the global record id ``rid0 + i`` and the reject index ``index0 + i`` (or
-    ``indexes[i]``).  ``submit`` runs the Arrow read of the inputs.
-    """
-    if records is None:
-        assert body is not None
-        try:
-            doc = loads(body)
-        except orjson.JSONDecodeError as exc:
-            return _page_level_reject(page, f"page is not valid JSON: {exc}",
-                                      body.decode("utf-8", "replace"))
-        if type(doc) is not dict or type(doc.get("models")) is not list:
-            what = "no models list" if type(doc) is dict else f"{json_type(doc)}, not an object"
-            return _page_level_reject(page, f"page has {what}", body.decode("utf-8", "replace"))
-        records = doc["models"]
-    out = PageOut(page=page, rid0=rid0, index0=index0, indexes=indexes)
-    n = out.n_records = len(records)
+def prepare(body: bytes) -> Prepared:
+    """Split a page into records, read them typed and count their keys (never raises)."""
+    split = D.split_page(body)
+    if isinstance(split, str):
+        return Prepared(why=split)
+    envelope = D.envelope_error(body, split)
+    if envelope:
+        return Prepared(why=envelope)
+    n = len(split)
+    starts, ends = split.starts, split.ends
     bad: dict[int, str] = {}
-    for i, rec in enumerate(records):
-        if type(rec) is not dict:
-            bad[i] = f"record is {json_type(rec)}, not an object"
-            continue
-        mid = rec.get("id")
-        if type(mid) is not str:
-            bad[i] = "no id" if mid is None else f"id is {json_type(mid)}, not a string"
-        elif not mid:
-            bad[i] = "id is empty"
+    sizes = ends - starts
+    for i in np.flatnonzero(~split.is_object | (split.depth > D.MAX_DEPTH)
+                            | (sizes > D.MAX_RECORD_BYTES)).tolist():
+        if sizes[i] > D.MAX_RECORD_BYTES:
+            bad[i] = f"record is {int(sizes[i]):,} bytes; the limit is {D.MAX_RECORD_BYTES:,}"
+        elif split.depth[i] > D.MAX_DEPTH:
+            bad[i] = D.TOO_DEEP
+        else:
+            try:
+                what = json_type(orjson.loads(body[starts[i]:ends[i]]))
+            except orjson.JSONDecodeError as exc:
+                what = f"not valid JSON ({exc})"
+            bad[i] = f"record is {what}, not an object"
+    typed = read_page_typed(body, n) if not bad else None
+    if typed is not None:
+        held = np.arange(n)
+    else:
+        ok = [i for i in range(n) if i not in bad]
+        parts, got, failed = read_spans(body, [(int(starts[i]), int(ends[i])) for i in ok])
+        bad.update({ok[j]: why for j, why in failed.items()})
+        held = np.array([ok[j] for j in got], dtype=np.int64)
+        typed = (parts[0] if len(parts) == 1 else pa.concat_arrays(parts)) if parts \
+            else pa.nulls(0, MODEL_ARROW)
+    counts = D.key_counts(typed, MODEL_LEVEL) if len(typed) else np.zeros(0, np.int64)
+    return Prepared(split, "", bad, typed, held, counts)
 
-    # Typed read: the page read, or record by record when it failed.
-    if typed is None and body is not None:
-        typed = read_page_models(body)
-    if typed is None or isinstance(typed, BaseException) or len(typed) != n:
-        lines: dict[int, bytes] = {}
-        for i, rec in enumerate(records):
-            if i in bad:
+
+def decode_page(body: bytes, prep: Prepared, page: int | None, rid0: int, *, fast: bool = True,
+                submit: Callable[..., Any] = _run_now, index0: int = 0,
+                indexes: list[int] | None = None) -> PageOut:
+    """Materialize one prepared page (never raises).
+
+    Record ``i`` of the page gets the global record id ``rid0 + i`` and the reject index
+    ``index0 + i`` (or ``indexes[i]``).  With ``fast`` false every record takes the exact route
+    (the oracle).  ``submit`` runs the Arrow read of the inputs.
+    """
+    if prep.split is None:
+        return _whole_page(body, prep.why, page, rid0, fast=fast, submit=submit, index0=index0,
+                           indexes=indexes)
+    split, typed, held = prep.split, prep.typed, prep.held
+    assert typed is not None
+    n = len(split)
+    starts, ends = split.starts, split.ends
+    out = PageOut(page=page, rid0=rid0, index0=index0, indexes=indexes, n_records=n)
+    bad = dict(prep.bad)
+    for i in list(bad):  # refused before Python; the identity rule speaks first when it applies
+        if split.is_object[i] and split.depth[i] <= D.MAX_DEPTH and ends[i] - starts[i] <= D.MAX_RECORD_BYTES:
+            try:
+                rec = orjson.loads(body[starts[i]:ends[i]])
+            except orjson.JSONDecodeError as exc:
+                bad[i] = f"record is not valid JSON: {exc}"
                 continue
-            line = to_json(rec)
-            why = check_line(line, RECORD_SCHEMA)
+            why = id_problem(rec.get("id")) if type(rec) is dict else None
             if why:
                 bad[i] = why
-            else:
-                lines[i] = line
-        typed = read_lines(list(lines.values()), RECORD_SCHEMA, MODEL_ARROW)
-        typed_index = list(lines)
+
+    # Which typed rows need Python: a key count that differs, or a field Python reads.
+    if fast:
+        need = (prep.counts != split.colons[held]) | split.lax[held]
+        for root in PY_ROOTS:
+            need |= D._valid(typed.field(root)).astype(bool)
     else:
-        typed_index = list(range(n))
+        need = np.ones(len(held), bool)
+    fast_rows = np.flatnonzero(~need)
+    if len(fast_rows):  # their ids, from Arrow: absent (null) or a string
+        ids = typed.field("id")
+        missing = fast_rows[(D._valid(ids)[fast_rows] == 0) | (D.str_lengths(ids)[fast_rows] == 0)]
+        for j in missing.tolist():
+            i = int(held[j])
+            bad[i] = id_problem(typed.field("id")[j].as_py())  # type: ignore[assignment]
+    decoded: dict[int, dict] = {}
+    for j in np.flatnonzero(need).tolist():
+        i = int(held[j])
+        try:
+            rec = orjson.loads(body[starts[i]:ends[i]])
+        except orjson.JSONDecodeError as exc:
+            bad[i] = f"record is not valid JSON: {exc}"
+            continue
+        why = id_problem(rec.get("id"))
+        if why:
+            bad[i] = why
+        else:
+            decoded[j] = rec
+    out.fast_records = len(fast_rows)
+    out.exact_records = n - out.fast_records
 
     # Inputs of custom models: flattened here, typed by the same strict reader.
     rows: list[dict] = []
     where: list[tuple[str, int]] = []
-    for i, rec in enumerate(records):
-        if i in bad or type(rec) is not dict or rec.get(_INPUT_RECURSIVE) is None:
+    for j, rec in decoded.items():
+        inputs = rec.get(_INPUT_RECURSIVE)
+        if inputs is None:
             continue
-        why = _add_inputs(out, i, rec[_INPUT_RECURSIVE], rows, where)
+        i = int(held[j])
+        why = _add_inputs(out, i, inputs, rows, where)
         if why:
             bad[i] = why
         else:
             out.input_records[i] = rec
+            out.spans[i] = (int(starts[i]), int(ends[i]))
+    if rows:
+        out.body = body
     _submit_inputs(out, rows, where, submit)
 
     # Rejects, kept records.
     for i, why in sorted(bad.items()):
-        rec = records[i]
-        mid = rec.get("id") if type(rec) is dict else None
-        out.rejects.append((page, out.index_of(i), mid if type(mid) is str else None, why,
-                            safe_dumps(rec)))
-    if bad:
-        keep = np.fromiter((i not in bad for i in typed_index), bool, len(typed_index))
+        span = (int(starts[i]), int(ends[i]))
+        out.rejects.append((page, out.index_of(i), _reject_id(body, span), why, _span_text(body, span)))
+    keep = np.fromiter((int(i) not in bad for i in held), bool, len(held)) if bad else None
+    if keep is not None and not keep.all():
         typed = typed.filter(_bool_mask(keep))
-        typed_index = [i for i in typed_index if i not in bad]
+        rows_kept = np.flatnonzero(keep)
+    else:
+        rows_kept = np.arange(len(held))
     out.models = typed
-    out.rids = [rid0 + i for i in typed_index]
+    out.rids = (rid0 + held[rows_kept]).tolist()
 
-    good = [records[i] for i in typed_index] if len(typed_index) != n else records
-    # JSON text of the free-form fields of the models table (under uiConfig).
-    holders: set[int] = set()
-    for root in _MODEL_JSON_ROOTS:  # records whose object holds json leaves, found by Arrow
-        holders.update(pc.indices_nonzero(typed.field(root).is_valid()).to_pylist())
-    for j in sorted(holders):
-        rec = good[j]
-        texts = [_json_text(_get_path(rec, path)) for path, _ in MODEL_LEVEL.json]
-        if any(t is not None for t in texts):
-            out.ui_json.append((out.rids[j], *texts))
-    # Unknown keys, at every level the schema describes.
-    if has_unknown(MODEL_LEVEL, good, typed):
-        scan_unknown(MODEL_LEVEL, "models", good, [(r,) for r in out.rids], (), out)
+    # The records walked in Python: json leaves as text, unknown keys at every level.
+    kept = [(j, rec) for j, rec in decoded.items() if int(held[j]) not in bad]
+    dicts, owners = [], []
+    for j, rec in kept:
+        rid = rid0 + int(held[j])
+        if any(rec.get(root) is not None for root in _MODEL_JSON_ROOTS):
+            texts = [_json_text(_get_path(rec, path)) for path, _ in MODEL_LEVEL.json]
+            if any(t is not None for t in texts):
+                out.ui_json.append((rid, *texts))
+        dicts.append(rec)
+        owners.append((rid,))
+    scan_unknown(MODEL_LEVEL, "models", dicts, owners, (), out)
+    return out
+
+
+def _reject_id(body: bytes, span: tuple[int, int]) -> str | None:
+    """The id of a refused record when it is a string (for the rejects table)."""
+    if span[1] - span[0] > D.MAX_RECORD_BYTES:
+        return None
+    try:
+        rec = orjson.loads(body[span[0]:span[1]])
+    except orjson.JSONDecodeError:
+        return None
+    mid = rec.get("id") if type(rec) is dict else None
+    return mid if type(mid) is str else None
+
+
+def _whole_page(body: bytes, why: str, page: int | None, rid0: int, **kw: Any) -> PageOut:
+    """A page the splitter could not cut: decoded whole by orjson, written again compactly and
+    decoded like any page (every record counted as exact), or one page-level reject."""
+    try:
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        return _page_level_reject(page, f"page is not valid JSON: {exc}", body.decode("utf-8", "replace"))
+    if type(doc) is not dict or type(doc.get("models")) is not list:
+        what = "no models list" if type(doc) is dict else f"{json_type(doc)}, not an object"
+        return _page_level_reject(page, f"page has {what}", body.decode("utf-8", "replace"))
+    try:
+        again = orjson.dumps({"models": doc["models"]})
+    except orjson.JSONEncodeError as exc:
+        return _page_level_reject(page, f"page cannot be read ({why}): {exc}",
+                                  body.decode("utf-8", "replace"))
+    prep = prepare(again)
+    if prep.split is None:
+        return _page_level_reject(page, f"page cannot be read: {prep.why}",
+                                  body.decode("utf-8", "replace"))
+    out = decode_page(again, prep, page, rid0, **kw)
+    out.fast_records, out.exact_records = 0, out.n_records
     return out
 
 
@@ -954,10 +803,7 @@ def page_output(raw: Any, page: int | None, rid0: int, *, fast: bool = True) -> 
         return _page_level_reject(page, f"page is {type(raw).__name__}, not bytes or str",
                                   safe_dumps(repr(raw)[:10_000]))
     body = _as_bytes(raw)
-    read = read_page(body)
-    out = fast_page(body, read, page, rid0, _run_now) if fast else None
-    if out is None:
-        out = process_page(body, None, page, rid0, read.typed)
+    out = decode_page(body, prepare(body), page, rid0, fast=fast)
     resolve_inputs(out)
     return out
 
@@ -966,8 +812,9 @@ def iter_page_outputs(pages: Iterable[Any], *, workers: int = 2,
                       fast: bool = True) -> Iterator[PageOut]:
     """Process pages in order.
 
-    Worker threads run the Arrow reads (pages ahead of the one in Python, and each page's
-    inputs); Arrow and numpy release the GIL, so the cores work together.  A page is yielded
+    Worker threads run ``prepare`` (the split, the typed read and the key counts of pages
+    ahead of the one in Python) and each page's inputs; Arrow and numpy release the GIL, so
+    the cores work together.  A page is yielded
     once the next one is under way and its own inputs are resolved.
     """
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="frames-read") as pool:
@@ -984,7 +831,7 @@ def iter_page_outputs(pages: Iterable[Any], *, workers: int = 2,
                     ahead.append((page_no, raw, None))
                     continue
                 body = _as_bytes(raw)
-                ahead.append((page_no, body, pool.submit(read_page, body)))
+                ahead.append((page_no, body, pool.submit(prepare, body)))
 
         rid0 = 0
         prev: PageOut | None = None
@@ -996,10 +843,7 @@ def iter_page_outputs(pages: Iterable[Any], *, workers: int = 2,
                 out = _page_level_reject(page_no, f"page is {type(body).__name__}, not bytes or str",
                                          safe_dumps(repr(body)[:10_000]))
             else:
-                read = fut.result()
-                out = fast_page(body, read, page_no, rid0, pool.submit) if fast else None
-                if out is None:
-                    out = process_page(body, None, page_no, rid0, read.typed, submit=pool.submit)
+                out = decode_page(body, fut.result(), page_no, rid0, fast=fast, submit=pool.submit)
             rid0 += out.n_records
             if prev is not None:
                 resolve_inputs(prev)
@@ -1011,7 +855,7 @@ def iter_page_outputs(pages: Iterable[Any], *, workers: int = 2,
 
 
 def records_pages(records: Iterable[object], chunk: int = 500) -> Iterator[PageOut]:
-    """Process decoded records in chunks through the exact path (no byte tricks)."""
+    """Process decoded records in chunks of ``chunk``, written as JSON pages first."""
     buf: list[object] = []
     start = 0
     for rec in records:
@@ -1030,7 +874,7 @@ def _records_chunk(buf: list[object], start: int) -> PageOut:
     except (TypeError, orjson.JSONEncodeError):
         body = None
     if body is not None:
-        out = process_page(body, None, None, start, None, index0=start)
+        out = decode_page(body, prepare(body), None, start, index0=start)
         resolve_inputs(out)
         return out
     # Some record is not JSON: refuse those, run the rest.
@@ -1042,15 +886,17 @@ def _records_chunk(buf: list[object], start: int) -> PageOut:
             fine.append(to_json(rec))
         except TypeError as exc:
             mid = rec.get("id") if isinstance(rec, dict) else None
-            rejects.append((None, start + i, mid if isinstance(mid, str) else None,
-                            f"record is not JSON-serializable: {exc}", safe_dumps(rec)))
+            why = D.TOO_DEEP if "ecursion" in str(exc) else f"record is not JSON-serializable: {exc}"
+            rejects.append((None, start + i, mid if isinstance(mid, str) else None, why,
+                            safe_dumps(rec)))
         else:
             where.append(i)
     out = PageOut()
     if fine:
         body = b'{"models":[' + b",".join(fine) + b"]}"
-        out = process_page(body, None, None, start, None, indexes=[start + i for i in where])
+        out = decode_page(body, prepare(body), None, start, indexes=[start + i for i in where])
         resolve_inputs(out)
     out.rejects.extend(rejects)
+    out.exact_records += len(rejects)
     out.rejects.sort(key=lambda r: -1 if r[1] is None else r[1])
     return out

@@ -4,7 +4,8 @@
 ``schema.TABLE_ORDER``: ``models`` (one row per model, nested objects flattened by path),
 child tables keyed by ``model_id`` and a position, and ``rejects`` (records that could not be
 read, kept whole with the reason).  Every column, dtype and JSON source comes from
-``schema.TABLES``; how the bytes become Arrow arrays is in ``_materialize``.
+``schema.TABLES``; how the bytes become Arrow arrays is in ``_materialize`` (one route per
+record), and why most records need no Python objects at all is in ``_decode``.
 
 Rules worth knowing:
 
@@ -17,8 +18,12 @@ Rules worth knowing:
 * A record is refused (``rejects``) when it is not an object, has no string id, or holds a
   value of a JSON type its column cannot take (see ``_materialize`` for the coercions).
   Missing fields and ``null`` are fine.  A bad record never costs the rest of its page.
-* A model listed twice is kept once, the later copy; ``meta.duplicates`` counts the copies
-  dropped.
+* Identity is exact: a record is a model only with a non-empty string ``id``; any other
+  record is a reject with the reason.  Every record sent ends in exactly one place: ``models``
+  (once per id), ``rejects``, or counted in ``meta.duplicates`` (the policy, which copy wins,
+  lives in ``_stack`` and nowhere else).
+* ``meta.records_fast`` / ``meta.records_exact`` count the records decoded on the fast route
+  (no Python objects) and on the exact route (see ``_decode`` and ``_materialize``).
 * ``inputs`` rows are keyed by ``(model_id, parent_name, position)``: top-level inputs have a
   null ``parent_name``; members of an ``inputs_array`` input carry its name and their
   position within it.
@@ -27,6 +32,7 @@ Rules worth knowing:
 from __future__ import annotations
 
 import dataclasses
+import logging
 import threading
 from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -48,6 +54,8 @@ if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = ["Catalog", "CatalogBuilder", "CatalogMeta"]
+
+log = logging.getLogger(__name__)
 
 
 def _list_lengths(chunk: pa.Array) -> np.ndarray:
@@ -80,6 +88,8 @@ class CatalogMeta:
     duration_s: float = 0.0
     duplicates: int = 0
     incremental_from: str | None = None
+    records_fast: int = 0  # records decoded on the fast route (typed read only)
+    records_exact: int = 0  # records decoded on the exact route (walked in Python)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready values (``fetched_at`` as ISO 8601 text)."""
@@ -193,8 +203,23 @@ def _epoch_extras(ex: dict[tuple, dict], counts: dict[tuple[int, int], int]) -> 
 BATCH_RECORDS = 10_000
 
 
-def _assemble(outs: Iterable[M.PageOut]) -> tuple[dict[str, pl.DataFrame], int, int]:
-    """Derive every table from page outputs.  Returns (tables, pages, duplicates).
+@dataclass
+class _Stats:
+    """What assembling saw: pages, duplicate copies dropped, records per decoding route."""
+
+    pages: int = 0
+    duplicates: int = 0
+    records_fast: int = 0
+    records_exact: int = 0
+
+    def apply(self, meta: CatalogMeta) -> CatalogMeta:
+        """``meta`` with this run's counts (whatever counts ``meta`` carried are replaced)."""
+        return dataclasses.replace(meta, duplicates=self.duplicates, records_fast=self.records_fast,
+                                   records_exact=self.records_exact)
+
+
+def _assemble(outs: Iterable[M.PageOut]) -> tuple[dict[str, pl.DataFrame], _Stats]:
+    """Derive every table from page outputs.  Returns (tables, stats).
 
     Pages are turned into tables in batches of about ``BATCH_RECORDS`` records, so the
     Arrow arrays of a batch are released (where polars copied them) before the next batch
@@ -205,7 +230,7 @@ def _assemble(outs: Iterable[M.PageOut]) -> tuple[dict[str, pl.DataFrame], int, 
     parts: dict[str, list[pl.DataFrame]] = {name: [] for name in S.TABLE_ORDER[:-1]}
     late: set[int] = set()
     reject_lists: list[list[tuple]] = []
-    pages = 0
+    stats = _Stats()
 
     def flush() -> None:
         for name, df in _batch_tables(batch).items():
@@ -213,7 +238,9 @@ def _assemble(outs: Iterable[M.PageOut]) -> tuple[dict[str, pl.DataFrame], int, 
         batch.clear()
 
     for out in outs:  # each page arrives with its inputs resolved
-        pages += 1
+        stats.pages += 1
+        stats.records_fast += out.fast_records
+        stats.records_exact += out.exact_records
         late |= out.late
         reject_lists.append(out.rejects)
         if out.models is not None and len(out.models):
@@ -224,17 +251,25 @@ def _assemble(outs: Iterable[M.PageOut]) -> tuple[dict[str, pl.DataFrame], int, 
                 n_batch = 0
     if batch:
         flush()
-    tables, duplicates = _stack(parts, late, [r for lst in reject_lists for r in lst])
-    return tables, pages, duplicates
+    tables, stats.duplicates = _stack(parts, late, [r for lst in reject_lists for r in lst])
+    log.debug("decoded %d record(s) on the fast route and %d on the exact route in %d page(s); "
+              "%d duplicate copy(ies) dropped", stats.records_fast, stats.records_exact,
+              stats.pages, stats.duplicates)
+    return tables, stats
 
 
 def _stack(parts: dict[str, list[pl.DataFrame]], late: set[int], rejects: list[tuple]
            ) -> tuple[dict[str, pl.DataFrame], int]:
     """Stack per-batch tables (in page order) into the final ones.  Returns (tables, duplicates).
 
-    Records refused late (``late``: record ids whose inputs did not read) are dropped, then
-    every copy of a model but the last; child rows follow their record.  ``parts`` is
-    emptied on the way so the batches can be freed as soon as they are stacked.
+    Records refused late (``late``: record ids whose inputs did not read) are dropped first.
+    Then the one de-duplication of the package: **of several records with the same id, the
+    last one in page order wins** (the copy on the later page, or later on the same page),
+    because pages are stacked in listing order and a model that changes while it is listed
+    shows its newer state on the later page; the other copies are counted as duplicates.
+    Ids are non-empty strings by then (any other record is a reject), compared exactly.
+    Child rows follow their record.  ``parts`` is emptied on the way so the batches can be
+    freed as soon as they are stacked.
     """
     rejects = sorted(rejects, key=lambda r: (-1 if r[0] is None else r[0],
                                              -1 if r[1] is None else r[1]))
@@ -502,16 +537,15 @@ class Catalog:
     @classmethod
     def from_json_pages(cls, pages: Iterable[bytes | str], *, meta: CatalogMeta | None = None) -> Catalog:
         """Materialize raw ``GET /models`` response bodies (bytes or str), in page order."""
-        tables, n_pages, dups = _assemble(M.iter_page_outputs(pages))
-        meta = meta or CatalogMeta(pages=n_pages, requests=n_pages)
-        return cls(tables, dataclasses.replace(meta, duplicates=dups))
+        tables, stats = _assemble(M.iter_page_outputs(pages))
+        meta = meta or CatalogMeta(pages=stats.pages, requests=stats.pages)
+        return cls(tables, stats.apply(meta))
 
     @classmethod
     def from_records(cls, records: Iterable[object], *, meta: CatalogMeta | None = None) -> Catalog:
         """Materialize decoded model records (API-shaped dicts); rejects have a null page."""
-        tables, _n, dups = _assemble(M.records_pages(records))
-        meta = meta or CatalogMeta()
-        return cls(tables, dataclasses.replace(meta, duplicates=dups))
+        tables, stats = _assemble(M.records_pages(records))
+        return cls(tables, stats.apply(meta or CatalogMeta()))
 
     @classmethod
     def from_tables(cls, tables: Mapping[str, pl.DataFrame], meta: CatalogMeta) -> Catalog:
@@ -710,7 +744,11 @@ class CatalogBuilder:
             return sorted(self._pages)
 
     def finish(self, meta: CatalogMeta | None = None) -> Catalog:
-        """Wait for every page and return the Catalog (the builder cannot be used after)."""
+        """Wait for every page and return the Catalog (the builder cannot be used after).
+
+        The builder is where duplicates are dropped and counted: ``meta.duplicates`` and the
+        per-route record counts are set here, whatever ``meta`` carried.
+        """
         with self._lock:
             self._closed = True
             ordered = [self._pages[k] for k in sorted(self._pages)]
@@ -725,11 +763,11 @@ class CatalogBuilder:
 
         n_pages = len(ordered)
         try:
-            tables, _n, duplicates = _assemble(outs())
+            tables, stats = _assemble(outs())
         finally:
             self._pool.shutdown(wait=True, cancel_futures=True)
         meta = meta or CatalogMeta(pages=n_pages, requests=n_pages)
-        return Catalog(tables, dataclasses.replace(meta, duplicates=duplicates))
+        return Catalog(tables, stats.apply(meta))
 
     def close(self) -> None:
         """Stop without a result: pending pages are dropped (for error paths)."""

@@ -45,13 +45,13 @@ MODEL_TYPES: tuple[str, ...] = (
 )  # fmt: skip
 
 CAPABILITIES: tuple[str, ...] = (
-    "3d23d", "audio2audio", "audio2video", "controlnet", "controlnet_img2img",
+    "3d23d", "audio2audio", "audio2txt", "audio2video", "controlnet", "controlnet_img2img",
     "controlnet_inpaint", "controlnet_inpaint_ip_adapter", "controlnet_ip_adapter",
     "controlnet_reference", "controlnet_texture", "img23d", "img2img", "img2img_ip_adapter",
     "img2img_texture", "img2txt", "img2video", "inpaint", "inpaint_ip_adapter", "outpaint",
     "reference", "reference_texture", "txt23d", "txt2audio", "txt2img", "txt2img_ip_adapter",
     "txt2img_texture", "txt2txt", "txt2video", "video23d", "video2audio", "video2img",
-    "video2video",
+    "video2txt", "video2video",
 )  # fmt: skip
 
 MODEL_PRIVACY = ("private", "public", "unlisted")
@@ -63,13 +63,17 @@ INPUT_TYPES = (
     "boolean", "file", "file_array", "inputs_array", "model", "model_array", "number",
     "number_array", "string", "string_array",
 )  # fmt: skip
-INPUT_KINDS = ("3d", "audio", "document", "image", "image-hdr", "json", "video")
+INPUT_KINDS = ("3d", "audio", "document", "image", "image-hdr", "json", "text", "video")
 BACKGROUND_BEHAVIOR = ("opaque", "transparent")
 LR_SCHEDULERS = (
     "constant", "constant-with-warmup", "cosine", "cosine-with-restarts", "linear", "polynomial",
 )  # fmt: skip
 OPTIMIZE_FOR = ("likeness",)
-TRAINING_STAGES = ("pending", "pending-captcha", "queued-for-train", "running-train", "starting-train")
+TRAINING_STAGES = (
+    "pending", "pending-captcha", "queued-for-train", "ready-for-captcha", "running-train",
+    "starting-train",
+)  # fmt: skip
+CONDITION_OPERATORS = ("and", "or")
 TRIGGER_POSITIONS = ("bottom", "top")
 
 # Query-side enumerations of GET /models (they differ from the record's own enums).
@@ -179,6 +183,10 @@ _EPOCHS = ListOf(
 
 _REQUIRED = Obj("required", "When the input must be given.", (
     _f("always", "bool", "The input is always required."),
+    Obj("conditional", "Required when other inputs hold listed values.", (
+        _f("values", "json", "The conditions: input name -> values that make this input required.", required=True),
+        _f("operator", "enum", "How several conditions combine: all (and) or any (or).", enum=CONDITION_OPERATORS),
+    ), prefix="condition"),  # required_condition_*: required_conditional_values is conditionalValues
     _f("conditionalValues", "json", "Required when another input holds one of some values (input name -> rule)."),
     _f("ifDefined", "json", "Required when another input is given (input name -> message)."),
     _f("ifNotDefined", "json", "Required when another input is missing (input name -> message)."),
@@ -199,9 +207,11 @@ _INPUTS = ListOf("inputs", "inputs", "Inputs a custom model accepts, nested arra
     _f("label", "string", "Label shown in the UI.", gen="title"),
     _f("maskFrom", "string", "File input whose content serves as the mask.", gen="input_name"),
     _f("max", "number", "Largest value allowed (numbers and arrays)."),
+    _f("maxDuration", "number", "Longest audio or video file allowed, in seconds.", minimum=0),
     _f("maxLength", "number", "Longest string allowed."),
     _f("maxSize", "number", "Largest file allowed, in bytes."),
     _f("min", "number", "Smallest value allowed (numbers and arrays)."),
+    _f("minDuration", "number", "Shortest audio or video file allowed, in seconds.", minimum=0),
     _f("minLength", "number", "Shortest string allowed."),
     _f("modelTypes", "list_enum", "Model types a model_array input accepts.", enum=MODEL_TYPES),
     _f("parent", "bool", "The file becomes the parent asset of the outputs."),
@@ -278,6 +288,7 @@ _PERFORMANCE = Obj("performanceStats", "Aggregated cost and latency statistics."
 
 _UI_CONFIG = Obj("uiConfig", "How the web app lays out the model's inputs.", (
     _f("inputProperties", "json", "Per-input display options (input name -> options)."),
+    _f("outputProperties", "json", "Display options of the outputs a provider exposes (output name -> options)."),
     Obj("lorasComponent", "The LoRA picker component.", (
         _f("label", "string", "Label of the component.", required=True, gen="title"),
         _f("modelInput", "string", "model_array input that receives the LoRAs.", required=True, gen="input_name"),
@@ -318,9 +329,12 @@ MODEL = ListOf("models", "models", "One row per model of the catalog.", (
     _CLASS,
     _f("compliantModelIds", "list_string", "Base models the LoRA works with.", gen="base_models"),
     _CONCEPTS,
+    _f("deletedAt", "datetime", "When the model was deleted (set only on deleted models)."),
+    _f("disableRefund", "bool", "Failed generations with this model are not refunded."),
     _f("epoch", "string", "Epoch used for generation; the last one when empty.", gen="epoch"),
     _EPOCHS,
     _INPUTS,
+    _f("jobId", "string", "Job that trained the model (shown to its owner only).", gen="job_id"),
     _f("modelKeyword", "string", "Legacy keyword of the model.", gen="word"),
     _f("name", "string", "Display name of the model.", gen="model_name"),
     _f("negativePromptEmbedding", "string", "Negative prompt embedding applied at inference.", gen="prompt"),
@@ -351,9 +365,12 @@ MODEL = ListOf("models", "models", "One row per model of the catalog.", (
     Obj("trainingProgress", "Live progress of a running training.", (
         _f("stage", "enum", "Stage the training request is in.", required=True, enum=TRAINING_STAGES),
         _f("updatedAt", "epoch_ms", "When the progress was last reported.", required=True),
+        _f("captchaImageUrl", "string", "Captcha image to read aloud while a voice is cloned.", gen="url"),
         _f("position", "number", "Jobs ahead of this one in the queue.", minimum=0),
         _f("progress", "number", "Share done, from 0 to 1.", minimum=0, maximum=1),
         _f("remainingTimeMs", "number", "Estimated time left, in milliseconds.", minimum=0),
+        _f("retryableError", "string", "Last recoverable failure of a voice cloning step.", gen="sentence"),
+        _f("retryCount", "number", "Voice cloning steps failed in a row.", minimum=0),
         _f("startedAt", "epoch_ms", "When the training started."),
     )),
     Obj("trainingStats", "Figures of a finished training.", (

@@ -21,8 +21,8 @@ UTC = dt.UTC
 
 def _both_paths(pages: list[bytes]) -> dict[str, pl.DataFrame]:
     """Tables by the fast path and by the exact path; they must agree."""
-    fast, _, _ = F._assemble(M.iter_page_outputs(pages))
-    exact, _, _ = F._assemble(M.iter_page_outputs(pages, fast=False))
+    fast, _ = F._assemble(M.iter_page_outputs(pages))
+    exact, _ = F._assemble(M.iter_page_outputs(pages, fast=False))
     for name in S.TABLE_ORDER:
         assert_frame_equal(fast[name], exact[name])
     return fast
@@ -123,34 +123,39 @@ def test_inputs_nested_members_json_text_and_typed_defaults():
 
 def test_unknown_fields_kept_in_extra_at_every_level():
     rec = full_record("model_a")
-    rec["deletedAt"] = None
-    rec["jobId"] = "job_1"
+    rec["archivedAt"] = None
+    rec["licenseId"] = "lic_1"
     rec["class"]["newThing"] = {"deep": [1, 2]}
-    rec["trainingProgress"]["retryCount"] = 2
-    rec["uiConfig"]["outputProperties"] = {"x": 1}
+    rec["trainingProgress"]["gpuType"] = 2
+    rec["uiConfig"]["layoutHints"] = {"x": 1}
     rec["uiConfig"]["lorasComponent"]["extraKnob"] = True
     rec["performanceStats"]["variants"][0]["energyWh"] = 1.25
     rec["performanceStats"]["variants"][1]["arenaScore"]["votesLastWeek"] = 9
     rec["epochs"][0]["note"] = "e0"
     rec["epochs"][1]["assets"][1]["width"] = 512
-    rec["inputs"][0]["minDuration"] = 1
-    rec["inputs"][0]["required"]["operator"] = "or"
+    rec["inputs"][0]["aspectLock"] = 1
+    rec["inputs"][0]["required"]["unlessAll"] = "or"
+    rec["inputs"][0]["required"]["conditional"] = {"values": {"a": [1]}, "operator": "and", "negate": True}
     rec["inputs"][1]["inputs"][0]["kindHint"] = "x"
     rec["concepts"][0]["weightName"] = "w"
     rec["trainingImages"][1]["size"] = 10
     rec["trainingImagePairs"][0]["mask"] = None
     tables = _both_paths([page([rec])])
     extra = json.loads(tables["models"]["extra"][0])
-    assert extra == {"deletedAt": None, "jobId": "job_1", "class": {"newThing": {"deep": [1, 2]}},
-                     "trainingProgress": {"retryCount": 2},
-                     "uiConfig": {"outputProperties": {"x": 1},
+    assert extra == {"archivedAt": None, "licenseId": "lic_1", "class": {"newThing": {"deep": [1, 2]}},
+                     "trainingProgress": {"gpuType": 2},
+                     "uiConfig": {"layoutHints": {"x": 1},
                                   "lorasComponent": {"extraKnob": True}}}
     v = [None if x is None else json.loads(x) for x in tables["variants"]["extra"]]
     assert v == [{"energyWh": 1.25}, {"arenaScore": {"votesLastWeek": 9}}]
     e = [None if x is None else json.loads(x) for x in tables["epochs"]["extra"]]
     assert e == [{"note": "e0"}, {"note": "e0"}, None, {"assets": {"width": 512}}]
     i = [None if x is None else json.loads(x) for x in tables["inputs"]["extra"]]
-    assert i == [{"minDuration": 1, "required": {"operator": "or"}}, None, {"kindHint": "x"}, None]
+    assert i == [{"aspectLock": 1, "required": {"unlessAll": "or", "conditional": {"negate": True}}},
+                 None, {"kindHint": "x"}, None]
+    first = tables["inputs"].row(0, named=True)
+    assert json.loads(first["required_condition_values"]) == {"a": [1]}
+    assert first["required_condition_operator"] == "and"
     assert json.loads(tables["concepts"]["extra"][0]) == {"weightName": "w"}
     assert json.loads(tables["training_images"]["extra"][1]) == {"size": 10}
     assert json.loads(tables["training_image_pairs"]["extra"][0]) == {"mask": None}

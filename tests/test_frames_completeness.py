@@ -171,8 +171,11 @@ def test_demo_catalog_holds_every_documented_field(plain):
     checker = Checker(cat)
     for rec in records:
         checker.record(rec)
+    # deletedAt is set only on deleted models, which a listing of the demo never returns
+    never_listed = {("models", "deleted_at")}
     missing = [(t, c.name) for t in checker.rows for c in S.TABLES[t].columns
-               if c.field is not None and not checker.hit[(t, c.name)]]
+               if c.field is not None and not checker.hit[(t, c.name)]
+               and (t, c.name) not in never_listed]
     assert not missing, f"fields never seen in the demo data: {missing}"
     assert checker.extras == 0
     assert cat.models["extra"].null_count() == N

@@ -275,7 +275,6 @@ def test_two_records_without_id_are_two_rejects() -> None:
     assert cat.rejects.height == 2 and cat.models.height == 58 and cat.meta.duplicates == 0
 
 
-@pytest.mark.xfail(strict=True, reason="decode engine: issue 10 branch")
 def test_a_record_nested_100000_deep_costs_one_record() -> None:
     records = make_records(59, seed=6)
     deep = b'{"id": "deep", "nest": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"

@@ -50,6 +50,7 @@ _DAY_MS = 86_400_000
 DRIFT_TYPE = "flux.3-preview"
 DRIFT_CAPABILITY = "txt2world"
 DRIFT_STATUS = "archived"
+DRIFT_INPUT_KIND = "pointcloud"
 
 # Every node of ``schema.MODEL`` by its dotted API path (e.g. "parameters.rank",
 # "performanceStats.variants.arenaScore"); FIELDS holds the leaves only.
@@ -238,7 +239,7 @@ _CUSTOM_FAMILIES: dict[str, tuple[str, ...]] = {
     "video": ("txt2video", "img2video", "video2video", "audio2video"),
     "3d": ("txt23d", "img23d", "3d23d", "video23d"),
     "audio": ("txt2audio", "video2audio", "audio2audio"),
-    "text": ("txt2txt", "img2txt"),
+    "text": ("txt2txt", "img2txt", "audio2txt", "video2txt"),
     "image": ("img2img", "txt2img", "video2img", "outpaint"),
 }
 
@@ -536,7 +537,7 @@ def _capabilities(c: _Ctx) -> list[str]:
     if fam == "custom":
         fams = list(_CUSTOM_FAMILIES)
         pool = _CUSTOM_FAMILIES[fams[c.f.index % len(fams)]]
-        caps = list(pool[: rng.randint(1, len(pool))])
+        caps = rng.sample(pool, rng.randint(1, len(pool)))
         if c.f.index % 10 == 0:
             caps = list(pool)
     elif fam == "voice":
@@ -558,7 +559,7 @@ def _capabilities(c: _Ctx) -> list[str]:
 
 _ARENA_NODE = NODES["performanceStats.variants.arenaScore"]
 _RES_BY_CAP = {"txt2audio": (None,), "audio2audio": (None,), "video2audio": (None,),
-               "txt2txt": (None,), "img2txt": (None,)}
+               "txt2txt": (None,), "img2txt": (None,), "audio2txt": (None,), "video2txt": (None,)}
 _COST_BASE = {"video": 40.0, "3d": 25.0, "audio": 2.0, "text": 0.5, "img": 4.0}
 
 
@@ -623,17 +624,21 @@ def _performance(c: _Ctx) -> Any:
 def _input_required(c: _Ctx, others: list[str]) -> dict[str, Any]:
     rng = c.rng
     other = rng.choice(others) if others else "prompt"
-    choice = rng.randint(0, 3)
+    choice = rng.randint(0, 4)
     if choice == 0:
         req: dict[str, Any] = {"always": True}
     elif choice == 1:
         req = {"ifDefined": {other: f"{other} needs this input too"}}
     elif choice == 2:
         req = {"ifNotDefined": {other: f"give this input or {other}"}}
-    else:
+    elif choice == 3:
         req = {"always": False, "conditionalValues": {other: {"operation": "in", "values": ["hd", 2]}}}
-    if c.f.drift:
-        req["operator"] = rng.choice(("and", "or"))
+    else:  # today's form (scenario-sdk 2.4): values per input, combined by an operator
+        req = {"conditional": {"values": {other: ["hd", 2]}}}
+        if rng.random() < 0.7:
+            req["conditional"]["operator"] = rng.choice(schema.CONDITION_OPERATORS)
+    if c.f.drift and rng.random() < 0.3:
+        req["unlessAll"] = [other]  # a rule no release lists
     return req
 
 
@@ -676,9 +681,11 @@ def _one_input(c: _Ctx, itype: str, name: str, others: list[str], depth: int = 0
     elif itype in ("file", "file_array"):
         kind = rng.choice(schema.INPUT_KINDS)
         if c.f.drift and rng.random() < 0.3:
-            kind = "text"
-            inp["minDuration"] = 1.5
+            kind = DRIFT_INPUT_KIND
         inp["kind"] = kind
+        if kind in ("audio", "video") and rng.random() < 0.7:
+            inp["minDuration"] = rng.choice((0.5, 1, 2))
+            inp["maxDuration"] = rng.choice((10, 30, 60, 300))
         if kind == "image":
             inp["backgroundBehavior"] = rng.choice(schema.BACKGROUND_BEHAVIOR)
         inp["maxSize"] = rng.choice((10_485_760, 52_428_800, 209_715_200))
@@ -798,12 +805,18 @@ def _training_progress(c: _Ctx) -> Any:
         return _ABSENT
     rng = c.rng
     started = c.f.updated - rng.randint(60_000, 3_600_000)
-    out: dict[str, Any] = {"stage": rng.choice(schema.TRAINING_STAGES), "updatedAt": c.f.updated}
+    stage = rng.choice(schema.TRAINING_STAGES)
+    out: dict[str, Any] = {"stage": stage, "updatedAt": c.f.updated}
     if rng.random() < 0.8:
         out.update(position=rng.randint(0, 40), progress=round(rng.random(), 3),
                    remainingTimeMs=rng.randint(0, 3_600_000), startedAt=started)
+    if stage == "pending-captcha":  # voice cloning waits for the user to read a captcha
+        out["captchaImageUrl"] = c.url("captcha")
+    elif stage == "ready-for-captcha":  # ... and comes back here after a failed step
+        out.update(retryableError=rng.choice(("captcha rejected", "time limit exceeded")),
+                   retryCount=rng.randint(1, 3))
     if c.f.drift:
-        out.update(captchaImageUrl=c.url("captcha"), retryCount=rng.randint(0, 3))
+        out["gpuPool"] = rng.choice(("a100", "h100"))
     return out
 
 
@@ -838,6 +851,8 @@ def _ui_config(c: _Ctx) -> Any:
         "triggerGenerate": ({"label": "Generate", "after": rng.choice(names)} if rng.random() < 0.5
                             else {"label": "Générer", "position": rng.choice(schema.TRIGGER_POSITIONS)}),
     }
+    if rng.random() < 0.3:
+        out["outputProperties"] = {"video": {"label": "Video"}, "audio": {"label": "Bande son"}}
     for k in ("presets", "selects", "lorasComponent"):
         if rng.random() < 0.2:
             del out[k]
@@ -896,6 +911,21 @@ def _compliant(c: _Ctx) -> Any:
     return ["flux.1-dev", "flux.1-schnell"] if c.f.type.startswith("flux.1") else ["flux.2-dev"]
 
 
+def _disable_refund(c: _Ctx) -> Any:
+    """Set on some custom models (mostly true), rarely elsewhere."""
+    p = 0.3 if c.f.type == "custom" else 0.03
+    return c.rng.random() < 0.8 if c.rng.random() < p else _ABSENT
+
+
+def _job_id(c: _Ctx) -> Any:
+    """The training job, shown to the owner only: on most trained or training private models."""
+    if c.f.privacy == "public" or c.f.status not in ("trained", "training", "failed"):
+        return _ABSENT
+    if _family(c.f.type) in ("base", "edit-base") or c.rng.random() < 0.2:
+        return _ABSENT
+    return _rid(c.rng, "job_")
+
+
 _LEAF_BUILDERS: dict[str, Any] = {
     "id": lambda c, f: c.f.id,
     "capabilities": lambda c, f: _capabilities(c),
@@ -922,6 +952,9 @@ _LEAF_BUILDERS: dict[str, Any] = {
     "shortDescription": _opt(0.6),
     "softDeletionOn": lambda c, f: _soft_deletion(c),
     "userId": _opt(0.3),
+    "deletedAt": lambda c, f: _ABSENT,  # only on deleted models, which the demo never lists
+    "disableRefund": lambda c, f: _disable_refund(c),
+    "jobId": lambda c, f: _job_id(c),
 }
 _OBJECT_BUILDERS: dict[str, Any] = {
     "class": _class,
@@ -973,16 +1006,37 @@ def _record_from_facts(seed: int, f: Facts) -> dict[str, Any]:
     return rec
 
 
+# Optional top-level keys a drift record may write as an explicit null when it has no value.
+_NULLABLE = ("epoch", "modelKeyword", "negativePromptEmbedding", "parentModelId",
+             "promptEmbedding", "shortDescription", "softDeletionOn", "thumbnail", "uiConfig")
+
+
 def _add_drift(rec: dict[str, Any], c: _Ctx) -> None:
-    """Fields and shapes the reference does not list (the API grows over time)."""
+    """What no release lists yet (the API grows): unknown fields of every JSON type at the top
+    level and nested, and absent optional fields written as explicit nulls on some records."""
     rng = c.rng
-    rec["deletedAt"] = iso_ms(c.f.updated + _DAY_MS) if rng.random() < 0.3 else None
-    rec["disableRefund"] = rng.random() < 0.5
-    rec["jobId"] = _rid(rng, "job_")
     rec["licensing"] = {"license": rng.choice(("cc-by-4.0", "proprietary")), "commercialUse": True,
-                        "attribution": {"required": rng.random() < 0.5}}
+                        "attribution": {"required": rng.random() < 0.5}, "regions": ["eu", "us"]}
+    rec["popularity"] = round(rng.uniform(0, 100), 3)
+    rec["downloads"] = rng.randint(0, 100_000)
+    rec["featured"] = rng.random() < 0.2
+    rec["badges"] = rng.sample(("new", "hot", "staff-pick", "trending"), rng.randint(0, 2))
+    rec["moderation"] = None if rng.random() < 0.5 else {"state": "approved", "score": 0.02}
     for v in rec.get("performanceStats", {}).get("variants", []):
         v["energyWh"] = round(rng.uniform(0.1, 5.0), 3)
+    for e in rec.get("epochs", []):
+        for a in e.get("assets", []):
+            a["width"] = 1024
+    if "thumbnail" in rec:
+        rec["thumbnail"]["blurhash"] = "LEHV6nWB2yk8pyo0adR*.7kCMdnj"
+    if "class" in rec:
+        rec["class"]["sortOrder"] = rng.randint(0, 50)
+    if "parameters" in rec and rng.random() < 0.5:
+        rec["parameters"]["ditherSchedule"] = [0.1, 0.5, None]
+    if rng.random() < 0.4:
+        for key in _NULLABLE:
+            if key not in rec and rng.random() < 0.5:
+                rec[key] = None
 
 
 def make_records(n: int, seed: int = 0, drift: bool = False, start: int = 0, *,

@@ -114,6 +114,8 @@ def meta_from_manifest(manifest: Mapping[str, Any]) -> Any:
         "retries": int(manifest.get("retries") or 0),
         "duration_s": float(manifest.get("duration_s") or 0.0),
         "duplicates": int(manifest.get("duplicates") or 0),
+        "records_fast": int(manifest.get("records_fast") or 0),
+        "records_exact": int(manifest.get("records_exact") or 0),
         "incremental_from": manifest.get("incremental_from"),
     }
     known = {f.name for f in fields(CatalogMeta)}

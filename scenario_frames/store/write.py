@@ -277,6 +277,9 @@ def write_snapshot(
             "requests": _meta_value(meta, "requests", 0),
             "retries": _meta_value(meta, "retries", 0),
             "duplicates": _meta_value(meta, "duplicates", 0),
+            # records decoded on the fast route (typed read only) and on the exact one
+            "records_fast": _meta_value(meta, "records_fast", 0),
+            "records_exact": _meta_value(meta, "records_exact", 0),
             "duration_s": round(float(_meta_value(meta, "duration_s", 0.0) or 0.0), 6),
             "incremental": inc is not None or bool(incremental_from),
             "incremental_from": incremental_from,

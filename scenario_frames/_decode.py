@@ -1,0 +1,254 @@
+"""The fast path: which records of a page need no Python objects at all.
+
+Design note (why it is correct)
+-------------------------------
+A page is read twice, both times without Python objects: Arrow's JSON reader reads the typed
+values of every known field (``_materialize.MODEL_ARROW``), and ``split_page`` cuts the body
+into its records with numpy.  The tables are built from Arrow's values for *every* record; the
+only thing Python adds is what Arrow cannot see: unknown keys (for ``extra``), the free-form
+``json`` leaves and custom models' ``inputs``.  So a record may skip Python exactly when it has
+no unknown key and holds none of those fields.  That is proved by counting, per record:
+
+1. **Keys in the bytes.**  Outside strings, every ``:`` of a JSON text ends exactly one key.
+   ``split_page`` masks the strings (a ``"`` opens or closes one unless an odd run of
+   backslashes escapes it) and counts the remaining colons inside each record's span.
+2. **Keys Arrow read.**  ``key_counts`` adds, per record, one for every known field whose
+   value is not null, at every level of the schema (objects, and items of lists of objects,
+   summed back to their record).
+3. Every key Arrow counted is a key in the bytes, so the two counts are equal **iff** every
+   key of the record is a known key at a known place with a non-null value: no unknown key,
+   no explicit ``null``, nothing the exact route would add.
+4. Arrow's reader is laxer than orjson in two ways (found by testing): it takes ``NaN`` /
+   ``Infinity`` and bytes that are not UTF-8.  Records where a value could start with ``N``,
+   ``I``, ``-I`` or a blank, or that are not UTF-8, are flagged ``lax``.
+
+A record whose counts differ, that is ``lax``, or that holds a field Python reads (``PY_ROOTS``
+in ``_materialize``) takes the exact route alone: its bytes are decoded by orjson and walked;
+its neighbours keep the typed read.  Nothing is guessed: when a page is not shaped as the
+counting assumes (no single literal ``"models"`` key holding an array, unbalanced brackets),
+``split_page`` says why, and the page is decoded whole by orjson and every record read exactly.
+
+Bad input stops at the record: one nested deeper than ``MAX_DEPTH`` or larger than
+``MAX_RECORD_BYTES`` is refused from these counts before any parser sees it, and a page whose
+typed read fails is read again in halves until each failing record stands alone
+(``_materialize.read_spans``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import orjson
+import pyarrow as pa
+
+# Limits of one record.  orjson writes at most 254 nested levels, and every record must be
+# writable again (extras, rejects' raw text), so deeper records are refused; real records are a
+# few levels deep.  The size limit keeps one record from holding a page's memory hostage; the
+# largest real records (custom models with many inputs) are tens of kilobytes.
+MAX_DEPTH = 200
+MAX_RECORD_BYTES = 4 << 20
+TOO_DEEP = f"record is nested more than {MAX_DEPTH} levels deep"
+
+_COLON, _COMMA, _LBRACE, _RBRACE, _LBRACK, _RBRACK, _QUOTE, _BSLASH = b':,{}[]"\\'
+_WS = b" \t\r\n"
+
+
+@dataclass
+class Split:
+    """Where each element of a page's ``models`` array lies in the body, with its counts."""
+
+    starts: np.ndarray  # byte offset of each element (its first non-blank byte)
+    ends: np.ndarray  # byte offset just past it
+    is_object: np.ndarray  # bool: the element is a JSON object
+    colons: np.ndarray  # keys written in the element (colons outside strings)
+    lax: np.ndarray  # bool: bytes Arrow would take and orjson refuse may be there (see 4.)
+    depth: np.ndarray  # nesting levels of the element (1 for a flat object)
+    models_open: int  # offset of the models array's '['
+    models_close: int  # offset of its ']'
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+
+def _escaped(body: bytes, a: np.ndarray, quotes: np.ndarray) -> np.ndarray:
+    """A bool per quote position: True when an odd run of backslashes escapes it."""
+    esc = np.zeros(len(quotes), bool)
+    for n in np.flatnonzero(a[np.maximum(quotes - 1, 0)] == _BSLASH).tolist():
+        p = int(quotes[n])
+        k = p - 1
+        while k >= 0 and body[k] == _BSLASH:
+            k -= 1
+        esc[n] = (p - 1 - k) % 2 == 1
+    return esc
+
+
+def split_page(body: bytes) -> Split | str:
+    """Cut a page body into the elements of its ``models`` array, or say why it cannot.
+
+    Structural characters are those outside strings; their running depth gives the array's
+    extent and the commas that separate its elements.  Validity of what lies between them is
+    left to the readers (Arrow, orjson), which see every byte of every record.
+    """
+    a = np.frombuffer(body, np.uint8)
+    folded = a | 32  # '[' -> '{', ']' -> '}': one comparison finds both kinds of bracket
+    ev = np.flatnonzero((a == _QUOTE) | (a == _COLON) | (a == _COMMA) | (folded == _LBRACE)
+                        | (folded == _RBRACE)).astype(np.int32)
+    del folded
+    ch = a[ev]
+    isq = ch == _QUOTE
+    if body.find(b"\\") >= 0:  # escaped quotes neither open nor close a string
+        drop = np.flatnonzero(isq)[_escaped(body, a, ev[isq])]
+        if len(drop):
+            ev, ch, isq = np.delete(ev, drop), np.delete(ch, drop), np.delete(isq, drop)
+    inside = (np.cumsum(isq, dtype=np.int8) & 1).astype(bool)  # odd count of quotes so far
+    quotes = ev[isq]
+    keep = ~isq & ~inside
+    pos = ev[keep]
+    ch = ch[keep]
+    if len(quotes) % 2:
+        return "a string is not closed"
+    opens = ((ch == _LBRACE) | (ch == _LBRACK)).astype(np.int64)
+    closes = ((ch == _RBRACE) | (ch == _RBRACK)).astype(np.int64)
+    after = np.cumsum(opens - closes)
+    if not len(pos) or after[-1] != 0 or after.min() < 0:
+        return "brackets do not balance"
+    if ch[0] != _LBRACE or body[: pos[0]].strip(_WS) or body[pos[-1] + 1:].strip(_WS):
+        return "the page is not one JSON object"
+    before = after - opens + closes
+    # The top object's keys: colons at depth 1.  Exactly one must be the literal "models".
+    top = np.flatnonzero((ch == _COLON) & (before == 1))
+    found = []
+    for j in top.tolist():
+        k = int(np.searchsorted(quotes, pos[j])) - 1
+        if k < 1 or body[quotes[k] + 1: pos[j]].strip(_WS):
+            return "a key is not a string"
+        key = body[quotes[k - 1] + 1: quotes[k]]
+        if b"\\" in key:
+            return "a key of the page is escaped"
+        if key == b"models":
+            found.append(j)
+    if len(found) != 1:
+        return "no single models key"
+    j1 = found[0] + 1
+    if ch[j1] != _LBRACK or body[pos[j1 - 1] + 1: pos[j1]].strip(_WS):
+        return "models is not an array"
+    rel = np.flatnonzero(after[j1 + 1:] < 2)
+    k = j1 + 1 + int(rel[0])
+    if ch[k] != _RBRACK:
+        return "models is not closed"
+    seps = j1 + 1 + np.flatnonzero((ch[j1 + 1: k] == _COMMA) & (before[j1 + 1: k] == 2))
+    bounds = np.concatenate(([j1], seps, [k]))
+    lo = pos[bounds[:-1]] + 1  # first byte after '[' or ','
+    hi = pos[bounds[1:]]  # the next ',' or ']'
+    first = bounds[:-1] + 1  # first structural event of each element
+    if len(seps) == 0 and not body[lo[0]: hi[0]].strip(_WS):
+        empty = np.zeros(0, np.int64)
+        return Split(empty, empty, np.zeros(0, bool), empty, np.zeros(0, bool), empty,
+                     int(pos[j1]), int(pos[k]))
+    starts = lo.copy()
+    ends = hi.copy()
+    is_object = (ch[first] == _LBRACE) & (pos[first] == lo)
+    # Elements with blanks around them (pretty-printed pages): trim by hand, rarely needed.
+    loose = np.flatnonzero((a[np.minimum(lo, len(a) - 1)] <= 32) | (a[hi - 1] <= 32))
+    for i in loose.tolist():
+        seg = body[lo[i]: hi[i]]
+        stripped = seg.lstrip(_WS)
+        if not stripped:
+            return "an element of models is empty"
+        starts[i] = lo[i] + len(seg) - len(stripped)
+        ends[i] = hi[i] - (len(stripped) - len(stripped.rstrip(_WS)))
+        is_object[i] = ch[first[i]] == _LBRACE and pos[first[i]] == starts[i]
+    if np.any(ends <= starts):
+        return "an element of models is empty"
+    colon_before = np.concatenate(([0], np.cumsum(ch == _COLON)))
+    colons = colon_before[bounds[1:]] - colon_before[bounds[:-1] + 1]
+    depth = np.maximum.reduceat(after[: k], bounds[:-1]) - 2
+    # Where a value may start (after ':', ',' or '['): NaN, Infinity, -Infinity, or a blank
+    # that hides the next byte.  Rare in real pages; a flagged record is only read exactly.
+    lax = np.zeros(len(starts), bool)
+    vstart = np.flatnonzero((ch == _COLON) | (ch == _COMMA) | (ch == _LBRACK))
+    nxt = pos[vstart] + 1  # never past the end: the page ends with '}'
+    c1 = a[nxt]
+    odd = (c1 == 78) | (c1 == 73) | (c1 <= 32)  # N, I, blank
+    minus = np.flatnonzero(c1 == 45)
+    odd[minus[a[nxt[minus] + 1] == 73]] = True  # -I
+    if odd.any():
+        owner = np.searchsorted(bounds, vstart[odd], side="right") - 1
+        lax[owner[(owner >= 0) & (owner < len(starts)) & (vstart[odd] < k)]] = True
+    if not body.isascii():
+        try:
+            body.decode("utf-8")
+        except UnicodeDecodeError:
+            for i in range(len(starts)):
+                try:
+                    body[starts[i]:ends[i]].decode("utf-8")
+                except UnicodeDecodeError:
+                    lax[i] = True
+    return Split(starts, ends, is_object, colons, lax, depth, int(pos[j1]), int(pos[k]))
+
+
+def envelope_error(body: bytes, split: Split) -> str | None:
+    """None when the page around its models array is valid JSON, else orjson's reason."""
+    try:
+        orjson.loads(body[: split.models_open + 1] + body[split.models_close:])
+    except orjson.JSONDecodeError as exc:
+        return str(exc)
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Keys Arrow read, per record
+# ---------------------------------------------------------------------------------------------
+
+
+def _valid(arr: pa.Array) -> np.ndarray:
+    """1 where ``arr`` holds a value, 0 where null (read from the validity bitmap)."""
+    n = len(arr)
+    nulls = arr.null_count
+    if nulls == 0:
+        return np.ones(n, np.int64)
+    if nulls == n:
+        return np.zeros(n, np.int64)
+    bits = np.unpackbits(np.frombuffer(arr.buffers()[0], np.uint8), bitorder="little")
+    return bits[arr.offset: arr.offset + n].astype(np.int64)
+
+
+def _lengths(lst: pa.Array) -> np.ndarray:
+    """Items per list (0 for null lists), from the offsets."""
+    offsets = np.frombuffer(lst.buffers()[1], np.int32)[lst.offset: lst.offset + len(lst) + 1]
+    return np.diff(offsets).astype(np.int64) * _valid(lst)
+
+
+def key_counts(arr: pa.StructArray, level) -> np.ndarray:
+    """Per row of ``arr``: the keys with a non-null value that Arrow read at ``level`` and below.
+
+    ``level`` is a ``_materialize.Level``.  List items are counted and summed back to their row
+    (a list null or empty adds nothing below its own key).
+    """
+    n = len(arr)
+    kids = dict(zip(arr.type.names, arr.flatten(), strict=True))  # parents' nulls applied
+    total = np.zeros(n, np.int64)
+    for child in kids.values():
+        total += _valid(child)
+    for key, sub in level.objs:
+        total += key_counts(kids[key], sub)
+    lists = [(key, item) for key, item, _table in level.lists]
+    if level.nested is not None:
+        lists.append(level.nested)
+    for key, item in lists:
+        lst = kids[key]
+        lengths = _lengths(lst)
+        if not lengths.any():
+            continue
+        values = lst.flatten()  # the items of the non-null lists, in order
+        per_item = key_counts(values, item)
+        owner = np.repeat(np.arange(n), lengths)
+        total += np.bincount(owner, weights=per_item, minlength=n).astype(np.int64)
+    return total
+
+
+def str_lengths(arr: pa.Array) -> np.ndarray:
+    """Byte length of each string of a string array (0 under a null), from the offsets."""
+    offsets = np.frombuffer(arr.buffers()[1], np.int32)[arr.offset: arr.offset + len(arr) + 1]
+    return np.diff(offsets).astype(np.int64)
