@@ -92,14 +92,14 @@ def parse_only(pages: list[bytes]) -> None:
 
 
 def ours(pages: list[bytes]):
-    from scenario_frames.frames import Catalog
+    from scenario_frames.tables.catalog import Catalog
 
     return Catalog.from_json_pages(pages)
 
 
 def ours_exact(pages: list[bytes]):
-    from scenario_frames import _materialize as M
-    from scenario_frames import frames as F
+    from scenario_frames.tables import catalog as F
+    from scenario_frames.tables import materialize as M
 
     return F._assemble(M.iter_page_outputs(pages, fast=False))[1]
 
@@ -143,7 +143,7 @@ MEMORY_CHILD = r"""
 import gc, json, sys, time
 from pathlib import Path
 mode, path = sys.argv[1], Path(sys.argv[2])
-from scenario_frames.frames import Catalog
+from scenario_frames.tables.catalog import Catalog
 import polars, pyarrow  # loaded before the baseline
 Catalog.from_json_pages([b'{"models":[{"id":"warm"}]}'])
 def status_mb(key):

@@ -25,7 +25,7 @@ import polars as pl
 
 from scenario_frames import store as snap
 from scenario_frames.demo.generator import make_records
-from scenario_frames.frames import Catalog, CatalogMeta
+from scenario_frames.tables.catalog import Catalog, CatalogMeta
 
 HERE = Path(__file__).resolve().parent
 WORK = HERE / "_work" / "history"

@@ -29,8 +29,8 @@ import numpy as np
 import polars as pl
 
 from scenario_frames.demo import make_records
-from scenario_frames.frames import Catalog
 from scenario_frames.notebook.panel import FilterPanel
+from scenario_frames.tables.catalog import Catalog
 from scenario_frames.tables.costs import model_p50
 
 HERE = Path(__file__).resolve().parent

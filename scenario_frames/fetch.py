@@ -24,7 +24,7 @@ from .listing.query import API_NAMES, ModelQuery
 from .transport.client import ScenarioClient
 
 if TYPE_CHECKING:  # frames is downstream of us at run time only
-    from .frames import Catalog
+    from .tables.catalog import Catalog
 
 log = logging.getLogger(__name__)
 
@@ -169,7 +169,8 @@ def fetch_catalog_pages(
     The snapshot command keeps them until its snapshot is written, so a failed write can
     save them as a checkpoint instead of losing them.
     """
-    from .frames import CatalogBuilder, CatalogMeta
+    from .tables.builder import CatalogBuilder
+    from .tables.catalog import CatalogMeta
 
     own = client is None
     if client is None:

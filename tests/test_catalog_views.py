@@ -10,7 +10,7 @@ import pytest
 
 from scenario_frames import schema as S
 from scenario_frames.demo.generator import make_records
-from scenario_frames.frames import Catalog
+from scenario_frames.tables.catalog import Catalog
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +39,7 @@ def test_to_pandas_without_pandas_says_how_to_install_it() -> None:
         "import sys\n"
         "sys.modules['pandas'] = None  # as on an install without pandas\n"
         "from scenario_frames.demo.generator import make_records\n"
-        "from scenario_frames.frames import Catalog\n"
+        "from scenario_frames.tables.catalog import Catalog\n"
         "cat = Catalog.from_records(make_records(5, seed=1))\n"
         "try:\n"
         "    cat.to_pandas()\n"

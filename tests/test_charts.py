@@ -160,7 +160,7 @@ def test_charts_accept_a_catalog_like_object(models: pl.DataFrame, variants: pl.
 @pytest.fixture(scope="module")
 def demo_catalog():
     from scenario_frames.demo import make_records
-    from scenario_frames.frames import Catalog
+    from scenario_frames.tables.catalog import Catalog
 
     return Catalog.from_records(make_records(1500, seed=7))
 

@@ -18,7 +18,7 @@ import polars as pl
 
 from scenario_frames import store as snap
 from scenario_frames.demo.generator import make_records
-from scenario_frames.frames import Catalog, CatalogMeta
+from scenario_frames.tables.catalog import Catalog, CatalogMeta
 
 SCRIPT = shutil.which("scenario-frames", path=str(Path(sys.executable).parent)) or "scenario-frames"
 T0 = datetime(2026, 5, 1, tzinfo=UTC)

@@ -22,13 +22,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
-from scenario_frames import _decode as D
-from scenario_frames import _materialize as M
-from scenario_frames import frames as F
 from scenario_frames import schema as S
 from scenario_frames.demo.generator import make_records
-from scenario_frames.frames import Catalog, CatalogBuilder
 from scenario_frames.store import read_snapshot, write_snapshot
+from scenario_frames.tables import catalog as F
+from scenario_frames.tables import decode as D
+from scenario_frames.tables import materialize as M
+from scenario_frames.tables.builder import CatalogBuilder
+from scenario_frames.tables.catalog import Catalog
 
 SETTINGS = settings(max_examples=40, deadline=None, derandomize=True,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -85,7 +86,7 @@ def test_adversarial_pages_take_the_exact_route_and_agree() -> None:
 
 def test_counts_reach_meta_manifest_and_debug_log(tmp_path, caplog) -> None:
     records = make_records(600, seed=7, drift=True)
-    with caplog.at_level(logging.DEBUG, logger="scenario_frames.frames"):
+    with caplog.at_level(logging.DEBUG, logger="scenario_frames.tables.catalog"):
         cat = Catalog.from_json_pages(_pages(records, 200))
     assert cat.meta.records_fast > 0 and cat.meta.records_exact > 0
     assert cat.meta.records_fast + cat.meta.records_exact == 600

@@ -16,7 +16,7 @@ import pytest
 
 from scenario_frames import store as snap
 from scenario_frames.demo.generator import make_records
-from scenario_frames.frames import Catalog, CatalogMeta
+from scenario_frames.tables.catalog import Catalog, CatalogMeta
 
 T0 = datetime(2026, 4, 1, tzinfo=UTC)
 

@@ -11,10 +11,10 @@ import pytest
 from _frames_records import clone, full_record, minimal_record, page
 from polars.testing import assert_frame_equal
 
-from scenario_frames import _materialize as M
-from scenario_frames import frames as F
 from scenario_frames import schema as S
-from scenario_frames.frames import Catalog, CatalogMeta
+from scenario_frames.tables import catalog as F
+from scenario_frames.tables import materialize as M
+from scenario_frames.tables.catalog import Catalog, CatalogMeta
 
 UTC = dt.UTC
 

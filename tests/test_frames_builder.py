@@ -18,7 +18,8 @@ from scenario_frames import schema as S
 from scenario_frames.demo import serve_demo
 from scenario_frames.demo.generator import make_records
 from scenario_frames.fetch import fetch_catalog, fetch_pages
-from scenario_frames.frames import Catalog, CatalogBuilder, CatalogMeta
+from scenario_frames.tables.builder import CatalogBuilder
+from scenario_frames.tables.catalog import Catalog, CatalogMeta
 from scenario_frames.transport.client import ScenarioClient
 
 

@@ -17,7 +17,7 @@ import orjson
 import pytest
 
 from scenario_frames import schema as S
-from scenario_frames.frames import Catalog
+from scenario_frames.tables.catalog import Catalog
 
 gen = pytest.importorskip("scenario_frames.demo.generator")
 

@@ -17,11 +17,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
-from scenario_frames import _materialize as M
-from scenario_frames import frames as F
 from scenario_frames import schema as S
-from scenario_frames._decode import MAX_DEPTH
-from scenario_frames.frames import Catalog
+from scenario_frames.tables import catalog as F
+from scenario_frames.tables import materialize as M
+from scenario_frames.tables.catalog import Catalog
+from scenario_frames.tables.decode import MAX_DEPTH
 
 SETTINGS = settings(max_examples=60, deadline=None, derandomize=True,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])

@@ -460,7 +460,7 @@ def test_a_write_failing_after_the_fetch_keeps_the_pages_for_a_rerun_without_req
 def _two_snapshots(out: Path) -> list[Path]:
     from datetime import UTC, datetime
 
-    from scenario_frames.frames import Catalog, CatalogMeta
+    from scenario_frames.tables.catalog import Catalog, CatalogMeta
 
     for day in (1, 2):
         meta = CatalogMeta(fetched_at=datetime(2026, 1, day, tzinfo=UTC), query={}, base_url=None, pages=1,

@@ -20,8 +20,8 @@ from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 from scenario_frames.demo import make_records
-from scenario_frames.frames import Catalog
 from scenario_frames.notebook.panel import P50_COST, P50_LATENCY, FilterPanel, model_p50
+from scenario_frames.tables.catalog import Catalog
 
 UNKNOWN_TYPE = "brand-new-type"
 UTC = dt.UTC

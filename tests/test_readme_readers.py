@@ -17,7 +17,7 @@ import pytest
 
 from scenario_frames import store as snap
 from scenario_frames.demo.generator import make_records
-from scenario_frames.frames import Catalog, CatalogMeta
+from scenario_frames.tables.catalog import Catalog, CatalogMeta
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 MARKER = "<!-- readers-example:"

@@ -24,7 +24,7 @@ from scenario_frames import schema
 from scenario_frames import store as snap
 from scenario_frames.demo.generator import make_records
 from scenario_frames.files import sha256_file
-from scenario_frames.frames import Catalog, CatalogMeta
+from scenario_frames.tables.catalog import Catalog, CatalogMeta
 
 NAME_RE = re.compile(r"^snapshot_at=\d{4}-\d\d-\d\dT\d\d-\d\d-\d\dZ(-\d{3})?$")
 T0 = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)

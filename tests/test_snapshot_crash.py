@@ -37,7 +37,7 @@ import pytest
 from scenario_frames import store as snap
 from scenario_frames.demo.generator import make_records
 from scenario_frames.files import sha256_file
-from scenario_frames.frames import Catalog
+from scenario_frames.tables.catalog import Catalog
 
 pytestmark = pytest.mark.slow
 

@@ -18,7 +18,7 @@ from ..listing.query import API_NAMES, BOOL_PARAMS
 from ..transport.client import DEFAULT_MAX_PAGE_BYTES, DEFAULT_MAX_RETRY_AFTER, ScenarioClient
 
 if TYPE_CHECKING:
-    from ..frames import Catalog
+    from ..tables.catalog import Catalog
 
 # The demo generator's own bound (``DemoCatalog`` refuses more); a test keeps them equal.
 MAX_DEMO_MODELS = 10_000_000

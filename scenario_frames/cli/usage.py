@@ -22,7 +22,8 @@ import polars as pl
 
 from .._version import __version__
 from ..errors import QueryError
-from ..listing.query import iso_utc, parse_iso, safe_base_url
+from ..listing.query import iso_utc, parse_iso
+from ..urls import safe_base_url
 from .common import check_base_url, has_credentials
 
 if TYPE_CHECKING:  # the usage module is imported when the subcommand runs, not at CLI start

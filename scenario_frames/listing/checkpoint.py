@@ -24,8 +24,9 @@ import orjson
 from ..errors import CheckpointMismatchError
 from ..files import atomic_write
 from ..transport.client import ScenarioClient
+from ..urls import safe_base_url
 from .paginate import DEFAULT_PAGE_SIZE, _ids
-from .query import ModelQuery, iso_utc, parse_iso, safe_base_url
+from .query import ModelQuery, iso_utc, parse_iso
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,6 @@ import warnings
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import UTC, date, datetime
-from urllib.parse import urlsplit, urlunsplit
 
 from ..errors import QueryError
 from ..schema import (
@@ -99,22 +98,6 @@ def parse_iso(text: str) -> datetime:
     except ValueError:
         raise QueryError("iso-date", f"{text!r} is not an ISO 8601 date; write e.g. 2025-01-31 or 2025-01-31T12:00:00Z") from None
     return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
-
-
-def safe_base_url(url: str | None) -> str | None:
-    """The base URL without userinfo, query string or fragment (credentials never get written)."""
-    if not url:
-        return url
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if ":" in host:  # IPv6 literal
-        host = f"[{host}]"
-    try:
-        port = parts.port
-    except ValueError:
-        port = None
-    netloc = f"{host}:{port}" if port else host
-    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
 def as_list(value: str | Iterable[str]) -> list[str]:

@@ -22,7 +22,7 @@ from ..errors import SnapshotError
 from ..listing.query import SNAKE_NAMES, iso_utc, to_utc
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..frames import Catalog
+    from ..tables.catalog import Catalog
 
 from .manifest import _jsonable, latest_snapshot
 from .read import _empty, read_tables
@@ -104,7 +104,7 @@ def refresh_incremental(
     models fetched twice are simply replaced.  Removed models stay in the merged snapshot:
     only a full snapshot sees removals.
     """
-    from ..frames import Catalog
+    from ..tables.catalog import Catalog
 
     root = Path(out)
     prev_path = latest_snapshot(root)

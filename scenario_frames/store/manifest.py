@@ -103,7 +103,7 @@ def _meta_value(meta: object, name: str, default: Any = None) -> Any:
 
 def meta_from_manifest(manifest: Mapping[str, Any]) -> Any:
     """A ``CatalogMeta`` rebuilt from a manifest (only the fields CatalogMeta declares)."""
-    from ..frames import CatalogMeta
+    from ..tables.catalog import CatalogMeta
 
     values = {
         "fetched_at": to_utc(manifest["fetched_at"]) if manifest.get("fetched_at") else None,

@@ -20,7 +20,7 @@ from ..errors import SnapshotError
 from ..files import sha256_file
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..frames import Catalog
+    from ..tables.catalog import Catalog
 
 from .manifest import MANIFEST, PREFIX, latest_snapshot, meta_from_manifest, read_manifest
 
@@ -91,7 +91,7 @@ def read_snapshot(path: str | os.PathLike[str], *, verify: bool = True) -> Catal
     With ``verify`` (the default) every file's sha256 is checked against the manifest first,
     so a damaged or edited file raises ``SnapshotError`` instead of giving wrong answers.
     """
-    from ..frames import Catalog
+    from ..tables.catalog import Catalog
 
     tables, manifest = read_tables(path, verify=verify)
     return Catalog.from_tables(tables, meta_from_manifest(manifest))

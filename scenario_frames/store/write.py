@@ -51,10 +51,11 @@ import pyarrow.parquet as pq
 from .. import schema
 from .._version import __version__
 from ..errors import SnapshotError
-from ..listing.query import safe_base_url, to_utc
+from ..listing.query import to_utc
+from ..urls import safe_base_url
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..frames import Catalog
+    from ..tables.catalog import Catalog
 
 from .manifest import (
     FORMAT,

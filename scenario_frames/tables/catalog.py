@@ -4,8 +4,8 @@
 ``schema.TABLE_ORDER``: ``models`` (one row per model, nested objects flattened by path),
 child tables keyed by ``model_id`` and a position, and ``rejects`` (records that could not be
 read, kept whole with the reason).  Every column, dtype and JSON source comes from
-``schema.TABLES``; how the bytes become Arrow arrays is in ``_materialize`` (one route per
-record), and why most records need no Python objects at all is in ``_decode``.
+``schema.TABLES``; how the bytes become Arrow arrays is in ``materialize`` (one route per
+record), and why most records need no Python objects at all is in ``decode``.
 
 Rules worth knowing:
 
@@ -16,14 +16,14 @@ Rules worth knowing:
   unknown keys sit under ``"assets"``.
 * Enum-like fields are plain strings: unknown values are kept as they come.
 * A record is refused (``rejects``) when it is not an object, has no string id, or holds a
-  value of a JSON type its column cannot take (see ``_materialize`` for the coercions).
+  value of a JSON type its column cannot take (see ``materialize`` for the coercions).
   Missing fields and ``null`` are fine.  A bad record never costs the rest of its page.
 * Identity is exact: a record is a model only with a non-empty string ``id``; any other
   record is a reject with the reason.  Every record sent ends in exactly one place: ``models``
   (once per id), ``rejects``, or counted in ``meta.duplicates`` (the policy, which copy wins,
   lives in ``_stack`` and nowhere else).
 * ``meta.records_fast`` / ``meta.records_exact`` count the records decoded on the fast route
-  (no Python objects) and on the exact route (see ``_decode`` and ``_materialize``).
+  (no Python objects) and on the exact route (see ``decode`` and ``materialize``).
 * ``inputs`` rows are keyed by ``(model_id, parent_name, position)``: top-level inputs have a
   null ``parent_name``; members of an ``inputs_array`` input carry its name and their
   position within it.
@@ -33,9 +33,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import threading
 from collections.abc import Iterable, Iterator, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import MappingProxyType
@@ -46,16 +44,17 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from . import _materialize as M
-from . import schema as S
-from .listing.query import safe_base_url
+from .. import schema as S
+from ..urls import safe_base_url
+from . import materialize as M
 
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["Catalog", "CatalogBuilder", "CatalogMeta"]
-
 log = logging.getLogger(__name__)
+
+__all__ = ["Catalog", "CatalogMeta"]
+
 
 
 def _list_lengths(chunk: pa.Array) -> np.ndarray:
@@ -684,100 +683,3 @@ class Catalog:
 
     def __len__(self) -> int:
         return self.models.height
-
-
-# Record ids of a builder's page ``seq`` start at ``seq << _RID_SHIFT``: unique without
-# knowing how many records earlier pages hold (ids only need to be unique, not dense).
-_RID_SHIFT = 32
-
-
-class CatalogBuilder:
-    """A ``Catalog`` built page by page while the pages are still arriving.
-
-    ``add_page(body, key)`` returns at once: a background thread reads the page (Arrow's
-    typed read, the fast or exact path, the inputs), which is most of the work, so it
-    overlaps with whatever the caller waits on (the fetcher's network round trips).
-    ``finish(meta)`` waits for the pages and derives the tables from them in ``key`` order,
-    in batches, exactly as ``from_json_pages`` does (the table step costs far less per
-    record when batched than page by page).  The result equals ``Catalog.from_json_pages``
-    of the same bodies listed in ``key`` order: tables, rejects (with page numbers counted
-    in that order) and the duplicate count.
-
-    Keys must be comparable with each other (by default the order of ``add_page`` calls).
-    Adding a page under a key already used replaces that page; ``discard`` drops one.  The
-    builder is thread-safe; use it as a context manager, or call ``finish`` or ``close``,
-    so its threads stop.
-    """
-
-    def __init__(self, *, threads: int = 1) -> None:
-        if threads < 1:
-            raise ValueError("threads must be at least 1")
-        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="frames-build")
-        self._lock = threading.Lock()
-        self._pages: dict[Any, Future[M.PageOut]] = {}
-        self._seq = 0
-        self._closed = False
-
-    def add_page(self, body: bytes | str, key: Any = None) -> None:
-        """Queue one raw ``GET /models`` body (bytes or str) for materialization."""
-        with self._lock:
-            if self._closed:
-                raise RuntimeError("this CatalogBuilder is finished or closed")
-            seq = self._seq
-            self._seq += 1
-            fut = self._pool.submit(M.page_output, body, None, seq << _RID_SHIFT)
-            old = self._pages.get(seq if key is None else key)
-            self._pages[seq if key is None else key] = fut
-        if old is not None:
-            old.cancel()
-
-    def discard(self, key: Any) -> None:
-        """Forget the page added under ``key`` (no error when there is none)."""
-        with self._lock:
-            fut = self._pages.pop(key, None)
-        if fut is not None:
-            fut.cancel()
-
-    def keys(self) -> list[Any]:
-        """The keys of the pages held, in the order they will be stacked."""
-        with self._lock:
-            return sorted(self._pages)
-
-    def finish(self, meta: CatalogMeta | None = None) -> Catalog:
-        """Wait for every page and return the Catalog (the builder cannot be used after).
-
-        The builder is where duplicates are dropped and counted: ``meta.duplicates`` and the
-        per-route record counts are set here, whatever ``meta`` carried.
-        """
-        with self._lock:
-            self._closed = True
-            ordered = [self._pages[k] for k in sorted(self._pages)]
-            self._pages = {}
-
-        def outs() -> Iterator[M.PageOut]:
-            while ordered:
-                page_no = n_pages - len(ordered)
-                out = ordered.pop(0).result()
-                out.rejects = [(page_no, *r[1:]) for r in out.rejects]
-                yield out
-
-        n_pages = len(ordered)
-        try:
-            tables, stats = _assemble(outs())
-        finally:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-        meta = meta or CatalogMeta(pages=n_pages, requests=n_pages)
-        return Catalog(tables, stats.apply(meta))
-
-    def close(self) -> None:
-        """Stop without a result: pending pages are dropped (for error paths)."""
-        with self._lock:
-            self._closed = True
-            self._pages = {}
-        self._pool.shutdown(wait=False, cancel_futures=True)
-
-    def __enter__(self) -> CatalogBuilder:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

@@ -3,7 +3,7 @@
 Design note (why it is correct)
 -------------------------------
 A page is read twice, both times without Python objects: Arrow's JSON reader reads the typed
-values of every known field (``_materialize.MODEL_ARROW``), and ``split_page`` cuts the body
+values of every known field (``materialize.MODEL_ARROW``), and ``split_page`` cuts the body
 into its records with numpy.  The tables are built from Arrow's values for *every* record; the
 only thing Python adds is what Arrow cannot see: unknown keys (for ``extra``), the free-form
 ``json`` leaves and custom models' ``inputs``.  So a record may skip Python exactly when it has
@@ -23,7 +23,7 @@ no unknown key and holds none of those fields.  That is proved by counting, per 
    ``I``, ``-I`` or a blank, or that are not UTF-8, are flagged ``lax``.
 
 A record whose counts differ, that is ``lax``, or that holds a field Python reads (``PY_ROOTS``
-in ``_materialize``) takes the exact route alone: its bytes are decoded by orjson and walked;
+in ``materialize``) takes the exact route alone: its bytes are decoded by orjson and walked;
 its neighbours keep the typed read.  Nothing is guessed: when a page is not shaped as the
 counting assumes (no single literal ``"models"`` key holding an array, unbalanced brackets),
 ``split_page`` says why, and the page is decoded whole by orjson and every record read exactly.
@@ -31,7 +31,7 @@ counting assumes (no single literal ``"models"`` key holding an array, unbalance
 Bad input stops at the record: one nested deeper than ``MAX_DEPTH`` or larger than
 ``MAX_RECORD_BYTES`` is refused from these counts before any parser sees it, and a page whose
 typed read fails is read again in halves until each failing record stands alone
-(``_materialize.read_spans``).
+(``materialize.read_spans``).
 """
 
 from __future__ import annotations
@@ -223,7 +223,7 @@ def _lengths(lst: pa.Array) -> np.ndarray:
 def key_counts(arr: pa.StructArray, level) -> np.ndarray:
     """Per row of ``arr``: the keys with a non-null value that Arrow read at ``level`` and below.
 
-    ``level`` is a ``_materialize.Level``.  List items are counted and summed back to their row
+    ``level`` is a ``materialize.Level``.  List items are counted and summed back to their row
     (a list null or empty adds nothing below its own key).
     """
     n = len(arr)

@@ -1,12 +1,12 @@
 """Pages of ``GET /models`` into Arrow arrays and side rows: the engine behind ``frames``.
 
-One route per record, decided per record (``_decode`` shows why the choice is safe):
+One route per record, decided per record (``decode`` shows why the choice is safe):
 
 * **Typed read.**  Arrow's C++ JSON reader reads the page bytes against an explicit Arrow type
   derived from ``schema.MODEL`` (every known leaf but the free-form ``json`` ones; the recursive
   ``inputs`` only as a marker).  It is strict about JSON types, parses ISO dates itself and
   runs without the GIL.  Every kept record's values come from this read, on either route.
-* **Fast route** (most records): ``_decode`` proves, by counting keys, that a record has no
+* **Fast route** (most records): ``decode`` proves, by counting keys, that a record has no
   unknown key, no ``null`` and no field Python must read; nothing more is done for it.
 * **Exact route** (the others, one by one): the record's bytes are decoded by orjson, its
   unknown keys gathered for ``extra`` at every level, its ``json`` leaves written as text and
@@ -14,7 +14,7 @@ One route per record, decided per record (``_decode`` shows why the choice is sa
   ``decode_page(..., fast=False)`` sends every record this way: the oracle the tests compare
   the fast route against.
 * **A bad record costs one record.**  A record that is not an object, has no usable id, is
-  nested deeper than ``_decode.MAX_DEPTH``, larger than ``_decode.MAX_RECORD_BYTES``, not JSON,
+  nested deeper than ``decode.MAX_DEPTH``, larger than ``decode.MAX_RECORD_BYTES``, not JSON,
   or holds a value of a type its column cannot take is a reject with the reason; when the
   page's typed read fails, its records are read again in halves until each failing one stands
   alone.
@@ -44,8 +44,8 @@ import orjson
 import pyarrow as pa
 import pyarrow.json as pj
 
-from . import _decode as D
-from . import schema as S
+from .. import schema as S
+from . import decode as D
 
 # ---------------------------------------------------------------------------------------------
 # Schema-derived plan
