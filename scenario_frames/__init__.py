@@ -1,9 +1,13 @@
 """scenario_frames: the Scenario model catalog as typed polars tables.
 
-The package reads as its data flow: ``client`` (HTTP, auth, retries) -> ``query`` (parameters
-and rules) -> ``pages`` (pagination, partitioned parallel listing, resume) -> ``schema`` /
-``frames`` (typed tables) -> ``snapshot`` (parquet history, diff) -> ``usage`` (joins) ->
-``panel`` / ``charts`` (notebooks) -> ``cli``.  ``demo`` is an embedded Scenario API.
+The package reads as its data flow, one subpackage per layer: ``transport`` (HTTP, auth,
+retries) -> ``listing`` (query rules, pagination, partitioned parallel listing, resume) ->
+``fetch`` (a listing fed to the tables) -> ``tables`` (typed polars tables) -> ``store``
+(parquet snapshots, history, diff) -> ``usage`` (joins) -> ``notebook`` (panel, charts) ->
+``cli``; ``schema``, ``errors``, ``files`` and ``urls`` lie below them all.  ``demo`` is an
+embedded Scenario API.  The common names are importable from here; older names (``client``,
+``pages``, ``frames``, ``snapshot``, ``panel``, ``charts``, ``query``) still resolve to their new
+modules.
 """
 
 from __future__ import annotations

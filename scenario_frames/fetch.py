@@ -1,11 +1,12 @@
 """Entry points of the fetcher: a whole ``GET /models`` listing as pages, or as a Catalog.
 
-``fetch_pages`` lists a query with a given client (parallel and resumable, see ``pages``);
+``fetch_pages`` lists a query with a given client (parallel and resumable, see ``listing.partition``);
 ``fetch_catalog`` builds the client from arguments or the environment and fetches, turning
-each page into partial tables (``frames.CatalogBuilder``) as soon as it lands, while the
+each page into partial tables (``tables.builder.CatalogBuilder``) as soon as it lands, while the
 other requests are still in flight: the tables are ready moments after the last page.
-``add_fetch_arguments`` gives every CLI command the same flags for the query and the
-transport; ``query_from_args`` / ``client_from_args`` / ``fetch_from_args`` read them back.
+This module is the one place a listing meets the tables: ``listing`` and ``transport`` below
+never see a table, and ``tables`` never sees a request.  (The command-line flags that feed it
+are in ``cli.common``.)
 """
 
 from __future__ import annotations
@@ -135,7 +136,7 @@ def fetch_catalog(
     max_page_bytes: int | None = None,
     **query: Any,
 ) -> Catalog:
-    """Fetch a listing and return it as a typed ``Catalog`` (``frames``).
+    """Fetch a listing and return it as a typed ``Catalog`` (``tables.catalog``).
 
     ``query`` takes the snake_case parameters of ``GET /models``.  Without ``privacy`` the
     listing is public when no credentials were found, private otherwise.

@@ -7,7 +7,7 @@ intervals of milliseconds ``[start, stop)``: the API's bounds are exclusive, so 
 asked for as ``createdAfter=start-1ms&createdBefore=stop``, and a model sitting exactly on a
 cut belongs to exactly one window.  (With sub-millisecond timestamps a model could land in
 two windows; pages are never rewritten to drop such doubles here: the table builder,
-``frames.CatalogBuilder``, is the one place that de-duplicates, and counts.)
+``tables.builder.CatalogBuilder``, is the one place that de-duplicates, and counts.)
 
 Windows split adaptively: when a worker runs out of work, it halves the window with the most
 pages left, between that window's current position and its end; the running worker drops
@@ -452,7 +452,7 @@ def list_pages(
     """Fetch a whole listing, partitioned by createdAt across ``workers`` when the query allows.
 
     The result holds every page of the listing as the server sent it (a model listed twice
-    is in both pages: ``frames.CatalogBuilder`` de-duplicates and counts), in the listing's
+    is in both pages: ``tables.builder.CatalogBuilder`` de-duplicates and counts), in the listing's
     order for createdAt sorts.  With ``checkpoint`` (a folder), a second run
     of the same fetch continues where the first one stopped.
 

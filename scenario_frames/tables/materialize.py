@@ -1,4 +1,4 @@
-"""Pages of ``GET /models`` into Arrow arrays and side rows: the engine behind ``frames``.
+"""Pages of ``GET /models`` into Arrow arrays and side rows: the engine behind ``tables.catalog``.
 
 One route per record, decided per record (``decode`` shows why the choice is safe):
 
@@ -796,7 +796,7 @@ def page_output(raw: Any, page: int | None, rid0: int, *, fast: bool = True) -> 
     """One page from start to finish in the calling thread, inputs resolved (never raises).
 
     The page-at-a-time twin of ``iter_page_outputs``, for callers that run pages in their
-    own threads as they arrive (``frames.CatalogBuilder``): same reads, same paths, same
+    own threads as they arrive (``tables.builder.CatalogBuilder``): same reads, same paths, same
     rules, so a page gives the same output either way.
     """
     if not isinstance(raw, bytes | bytearray | memoryview | str):

@@ -622,7 +622,7 @@ class ScenarioClient:
     ) -> tuple[bytes, Any]:
         """Like ``get_json`` with a caller's body reader instead of orjson and a check.
 
-        Lets a caller validate a 200 in its own, cheaper way (``pages`` reads listing pages
+        Lets a caller validate a 200 in its own, cheaper way (``listing.paginate`` reads listing pages
         with Arrow, without the GIL) while keeping the retry of unusable bodies here.
         """
         resp, data = self._request(path, params, read)
