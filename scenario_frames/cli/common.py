@@ -80,19 +80,30 @@ _QUERY_FLAG_HELP: dict[str, str] = {
 }
 
 
+def add_connection_arguments(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
+    """The flags every command that fetches takes (``--base-url``, ``--no-progress``), in one group.
+
+    Declared once so ``snapshot`` and ``usage`` read them the same way; returns the group so a
+    command can add its own transport flags to it.
+    """
+    net = parser.add_argument_group("connection (credentials: SCENARIO_API_KEY / SCENARIO_API_SECRET)")
+    net.add_argument("--base-url", metavar="URL",
+                     help="API base URL (default: $SCENARIO_BASE_URL or the real service)")
+    net.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return net
+
+
 def add_fetch_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the transport flags and one flag per ``GET /models`` query parameter.
 
     Credentials are deliberately not flags (command lines end up in shell history and
     process lists): set SCENARIO_API_KEY and SCENARIO_API_SECRET in the environment.
     """
-    net = parser.add_argument_group("connection (credentials: SCENARIO_API_KEY / SCENARIO_API_SECRET)")
-    net.add_argument("--base-url", help="API base URL (default: $SCENARIO_BASE_URL or the real service)")
+    net = add_connection_arguments(parser)
     net.add_argument("--workers", type=int, default=DEFAULT_WORKERS,
                      help=f"concurrent requests for one listing (default {DEFAULT_WORKERS})")  # fmt: skip
     net.add_argument("--checkpoint", metavar="DIR",
                      help="folder keeping pages as they arrive; rerun the same command to resume")  # fmt: skip
-    net.add_argument("--no-progress", action="store_true", help="no progress bar")
     net.add_argument("--max-attempts", type=int, default=8, help="attempts per request (default 8)")
     net.add_argument("--deadline", type=float, default=None, metavar="SECONDS",
                      help="give up on a request after this long, retries and body included")  # fmt: skip

@@ -24,7 +24,7 @@ from .._version import __version__
 from ..errors import QueryError
 from ..listing.query import iso_utc, parse_iso
 from ..urls import safe_base_url
-from .common import check_base_url, has_credentials
+from .common import add_connection_arguments, check_base_url, has_credentials
 
 if TYPE_CHECKING:  # the usage module is imported when the subcommand runs, not at CLI start
     from ..transport.client import ScenarioClient
@@ -58,11 +58,9 @@ def register_usage(subs: argparse._SubParsersAction) -> None:
                    help="only these projects (space or comma separated)")
     p.add_argument("--out", default="usage", metavar="DIR",
                    help="folder for model_usage.parquet and manifest.json (default: ./usage)")
-    p.add_argument("--base-url", default=None, metavar="URL",
-                   help="API base URL (default: SCENARIO_BASE_URL or the real service)")
     p.add_argument("--demo", action="store_true",
                    help="start the embedded demo API in this process and use its demo credentials")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_connection_arguments(p)
     p.set_defaults(run=run_usage)
 
 
