@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-ORDER = ("fetch", "frames", "history", "panel")
+ORDER = ("fetch", "frames", "history", "panel", "body", "demo_server")
 
 
 def machine() -> str:
