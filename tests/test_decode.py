@@ -137,6 +137,7 @@ def test_split_page_counts_keys_outside_strings_only() -> None:
 
 _DRIFT = make_records(40, seed=8, drift=True) + _adversarial(make_records(10, seed=9))
 scalars = st.one_of(st.none(), st.booleans(), st.integers(-(2**63), 2**63 - 1),
+                    st.sampled_from([2**64 + 1, -(2**63) - 1, 10**29, 2**64 - 1]),  # beyond orjson's ints
                     st.floats(allow_nan=False, allow_infinity=False),
                     st.text(max_size=8), st.sampled_from(['\\": x', '"a":{', "é😀", "\\\\"]))
 values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=3)
@@ -185,9 +186,11 @@ def drift_pages(draw: st.DrawFn) -> list[Any]:
 @SETTINGS
 @given(drift_pages(), st.integers(1, 4), st.booleans())
 def test_fuzzed_drift_pages_routes_agree_and_every_record_is_counted(records, per_page, pretty):
-    dump = (lambda d: json.dumps(d, indent=1, ensure_ascii=False).encode()) if pretty else orjson.dumps
+    dump = (lambda d: json.dumps(d, indent=1, ensure_ascii=False).encode()) if pretty else M.to_json
     pages = [dump({"models": records[i:i + per_page]}) for i in range(0, len(records), per_page)]
     tables, stats = _routes(pages)
+    for text in tables["models"]["extra"].drop_nulls().to_list():  # extra is lossless
+        assert json.loads(text) == _unknown(records, json.loads(text))
     assert len(records) == tables["models"].height + tables["rejects"].height + stats.duplicates
     assert tables["models"]["model_id"].is_unique().all()
     cat = Catalog.from_records(records)
@@ -292,3 +295,84 @@ def test_bytes_arrow_takes_and_orjson_refuses_are_read_exactly(value: bytes) -> 
         assert [r[1] for r in out.rejects] == [3]
         assert "not valid JSON" in out.rejects[0][3]
     assert fast.exact_records == 1 + sum(r["type"] == "custom" for r in make_records(10, seed=10))
+
+
+# ---------------------------------------------------------------------------------------------
+# Nothing silently lost: repeated keys, integers beyond 64 bits
+# ---------------------------------------------------------------------------------------------
+
+
+def _unknown(records: list[Any], extra: dict) -> dict:
+    """``extra`` rebuilt from the records sent: the values at its paths, in the record whose
+    extra matches (a helper for the lossless check)."""
+    def pick(src: Any, shape: Any) -> Any:
+        if not isinstance(shape, dict) or not isinstance(src, dict):
+            return src
+        return {k: pick(src.get(k), v) for k, v in shape.items()}
+    for rec in records:
+        if isinstance(rec, dict) and pick(rec, extra) == extra:
+            return extra
+    return {"not found in any record": extra}
+
+
+def _two(extra: bytes) -> tuple[bytes, str, str]:
+    a, b = make_records(2, seed=2)
+    a.pop("thumbnail", None)  # a test may write its own
+    return json.dumps(a).encode()[:-1] + extra + b"}", a["id"], b["id"]
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["fast", "exact"])
+@pytest.mark.parametrize("extra, want", [
+    (b',"zz":{"a":[18446744073709551617,{"b":-0}]}', '{"zz":{"a":[18446744073709551617,{"b":0}]}}'),
+    (b',"zz":123456789012345678901234567890', '{"zz":123456789012345678901234567890}'),
+    (b',"zz":-9223372036854775809', '{"zz":-9223372036854775809}'),
+    (b',"zz":[18446744073709551615,"12345678901234567890"]', '{"zz":[18446744073709551615,"12345678901234567890"]}'),
+])
+def test_integers_beyond_64_bits_are_kept_exactly_in_extra(fast: bool, extra: bytes, want: str) -> None:
+    """orjson reads integers outside -2**63 .. 2**64-1 as floats; extra must keep them exactly
+    (``-0`` is read as ``0``, documented)."""
+    rec, a, _b = _two(extra)
+    body = b'{"models":[' + rec + b"," + json.dumps(make_records(2, seed=2)[1]).encode() + b"]}"
+    out = M.page_output(body, 0, 0, fast=fast)
+    cat = Catalog.from_json_pages([body]) if fast else None
+    assert not out.rejects
+    assert out.extras["models"][(0,)] and M.dumps(out.extras["models"][(0,)]) == want
+    if cat is not None:
+        assert cat.models.filter(pl.col("model_id") == a)["extra"].to_list() == [want]
+        # the whole-page route (an escaped envelope key) and Python records keep them too
+        whole = Catalog.from_json_pages([body.replace(b'"models"', b'"\\u006dodels"', 1)])
+        assert whole.models.filter(pl.col("model_id") == a)["extra"].to_list() == [want]
+        assert Catalog.from_records([json.loads(rec)]).models["extra"].to_list() == [want]
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["fast", "exact"])
+@pytest.mark.parametrize("extra, key", [
+    (b',"zz":1,"zz":2', "zz"),
+    (b',"zz":{"q":1,"r":[{"s":1,"s":1}]}', "s"),
+    (b',"thumbnail":{"assetId":"x","url":"u","focus":{"x":1,"x":2}}', "x"),
+])
+def test_a_repeated_key_makes_its_record_a_reject(fast: bool, extra: bytes, key: str) -> None:
+    """orjson keeps only the last copy of a repeated key; the record must not pass as if it
+    held one (a repeated known key already fails the typed read)."""
+    rec, a, _b = _two(extra)
+    body = b'{"models":[' + rec + b"," + json.dumps(make_records(2, seed=2)[1]).encode() + b"]}"
+    out = M.page_output(body, 0, 0, fast=fast)
+    assert [(r[1], r[2], r[3]) for r in out.rejects] == [(0, a, f'key "{key}" appears twice')]
+    assert out.rejects[0][4] == rec.decode()
+    assert len(out.models) == 1 and out.rids == [1]
+
+
+def test_a_page_with_models_twice_is_a_page_level_reject_with_its_text() -> None:
+    """orjson keeps only the last ``models`` array; no record may vanish without a trace."""
+    a, b = make_records(2, seed=2)
+    A, B = json.dumps(a).encode(), json.dumps(b).encode()
+    for body in (b'{"models":[' + A + b'],"models":[' + B + b"]}",
+                 b'{"models":[' + A + b'],"\\u006dodels":[' + B + b"]}",
+                 b'{"\\u006dodels":[' + A + b',' + A[:-1] + b',"zz":1,"zz":2}]}'):
+        cat = Catalog.from_json_pages([body])
+        assert cat.models.height == 0 and cat.meta.duplicates == 0, body
+        assert cat.rejects["raw"].to_list() == [body.decode()]
+        assert "appears twice" in cat.rejects["reason"][0]
+    # a page the splitter cannot cut but that repeats nothing is still read
+    cat = Catalog.from_json_pages([b'{"\\u006dodels":[' + A + b"," + B + b"]}"])
+    assert sorted(cat.models["model_id"].to_list()) == sorted([a["id"], b["id"]])

@@ -24,9 +24,17 @@ no unknown key and holds none of those fields.  That is proved by counting, per 
 
 A record whose counts differ, that is ``lax``, or that holds a field Python reads (``PY_ROOTS``
 in ``materialize``) takes the exact route alone: its bytes are decoded by orjson and walked;
-its neighbours keep the typed read.  Nothing is guessed: when a page is not shaped as the
-counting assumes (no single literal ``"models"`` key holding an array, unbalanced brackets),
-``split_page`` says why, and the page is decoded whole by orjson and every record read exactly.
+its neighbours keep the typed read.  orjson keeps only the last copy of a repeated key and
+reads integers beyond -2**63 .. 2**64-1 as floats, so the exact route (``materialize.loads_exact``)
+counts the keys of the decoded objects against the colons: fewer means a repeated key, and
+the record is a reject ("key X appears twice"; a repeated known key already fails the typed
+read on either route).  A record whose bytes hold a run of 19 digits is decoded again by the
+stdlib, which keeps such integers exactly (``-0`` is read as ``0`` by both).  Nothing is
+guessed: when a page is not shaped as the counting assumes (no single literal ``"models"`` key
+holding an array, unbalanced brackets), ``split_page`` says why, and the page is decoded whole
+(checked by orjson, read exactly by the stdlib) and every record read exactly; a page in which
+any object repeats a key (``models`` twice, say) is then one page-level reject with its text,
+since the copies orjson would drop cannot be told apart from the one it keeps.
 
 Bad input stops at the record: one nested deeper than ``MAX_DEPTH`` or larger than
 ``MAX_RECORD_BYTES`` is refused from these counts before any parser sees it, and a page whose

@@ -8,7 +8,8 @@ One route per record, decided per record (``decode`` shows why the choice is saf
   runs without the GIL.  Every kept record's values come from this read, on either route.
 * **Fast route** (most records): ``decode`` proves, by counting keys, that a record has no
   unknown key, no ``null`` and no field Python must read; nothing more is done for it.
-* **Exact route** (the others, one by one): the record's bytes are decoded by orjson, its
+* **Exact route** (the others, one by one): the record's bytes are decoded by orjson
+  (``loads_exact``: integers beyond 64 bits kept exactly, a repeated key a reject), its
   unknown keys gathered for ``extra`` at every level, its ``json`` leaves written as text and
   its ``inputs`` flattened (then read by the same strict Arrow reader in the background).
   ``decode_page(..., fast=False)`` sends every record this way: the oracle the tests compare
@@ -158,6 +159,53 @@ _JSON_TYPE = {dict: "an object", list: "an array", str: "a string", int: "a numb
               float: "a number", bool: "a boolean", type(None): "null"}
 
 
+# A run of 19 digits may be an integer orjson reads as a float (beyond -2**63 .. 2**64-1).
+_LONG_DIGITS = re.compile(rb"[0-9]{19}")
+
+
+def _count_keys(value: Any) -> int:
+    """Keys of every object in a decoded value."""
+    n, todo = 0, [value]
+    while todo:
+        v = todo.pop()
+        if type(v) is dict:
+            n += len(v)
+            todo.extend(v.values())
+        elif type(v) is list:
+            todo.extend(v)
+    return n
+
+
+def loads_checked(raw: bytes) -> tuple[Any, str | None]:
+    """``raw`` (valid JSON) decoded by the stdlib (integers exact), and the first key some
+    object of it repeats (None when none does)."""
+    found: list[str] = []
+
+    def pairs(kv: list[tuple[str, Any]]) -> dict:
+        d = dict(kv)
+        if len(d) != len(kv) and not found:
+            seen: set[str] = set()
+            found.append(next(k for k, _v in kv if k in seen or seen.add(k)))  # type: ignore[func-returns-value]
+        return d
+
+    doc = json.loads(raw, object_pairs_hook=pairs)
+    return doc, found[0] if found else None
+
+
+def loads_exact(raw: bytes, colons: int) -> Any:
+    """Decode one record's bytes as orjson does (its errors, its strictness), but exactly:
+    integers beyond 64 bits stay integers (the stdlib reads them when such digits are in the
+    bytes; ``-0`` is read as ``0`` either way).  ``colons`` are the keys written in the bytes
+    (``decode.Split.colons``); when the decoded objects hold fewer, a key is repeated and
+    ``ValueError`` says which (orjson would keep only its last value)."""
+    rec = orjson.loads(raw)
+    if _LONG_DIGITS.search(raw):
+        rec = json.loads(raw)
+    if _count_keys(rec) != colons:
+        raise ValueError(f"key {json.dumps(loads_checked(raw)[1], ensure_ascii=False)} appears twice")
+    return rec
+
+
 def json_type(value: object) -> str:
     """The JSON name of a decoded value's type, for reasons."""
     return _JSON_TYPE.get(type(value), type(value).__name__)
@@ -169,6 +217,12 @@ def to_json(value: object) -> bytes:
     try:
         return orjson.dumps(value)
     except (TypeError, orjson.JSONEncodeError) as exc:
+        if "64-bit" not in str(exc):
+            raise TypeError(str(exc)) from None
+    try:  # an integer wider than 64 bits (kept exactly by ``loads_exact``): the stdlib writes it
+        return json.dumps(value, ensure_ascii=False, allow_nan=False,
+                          separators=(",", ":")).encode()
+    except (TypeError, ValueError, RecursionError) as exc:
         raise TypeError(str(exc)) from None
 
 
@@ -687,9 +741,12 @@ def decode_page(body: bytes, prep: Prepared, page: int | None, rid0: int, *, fas
     for j in np.flatnonzero(need).tolist():
         i = int(held[j])
         try:
-            rec = orjson.loads(body[starts[i]:ends[i]])
+            rec = loads_exact(body[starts[i]:ends[i]], int(split.colons[i]))
         except orjson.JSONDecodeError as exc:
             bad[i] = f"record is not valid JSON: {exc}"
+            continue
+        except ValueError as exc:
+            bad[i] = str(exc)
             continue
         why = id_problem(rec.get("id"))
         if why:
@@ -758,18 +815,28 @@ def _reject_id(body: bytes, span: tuple[int, int]) -> str | None:
 
 
 def _whole_page(body: bytes, why: str, page: int | None, rid0: int, **kw: Any) -> PageOut:
-    """A page the splitter could not cut: decoded whole by orjson, written again compactly and
-    decoded like any page (every record counted as exact), or one page-level reject."""
+    """A page the splitter could not cut: decoded whole (checked by orjson, read exactly by the
+    stdlib), written again compactly and decoded like any page (every record counted as exact),
+    or one page-level reject.  A page where any object repeats a key (``models`` twice, or a
+    key inside a record) is a page-level reject: orjson would keep only the last copy."""
     try:
-        doc = orjson.loads(body)
+        orjson.loads(body)
+        doc, twice = loads_checked(body)
     except orjson.JSONDecodeError as exc:
         return _page_level_reject(page, f"page is not valid JSON: {exc}", body.decode("utf-8", "replace"))
+    except (ValueError, RecursionError) as exc:
+        return _page_level_reject(page, f"page cannot be read ({why}): {exc}",
+                                  body.decode("utf-8", "replace"))
+    if twice is not None:
+        return _page_level_reject(
+            page, f"page cannot be read ({why}): key {json.dumps(twice, ensure_ascii=False)} appears twice",
+            body.decode("utf-8", "replace"))
     if type(doc) is not dict or type(doc.get("models")) is not list:
         what = "no models list" if type(doc) is dict else f"{json_type(doc)}, not an object"
         return _page_level_reject(page, f"page has {what}", body.decode("utf-8", "replace"))
     try:
-        again = orjson.dumps({"models": doc["models"]})
-    except orjson.JSONEncodeError as exc:
+        again = to_json({"models": doc["models"]})
+    except TypeError as exc:
         return _page_level_reject(page, f"page cannot be read ({why}): {exc}",
                                   body.decode("utf-8", "replace"))
     prep = prepare(again)
