@@ -282,3 +282,19 @@ def test_custom_demo_secret_is_never_printed() -> None:
     assert "the configured key pair" in printed[2]
     assert "hush-77e1" not in "".join(printed) + err
 
+
+
+@pytest.mark.parametrize(("flag", "value"), [
+    ("--deadline", "nan"), ("--deadline", "inf"), ("--deadline", "0"), ("--deadline", "-1"),
+    ("--max-retry-after", "nan"), ("--max-retry-after", "inf"), ("--max-retry-after", "-1"),
+    ("--max-retry-after", "soon"),
+])
+def test_wait_bounds_are_checked_by_flag_before_anything_starts(silent_api, flag, value) -> None:
+    url, log = silent_api
+    for where in (["--base-url", url], ["--demo"]):
+        res = run("snapshot", *where, "--no-progress", flag, value)
+        assert res.returncode == 2, res.stderr
+        assert_clean(res.stderr)
+        assert f"error: argument {flag}: expected a number of seconds" in res.stderr.splitlines()[-1], res.stderr
+        assert "demo Scenario API at" not in res.stderr, "the demo server started first"
+    assert log == []
