@@ -298,3 +298,17 @@ def test_wait_bounds_are_checked_by_flag_before_anything_starts(silent_api, flag
         assert f"error: argument {flag}: expected a number of seconds" in res.stderr.splitlines()[-1], res.stderr
         assert "demo Scenario API at" not in res.stderr, "the demo server started first"
     assert log == []
+
+
+def test_unusable_checkpoint_is_named_before_any_request(silent_api, tmp_path) -> None:
+    url, log = silent_api
+    a_file = tmp_path / "a-file"
+    a_file.write_text("not a folder")
+    for folder, wanted in ((a_file, "it exists and is not a folder"),
+                           (tmp_path / "missing" / "ck", "its parent folder")):
+        for where in (["--base-url", url], ["--demo"]):
+            line = one_error(run("snapshot", *where, "--no-progress", "--out", str(tmp_path / "out"),
+                                 "--checkpoint", str(folder)))
+            assert line.startswith(f"error: --checkpoint {folder}: ") and wanted in line, line
+            assert "Errno" not in line
+    assert log == [] and a_file.read_text() == "not a folder" and not (tmp_path / "missing").exists()

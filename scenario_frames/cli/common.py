@@ -75,6 +75,22 @@ def check_base_url(url: str | None) -> None:
 
 
 
+def check_checkpoint(folder: str | None) -> None:
+    """Refuse an unusable ``--checkpoint`` (a file, a missing parent, no write access) by its flag."""
+    if not folder:
+        return
+    from pathlib import Path
+
+    path = Path(folder)
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"--checkpoint {path}: it exists and is not a folder; pass a folder")
+    where = path if path.exists() else path.absolute().parent
+    if not where.is_dir():
+        raise ValueError(f"--checkpoint {path}: its parent folder {where} does not exist; create it first")
+    if not os.access(where, os.W_OK | os.X_OK):
+        raise ValueError(f"--checkpoint {path}: {where} is not writable")
+
+
 # One flag per query keyword (``--sort-by`` for ``sort_by``, ...), in the reference's order.
 _QUERY_FLAG_HELP: dict[str, str] = {
     "privacy": "public or private models (default: public without credentials, else private)",
