@@ -126,7 +126,8 @@ class _Credentials:
         forms = {key, secret, token, token.rstrip("=")}
         forms |= {enc(f) for f in tuple(forms) for enc in (quote, quote_plus, lambda t: quote(t, safe=""))}
         self._needles = tuple(sorted((n for n in forms if len(n) >= 3), key=len, reverse=True))
-        self._byte_needles = tuple(n.encode() for n in self._needles)
+        # In bodies, only forms long enough not to match ordinary data (a key "demo" would).
+        self._byte_needles = tuple(n.encode() for n in self._needles if len(n) >= 8)
 
     @property
     def public(self) -> bool:
