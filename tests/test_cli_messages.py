@@ -282,3 +282,33 @@ def test_custom_demo_secret_is_never_printed() -> None:
     assert "the configured key pair" in printed[2]
     assert "hush-77e1" not in "".join(printed) + err
 
+
+
+@pytest.mark.parametrize(("flag", "value"), [
+    ("--deadline", "nan"), ("--deadline", "inf"), ("--deadline", "0"), ("--deadline", "-1"),
+    ("--max-retry-after", "nan"), ("--max-retry-after", "inf"), ("--max-retry-after", "-1"),
+    ("--max-retry-after", "soon"),
+])
+def test_wait_bounds_are_checked_by_flag_before_anything_starts(silent_api, flag, value) -> None:
+    url, log = silent_api
+    for where in (["--base-url", url], ["--demo"]):
+        res = run("snapshot", *where, "--no-progress", flag, value)
+        assert res.returncode == 2, res.stderr
+        assert_clean(res.stderr)
+        assert f"error: argument {flag}: expected a number of seconds" in res.stderr.splitlines()[-1], res.stderr
+        assert "demo Scenario API at" not in res.stderr, "the demo server started first"
+    assert log == []
+
+
+def test_unusable_checkpoint_is_named_before_any_request(silent_api, tmp_path) -> None:
+    url, log = silent_api
+    a_file = tmp_path / "a-file"
+    a_file.write_text("not a folder")
+    for folder, wanted in ((a_file, "it exists and is not a folder"),
+                           (tmp_path / "missing" / "ck", "its parent folder")):
+        for where in (["--base-url", url], ["--demo"]):
+            line = one_error(run("snapshot", *where, "--no-progress", "--out", str(tmp_path / "out"),
+                                 "--checkpoint", str(folder)))
+            assert line.startswith(f"error: --checkpoint {folder}: ") and wanted in line, line
+            assert "Errno" not in line
+    assert log == [] and a_file.read_text() == "not a folder" and not (tmp_path / "missing").exists()

@@ -62,3 +62,13 @@ def test_parser_defaults() -> None:
     args = build_parser().parse_args(["demo-server"])
     assert (args.host, args.port, args.models, args.seed) == ("127.0.0.1", 0, 2000, 0)
     assert args.fault_rate == 0.0 and args.drift is False and args.api_key == "demo"
+
+
+def test_a_client_hanging_up_leaves_no_traceback_on_stderr(tmp_path: Path) -> None:
+    """The client refuses a page over --max-page-bytes and drops the connection mid-body."""
+    cmd = [sys.executable, "-c", "import sys; from scenario_frames.cli import main; sys.exit(main())",
+           "snapshot", "--demo", "--max-page-bytes", "10", "--no-progress", "--out", str(tmp_path / "x")]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1 and "--max-page-bytes" in proc.stderr
+    assert "Traceback" not in proc.stderr and "Exception occurred" not in proc.stderr, proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].startswith("error: ")

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import traceback
 from pathlib import Path
+from urllib.parse import quote, quote_plus
 
 import orjson
 import pytest
@@ -234,3 +235,94 @@ def test_url_userinfo_is_refused_and_never_repeated(creds_env, tmp_path, caplog)
     for record in caplog.records:
         assert_clean(record.getMessage() + repr(record.args), "a log line")
     scan_folder(tmp_path)
+
+
+# ---------------------------------------------------------------------------------------------
+# Every form the credentials can be echoed in: base64 with or without padding, URL-encoded
+# ---------------------------------------------------------------------------------------------
+
+ALL_FORMS = (KEY, SECRET, B64, B64.rstrip("="), quote_plus(B64), quote(B64, safe=""),
+             quote_plus(f"Basic {B64}"))  # fmt: skip
+
+
+def assert_no_form(data: str | bytes, where: str) -> None:
+    data = data.encode() if isinstance(data, str) else data
+    for needle in ALL_FORMS:
+        assert needle.encode() not in data, f"credential material ({len(needle)} chars) found in {where}"
+
+
+def test_unpadded_and_url_encoded_echoes_are_scrubbed_from_errors(creds_env) -> None:
+    def answer(n: int, handler):
+        token = handler.headers.get("Authorization", "").split()[-1]
+        message = f"unpadded {token.rstrip('=')} quoted {quote_plus(token)} {quote(token, safe='')}"
+        return 400, {"Content-Type": "application/json"}, orjson.dumps({"message": message, "reason": "x"})
+
+    with scripted(answer) as (base, seen):
+        with pytest.raises(ScenarioAPIError) as err:
+            ScenarioClient(base).get("/models", {"privacy": "private"})
+    assert seen and B64.endswith("=") and quote_plus(B64) != B64, "the forms under test differ"
+    assert_no_form(str(err.value) + repr(err.value) + "".join(traceback.format_exception(err.value)), "the error")
+    assert "unpadded ***" in str(err.value)
+
+
+def _page(models: list, token: str | None) -> bytes:
+    return orjson.dumps({"models": models, "nextPaginationToken": token})
+
+
+def test_debug_logs_scrub_credentials_in_redirect_urls_and_tokens(tmp_path) -> None:
+    """urllib3 logs each request line at DEBUG: a Location or token holding the header stays out."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SCENARIO_")}
+    env |= {"SCENARIO_API_KEY": KEY, "SCENARIO_API_SECRET": SECRET}
+
+    def answer(n: int, handler):
+        auth = handler.headers.get("Authorization", "")
+        if "echo=" not in handler.path:
+            return 302, {"Location": "/v1/models?privacy=private&echo=" + quote_plus(auth)}, b""
+        if "paginationToken" not in handler.path:
+            return 200, {"Content-Type": "application/json"}, _page([{"id": "m1"}], "tok-" + auth)
+        return 200, {"Content-Type": "application/json"}, _page([{"id": "m2"}], None)
+
+    with scripted(answer) as (base, seen):
+        cmd = [sys.executable, "-c", LAUNCH, "--debug", "snapshot", "--base-url", base, "--privacy", "private",
+               "--no-progress", "--workers", "1", "--max-attempts", "1", "--out", str(tmp_path / "out")]  # fmt: skip
+        proc = subprocess.run(cmd, capture_output=True, env=env, timeout=120)
+    assert any("echo=" in e["path"] for e in seen), "the redirect was not followed"
+    assert b"DEBUG urllib3" in proc.stderr, "no urllib3 debug line to check"
+    assert_no_form(proc.stdout + proc.stderr, "the --debug output")
+
+
+def test_credentials_echoed_in_200_bodies_never_reach_checkpoints_or_snapshots(tmp_path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SCENARIO_")}
+    env |= {"SCENARIO_API_KEY": KEY, "SCENARIO_API_SECRET": SECRET}
+
+    def answer(fail_last: bool):
+        def reply(n: int, handler):
+            auth = handler.headers.get("Authorization", "")
+            echo = f"{auth} {B64.rstrip('=')} {quote_plus(auth)} {KEY}:{SECRET}"
+            if "paginationToken" not in handler.path:
+                return 200, {}, _page([{"id": "m1", "name": "one", "description": echo}], "tok-" + auth)
+            if fail_last and "tok2" in handler.path:
+                return 400, {}, b'{"message": "stop here"}'
+            if "tok2" not in handler.path:
+                return 200, {}, _page([{"id": "m2", "name": echo}], "tok2-" + B64.rstrip("="))
+            return 200, {}, _page([{"id": "m3", "name": "three"}], None)
+
+        return reply
+
+    # A run that stops midway keeps its checkpoint (tokens included); then one that completes.
+    for fail_last in (True, False):
+        with scripted(answer(fail_last)) as (base, seen):
+            cmd = [sys.executable, "-c", LAUNCH, "snapshot", "--base-url", base, "--privacy", "private",
+                   "--no-progress", "--workers", "1", "--max-attempts", "1", "--out", str(tmp_path / "out"),
+                   "--checkpoint", str(tmp_path / ("ck-stopped" if fail_last else "ck-done"))]  # fmt: skip
+            proc = subprocess.run(cmd, capture_output=True, env=env, timeout=120)
+        assert len(seen) == 3, proc.stderr.decode()[-2000:]
+        assert (proc.returncode != 0) is fail_last, proc.stderr.decode()[-2000:]
+        assert_no_form(proc.stdout + proc.stderr, "CLI output")
+        stderr = proc.stderr
+    files = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert any(p.suffix == ".parquet" for p in files) and any("ck-stopped" in str(p) for p in files)
+    for path in files:
+        assert_no_form(path.read_bytes(), str(path))
+    assert b"[redacted-credentials]" in b"".join(p.read_bytes() for p in files if "ck-stopped" in str(p))
+    assert b"echoed the API credentials" in stderr, "no warning about the echo"

@@ -37,6 +37,23 @@ def demo_models(text: str) -> int:
     return n
 
 
+def seconds(*, zero: bool) -> Any:
+    """An argparse type: a finite number of seconds, above 0 (or from 0 when ``zero``)."""
+    import math
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value) or value < 0 or (value == 0 and not zero):
+            raise argparse.ArgumentTypeError(
+                f"expected a number of seconds, {'0 or more' if zero else 'above 0'}, got {text!r}")
+        return value
+
+    return parse
+
+
 CREDENTIAL_VARS = ("SCENARIO_API_KEY", "SCENARIO_API_SECRET", "SCENARIO_SDK_API_KEY", "SCENARIO_SDK_API_SECRET")
 
 
@@ -56,6 +73,22 @@ def check_base_url(url: str | None) -> None:
     except ValueError as exc:
         raise ValueError(f"--base-url: {exc}") from None
 
+
+
+def check_checkpoint(folder: str | None) -> None:
+    """Refuse an unusable ``--checkpoint`` (a file, a missing parent, no write access) by its flag."""
+    if not folder:
+        return
+    from pathlib import Path
+
+    path = Path(folder)
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"--checkpoint {path}: it exists and is not a folder; pass a folder")
+    where = path if path.exists() else path.absolute().parent
+    if not where.is_dir():
+        raise ValueError(f"--checkpoint {path}: its parent folder {where} does not exist; create it first")
+    if not os.access(where, os.W_OK | os.X_OK):
+        raise ValueError(f"--checkpoint {path}: {where} is not writable")
 
 
 # One flag per query keyword (``--sort-by`` for ``sort_by``, ...), in the reference's order.
@@ -105,9 +138,9 @@ def add_fetch_arguments(parser: argparse.ArgumentParser) -> None:
     net.add_argument("--checkpoint", metavar="DIR",
                      help="folder keeping pages as they arrive; rerun the same command to resume")  # fmt: skip
     net.add_argument("--max-attempts", type=int, default=8, help="attempts per request (default 8)")
-    net.add_argument("--deadline", type=float, default=None, metavar="SECONDS",
+    net.add_argument("--deadline", type=seconds(zero=False), default=None, metavar="SECONDS",
                      help="give up on a request after this long, retries and body included")  # fmt: skip
-    net.add_argument("--max-retry-after", type=float, default=DEFAULT_MAX_RETRY_AFTER, metavar="SECONDS",
+    net.add_argument("--max-retry-after", type=seconds(zero=True), default=DEFAULT_MAX_RETRY_AFTER, metavar="SECONDS",
                      help="longest Retry-After to wait for; a server asking more fails the request "
                           f"(default {DEFAULT_MAX_RETRY_AFTER:g}, the official SDK's ceiling)")  # fmt: skip
     net.add_argument("--max-page-bytes", type=int, default=DEFAULT_MAX_PAGE_BYTES, metavar="BYTES",

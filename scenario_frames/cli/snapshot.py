@@ -20,7 +20,7 @@ from typing import Any
 import polars as pl
 
 from .. import store as snap
-from .common import DEMO_MODELS, check_base_url, demo_models, has_credentials
+from .common import DEMO_MODELS, check_base_url, check_checkpoint, demo_models, has_credentials
 
 # The query flags we check under --incremental (snake_case argparse destinations).
 _QUERY_DESTS = (
@@ -201,6 +201,7 @@ def check_flags(args: argparse.Namespace) -> None:
     if args.demo and args.base_url:
         raise ValueError("--demo serves its own API; drop --base-url (or drop --demo)")
     check_base_url(args.base_url)
+    check_checkpoint(args.checkpoint)
     if args.workers is not None and args.workers < 1:
         raise ValueError(f"--workers must be at least 1, got {args.workers}")
     if args.max_attempts is not None and args.max_attempts < 1:

@@ -54,6 +54,7 @@ import os
 import random
 import socket
 import struct
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -201,6 +202,15 @@ class _HTTPServer(ThreadingHTTPServer):
         self.open_sockets: set[socket.socket] = set()
         self.sockets_lock = threading.Lock()
         super().__init__(addr, _Handler)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hangs up mid-answer is routine (say, one refusing a body over its size
+        limit): log it at debug instead of socketserver's traceback on stderr."""
+        exc = sys.exc_info()[1]
+        if isinstance(exc, (ConnectionError, TimeoutError)):
+            log.debug("client %s dropped the connection: %s", client_address, type(exc).__name__)
+            return
+        super().handle_error(request, client_address)
 
 
 DEMO_API_KEY = "demo"

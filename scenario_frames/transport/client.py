@@ -17,11 +17,12 @@ import os
 import random
 import threading
 import time
+import weakref
 import zlib
 from collections.abc import Callable, Mapping
 from email.utils import parsedate_to_datetime
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import quote, quote_plus, urljoin, urlsplit
 
 import orjson
 import requests
@@ -48,6 +49,8 @@ log = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL = "https://api.cloud.scenario.com/v1"
 PUBLIC_TOKEN = "public-auth-token"
+# What a credential echoed back in a 200 body (or a pagination token) is replaced with.
+REDACTED = "[redacted-credentials]"
 
 # The longest Retry-After we sleep through.  The official scenario-sdk honours 0-60 s; we
 # take the same ceiling: a server asking for more is saying "come back later", and a
@@ -112,13 +115,19 @@ def checked_json(check: BodyCheck) -> BodyReader:
 class _Credentials:
     """An API key/secret pair turned into a Basic header; never shows its content."""
 
-    __slots__ = ("_header", "_needles")
+    __slots__ = ("_header", "_needles", "_byte_needles", "__weakref__")
 
     def __init__(self, key: str, secret: str) -> None:
         token = base64.b64encode(f"{key}:{secret}".encode()).decode("ascii")
         self._header = f"Basic {token}"
-        # Everything that would leak the pair if it showed up in text.
-        self._needles = tuple(n for n in {key, secret, token} if len(n) >= 3)
+        # Everything that would leak the pair if it showed up in text: the key, the secret and
+        # the base64 token, with or without its "=" padding, raw or URL-encoded ("+" -> %2B,
+        # "=" -> %3D, "/" -> %2F), longest first so a longer form is replaced whole.
+        forms = {key, secret, token, token.rstrip("=")}
+        forms |= {enc(f) for f in tuple(forms) for enc in (quote, quote_plus, lambda t: quote(t, safe=""))}
+        self._needles = tuple(sorted((n for n in forms if len(n) >= 3), key=len, reverse=True))
+        # In bodies, only forms long enough not to match ordinary data (a key "demo" would).
+        self._byte_needles = tuple(n.encode() for n in self._needles if len(n) >= 8)
 
     @property
     def public(self) -> bool:
@@ -132,6 +141,15 @@ class _Credentials:
         for needle in self._needles:
             text = text.replace(needle, "***")
         return text
+
+    def redact(self, body: bytes) -> tuple[bytes, bool]:
+        """``body`` with every form of the credentials replaced by ``REDACTED``; (body, whether any)."""
+        found = False
+        for needle in self._byte_needles:
+            if body.find(needle) != -1:
+                body = body.replace(needle, REDACTED.encode())
+                found = True
+        return body, found
 
     def __repr__(self) -> str:
         return "<credentials: api key and secret (hidden)>"
@@ -157,8 +175,37 @@ class _PublicAccess:
     def scrub(self, text: str) -> str:
         return text
 
+    def redact(self, body: bytes) -> tuple[bytes, bool]:
+        return body, False
+
     def __repr__(self) -> str:
         return "<public access>"
+
+
+class _ScrubLogs(logging.Filter):
+    """Scrubs the credentials of every live client out of urllib3's log records.
+
+    urllib3 logs each request line at DEBUG, URL and query string included; a server that
+    redirects to (or hands back a pagination token holding) the Authorization header would
+    otherwise put the credentials in ``--debug`` logs.
+    """
+
+    live: weakref.WeakSet[_Credentials] = weakref.WeakSet()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        creds = list(self.live)
+        if creds:
+            text = original = record.getMessage()
+            for c in creds:
+                text = c.scrub(text)
+            if text != original:
+                record.msg, record.args = text, None
+        return True
+
+
+_SCRUB_LOGS = _ScrubLogs()
+for _name in ("urllib3", "urllib3.connectionpool", "urllib3.poolmanager", "urllib3.response", "urllib3.util.retry"):
+    logging.getLogger(_name).addFilter(_SCRUB_LOGS)
 
 
 def _resolve_credentials(api_key: str | None, api_secret: str | None) -> _Credentials | _PublicAccess:
@@ -532,6 +579,8 @@ class ScenarioClient:
         self.base_url = url
         self._origin = _origin(url)
         self._auth = _resolve_credentials(api_key, api_secret)
+        if isinstance(self._auth, _Credentials):
+            _ScrubLogs.live.add(self._auth)
         self.timeout = timeout
         self.max_attempts = max_attempts
         self.deadline = deadline
@@ -755,6 +804,11 @@ class ScenarioClient:
 
         status = resp.status_code
         if status == 200:
+            body, echoed = self._auth.redact(body)
+            if echoed:  # kept, checkpointed and decoded only without them
+                resp._content = body  # noqa: SLF001 - what ``resp.content`` returns
+                log.warning("%s echoed the API credentials in a 200 body on GET %s: replaced them with %s",
+                            self.host, api_path, REDACTED)
             if read is None:
                 return resp, None
             try:
