@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, overload
 
 import polars as pl
 
@@ -64,6 +64,10 @@ def _lookup(models: pl.LazyFrame, variants: pl.LazyFrame | None, keys: list[str]
     return base.join(default, on=keys, how="left", maintain_order="left").select(*keys, *CATALOG_COLUMNS)
 
 
+@overload
+def _lazy(frame: pl.DataFrame | pl.LazyFrame) -> pl.LazyFrame: ...
+@overload
+def _lazy(frame: pl.DataFrame | pl.LazyFrame | None) -> pl.LazyFrame | None: ...
 def _lazy(frame: pl.DataFrame | pl.LazyFrame | None) -> pl.LazyFrame | None:
     return frame.lazy() if isinstance(frame, pl.DataFrame) else frame
 
@@ -165,6 +169,10 @@ def _catalog_states(source: Any) -> pl.DataFrame:
     return pl.concat(frames, how="diagonal_relaxed")
 
 
+@overload
+def _with_snapshot_time(frame: pl.LazyFrame) -> pl.LazyFrame: ...
+@overload
+def _with_snapshot_time(frame: pl.LazyFrame | None) -> pl.LazyFrame | None: ...
 def _with_snapshot_time(frame: pl.LazyFrame | None) -> pl.LazyFrame | None:
     """Make ``snapshot_at`` the snapshot's instant (Datetime UTC).
 
