@@ -75,7 +75,7 @@ def _lazy(frame: pl.DataFrame | pl.LazyFrame | None) -> pl.LazyFrame | None:
 def catalog_lookup(catalog: Any) -> pl.DataFrame:
     """One row per model: id, name, type, capabilities, default variant and its p50 cost.
 
-    ``cost_per_asset_p50_cu`` is the model's p50 cost as ``scenario_frames.costs`` defines it
+    ``cost_per_asset_p50_cu`` is the model's p50 cost as ``scenario_frames.tables.costs`` defines it
     for the whole toolkit (panel and charts included): the default variant's figure (flagged
     ``is_default``, or keyed ``default_variant_key`` when the flag is missing), else the lowest
     figure across the model's variants.  ``catalog`` is a Catalog or a dict of its tables
