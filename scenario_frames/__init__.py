@@ -12,6 +12,8 @@ modules.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ._version import __version__
 from .errors import (
     AuthenticationError,
@@ -26,6 +28,46 @@ from .errors import (
     ServerError,
 )
 from .listing.query import ModelQuery
+
+if TYPE_CHECKING:
+    # The lazily loaded names with their real types, for type checkers and IDEs (at run time
+    # ``__getattr__`` below imports them on first use).  ``X as X`` marks a re-export (PEP 484);
+    # the older module names keep working but are not re-exported for new code.
+    from . import demo as demo
+    from . import errors as errors
+    from . import fetch as fetch
+    from . import listing as listing
+    from . import notebook as notebook
+    from . import schema as schema
+    from . import store as snapshot  # noqa: F401  (older name of ``store``)
+    from . import store as store
+    from . import tables as tables
+    from . import transport as transport
+    from . import usage as usage
+    from .demo import serve_demo as serve_demo
+    from .fetch import fetch_catalog as fetch_catalog
+    from .fetch import fetch_pages as fetch_pages
+    from .listing import partition as pages  # noqa: F401  (older name)
+    from .listing import query as query
+    from .notebook import charts as charts
+    from .notebook import panel as panel
+    from .notebook.panel import FilterPanel as FilterPanel
+    from .schema import data_dictionary as data_dictionary
+    from .store import diff as diff
+    from .store import history as history
+    from .store import latest_snapshot as latest_snapshot
+    from .store import read_snapshot as read_snapshot
+    from .store import write_snapshot as write_snapshot
+    from .tables import catalog as frames  # noqa: F401  (older name)
+    from .tables.catalog import Catalog as Catalog
+    from .tables.catalog import CatalogMeta as CatalogMeta
+    from .transport import client as client
+    from .transport.client import ScenarioClient as ScenarioClient
+    from .usage import fetch_model_usage as fetch_model_usage
+    from .usage import join_usage as join_usage
+    from .usage import join_usage_asof as join_usage_asof
+    from .usage import load_usage as load_usage
+    from .usage import usage_summary as usage_summary
 
 # Heavier parts load on first use (PEP 562), so ``import scenario_frames`` stays quick.
 _LAZY: dict[str, tuple[str, str | None]] = {

@@ -14,14 +14,15 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
 from .listing.paginate import DEFAULT_PAGE_SIZE
 from .listing.partition import PageKey, PageSink, list_pages
 from .listing.query import API_NAMES, ModelQuery
+from .schema import QueryPrivacy, QuerySortBy, QuerySortDirection, QueryStatus
 from .transport.client import ScenarioClient
 
 if TYPE_CHECKING:  # frames is downstream of us at run time only
@@ -71,6 +72,16 @@ class FetchResult:
     started_at: datetime | None = None
 
 
+def _query_kwargs(arguments: Mapping[str, Any], *, skip: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The query keywords a caller set (``None`` means unset), taken from a function's arguments.
+
+    The public entry points spell out one keyword per query parameter so that type checkers
+    and IDEs know them; this picks them up again (call it with ``locals()`` first thing) and
+    hands them to ``ModelQuery.build``, the one place their rules are checked.
+    """
+    return {k: arguments[k] for k in QUERY_KWARGS if k not in skip and arguments.get(k) is not None}
+
+
 def _as_query(query: ModelQuery | Mapping[str, Any] | None) -> ModelQuery:
     if isinstance(query, ModelQuery):
         return query
@@ -78,7 +89,7 @@ def _as_query(query: ModelQuery | Mapping[str, Any] | None) -> ModelQuery:
 
 
 def fetch_pages(
-    query: ModelQuery | Mapping[str, Any] | None,
+    query: ModelQuery | Mapping[str, Any] | None = None,
     *,
     client: ScenarioClient,
     workers: int = DEFAULT_WORKERS,
@@ -86,15 +97,37 @@ def fetch_pages(
     progress: bool = True,
     page_size: int = DEFAULT_PAGE_SIZE,
     sink: PageSink | None = None,
+    privacy: QueryPrivacy | None = None,
+    status: QueryStatus | None = None,
+    type: str | None = None,
+    types: str | Sequence[str] | None = None,
+    tags: str | Sequence[str] | None = None,
+    collection_id: str | None = None,
+    collection_ids: str | Sequence[str] | None = None,
+    created_after: str | date | datetime | None = None,
+    created_before: str | date | datetime | None = None,
+    updated_after: str | date | datetime | None = None,
+    updated_before: str | date | datetime | None = None,
+    sort_by: QuerySortBy | None = None,
+    sort_direction: QuerySortDirection | None = None,
+    blacklisted: bool | None = None,
+    loaded_only: bool | None = None,
+    original_assets: bool | None = None,
 ) -> FetchResult:
     """Every page of one listing, fetched by up to ``workers`` concurrent requests.
 
     ``query`` is a ``ModelQuery`` or its snake_case keyword arguments (validated before any
     request).  ``page_size`` applies unless the query sets one.  ``checkpoint`` names a
     folder that makes the fetch resumable after a crash.  ``sink(key, body)`` previews each
-    page as it arrives (see ``pages.list_pages``).
+    page as it arrives (see ``pages.list_pages``).  The query can instead be given as keyword
+    arguments (``privacy="public", sort_by="createdAt"``), but not both ways at once.
     """
-    q = _as_query(query)
+    # page_size is fetch_pages's own (the size used unless the query sets one), never a query's
+    keywords = _query_kwargs(locals(), skip=("page_size",))
+    if keywords and query is not None:
+        raise TypeError("fetch_pages takes the query either as query= or as keyword arguments, "
+                        f"not both (got query= and {', '.join(keywords)}=)")
+    q = _as_query(query if query is not None else keywords)
     if workers < 1:
         raise ValueError("workers must be at least 1")
     before = client.stats()
@@ -134,12 +167,30 @@ def fetch_catalog(
     client: ScenarioClient | None = None,
     max_retry_after: float | None = None,
     max_page_bytes: int | None = None,
-    **query: Any,
+    privacy: QueryPrivacy | None = None,
+    status: QueryStatus | None = None,
+    type: str | None = None,
+    types: str | Sequence[str] | None = None,
+    tags: str | Sequence[str] | None = None,
+    collection_id: str | None = None,
+    collection_ids: str | Sequence[str] | None = None,
+    created_after: str | date | datetime | None = None,
+    created_before: str | date | datetime | None = None,
+    updated_after: str | date | datetime | None = None,
+    updated_before: str | date | datetime | None = None,
+    sort_by: QuerySortBy | None = None,
+    sort_direction: QuerySortDirection | None = None,
+    blacklisted: bool | None = None,
+    loaded_only: bool | None = None,
+    original_assets: bool | None = None,
+    page_size: int | None = None,
 ) -> Catalog:
     """Fetch a listing and return it as a typed ``Catalog`` (``tables.catalog``).
 
-    ``query`` takes the snake_case parameters of ``GET /models``.  Without ``privacy`` the
-    listing is public when no credentials were found, private otherwise.
+    The keyword arguments from ``privacy`` on are the query parameters of ``GET /models`` in
+    snake_case (unset ones are not sent); ``listing.query.ModelQuery`` checks their rules before
+    any request.  Without ``privacy`` the listing is public when no credentials were found,
+    private otherwise.
     ``max_retry_after`` (seconds) and ``max_page_bytes`` bound the waits and bodies of the
     client built here (see ``ScenarioClient``; they cannot be combined with ``client=``).
     With a checkpoint, ``meta.fetched_at`` is when the checkpoint's fetch began, so pages
@@ -148,7 +199,7 @@ def fetch_catalog(
     return fetch_catalog_pages(
         base_url=base_url, api_key=api_key, api_secret=api_secret, workers=workers,
         checkpoint=checkpoint, progress=progress, client=client, max_retry_after=max_retry_after,
-        max_page_bytes=max_page_bytes, **query,
+        max_page_bytes=max_page_bytes, **_query_kwargs(locals()),
     )[0]  # fmt: skip
 
 
@@ -163,13 +214,30 @@ def fetch_catalog_pages(
     client: ScenarioClient | None = None,
     max_retry_after: float | None = None,
     max_page_bytes: int | None = None,
-    **query: Any,
+    privacy: QueryPrivacy | None = None,
+    status: QueryStatus | None = None,
+    type: str | None = None,
+    types: str | Sequence[str] | None = None,
+    tags: str | Sequence[str] | None = None,
+    collection_id: str | None = None,
+    collection_ids: str | Sequence[str] | None = None,
+    created_after: str | date | datetime | None = None,
+    created_before: str | date | datetime | None = None,
+    updated_after: str | date | datetime | None = None,
+    updated_before: str | date | datetime | None = None,
+    sort_by: QuerySortBy | None = None,
+    sort_direction: QuerySortDirection | None = None,
+    blacklisted: bool | None = None,
+    loaded_only: bool | None = None,
+    original_assets: bool | None = None,
+    page_size: int | None = None,
 ) -> tuple[Catalog, FetchResult]:
     """``fetch_catalog`` that also returns the raw pages it was built from.
 
     The snapshot command keeps them until its snapshot is written, so a failed write can
     save them as a checkpoint instead of losing them.
     """
+    query = _query_kwargs(locals())
     from .tables.builder import CatalogBuilder
     from .tables.catalog import CatalogMeta
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, get_args
 
 import polars as pl
 
@@ -76,11 +76,17 @@ TRAINING_STAGES = (
 CONDITION_OPERATORS = ("and", "or")
 TRIGGER_POSITIONS = ("bottom", "top")
 
-# Query-side enumerations of GET /models (they differ from the record's own enums).
-QUERY_PRIVACY = ("private", "public")
-QUERY_STATUS = ("new", "training", "trained", "failed", "deleted")
-QUERY_SORT_BY = ("createdAt", "updatedAt", "score")
-QUERY_SORT_DIRECTION = ("asc", "desc")
+# Query-side enumerations of GET /models (they differ from the record's own enums).  Each is
+# written once as a ``Literal`` type (the public keyword arguments are typed with it) and its
+# values are read back from that type for the run-time checks.
+QueryPrivacy = Literal["private", "public"]
+QueryStatus = Literal["new", "training", "trained", "failed", "deleted"]
+QuerySortBy = Literal["createdAt", "updatedAt", "score"]
+QuerySortDirection = Literal["asc", "desc"]
+QUERY_PRIVACY: tuple[str, ...] = get_args(QueryPrivacy)
+QUERY_STATUS: tuple[str, ...] = get_args(QueryStatus)
+QUERY_SORT_BY: tuple[str, ...] = get_args(QuerySortBy)
+QUERY_SORT_DIRECTION: tuple[str, ...] = get_args(QuerySortDirection)
 
 
 # ---------------------------------------------------------------------------------------------

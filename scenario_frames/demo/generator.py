@@ -557,7 +557,17 @@ def _capabilities(c: _Ctx) -> list[str]:
     return caps
 
 
-_ARENA_NODE = NODES["performanceStats.variants.arenaScore"]
+
+
+def _children(path: str) -> tuple[Node, ...]:
+    """The fields of the object or list node at ``path`` (a leaf has none: KeyError)."""
+    node = NODES[path]
+    if isinstance(node, Field):
+        raise KeyError(f"{path} is a leaf field, not an object or a list")
+    return node.fields
+
+
+_ARENA_FIELDS = _children("performanceStats.variants.arenaScore")
 _RES_BY_CAP = {"txt2audio": (None,), "audio2audio": (None,), "video2audio": (None,),
                "txt2txt": (None,), "img2txt": (None,), "audio2txt": (None,), "video2txt": (None,)}
 _COST_BASE = {"video": 40.0, "3d": 25.0, "audio": 2.0, "text": 0.5, "img": 4.0}
@@ -599,7 +609,7 @@ def _performance(c: _Ctx) -> Any:
             v: dict[str, Any] = {"capability": cap, "computedAt": c.iso_between(f.created, f.updated),
                                  "variantKey": key}
             if f.privacy == "public" and rng.random() < 0.35:
-                a = _generic(_ARENA_NODE.fields, c)
+                a = _generic(_ARENA_FIELDS, c)
                 rating = round(rng.uniform(900, 1350), 1)
                 half = round(rng.uniform(3, 25), 1)
                 a.update(arenaCategory={"video": _ARENA["txt"], "audio": _ARENA["aud"],
@@ -797,7 +807,7 @@ def _concepts(c: _Ctx) -> Any:
 def _class(c: _Ctx) -> Any:
     if not c.f.type.startswith("sd-") or c.rng.random() < 0.4:
         return _ABSENT
-    return _generic(NODES["class"].fields, c)
+    return _generic(_children("class"), c)
 
 
 def _training_progress(c: _Ctx) -> Any:
@@ -864,7 +874,7 @@ def _training_images(c: _Ctx) -> Any:
         return _ABSENT
     out = []
     for _ in range(c.rng.randint(0, 3)):
-        item = _generic(NODES["trainingImages"].fields, c)
+        item = _generic(_children("trainingImages"), c)
         item["createdAt"] = c.iso_between(c.f.created - 3_600_000, c.f.created)
         out.append(item)
     return out
@@ -873,7 +883,7 @@ def _training_images(c: _Ctx) -> Any:
 def _training_pairs(c: _Ctx) -> Any:
     if _family(c.f.type) != "edit-lora":
         return _ABSENT
-    return [_generic(NODES["trainingImagePairs"].fields, c, 0.9) for _ in range(c.rng.randint(0, 3))]
+    return [_generic(_children("trainingImagePairs"), c, 0.9) for _ in range(c.rng.randint(0, 3))]
 
 
 def _thumbnail(c: _Ctx) -> Any:

@@ -764,8 +764,8 @@ class _Handler(BaseHTTPRequestHandler):
             chunks = 10
             step = max(1, math.ceil(len(body) / chunks))
             pause = self.server.demo.faults.slow_body_s / chunks
-            for k in range(0, len(body), step):
-                self.wfile.write(body[k:k + step])
+            for start in range(0, len(body), step):
+                self.wfile.write(body[start:start + step])
                 time.sleep(pause)
             return
         self.wfile.write(body)

@@ -11,7 +11,7 @@ next token) with Arrow, falling back to a full decode only for bodies that need 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Generator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -187,7 +187,7 @@ def iter_pages(
     first_index: int = 0,
     progress: bool = False,
     no_progress: int = NO_PROGRESS_PAGES,
-) -> Iterator[Page]:
+) -> Generator[Page, None, None]:
     """Yield the pages of one listing, following ``nextPaginationToken`` until it ends.
 
     ``page_size`` applies unless the query sets its own.  A token seen twice (the server is

@@ -323,7 +323,7 @@ class ModelQuery:
         """A copy with some API-level fields replaced (used to cut a listing into windows)."""
         data = {f.name: getattr(self, f.name) for f in fields(self)}
         data.update(changes)
-        return ModelQuery(**data)  # type: ignore[arg-type]
+        return ModelQuery(**data)
 
     @property
     def effective_privacy(self) -> str:

@@ -36,10 +36,14 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Iterable, Mapping
-from typing import Any
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import altair as alt
 import polars as pl
+
+if TYPE_CHECKING:
+    from polars._typing import PolarsDataType
 
 __all__ = [
     "models_by_type_and_capability",
@@ -69,9 +73,21 @@ CHANGE_KINDS = ("added", "changed", "removed")
 _CHANGE_COLORS = ("#2ca02c", "#1f77b4", "#d62728")
 
 
-def _finish(chart: alt.TopLevelMixin) -> alt.TopLevelMixin:
+_ChartT = TypeVar("_ChartT", bound=alt.TopLevelMixin)
+
+
+def _float(value: object) -> float:
+    """A numeric column's min or max as a float (polars types them as any Python value)."""
+    if isinstance(value, int | float | Decimal):
+        return float(value)
+    raise TypeError(f"expected a number, got {type(value).__name__}")
+
+
+def _finish(chart: _ChartT) -> _ChartT:
     """Declare the Vega-Lite version JupyterLab 4's renderer bundles (see the module doc)."""
-    chart["$schema"] = VEGA_LITE_SCHEMA
+    # altair's hints give TopLevelMixin no __setitem__; every top-level chart is also a
+    # SchemaBase, which has it.
+    chart["$schema"] = VEGA_LITE_SCHEMA  # type: ignore[index]
     return chart
 
 
@@ -104,7 +120,7 @@ def log_ticks(values: pl.Series, most: int = 12) -> list[float]:
     positive = values.drop_nulls().filter(values.drop_nulls() > 0)
     if positive.is_empty():
         return []
-    lo, hi = float(positive.min()), float(positive.max())
+    lo, hi = _float(positive.min()), _float(positive.max())
     for steps in ((1, 2, 5), (1, 3), (1,)):
         ticks = []
         decade = 10.0 ** math.floor(math.log10(lo))
@@ -195,11 +211,11 @@ def _axis_scale(values: pl.Series, log: bool) -> tuple[alt.Scale, alt.Axis]:
         return alt.Scale(zero=True), alt.Axis(format="~s")
     ticks = log_ticks(values)
     clean = values.drop_nulls()
-    if clean.is_empty() or float(clean.min()) > 0:
+    if clean.is_empty() or _float(clean.min()) > 0:
         lo, hi = (ticks[0], ticks[-1]) if ticks else (None, None)
         scale = alt.Scale(type="log", domain=[lo, hi] if ticks else alt.Undefined, nice=False)
         return scale, alt.Axis(values=ticks, format="~g", grid=True)
-    smallest = float(clean.filter(clean > 0).min()) if (clean > 0).any() else 1.0
+    smallest = _float(clean.filter(clean > 0).min()) if (clean > 0).any() else 1.0
     scale = alt.Scale(type="symlog", constant=smallest, nice=False,
                       domain=[0, ticks[-1]] if ticks else alt.Undefined)
     return scale, alt.Axis(values=[0.0, *ticks], format="~g", grid=True)
@@ -274,7 +290,7 @@ def growth_counts(
     period = pl.col("created_at").dt.truncate(every).alias("period")
     dtype = models.schema["created_at"]
     if models.is_empty():
-        schema = {"period": dtype, **({"group": pl.String} if by else {}),
+        schema: dict[str, PolarsDataType] = {"period": dtype, **({"group": pl.String} if by else {}),
                   "created": pl.UInt32, "total": pl.UInt32}  # fmt: skip
         return pl.DataFrame(schema=schema)
     bounds = models.select(period.min().alias("lo"), period.max().alias("hi")).row(0)
@@ -490,10 +506,13 @@ def cu_per_job(
                                      "cu": pl.Float64, "cu_per_job": pl.Float64})
         return ranking, empty
     first_week = last_week - dt.timedelta(weeks=weeks - 1)
+    time_type = rows.schema["time"]
+    if not isinstance(time_type, pl.Datetime):
+        raise TypeError(f"usage time must be a Datetime column, not {time_type}")
     grid = ranking.select("model_id", "model", "rank").join(
         pl.DataFrame({"week": pl.datetime_range(first_week, last_week, "1w", eager=True,
-                                                time_unit=rows.schema["time"].time_unit,
-                                                time_zone=rows.schema["time"].time_zone)}),
+                                                time_unit=time_type.time_unit,
+                                                time_zone=time_type.time_zone)}),
         how="cross")
     weekly = (
         rows.filter(pl.col("model_id").is_in(ranking["model_id"].implode()))
@@ -521,7 +540,8 @@ def cu_per_job_chart(usage: pl.DataFrame, **kwargs: Any) -> alt.Chart:
     month = kwargs.get("month") or (
         usage.select(pl.col("time").max().dt.strftime("%Y-%m")).item() if usage.height else "")
     data = weekly.with_columns(
-        pl.col("week").dt.replace_time_zone(None) if weekly.schema["week"].time_zone
+        pl.col("week").dt.replace_time_zone(None)
+        if isinstance(week_type := weekly.schema["week"], pl.Datetime) and week_type.time_zone
         else pl.col("week"))
     return _finish(
         alt.Chart(data, title=f"CU per job, week by week: the {len(order)} most expensive "

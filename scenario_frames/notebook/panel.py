@@ -28,7 +28,7 @@ Tags: a combobox suggests the catalog's tags and adds the typed one on Enter; ch
 are chips (click to remove); a tag no model has is shown in red with a note, not dropped
 silently, since it may be a typo or a tag of models outside this catalog.
 
-Per-model cost and latency: ``scenario_frames.costs.model_p50`` gives the one definition the
+Per-model cost and latency: ``scenario_frames.tables.costs.model_p50`` gives the one definition the
 whole toolkit uses (the default variant's figure, else the lowest across the model's
 variants).  Models without any variant have no figure and drop out as soon as a cost or
 latency bound is moved off its end.
@@ -202,7 +202,10 @@ def _range_of(series: pl.Series) -> tuple[float, float] | None:
     s = series.drop_nulls()
     if s.is_empty():
         return None
-    return float(s.min()), float(s.max())
+    lo, hi = s.min(), s.max()
+    if not isinstance(lo, int | float) or not isinstance(hi, int | float):
+        raise TypeError(f"{series.name}: expected a numeric column, got {series.dtype}")
+    return float(lo), float(hi)
 
 
 class FilterPanel:
@@ -462,12 +465,12 @@ class FilterPanel:
             b.on_click(lambda _b, t=tag: self._remove_tag(t))
             chips.append(b)
         self.tag_chips.children = chips
-        unknown = [t for t in self.tags.value if t not in self._known_tags]
+        missing = [t for t in self.tags.value if t not in self._known_tags]
         self.tag_note.value = (
             '<span style="color:#b00020">no model has the tag'
-            + ("s " if len(unknown) > 1 else " ")
-            + ", ".join(f"“{html.escape(t)}”" for t in unknown) + "</span>"
-        ) if unknown else ""
+            + ("s " if len(missing) > 1 else " ")
+            + ", ".join(f"“{html.escape(t)}”" for t in missing) + "</span>"
+        ) if missing else ""
 
     def _remove_tag(self, tag: str) -> None:
         self.tags.value = [t for t in self.tags.value if t != tag]
@@ -559,7 +562,7 @@ class FilterPanel:
             lines.append("from datetime import datetime, timezone")
         if uses_p50:
             lines += [
-                "from scenario_frames.costs import model_p50",
+                "from scenario_frames.tables.costs import model_p50",
                 "",
                 "# p50 cost / latency per model: its default variant's figure, else the lowest",
                 f"models = {catalog}.models.join(",

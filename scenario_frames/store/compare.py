@@ -129,8 +129,8 @@ def _change_lines(detail: Mapping[str, Any]) -> list[str]:
 
 def _keys_for(table: str, old: pl.DataFrame, new: pl.DataFrame) -> list[str]:
     """The per-model row key of a child table: its natural key when unique, else positions."""
-    structural = [c for c in ("parent_name", "position", "asset_position") if c in old.columns and c in new.columns]
-    natural = [c for c in CHILD_KEYS.get(table, ()) if c in old.columns and c in new.columns]
+    structural: list[str] = [c for c in ("parent_name", "position", "asset_position") if c in old.columns and c in new.columns]
+    natural: list[str] = [c for c in CHILD_KEYS.get(table, ()) if c in old.columns and c in new.columns]
     for keys in (natural, structural):
         if not keys:
             continue
@@ -206,12 +206,12 @@ def _as_tables(source: Any) -> tuple[dict[str, pl.DataFrame], str]:
         folder = _resolve(source)
         tables, _ = read_tables(folder, tables=DIFF_TABLES)
         return tables, folder.name
-    tables = getattr(source, "tables", None)
-    if tables is None:
+    held = getattr(source, "tables", None)
+    if held is None:
         raise TypeError(f"diff() takes Catalogs or snapshot paths, not {type(source).__name__}")
     meta = getattr(source, "meta", None)
     when = _meta_value(meta, "fetched_at")
-    return dict(tables), (f"catalog fetched {snapshot_name(when)}" if when else "catalog")
+    return dict(held), (f"catalog fetched {snapshot_name(when)}" if when else "catalog")
 
 
 def diff(old: Any, new: Any) -> CatalogDiff:

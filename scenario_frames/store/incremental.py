@@ -112,7 +112,7 @@ def refresh_incremental(
         raise SnapshotError(f"no snapshot under {root} to refresh; take a full snapshot first")
     prev_tables, manifest = read_tables(prev_path)
     newest = prev_tables["models"]["updated_at"].max() if prev_tables["models"].height else None
-    if newest is None:
+    if not isinstance(newest, datetime):  # None when no model has an updated_at
         raise SnapshotError(f"{prev_path.name} holds no models with updated_at; take a full snapshot first")
     overlap = float(manifest.get("duration_s") or 0.0) + 1.0 if overlap_s is None else float(overlap_s)
     watermark = to_utc(newest) - timedelta(seconds=overlap)

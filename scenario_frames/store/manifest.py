@@ -105,7 +105,7 @@ def meta_from_manifest(manifest: Mapping[str, Any]) -> Any:
     """A ``CatalogMeta`` rebuilt from a manifest (only the fields CatalogMeta declares)."""
     from ..tables.catalog import CatalogMeta
 
-    values = {
+    values: dict[str, Any] = {  # JSON values, checked by the conversions below
         "fetched_at": to_utc(manifest["fetched_at"]) if manifest.get("fetched_at") else None,
         "query": dict(manifest.get("query") or {}),
         "base_url": manifest.get("base_url"),

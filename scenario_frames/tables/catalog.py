@@ -296,8 +296,8 @@ def _stack(parts: dict[str, list[pl.DataFrame]], late: set[int], rejects: list[t
             if name != "models":
                 stacked[name] = df.join(kept, on="_rid", how="semi", maintain_order="left")
     for name in S.TABLE_ORDER[:-1]:
-        df = stacked.get(name)
-        tables[name] = df.drop("_rid") if df is not None else _EMPTY_DF[name]
+        got = stacked.get(name)
+        tables[name] = got.drop("_rid") if got is not None else _EMPTY_DF[name]
     return {name: tables[name] for name in S.TABLE_ORDER}, duplicates
 
 
@@ -382,8 +382,8 @@ def _batch_tables(outs: list[M.PageOut]) -> dict[str, pl.DataFrame]:
     for c in json_cols:
         i = _json_col(c.path, M.MODEL_LEVEL.json)
         values: list[str | None] = [None] * n
-        for row in ui_rows:
-            values[row_of[row[0]]] = row[1 + i]
+        for ui_row in ui_rows:
+            values[row_of[ui_row[0]]] = ui_row[1 + i]
         side.append(pl.Series(c.name, values, dtype=pl.String))
     values = [None] * n
     for (rid,), extra in (extras.get("models") or {}).items():

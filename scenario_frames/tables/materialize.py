@@ -105,7 +105,9 @@ class Level:
 
 def _level(nodes: tuple[S.Node, ...], *, skip_recursive: bool = True,
            json_path: tuple[str, ...] = ()) -> Level:
-    objs, lists, json = [], [], []
+    objs: list[tuple[str, Level]] = []
+    lists: list[tuple[str, Level, str]] = []
+    json: list[tuple[tuple[str, ...], str]] = []
     for node in nodes:
         if isinstance(node, S.Obj):
             sub = _level(node.fields, json_path=json_path + (node.key,))
@@ -450,7 +452,9 @@ def scan_unknown(level: Level, table: str, dicts: list[dict], owners: list[tuple
                 so.append((rid, pos))
                 if item.nested is not None:
                     sub_items = it.get(item.nested[0])
-                    n = len(sub_items) if type(sub_items) is list else 0
+                    if type(sub_items) is not list:
+                        sub_items = []
+                    n = len(sub_items)
                     out.epoch_assets[(rid, pos)] = n
                     for apos in range(n):
                         if type(sub_items[apos]) is dict:

@@ -35,6 +35,7 @@ from tenacity import (
     stop_after_attempt,
     stop_before_delay,
 )
+from tenacity.stop import stop_base
 
 from .._version import __version__
 from ..errors import (
@@ -493,14 +494,16 @@ class _Transient(Exception):
         self.connect_failure = connect_failure
 
 
-def _stop_connect_failures(state: RetryCallState) -> bool:
+class _StopConnectFailures(stop_base):
     """Stop early when the connection itself cannot be opened, ``CONNECT_ATTEMPTS`` times."""
-    exc = state.outcome.exception() if state.outcome else None
-    if isinstance(exc, _Transient) and exc.connect_failure and state.attempt_number >= CONNECT_ATTEMPTS:
-        exc.error.message += f" ({state.attempt_number} attempts)"
-        exc.error.args = (str(exc.error.args[0]) + f" ({state.attempt_number} attempts)",)
-        return True
-    return False
+
+    def __call__(self, state: RetryCallState) -> bool:
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, _Transient) and exc.connect_failure and state.attempt_number >= CONNECT_ATTEMPTS:
+            exc.error.message += f" ({state.attempt_number} attempts)"
+            exc.error.args = (str(exc.error.args[0]) + f" ({state.attempt_number} attempts)",)
+            return True
+        return False
 
 
 def _transport_failure(exc: BaseException) -> tuple[str, bool]:
@@ -683,7 +686,7 @@ class ScenarioClient:
         url = self.url_for(path)
         api_path = urlsplit(url).path
         started = time.monotonic()
-        stop = stop_after_attempt(self.max_attempts) | _stop_connect_failures
+        stop: stop_base = stop_after_attempt(self.max_attempts) | _StopConnectFailures()
         if self.deadline is not None:
             stop = stop | stop_before_delay(self.deadline)
 
@@ -794,7 +797,7 @@ class ScenarioClient:
         except _BodyUnreadable as exc:
             raise ServerError(f"{exc} from {self.host}", reason="unsupported-encoding", path=api_path) from None
         except _BodyStalled as exc:
-            error = ServerError(f"{exc}: {self.host} sends its body too slowly (the whole body must "
+            error: ScenarioAPIError = ServerError(f"{exc}: {self.host} sends its body too slowly (the whole body must "
                                 f"arrive within {timeout[1]:g} s)", reason="slow-body", path=api_path)
             raise _Transient(f"slow body: {exc}", error) from None
         except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:

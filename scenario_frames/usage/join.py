@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, overload
 
 import polars as pl
 
@@ -64,6 +64,10 @@ def _lookup(models: pl.LazyFrame, variants: pl.LazyFrame | None, keys: list[str]
     return base.join(default, on=keys, how="left", maintain_order="left").select(*keys, *CATALOG_COLUMNS)
 
 
+@overload
+def _lazy(frame: pl.DataFrame | pl.LazyFrame) -> pl.LazyFrame: ...
+@overload
+def _lazy(frame: pl.DataFrame | pl.LazyFrame | None) -> pl.LazyFrame | None: ...
 def _lazy(frame: pl.DataFrame | pl.LazyFrame | None) -> pl.LazyFrame | None:
     return frame.lazy() if isinstance(frame, pl.DataFrame) else frame
 
@@ -71,7 +75,7 @@ def _lazy(frame: pl.DataFrame | pl.LazyFrame | None) -> pl.LazyFrame | None:
 def catalog_lookup(catalog: Any) -> pl.DataFrame:
     """One row per model: id, name, type, capabilities, default variant and its p50 cost.
 
-    ``cost_per_asset_p50_cu`` is the model's p50 cost as ``scenario_frames.costs`` defines it
+    ``cost_per_asset_p50_cu`` is the model's p50 cost as ``scenario_frames.tables.costs`` defines it
     for the whole toolkit (panel and charts included): the default variant's figure (flagged
     ``is_default``, or keyed ``default_variant_key`` when the flag is missing), else the lowest
     figure across the model's variants.  ``catalog`` is a Catalog or a dict of its tables
@@ -165,6 +169,10 @@ def _catalog_states(source: Any) -> pl.DataFrame:
     return pl.concat(frames, how="diagonal_relaxed")
 
 
+@overload
+def _with_snapshot_time(frame: pl.LazyFrame) -> pl.LazyFrame: ...
+@overload
+def _with_snapshot_time(frame: pl.LazyFrame | None) -> pl.LazyFrame | None: ...
 def _with_snapshot_time(frame: pl.LazyFrame | None) -> pl.LazyFrame | None:
     """Make ``snapshot_at`` the snapshot's instant (Datetime UTC).
 

@@ -89,15 +89,15 @@ def resolve_columns(columns: Sequence[str], overrides: Mapping[str, str | None] 
     An explicit override wins; otherwise the first alias (in priority order) whose
     comparison form matches a source column.  A source column is used at most once.
     """
-    overrides = {k: v for k, v in (overrides or {}).items() if v}
+    chosen: dict[str, str] = {k: v for k, v in (overrides or {}).items() if v}
     by_norm: dict[str, str] = {}
     for col in columns:
         by_norm.setdefault(normalize_name(col), col)
     found: dict[str, str] = {}
     used: set[str] = set()
     for canon, aliases in COLUMN_ALIASES.items():
-        if canon in overrides:
-            name = overrides[canon]
+        if canon in chosen:
+            name = chosen[canon]
             if name not in columns:
                 raise UsageColumnError(
                     f"{canon}: column {name!r} was asked for but is not in the source; "
@@ -106,10 +106,10 @@ def resolve_columns(columns: Sequence[str], overrides: Mapping[str, str | None] 
             used.add(name)
             continue
         for alias in aliases:
-            col = by_norm.get(alias)
-            if col is not None and col not in used:
-                found[canon] = col
-                used.add(col)
+            match = by_norm.get(alias)
+            if match is not None and match not in used:
+                found[canon] = match
+                used.add(match)
                 break
     return found
 
