@@ -190,12 +190,30 @@ def _wait_for_new_count(count, before: str, timeout: float = 30.0) -> str:
     pytest.fail(f"the count never changed from {before!r} (last seen {text!r})")
 
 
+# Resolves once the element's size has not changed for three animation frames in a row.
+_SETTLED_JS = """(sel) => new Promise(done => {
+    let last = null, same = 0;
+    const tick = () => {
+        const r = document.querySelector(sel).getBoundingClientRect();
+        const now = r.width + "x" + r.height;
+        same = now === last ? same + 1 : 0;
+        last = now;
+        if (same >= 3) done(now); else requestAnimationFrame(tick);
+    };
+    tick();
+})"""
+
+
+def _layout_settled(page, selector: str) -> None:
+    """Wait for the browser's own signal that layout is done (stable size over frames)."""
+    page.evaluate(_SETTLED_JS, selector)
+
+
 def _render_every_output(page) -> None:
     """Scroll every cell into view once: JupyterLab renders outputs lazily."""
     cells = page.locator(".jp-Notebook .jp-Cell")
     for i in range(cells.count()):
-        cells.nth(i).scroll_into_view_if_needed()
-        time.sleep(0.05)
+        cells.nth(i).scroll_into_view_if_needed()  # Playwright waits for the cell to be stable
 
 
 def test_panel_fits_filters_and_tags_in_jupyterlab(lab: tuple[str, Path]) -> None:
@@ -255,7 +273,7 @@ def test_panel_fits_filters_and_tags_in_jupyterlab(lab: tuple[str, Path]) -> Non
             for width in WIDTHS:
                 page.set_viewport_size({"width": width, "height": 1900})  # the whole panel
                 panel.scroll_into_view_if_needed()
-                time.sleep(0.5)  # let the layout settle after the resize
+                _layout_settled(page, ".sf-filter-panel")
                 clipped = panel.evaluate(CLIPPED_JS)
                 panel.screenshot(path=str(ARTIFACTS / f"browser_panel_{width}.png"))
                 column = panel.evaluate("p => p.getBoundingClientRect().width")
