@@ -44,15 +44,25 @@ print(json.dumps({"size": size, "times": times}))
 
 
 def run(pythonpath: Path, base: str, pages: int, mode: str) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SCENARIO_")} | {"PYTHONPATH": str(pythonpath)}
-    out = subprocess.run([sys.executable, "-c", CHILD, base, str(pages), mode], capture_output=True, text=True,
-                         env=env, timeout=600, check=True).stdout  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SCENARIO_")} | {
+        "PYTHONPATH": str(pythonpath)
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", CHILD, base, str(pages), mode],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+        check=True,
+    ).stdout
     return json.loads(out.strip().splitlines()[-1])
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--baseline", type=Path, required=True, help="checkout holding the previous scenario_frames")
+    ap.add_argument(
+        "--baseline", type=Path, required=True, help="checkout holding the previous scenario_frames"
+    )
     ap.add_argument("--pages", type=int, default=40)
     ap.add_argument("--rounds", type=int, default=5)
     args = ap.parse_args()
@@ -81,9 +91,14 @@ def main() -> None:
         "|---|---:|---:|---:|---:|",
     ]
     for mode, size, prev, new in rows:
-        lines.append(f"| {mode} | {size:,} | {prev * 1000:.2f} | {new * 1000:.2f} | {new / prev:.2f} |")
-    lines += ["", f"- Machine: {os.uname().machine}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} "
-              "at the end (shared machine: compare the two columns, not across runs)."]
+        lines.append(
+            f"| {mode} | {size:,} | {prev * 1000:.2f} | {new * 1000:.2f} | {new / prev:.2f} |"
+        )
+    lines += [
+        "",
+        f"- Machine: {os.uname().machine}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} "
+        "at the end (shared machine: compare the two columns, not across runs).",
+    ]
     text = "\n".join(lines) + "\n"
     (HERE / "results").mkdir(exist_ok=True)
     (HERE / "results" / "body.md").write_text(text)

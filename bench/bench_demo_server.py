@@ -33,8 +33,13 @@ PUBLIC = {"Authorization": "public-auth-token"}
 
 def _page(base: str, params: dict[str, str | int], public: bool) -> str | None:
     """Fetch one page; returns its next-page token."""
-    r = requests.get(base + "/models", params=params, timeout=300,
-                     headers=PUBLIC if public else None, auth=None if public else ("demo", "demo"))
+    r = requests.get(
+        base + "/models",
+        params=params,
+        timeout=300,
+        headers=PUBLIC if public else None,
+        auth=None if public else ("demo", "demo"),
+    )
     r.raise_for_status()
     return r.json().get("nextPaginationToken")
 
@@ -47,19 +52,31 @@ def startup(models: int) -> dict[str, float]:
         t1 = time.perf_counter()
         token = _page(srv.base_url, {"privacy": "public", "pageSize": 500}, public=True)
         t2 = time.perf_counter()
-        _page(srv.base_url, {"privacy": "public", "pageSize": 500, "paginationToken": token or ""}, public=True)
+        _page(
+            srv.base_url,
+            {"privacy": "public", "pageSize": 500, "paginationToken": token or ""},
+            public=True,
+        )
         t3 = time.perf_counter()
-    return {"first private page": t1 - t0, "first public page (score)": t2 - t1,
-            "second public page (score)": t3 - t2}
+    return {
+        "first private page": t1 - t0,
+        "first public page (score)": t2 - t1,
+        "second public page (score)": t3 - t2,
+    }
 
 
 def concurrency(repeats: int) -> tuple[list[float], list[float]]:
     """Seconds for 16 pages of 500: 8 threads at once, and one after the other (baseline)."""
     with serve_demo(models=4000, seed=1) as srv:
+
         def one(_: int) -> None:
             with requests.Session() as s:
-                r = s.get(srv.base_url + "/models", params={"privacy": "public", "pageSize": 500},
-                          headers={**PUBLIC, "Accept-Encoding": "gzip"}, timeout=300)
+                r = s.get(
+                    srv.base_url + "/models",
+                    params={"privacy": "public", "pageSize": 500},
+                    headers={**PUBLIC, "Accept-Encoding": "gzip"},
+                    timeout=300,
+                )
                 r.raise_for_status()
 
         one(0)  # build the score order once

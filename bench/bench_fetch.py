@@ -46,11 +46,22 @@ def catalog_size_for_public(n_public: int, seed: int) -> int:
     return i
 
 
-def start_server(models: int, seed: int, latency_ms: float,
-                 drift: bool = True) -> tuple[subprocess.Popen[str], str]:
+def start_server(
+    models: int, seed: int, latency_ms: float, drift: bool = True
+) -> tuple[subprocess.Popen[str], str]:
     launcher = "import sys; from scenario_frames.cli import main; sys.exit(main())"
-    cmd = [sys.executable, "-c", launcher, "demo-server", "--models", str(models),
-           "--seed", str(seed), "--latency-ms", str(latency_ms)]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-c",
+        launcher,
+        "demo-server",
+        "--models",
+        str(models),
+        "--seed",
+        str(seed),
+        "--latency-ms",
+        str(latency_ms),
+    ]
     if drift:
         cmd.append("--drift")
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
@@ -107,13 +118,29 @@ def run_cli_pair(url: str, workdir: Path) -> tuple[float, float, int]:
     """
     out = workdir / f"snap-{time.monotonic_ns()}"
     t = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "scenario_frames", "-q", "snapshot", "--base-url", url,
-                    "--privacy", "public", "--no-progress", "--out", str(out)],
-                   check=True, stdout=subprocess.DEVNULL)  # fmt: skip
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "scenario_frames",
+            "-q",
+            "snapshot",
+            "--base-url",
+            url,
+            "--privacy",
+            "public",
+            "--no-progress",
+            "--out",
+            str(out),
+        ],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     ours = time.perf_counter() - t
     t = time.perf_counter()
-    done = subprocess.run([sys.executable, "-c", _SDK_SCRIPT, url], check=True,
-                          capture_output=True, text=True)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-c", _SDK_SCRIPT, url], check=True, capture_output=True, text=True
+    )
     sdk = time.perf_counter() - t
     return ours, sdk, int(done.stdout.strip())
 
@@ -126,8 +153,11 @@ def run_sdk(url: str) -> tuple[float, int, int]:
     def count(_request: object) -> None:
         sent[0] += 1
 
-    sdk = Scenario(base_url=url, default_headers={"Authorization": "public-auth-token"},
-                   http_client=DefaultHttpxClient(event_hooks={"request": [count]}))  # fmt: skip
+    sdk = Scenario(
+        base_url=url,
+        default_headers={"Authorization": "public-auth-token"},
+        http_client=DefaultHttpxClient(event_hooks={"request": [count]}),
+    )
     t = time.perf_counter()
     n = sum(1 for _ in sdk.models.list(privacy="public"))
     elapsed = time.perf_counter() - t
@@ -141,13 +171,22 @@ def main() -> int:
     ap.add_argument("--latency-ms", type=float, default=100.0)
     from scenario_frames.fetch import DEFAULT_WORKERS
 
-    ap.add_argument("--workers", type=int, default=DEFAULT_WORKERS,
-                    help=f"our concurrent requests (default: the library's, {DEFAULT_WORKERS})")
+    ap.add_argument(
+        "--workers",
+        type=int,
+        default=DEFAULT_WORKERS,
+        help=f"our concurrent requests (default: the library's, {DEFAULT_WORKERS})",
+    )
     ap.add_argument("--rounds", type=int, default=5, help="timed runs of each client")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
-    for var in ("SCENARIO_API_KEY", "SCENARIO_API_SECRET", "SCENARIO_SDK_API_KEY",
-                "SCENARIO_SDK_API_SECRET", "SCENARIO_BASE_URL"):  # fmt: skip
+    for var in (
+        "SCENARIO_API_KEY",
+        "SCENARIO_API_SECRET",
+        "SCENARIO_SDK_API_KEY",
+        "SCENARIO_SDK_API_SECRET",
+        "SCENARIO_BASE_URL",
+    ):
         os.environ.pop(var, None)
 
     size = catalog_size_for_public(args.models, args.seed)
@@ -161,14 +200,19 @@ def main() -> int:
         for _ in range(args.rounds):
             sdk.append(run_sdk(url))
             ours.append(run_ours(url, args.workers))
-            print(f"sdk {sdk[-1][0]:.2f} s   ours {ours[-1][0]:.2f} s (tables {ours[-1][5]:.2f} s, "
-                  f"fetch {ours[-1][4]:.2f} s)",
-                  file=sys.stderr)
+            print(
+                f"sdk {sdk[-1][0]:.2f} s   ours {ours[-1][0]:.2f} s (tables {ours[-1][5]:.2f} s, "
+                f"fetch {ours[-1][4]:.2f} s)",
+                file=sys.stderr,
+            )
         with tempfile.TemporaryDirectory() as work:
             for _ in range(args.rounds):
                 cli.append(run_cli_pair(url, Path(work)))
-                print(f"commands: sdk script {cli[-1][1]:.2f} s   scenario-frames snapshot "
-                      f"{cli[-1][0]:.2f} s", file=sys.stderr)
+                print(
+                    f"commands: sdk script {cli[-1][1]:.2f} s   scenario-frames snapshot "
+                    f"{cli[-1][0]:.2f} s",
+                    file=sys.stderr,
+                )
     finally:
         proc.terminate()
         proc.wait(timeout=10)
@@ -199,7 +243,7 @@ def main() -> int:
         "",
         "| client | wall time (s) | models | requests |",
         "|---|---:|---:|---:|",
-        f"| scenario-sdk `models.list(privacy=\"public\")`, defaults (100/page, sequential) "
+        f'| scenario-sdk `models.list(privacy="public")`, defaults (100/page, sequential) '
         f"| {sdk_t:.2f} ({sdk_best:.2f}) | {s_models:,} | {s_requests} |",
         f"| scenario-frames `{what}`, {args.workers} workers, 500/page | {ours_t:.2f} ({ours_best:.2f}) "
         f"| {o_models:,} | {o_requests} |",

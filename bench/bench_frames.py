@@ -40,20 +40,24 @@ WORK = HERE / "_work" / "frames"
 
 def _adversarial(rec: dict, i: int) -> dict:
     """A record with an unknown field nested in a known object (one every record has)."""
-    thumb = rec.setdefault("thumbnail", {"assetId": f"asset_adv{i}", "url": f"https://cdn.example/{i}"})
+    thumb = rec.setdefault(
+        "thumbnail", {"assetId": f"asset_adv{i}", "url": f"https://cdn.example/{i}"}
+    )
     thumb["focus"] = {"x": 0.5, "y": 0.25, "source": ["auto", i]}
     return rec
 
 
-def make_pages(n: int, per_page: int = 500, seed: int = 0, first: int = 0,
-               kind: str = "clean") -> list[bytes]:
+def make_pages(
+    n: int, per_page: int = 500, seed: int = 0, first: int = 0, kind: str = "clean"
+) -> list[bytes]:
     """Demo records ``first .. first+n-1`` of one set as API page bodies (page by page)."""
     from scenario_frames.demo.generator import make_records
 
     pages = []
     for start in range(first, first + n, per_page):
-        recs = make_records(min(per_page, first + n - start), seed=seed, start=start,
-                            drift=kind == "drift")
+        recs = make_records(
+            min(per_page, first + n - start), seed=seed, start=start, drift=kind == "drift"
+        )
         if kind == "adversarial":
             recs = [_adversarial(r, start + j) for j, r in enumerate(recs)]
         token = str(start + per_page) if start + per_page < first + n else None
@@ -190,12 +194,19 @@ def memory(n: int) -> list[dict]:
                 f.write(b"\n".join(chunk) + b"\n")
                 del chunk
     out = []
-    prompt = {"ARROW_DEFAULT_MEMORY_POOL": "system",
-              "_RJEM_MALLOC_CONF": "dirty_decay_ms:0,muzzy_decay_ms:0"}
+    prompt = {
+        "ARROW_DEFAULT_MEMORY_POOL": "system",
+        "_RJEM_MALLOC_CONF": "dirty_decay_ms:0,muzzy_decay_ms:0",
+    }
     for mode, extra_env in (("list", {}), ("stream", {}), ("stream", prompt)):
         env = {**os.environ, **extra_env}
-        res = subprocess.run([sys.executable, "-c", MEMORY_CHILD, mode, str(path)],
-                             capture_output=True, text=True, check=True, env=env)
+        res = subprocess.run(
+            [sys.executable, "-c", MEMORY_CHILD, mode, str(path)],
+            capture_output=True,
+            text=True,
+            check=True,
+            env=env,
+        )
         got = json.loads(res.stdout.strip().splitlines()[-1])
         got["allocators"] = "prompt" if extra_env else "default"
         out.append(got)
@@ -228,21 +239,29 @@ def main() -> int:
         for kind, pages in sets.items():
             *times, cat = _round(pages)
             meta = cat.meta  # type: ignore[attr-defined]
-            counts[kind] = {"fast": meta.records_fast, "exact": meta.records_exact,
-                            "tables": cat.counts}  # type: ignore[attr-defined]
+            counts[kind] = {
+                "fast": meta.records_fast,
+                "exact": meta.records_exact,
+                "tables": cat.counts,
+            }  # type: ignore[attr-defined]
             assert cat.counts["models"] == args.models and cat.counts["rejects"] == 0  # type: ignore[attr-defined]
             del cat
             rows[kind].append(tuple(times))
             p_wall, p_cpu, o_wall, o_cpu, e_wall, e_cpu = times
-            print(f"round {r} {kind:12s} floor {p_wall:.3f}s  ours {o_wall:.3f}s "
-                  f"({o_wall / p_wall:.2f}x, cpu {o_cpu:.2f}s = {o_cpu / p_cpu:.2f}x)  "
-                  f"exact-only {e_wall:.3f}s ({e_wall / p_wall:.2f}x)  "
-                  f"fast/exact records {meta.records_fast}/{meta.records_exact}", flush=True)
+            print(
+                f"round {r} {kind:12s} floor {p_wall:.3f}s  ours {o_wall:.3f}s "
+                f"({o_wall / p_wall:.2f}x, cpu {o_cpu:.2f}s = {o_cpu / p_cpu:.2f}x)  "
+                f"exact-only {e_wall:.3f}s ({e_wall / p_wall:.2f}x)  "
+                f"fast/exact records {meta.records_fast}/{meta.records_exact}",
+                flush=True,
+            )
 
     slow = []
     if not args.skip_slow:
-        for label, fn in (("scenario_sdk objects -> pandas.json_normalize", sdk_normalize),
-                          ("pandas.json_normalize of parsed records", pandas_normalize)):
+        for label, fn in (
+            ("scenario_sdk objects -> pandas.json_normalize", sdk_normalize),
+            ("pandas.json_normalize of parsed records", pandas_normalize),
+        ):
             wall, _cpu, df = timed(fn, sets["clean"])
             slow.append((label, wall, df.shape))
             print(f"{label}: {wall:.2f}s {df.shape}", flush=True)
@@ -272,15 +291,21 @@ def main() -> int:
             f"| {kind} | {mib:.1f} | {med(r[0] for r in rs):.3f} s | **{med(r[2] for r in rs):.3f} s** | "
             f"**{med(r[2] / r[0] for r in rs):.2f}x** (best {min(r[2] / r[0] for r in rs):.2f}x) | "
             f"{med(r[3] / r[1] for r in rs):.2f}x | {med(r[4] / r[0] for r in rs):.2f}x | "
-            f"{counts[kind]['fast']:,} / {counts[kind]['exact']:,} | {goals[kind]} |")
+            f"{counts[kind]['fast']:,} / {counts[kind]['exact']:,} | {goals[kind]} |"
+        )
     for label, wall, shape in slow:
         best_parse = min(r[0] for r in rows["clean"])
-        lines.append(f"| clean: {label} | | | {wall:.2f} s (one run) | {wall / best_parse:.1f}x | | | | "
-                     f"one wide frame, {shape[1]} columns, lists left in cells |")
+        lines.append(
+            f"| clean: {label} | | | {wall:.2f} s (one run) | {wall / best_parse:.1f}x | | | | "
+            f"one wide frame, {shape[1]} columns, lists left in cells |"
+        )
     if slow:
-        lines += ["", f"(scenario_sdk: `model_validate` refused {SDK_FALLBACKS[0]:,} of the "
-                  f"{args.models:,} records, all for `sd-*` model types its enum lacks; those "
-                  "were built with `construct`.)"]
+        lines += [
+            "",
+            f"(scenario_sdk: `model_validate` refused {SDK_FALLBACKS[0]:,} of the "
+            f"{args.models:,} records, all for `sd-*` model types its enum lacks; those "
+            "were built with `construct`.)",
+        ]
     lines += [
         "",
         "CPU time counts every thread: Arrow's JSON reader and numpy run in worker threads "
@@ -307,12 +332,17 @@ def main() -> int:
             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
         ]
         for m in mem:
-            what = ("all bodies in a list (held by the caller, counted in 'before')"
-                    if m["mode"] == "list" else "streamed from a file, one body at a time")
+            what = (
+                "all bodies in a list (held by the caller, counted in 'before')"
+                if m["mode"] == "list"
+                else "streamed from a file, one body at a time"
+            )
             inc = m["peak_mb"] - m["base_mb"]
-            lines.append(f"| {what} | {m['allocators']} | {m['raw_mb']:.0f} MiB | {m['base_mb']:.0f} MiB | "
-                         f"{m['peak_mb']:.0f} MiB | {inc:.0f} MiB | {inc / m['raw_mb']:.2f}x | "
-                         f"{m['tables_mb']:.0f} MiB | {m['seconds']:.1f} s |")
+            lines.append(
+                f"| {what} | {m['allocators']} | {m['raw_mb']:.0f} MiB | {m['base_mb']:.0f} MiB | "
+                f"{m['peak_mb']:.0f} MiB | {inc:.0f} MiB | {inc / m['raw_mb']:.2f}x | "
+                f"{m['tables_mb']:.0f} MiB | {m['seconds']:.1f} s |"
+            )
     lines.append("")
     out = HERE / "results" / "frames.md"
     out.parent.mkdir(parents=True, exist_ok=True)

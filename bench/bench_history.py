@@ -36,12 +36,22 @@ GOAL_S = 1.0
 
 def build_year(out: Path, days: int, models: int) -> tuple[str, list[str], float]:
     """Write ``days`` daily snapshots; returns model X, the days its p50 changed, write time."""
-    meta = CatalogMeta(fetched_at=START, query={"privacy": "public"}, base_url="http://127.0.0.1/v1",
-                       pages=4, requests=4, retries=0, duration_s=0.5, duplicates=0,
-                       incremental_from=None)
+    meta = CatalogMeta(
+        fetched_at=START,
+        query={"privacy": "public"},
+        base_url="http://127.0.0.1/v1",
+        pages=4,
+        requests=4,
+        retries=0,
+        duration_s=0.5,
+        duplicates=0,
+        incremental_from=None,
+    )
     base = Catalog.from_records(make_records(models, seed=2026), meta=meta)
     variants = base.variants
-    with_p50 = variants.filter(pl.col("cost_per_asset_p50_cu").is_not_null())["model_id"].unique().sort()
+    with_p50 = (
+        variants.filter(pl.col("cost_per_asset_p50_cu").is_not_null())["model_id"].unique().sort()
+    )
     model_x = with_p50[len(with_p50) // 2]
     others = [m for m in with_p50.to_list() if m != model_x]
     rng = random.Random(7)
@@ -56,10 +66,13 @@ def build_year(out: Path, days: int, models: int) -> tuple[str, list[str], float
             bumped.add(model_x)
         if day:
             mask = ids.is_in(list(bumped))
-            factor = pl.select(pl.when(mask).then(factor * rng.choice((0.9, 1.1, 1.25))).otherwise(factor)).to_series()
+            factor = pl.select(
+                pl.when(mask).then(factor * rng.choice((0.9, 1.1, 1.25))).otherwise(factor)
+            ).to_series()
         tables = dict(base.tables)
         tables["variants"] = variants.with_columns(
-            (pl.col("cost_per_asset_p50_cu") * factor).round(4).alias("cost_per_asset_p50_cu"))
+            (pl.col("cost_per_asset_p50_cu") * factor).round(4).alias("cost_per_asset_p50_cu")
+        )
         when = START + timedelta(days=day)
         path = snap.write_snapshot(Catalog.from_tables(tables, meta), out, at=when)
         if day and model_x in bumped:
@@ -75,7 +88,10 @@ def when_did_p50_change(out: Path, model_id: str) -> pl.DataFrame:
         .select("snapshot_at", "variant_key", "cost_per_asset_p50_cu")
         .sort("variant_key", "snapshot_at")
         .with_columns(previous=pl.col("cost_per_asset_p50_cu").shift(1).over("variant_key"))
-        .filter(pl.col("previous").is_not_null() & (pl.col("previous") != pl.col("cost_per_asset_p50_cu")))
+        .filter(
+            pl.col("previous").is_not_null()
+            & (pl.col("previous") != pl.col("cost_per_asset_p50_cu"))
+        )
         .sort("snapshot_at", "variant_key")
         .collect()
     )
@@ -85,8 +101,12 @@ def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--days", type=int, default=365)
     ap.add_argument("--models", type=int, default=2000)
-    ap.add_argument("--reuse", action="store_true", help="reuse snapshots kept by an earlier --keep run")
-    ap.add_argument("--keep", action="store_true", help="keep the ~0.5 GB of snapshots in bench/_work")
+    ap.add_argument(
+        "--reuse", action="store_true", help="reuse snapshots kept by an earlier --keep run"
+    )
+    ap.add_argument(
+        "--keep", action="store_true", help="keep the ~0.5 GB of snapshots in bench/_work"
+    )
     args = ap.parse_args(argv)
 
     out = WORK / "snapshots"
@@ -112,7 +132,7 @@ def main(argv: list[str]) -> int:
     correct = got == sorted(expected)
     first, median = timings[0], statistics.median(timings[1:])
     plan = snap.history(out)["variants"].filter(pl.col("model_id") == model_x).explain()
-    pushed = "SELECTION" in plan[plan.index("SCAN"):]
+    pushed = "SELECTION" in plan[plan.index("SCAN") :]
 
     ok = correct and first < GOAL_S
     lines = [
@@ -120,8 +140,12 @@ def main(argv: list[str]) -> int:
         "",
         f"{n_snaps} daily snapshots of {args.models:,} demo models ({variant_rows:,} variant rows in "
         f"all, {size_mb:.0f} MB of zstd parquet), written by `write_snapshot`"
-        + (f" in {write_s:.1f} s ({write_s / max(n_snaps, 1) * 1000:.0f} ms per snapshot)." if write_s == write_s else "."),
-        f"Question answered from `history(OUT)[\"variants\"]` (lazy hive scan over all folders, "
+        + (
+            f" in {write_s:.1f} s ({write_s / max(n_snaps, 1) * 1000:.0f} ms per snapshot)."
+            if write_s == write_s
+            else "."
+        ),
+        f'Question answered from `history(OUT)["variants"]` (lazy hive scan over all folders, '
         f"filter on `model_id` pushed into the parquet reader: {'yes' if pushed else 'NO'}).",
         "",
         "| measure | value | goal |",

@@ -87,8 +87,9 @@ def time_baseline(panel: FilterPanel, catalog: Catalog, rounds: int) -> list[flo
             change(panel)  # untimed: only to get the same expression and sort column
             expr, column = panel.expression, panel.sort_by.value
             t0 = time.perf_counter()
-            full = catalog.models.join(model_p50(catalog.variants), on="model_id", how="left",
-                                       maintain_order="left")
+            full = catalog.models.join(
+                model_p50(catalog.variants), on="model_id", how="left", maintain_order="left"
+            )
             rows = full.filter(expr)
             _count = rows.height
             _preview = rows.sort(column, descending=True, nulls_last=True).head(10)
@@ -109,9 +110,12 @@ def grid_section(catalog: Catalog, panel: FilterPanel, reps: int = 5) -> list[st
     index = {m: i for i, m in enumerate(panel._work["model_id"].to_list())}
     positions = [np.array([index[m] for m in p.to_list()]) for p in picks]
     polars_table = pl.from_pandas(table)
-    out = [f"### Result grid candidates, {len(table):,} rows ({len(table.columns)} columns)", "",
-           "| widget | what reaches the browser | median ms | max ms |",
-           "| --- | --- | ---: | ---: |"]
+    out = [
+        f"### Result grid candidates, {len(table):,} rows ({len(table.columns)} columns)",
+        "",
+        "| widget | what reaches the browser | median ms | max ms |",
+        "| --- | --- | ---: | ---: |",
+    ]
 
     def timed(label: str, what: str, fn: Callable[[np.ndarray], object], n: int = reps) -> None:
         times = []
@@ -121,22 +125,34 @@ def grid_section(catalog: Catalog, panel: FilterPanel, reps: int = 5) -> list[st
             times.append((time.perf_counter() - t0) * 1000)
         out.append(f"| {label} | {what} | {statistics.median(times):.1f} | {max(times):.1f} |")
 
-    timed("ipydatagrid StreamingDataGrid, row numbers into a fixed table (chosen)",
-          "the row count; rows in view fetched on scroll",
-          lambda pos: panel.grid.show(pos))
+    timed(
+        "ipydatagrid StreamingDataGrid, row numbers into a fixed table (chosen)",
+        "the row count; rows in view fetched on scroll",
+        lambda pos: panel.grid.show(pos),
+    )
     from ipydatagrid import StreamingDataGrid
 
     sg = StreamingDataGrid(table.head(5))
-    timed("ipydatagrid StreamingDataGrid, a new frame per change", "the same",
-          lambda pos: setattr(sg, "data", table.iloc[pos].reset_index(drop=True)))
+    timed(
+        "ipydatagrid StreamingDataGrid, a new frame per change",
+        "the same",
+        lambda pos: setattr(sg, "data", table.iloc[pos].reset_index(drop=True)),
+    )
     try:
         from itables.widget import ITable
 
         it = ITable(polars_table.head(5))
-        timed("itables ITable, default maxBytes", "a 64 KB downsample (not every row)",
-              lambda pos: it.update(polars_table[pos]))
-        timed("itables ITable, maxBytes=0", "every row as JSON",
-              lambda pos: it.update(polars_table[pos], maxBytes=0), 2)
+        timed(
+            "itables ITable, default maxBytes",
+            "a 64 KB downsample (not every row)",
+            lambda pos: it.update(polars_table[pos]),
+        )
+        timed(
+            "itables ITable, maxBytes=0",
+            "every row as JSON",
+            lambda pos: it.update(polars_table[pos], maxBytes=0),
+            2,
+        )
     except ImportError:
         out.append("| itables | not installed | | |")
     try:
@@ -147,8 +163,12 @@ def grid_section(catalog: Catalog, panel: FilterPanel, reps: int = 5) -> list[st
         dg = DataGrid(table.head(5))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            timed("ipydatagrid DataGrid", "every row as JSON",
-                  lambda pos: setattr(dg, "data", table.iloc[pos].reset_index(drop=True)), 2)
+            timed(
+                "ipydatagrid DataGrid",
+                "every row as JSON",
+                lambda pos: setattr(dg, "data", table.iloc[pos].reset_index(drop=True)),
+                2,
+            )
     except ImportError:
         out.append("| ipydatagrid DataGrid | not installed | | |")
     return out
@@ -181,8 +201,9 @@ def main(argv: list[str]) -> int:
     base = time_baseline(panel, catalog, max(2, args.rounds // 2))
 
     med, p95, worst = statistics.median(every), pct(every, 0.95), max(every)
-    slowest = max((n for n in per_change if not n.startswith("sort")),
-                  key=lambda name: max(per_change[name]))
+    slowest = max(
+        (n for n in per_change if not n.startswith("sort")), key=lambda name: max(per_change[name])
+    )
     lines = [
         "## Filter panel: filter-change latency",
         "",
@@ -204,8 +225,9 @@ def main(argv: list[str]) -> int:
         f"| baseline: join p50, filter the full table, sort, head | "
         f"{statistics.median(base):.1f} | {pct(base, 0.95):.1f} | {max(base):.1f} |",
         "",
-        "Median per change (ms): " + ", ".join(
-            f"{name} {statistics.median(v):.1f}" for name, v in per_change.items()) + ".",
+        "Median per change (ms): "
+        + ", ".join(f"{name} {statistics.median(v):.1f}" for name, v in per_change.items())
+        + ".",
         f"Slowest filter change: {slowest} ({max(per_change[slowest]):.1f} ms). The first "
         "sort by name took "
         f"{per_change['sort by name'][0]:.1f} ms (the order is computed once, then cached; "

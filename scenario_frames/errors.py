@@ -27,7 +27,9 @@ class QueryError(ScenarioFramesError, ValueError):
         super().__init__(f"[{rule}] {message}")
         self.rule = rule
         self.message = message
-        self.params = params  # the snake_case keywords at fault, when known (the CLI names their flags)
+        self.params = (
+            params  # the snake_case keywords at fault, when known (the CLI names their flags)
+        )
 
 
 class ScenarioAPIError(ScenarioFramesError):
@@ -120,8 +122,9 @@ class UsageColumnError(ScenarioFramesError, ValueError):
     so the message alone tells the user which argument (``model_column=...``) to pass.
     """
 
-    def __init__(self, message: str, *, target: str, seen: Sequence[str] = (),
-                 tried: Sequence[str] = ()) -> None:
+    def __init__(
+        self, message: str, *, target: str, seen: Sequence[str] = (), tried: Sequence[str] = ()
+    ) -> None:
         super().__init__(message)
         self.target = target
         self.seen = list(seen)

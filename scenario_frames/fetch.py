@@ -125,15 +125,22 @@ def fetch_pages(
     # page_size is fetch_pages's own (the size used unless the query sets one), never a query's
     keywords = _query_kwargs(locals(), skip=("page_size",))
     if keywords and query is not None:
-        raise TypeError("fetch_pages takes the query either as query= or as keyword arguments, "
-                        f"not both (got query= and {', '.join(keywords)}=)")
+        raise TypeError(
+            "fetch_pages takes the query either as query= or as keyword arguments, "
+            f"not both (got query= and {', '.join(keywords)}=)"
+        )
     q = _as_query(query if query is not None else keywords)
     if workers < 1:
         raise ValueError("workers must be at least 1")
     before = client.stats()
     started = time.monotonic()
     listing = list_pages(
-        client, q, workers=workers, page_size=page_size, checkpoint=checkpoint, progress=progress,
+        client,
+        q,
+        workers=workers,
+        page_size=page_size,
+        checkpoint=checkpoint,
+        progress=progress,
         sink=sink,
     )
     after = client.stats()
@@ -150,9 +157,15 @@ def fetch_pages(
     )
     log.info(
         "fetched %d records in %d pages with %d requests (%d retries) in %.2f s (%s)",
-        stats.models, stats.pages, stats.requests, stats.retries, stats.duration_s,
-        f"{stats.partitions} windows, {stats.workers} workers" if stats.partitioned else "sequential",
-    )  # fmt: skip
+        stats.models,
+        stats.pages,
+        stats.requests,
+        stats.retries,
+        stats.duration_s,
+        f"{stats.partitions} windows, {stats.workers} workers"
+        if stats.partitioned
+        else "sequential",
+    )
     return FetchResult(listing.pages, stats, tuple(listing.keys), listing.started_at)
 
 
@@ -197,10 +210,17 @@ def fetch_catalog(
     resumed or reused from it never pass for newer than they are.
     """
     return fetch_catalog_pages(
-        base_url=base_url, api_key=api_key, api_secret=api_secret, workers=workers,
-        checkpoint=checkpoint, progress=progress, client=client, max_retry_after=max_retry_after,
-        max_page_bytes=max_page_bytes, **_query_kwargs(locals()),
-    )[0]  # fmt: skip
+        base_url=base_url,
+        api_key=api_key,
+        api_secret=api_secret,
+        workers=workers,
+        checkpoint=checkpoint,
+        progress=progress,
+        client=client,
+        max_retry_after=max_retry_after,
+        max_page_bytes=max_page_bytes,
+        **_query_kwargs(locals()),
+    )[0]
 
 
 def fetch_catalog_pages(
@@ -248,10 +268,14 @@ def fetch_catalog_pages(
             limits["max_retry_after"] = max_retry_after
         if max_page_bytes is not None:
             limits["max_page_bytes"] = max_page_bytes
-        client = ScenarioClient(base_url, api_key, api_secret, pool_size=max(workers + 2, 4), **limits)
+        client = ScenarioClient(
+            base_url, api_key, api_secret, pool_size=max(workers + 2, 4), **limits
+        )
     elif max_retry_after is not None or max_page_bytes is not None:
-        raise ValueError("max_retry_after and max_page_bytes configure a new client: set them on the "
-                         "ScenarioClient passed as client= instead")  # fmt: skip
+        raise ValueError(
+            "max_retry_after and max_page_bytes configure a new client: set them on the "
+            "ScenarioClient passed as client= instead"
+        )
     builder = CatalogBuilder(threads=BUILD_THREADS)
     seen: dict[PageKey, bytes] = {}  # what the builder was given while the pages arrived
 
@@ -264,8 +288,9 @@ def fetch_catalog_pages(
             query["privacy"] = client.default_privacy
         q = ModelQuery.build(**query)
         fetched_at = datetime.now(UTC)
-        result = fetch_pages(q, client=client, workers=workers, checkpoint=checkpoint,
-                             progress=progress, sink=sink)  # fmt: skip
+        result = fetch_pages(
+            q, client=client, workers=workers, checkpoint=checkpoint, progress=progress, sink=sink
+        )
         # The builder must hold exactly the final pages: add those it never saw (restored from
         # a checkpoint, or refetched under a key it saw before), and drop any it saw that did
         # not make it into the listing.

@@ -67,10 +67,16 @@ def full_record(mid: str = "model_a", i: int = 0) -> dict[str, Any]:
     rec["performanceStats"]["default"] = rec["performanceStats"]["variants"][1]["variantKey"]
     inputs = rec["inputs"]
     inputs[0].update(name="steps", type="number", default=30, allowedValues=[10, 20, 30])
-    inputs[1].update(name="shots", type="inputs_array", default=None,
-                     allowedValues=["a", 1, True, None, {"k": [1]}])
-    inputs[1]["inputs"] = [{"name": "caption", "type": "string", "default": "hello"},
-                           {"name": "flag", "type": "boolean", "default": False}]
+    inputs[1].update(
+        name="shots",
+        type="inputs_array",
+        default=None,
+        allowedValues=["a", 1, True, None, {"k": [1]}],
+    )
+    inputs[1]["inputs"] = [
+        {"name": "caption", "type": "string", "default": "hello"},
+        {"name": "flag", "type": "boolean", "default": False},
+    ]
     return rec
 
 

@@ -45,14 +45,21 @@ def scripted(
             self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
         def do_GET(self) -> None:  # noqa: N802
-            entry = {"t": time.time(), "path": self.path, "headers": dict(self.headers),
-                     "params": dict(parse_qsl(urlsplit(self.path).query)), "peer": self.client_address}
+            entry = {
+                "t": time.time(),
+                "path": self.path,
+                "headers": dict(self.headers),
+                "params": dict(parse_qsl(urlsplit(self.path).query)),
+                "peer": self.client_address,
+            }
             with lock:
                 n = len(log)
                 log.append(entry)
             status, headers, body = answer(n, self)
             headers = dict(headers)
-            self.send_response(status, headers.pop(":reason", None))  # ":reason": the status line's phrase
+            self.send_response(
+                status, headers.pop(":reason", None)
+            )  # ":reason": the status line's phrase
             for k, v in headers.items():
                 self.send_header(k, v)
             if isinstance(body, bytes):
@@ -74,7 +81,9 @@ def scripted(
 
     httpd = ThreadingHTTPServer((host, 0), Handler)
     httpd.daemon_threads = True
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread = threading.Thread(
+        target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
     thread.start()
     try:
         yield f"http://{host}:{httpd.server_address[1]}{prefix}", log

@@ -29,9 +29,13 @@ CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = ROOT / "tests" / "artifacts"
 TOKEN = "scenario-frames-browser-test"
 CHROMIUM_FLAGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
-]  # fmt: skip
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 pytestmark = [
     pytest.mark.browser,
@@ -75,10 +79,22 @@ def lab(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     port = _free_port()
     log = (tmp_path / "jupyterlab.log").open("w")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "jupyterlab", "--allow-root", "--no-browser", "--ip=127.0.0.1",
-         f"--port={port}", f"--IdentityProvider.token={TOKEN}", f"--ServerApp.root_dir={root}"],
-        stdout=log, stderr=subprocess.STDOUT, env=env, cwd=root,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "jupyterlab",
+            "--allow-root",
+            "--no-browser",
+            "--ip=127.0.0.1",
+            f"--port={port}",
+            f"--IdentityProvider.token={TOKEN}",
+            f"--ServerApp.root_dir={root}",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+        cwd=root,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -89,8 +105,10 @@ def lab(tmp_path: Path) -> Iterator[tuple[str, Path]]:
             except OSError:
                 if proc.poll() is not None or time.monotonic() > deadline:
                     log.flush()
-                    pytest.fail("JupyterLab did not start:\n"
-                                + (tmp_path / "jupyterlab.log").read_text()[-3000:])
+                    pytest.fail(
+                        "JupyterLab did not start:\n"
+                        + (tmp_path / "jupyterlab.log").read_text()[-3000:]
+                    )
                 time.sleep(0.3)
         yield base, root
     finally:
@@ -124,8 +142,9 @@ def _run_all_cells(page) -> None:
         item = page.locator(".lm-Menu-item:not(.lm-mod-disabled)", has_text="Run All Cells")
         item.first.click(timeout=15_000)
         try:
-            expect(page.locator(".jp-CodeCell .jp-InputPrompt").first).to_have_text(started,
-                                                                          timeout=10_000)
+            expect(page.locator(".jp-CodeCell .jp-InputPrompt").first).to_have_text(
+                started, timeout=10_000
+            )
             return
         except AssertionError:
             page.keyboard.press("Escape")
@@ -233,16 +252,18 @@ def test_panel_fits_filters_and_tags_in_jupyterlab(lab: tuple[str, Path]) -> Non
             page.goto(f"{base}/lab/tree/{NOTEBOOK}?token={TOKEN}")
             page.wait_for_selector(".jp-Notebook", timeout=60_000)
             # Wait for the kernel before running, or "Run All" can race its start.
-            expect(page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']")
-                   .first).to_be_attached(timeout=60_000)
+            expect(
+                page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").first
+            ).to_be_attached(timeout=60_000)
             _run_all_cells(page)
 
             count = page.locator(".sf-filter-panel .sf-count").first
             try:
                 expect(count).to_have_text(COUNT_TEXT, timeout=120_000)
                 # The last cell ran (it closes the demo): every chart cell has run too.
-                expect(page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']")
-                       .first).to_be_attached(timeout=120_000)
+                expect(
+                    page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").first
+                ).to_be_attached(timeout=120_000)
                 shown = True
             except AssertionError:
                 shown = False
@@ -253,11 +274,16 @@ def test_panel_fits_filters_and_tags_in_jupyterlab(lab: tuple[str, Path]) -> Non
                 page.locator(".jp-Notebook .jp-Cell").first.scroll_into_view_if_needed()
                 page.screenshot(path=str(ARTIFACTS / "browser_failure_top.png"))
                 outputs = page.locator(".jp-OutputArea-output").all_text_contents()
-                errors = (_errors_on_page(page) + [t for k, t in console if k == "error"]
-                          + [t[-1500:] for t in outputs if "Error" in t])
-                pytest.fail("the panel never showed its count (screenshot: tests/artifacts/"
-                            f"browser_failure.png); prompts {prompts}; errors:\n"
-                            + "\n---\n".join(errors), pytrace=False)
+                errors = (
+                    _errors_on_page(page)
+                    + [t for k, t in console if k == "error"]
+                    + [t[-1500:] for t in outputs if "Error" in t]
+                )
+                pytest.fail(
+                    "the panel never showed its count (screenshot: tests/artifacts/"
+                    f"browser_failure.png); prompts {prompts}; errors:\n" + "\n---\n".join(errors),
+                    pytrace=False,
+                )
             errors = _errors_on_page(page)
             assert not errors, "the notebook raised:\n" + "\n---\n".join(errors)
             _render_every_output(page)
@@ -314,8 +340,9 @@ def test_panel_fits_filters_and_tags_in_jupyterlab(lab: tuple[str, Path]) -> Non
 
             # A tag typed in the tag box and Enter: filters at once (no need to leave the box).
             entry = page.locator(".sf-filter-panel .sf-tag-entry input").first
-            tag = page.locator(".sf-filter-panel .sf-tag-entry datalist option").first \
-                .get_attribute("value")
+            tag = page.locator(
+                ".sf-filter-panel .sf-tag-entry datalist option"
+            ).first.get_attribute("value")
             assert tag, "the tag box suggests no tag"
             assert entry.get_attribute("placeholder"), "the tag box has no placeholder"
             entry.click()
@@ -330,11 +357,13 @@ def test_panel_fits_filters_and_tags_in_jupyterlab(lab: tuple[str, Path]) -> Non
             unknown = page.locator(".sf-filter-panel .sf-tag-chips .sf-tag-unknown")
             expect(unknown).to_have_count(1, timeout=30_000)
             expect(page.locator(".sf-filter-panel .sf-tag-note")).to_contain_text(
-                "no-such-tag-anywhere")
+                "no-such-tag-anywhere"
+            )
             # Export: the status line (with the file's path) shows whole.
             page.locator(".sf-filter-panel button", has_text="Export").first.click()
             expect(page.locator(".sf-filter-panel .sf-export-status")).to_contain_text(
-                "wrote", timeout=30_000)
+                "wrote", timeout=30_000
+            )
             clipped = panel.evaluate(CLIPPED_JS)
             assert not clipped, "clipped with tags and export status:\n" + "\n".join(clipped)
             panel.screenshot(path=str(ARTIFACTS / "browser_panel_tags.png"))

@@ -16,8 +16,15 @@ def loaded_after(code: str, modules: tuple[str, ...]) -> list[str]:
 
 
 def test_parser_does_not_import_demo_usage_or_ui() -> None:
-    heavy = ("scenario_frames.demo", "scenario_frames.usage", "scenario_frames.notebook.panel",
-             "scenario_frames.notebook.charts", "altair", "ipywidgets", "tqdm")  # fmt: skip
+    heavy = (
+        "scenario_frames.demo",
+        "scenario_frames.usage",
+        "scenario_frames.notebook.panel",
+        "scenario_frames.notebook.charts",
+        "altair",
+        "ipywidgets",
+        "tqdm",
+    )
     assert loaded_after("from scenario_frames.cli import build_parser\nbuild_parser()", heavy) == []
 
 

@@ -25,17 +25,26 @@ SCRIPT = shutil.which("scenario-frames", path=str(Path(sys.executable).parent)) 
 TIMEOUT = 120  # seconds; every command here ends in a few seconds unless something hangs
 
 # Python spellings a shell user must never be told to type.
-PYTHON_WORDS = re.compile(r"\b(page_size|sort_by|created_after|created_before|updated_after|"
-                          r"updated_before|collection_ids?|api_key|api_secret|privacy=|sort_by=)\b|"
-                          r"\b(pageSize|sortBy|createdAfter|createdBefore|updatedAfter)\b")
+PYTHON_WORDS = re.compile(
+    r"\b(page_size|sort_by|created_after|created_before|updated_after|"
+    r"updated_before|collection_ids?|api_key|api_secret|privacy=|sort_by=)\b|"
+    r"\b(pageSize|sortBy|createdAfter|createdBefore|updatedAfter)\b"
+)
 
 
-def run(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
-        timeout: float = TIMEOUT) -> subprocess.CompletedProcess[str]:
+def run(
+    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = TIMEOUT
+) -> subprocess.CompletedProcess[str]:
     """Run the console script without any SCENARIO_* variable (plus ``env``)."""
     base = {k: v for k, v in os.environ.items() if not k.startswith("SCENARIO_")}
-    return subprocess.run([SCRIPT, *args], capture_output=True, text=True, cwd=cwd,
-                          env={**base, **(env or {})}, timeout=timeout)
+    return subprocess.run(
+        [SCRIPT, *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env={**base, **(env or {})},
+        timeout=timeout,
+    )
 
 
 def assert_clean(stderr: str) -> None:
@@ -66,15 +75,24 @@ def silent_api():
 # ---------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("flags", "wanted"), [
-    (["--page-size", "0"], "error: --page-size must be between 1 and 500"),
-    (["--page-size", "501"], "error: --page-size must be between 1 and 500"),
-    (["--created-after", "2025-01-01"], "add --sort-by createdAt"),
-    (["--created-after", "2025-02-30", "--sort-by", "createdAt"], "error: --created-after: '2025-02-30'"),
-    (["--type", "flux.1-lora", "--types", "sd-xl"], "--type and --types cannot be used together"),
-    (["--workers", "0"], "error: --workers must be at least 1"),
-    (["--max-attempts", "0"], "error: --max-attempts must be at least 1"),
-])
+@pytest.mark.parametrize(
+    ("flags", "wanted"),
+    [
+        (["--page-size", "0"], "error: --page-size must be between 1 and 500"),
+        (["--page-size", "501"], "error: --page-size must be between 1 and 500"),
+        (["--created-after", "2025-01-01"], "add --sort-by createdAt"),
+        (
+            ["--created-after", "2025-02-30", "--sort-by", "createdAt"],
+            "error: --created-after: '2025-02-30'",
+        ),
+        (
+            ["--type", "flux.1-lora", "--types", "sd-xl"],
+            "--type and --types cannot be used together",
+        ),
+        (["--workers", "0"], "error: --workers must be at least 1"),
+        (["--max-attempts", "0"], "error: --max-attempts must be at least 1"),
+    ],
+)
 def test_query_errors_name_flags_before_any_request(silent_api, flags, wanted) -> None:
     url, log = silent_api
     res = run("snapshot", "--base-url", url, "--no-progress", *flags)
@@ -82,7 +100,9 @@ def test_query_errors_name_flags_before_any_request(silent_api, flags, wanted) -
     assert log == []
 
 
-@pytest.mark.parametrize("command", [["snapshot"], ["usage", "--start", "2025-01-01", "--end", "2025-01-02"]])
+@pytest.mark.parametrize(
+    "command", [["snapshot"], ["usage", "--start", "2025-01-01", "--end", "2025-01-02"]]
+)
 def test_unusable_base_url_names_the_flag(command) -> None:
     creds = {"SCENARIO_API_KEY": "k-1", "SCENARIO_API_SECRET": "s-1"}
     line = one_error(run(*command, "--base-url", "http://example.invalid/v1", env=creds))
@@ -114,16 +134,36 @@ def test_private_listing_without_credentials_is_refused_at_once(silent_api) -> N
 
 def test_usage_without_credentials_names_the_environment_variables(silent_api, tmp_path) -> None:
     url, log = silent_api
-    line = one_error(run("usage", "--base-url", url, "--start", "2025-01-01", "--end", "2025-02-01",
-                         "--out", str(tmp_path / "u")))
+    line = one_error(
+        run(
+            "usage",
+            "--base-url",
+            url,
+            "--start",
+            "2025-01-01",
+            "--end",
+            "2025-02-01",
+            "--out",
+            str(tmp_path / "u"),
+        )
+    )
     assert "SCENARIO_API_KEY and SCENARIO_API_SECRET" in line and "--demo" in line
     assert log == [] and not (tmp_path / "u").exists()
 
 
-@pytest.mark.parametrize(("flags", "wanted"), [
-    (["--start", "2025-02-01", "--end", "2025-01-01"], "error: --end (2025-01-01T00:00:00.000Z) must be after --start"),
-    (["--start", "2025-13-01", "--end", "2025-01-01"], "error: --start: '2025-13-01' is not an ISO 8601 date"),
-])
+@pytest.mark.parametrize(
+    ("flags", "wanted"),
+    [
+        (
+            ["--start", "2025-02-01", "--end", "2025-01-01"],
+            "error: --end (2025-01-01T00:00:00.000Z) must be after --start",
+        ),
+        (
+            ["--start", "2025-13-01", "--end", "2025-01-01"],
+            "error: --start: '2025-13-01' is not an ISO 8601 date",
+        ),
+    ],
+)
 def test_usage_range_errors_name_flags(tmp_path, flags, wanted) -> None:
     assert wanted in one_error(run("usage", "--demo", *flags, "--out", str(tmp_path / "u")))
 
@@ -134,8 +174,17 @@ def test_usage_range_errors_name_flags(tmp_path, flags, wanted) -> None:
 
 
 def test_unknown_type_warns_in_one_line_without_source(tmp_path) -> None:
-    res = run("snapshot", "--demo", "--demo-models", "50", "--type", "banana", "--no-progress",
-              "--out", str(tmp_path))
+    res = run(
+        "snapshot",
+        "--demo",
+        "--demo-models",
+        "50",
+        "--type",
+        "banana",
+        "--no-progress",
+        "--out",
+        str(tmp_path),
+    )
     assert_clean(res.stderr)
     warned = [line for line in res.stderr.splitlines() if "banana" in line and "WARNING" in line]
     assert len(warned) == 1, res.stderr
@@ -154,8 +203,18 @@ def test_debug_and_quiet_work_before_and_after_the_subcommand(tmp_path, where) -
     assert debug.returncode == 1 and "Traceback" in debug.stderr  # --debug shows it
     plain = run(*cmd("-q", "diff", missing, missing))
     assert one_error(plain) == f"error: no such snapshot: {missing}"
-    quiet = run(*cmd("-q", "snapshot", "--demo", "--demo-models", "40", "--no-progress",
-                     "--out", str(tmp_path / "s")))
+    quiet = run(
+        *cmd(
+            "-q",
+            "snapshot",
+            "--demo",
+            "--demo-models",
+            "40",
+            "--no-progress",
+            "--out",
+            str(tmp_path / "s"),
+        )
+    )
     assert quiet.returncode == 0, quiet.stderr
     assert "INFO" not in quiet.stderr  # the demo's start line and the fetch summary are INFO
 
@@ -183,8 +242,16 @@ def test_snapshot_demo_says_what_it_lists_and_leaves_no_staging(tmp_path) -> Non
     private = run("snapshot", "--demo", "--privacy", "private", "--no-progress", cwd=tmp_path)
     assert private.returncode == 0, private.stderr
     assert f"2,000 models, of which {hidden:,} private or unlisted (listed here" in private.stdout
-    narrowed = run("snapshot", "--demo", "--type", "flux.1-lora", "--no-progress", "--out", "narrow",
-                   cwd=tmp_path)
+    narrowed = run(
+        "snapshot",
+        "--demo",
+        "--type",
+        "flux.1-lora",
+        "--no-progress",
+        "--out",
+        "narrow",
+        cwd=tmp_path,
+    )
     assert narrowed.returncode == 0, narrowed.stderr
     listed = re.search(r"public \(([\d,]+) of them match this query\)", narrowed.stdout)
     assert listed, narrowed.stdout
@@ -241,9 +308,13 @@ def test_demo_server_names_a_port_in_use() -> None:
 
 
 def test_demo_server_prints_url_split_and_credentials() -> None:
-    proc = subprocess.Popen([SCRIPT, "demo-server", "--models", "100"], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True,
-                            env={k: v for k, v in os.environ.items() if not k.startswith("SCENARIO_")})
+    proc = subprocess.Popen(
+        [SCRIPT, "demo-server", "--models", "100"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={k: v for k, v in os.environ.items() if not k.startswith("SCENARIO_")},
+    )
     try:
         assert proc.stdout is not None
         lines = [proc.stdout.readline().strip() for _ in range(3)]
@@ -258,17 +329,22 @@ def test_demo_server_prints_url_split_and_credentials() -> None:
 
     split = DemoServer(models=100).privacy_split()
     assert lines[0].startswith("http://127.0.0.1:") and lines[0].endswith("/v1")
-    assert lines[1] == (f"catalog: 100 models: {split.public} public, {split.private} private, "
-                        f"{split.unlisted} unlisted (seed 0)")
+    assert lines[1] == (
+        f"catalog: 100 models: {split.public} public, {split.private} private, "
+        f"{split.unlisted} unlisted (seed 0)"
+    )
     assert lines[2].startswith("credentials: HTTP Basic demo/demo lists the private and unlisted")
     assert "public-auth-token" in lines[2]
     assert_clean(err)
 
 
 def test_custom_demo_secret_is_never_printed() -> None:
-    proc = subprocess.Popen([SCRIPT, "demo-server", "--models", "10", "--api-key", "k9",
-                             "--api-secret", "hush-77e1"], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [SCRIPT, "demo-server", "--models", "10", "--api-key", "k9", "--api-secret", "hush-77e1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert proc.stdout is not None
         printed = [proc.stdout.readline() for _ in range(3)]
@@ -283,19 +359,28 @@ def test_custom_demo_secret_is_never_printed() -> None:
     assert "hush-77e1" not in "".join(printed) + err
 
 
-
-@pytest.mark.parametrize(("flag", "value"), [
-    ("--deadline", "nan"), ("--deadline", "inf"), ("--deadline", "0"), ("--deadline", "-1"),
-    ("--max-retry-after", "nan"), ("--max-retry-after", "inf"), ("--max-retry-after", "-1"),
-    ("--max-retry-after", "soon"),
-])
+@pytest.mark.parametrize(
+    ("flag", "value"),
+    [
+        ("--deadline", "nan"),
+        ("--deadline", "inf"),
+        ("--deadline", "0"),
+        ("--deadline", "-1"),
+        ("--max-retry-after", "nan"),
+        ("--max-retry-after", "inf"),
+        ("--max-retry-after", "-1"),
+        ("--max-retry-after", "soon"),
+    ],
+)
 def test_wait_bounds_are_checked_by_flag_before_anything_starts(silent_api, flag, value) -> None:
     url, log = silent_api
     for where in (["--base-url", url], ["--demo"]):
         res = run("snapshot", *where, "--no-progress", flag, value)
         assert res.returncode == 2, res.stderr
         assert_clean(res.stderr)
-        assert f"error: argument {flag}: expected a number of seconds" in res.stderr.splitlines()[-1], res.stderr
+        assert (
+            f"error: argument {flag}: expected a number of seconds" in res.stderr.splitlines()[-1]
+        ), res.stderr
         assert "demo Scenario API at" not in res.stderr, "the demo server started first"
     assert log == []
 
@@ -304,11 +389,24 @@ def test_unusable_checkpoint_is_named_before_any_request(silent_api, tmp_path) -
     url, log = silent_api
     a_file = tmp_path / "a-file"
     a_file.write_text("not a folder")
-    for folder, wanted in ((a_file, "it exists and is not a folder"),
-                           (tmp_path / "missing" / "ck", "its parent folder")):
+    for folder, wanted in (
+        (a_file, "it exists and is not a folder"),
+        (tmp_path / "missing" / "ck", "its parent folder"),
+    ):
         for where in (["--base-url", url], ["--demo"]):
-            line = one_error(run("snapshot", *where, "--no-progress", "--out", str(tmp_path / "out"),
-                                 "--checkpoint", str(folder)))
+            line = one_error(
+                run(
+                    "snapshot",
+                    *where,
+                    "--no-progress",
+                    "--out",
+                    str(tmp_path / "out"),
+                    "--checkpoint",
+                    str(folder),
+                )
+            )
             assert line.startswith(f"error: --checkpoint {folder}: ") and wanted in line, line
             assert "Errno" not in line
-    assert log == [] and a_file.read_text() == "not a folder" and not (tmp_path / "missing").exists()
+    assert (
+        log == [] and a_file.read_text() == "not a folder" and not (tmp_path / "missing").exists()
+    )

@@ -24,10 +24,13 @@ SCRIPT = shutil.which("scenario-frames", path=str(Path(sys.executable).parent)) 
 T0 = datetime(2026, 5, 1, tzinfo=UTC)
 
 
-def run(*args: str, cwd: Path | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def run(
+    *args: str, cwd: Path | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SCENARIO_")}
-    return subprocess.run([SCRIPT, *args], capture_output=True, text=True, cwd=cwd, env=env,
-                          timeout=timeout)
+    return subprocess.run(
+        [SCRIPT, *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=timeout
+    )
 
 
 def test_snapshot_demo_end_to_end(tmp_path: Path) -> None:
@@ -59,11 +62,34 @@ def test_snapshot_demo_end_to_end(tmp_path: Path) -> None:
 
 def test_snapshot_incremental_on_the_demo(tmp_path: Path) -> None:
     out = tmp_path / "snaps"
-    first = run("snapshot", "--incremental", "--demo", "--demo-models", "300", "--no-progress", "--out", str(out))
+    first = run(
+        "snapshot",
+        "--incremental",
+        "--demo",
+        "--demo-models",
+        "300",
+        "--no-progress",
+        "--out",
+        str(out),
+    )
     assert first.returncode == 1
     assert first.stderr.strip().count("\n") == 0 and "take a full snapshot first" in first.stderr
-    assert run("snapshot", "--demo", "--demo-models", "300", "--no-progress", "--out", str(out)).returncode == 0
-    res = run("snapshot", "--incremental", "--demo", "--demo-models", "300", "--no-progress", "--out", str(out))
+    assert (
+        run(
+            "snapshot", "--demo", "--demo-models", "300", "--no-progress", "--out", str(out)
+        ).returncode
+        == 0
+    )
+    res = run(
+        "snapshot",
+        "--incremental",
+        "--demo",
+        "--demo-models",
+        "300",
+        "--no-progress",
+        "--out",
+        str(out),
+    )
     assert res.returncode == 0, res.stderr
     base, inc = snap.list_snapshots(out)
     manifest = json.loads((inc / "manifest.json").read_text())
@@ -76,16 +102,28 @@ def test_snapshot_incremental_on_the_demo(tmp_path: Path) -> None:
 
 def _write_pair(out: Path) -> tuple[Path, Path, dict]:
     records = make_records(12, seed=21)
-    meta = CatalogMeta(fetched_at=T0, query={"privacy": "public"}, base_url=None, pages=1,
-                       requests=1, retries=0, duration_s=0.1, duplicates=0, incremental_from=None)
+    meta = CatalogMeta(
+        fetched_at=T0,
+        query={"privacy": "public"},
+        base_url=None,
+        pages=1,
+        requests=1,
+        retries=0,
+        duration_s=0.1,
+        duplicates=0,
+        incremental_from=None,
+    )
     old = Catalog.from_records(records, meta=meta)
     changed = [dict(r) for r in records[1:]] + make_records(1, seed=21, start=12)
     changed[0] = {**changed[0], "name": "A new name"}
     new = Catalog.from_records(changed, meta=meta)
     a = snap.write_snapshot(old, out)
     b = snap.write_snapshot(new, out, at=T0 + timedelta(days=1))
-    expect = {"added": [make_records(1, seed=21, start=12)[0]["id"]], "removed": [records[0]["id"]],
-              "changed": [records[1]["id"]]}
+    expect = {
+        "added": [make_records(1, seed=21, start=12)[0]["id"]],
+        "removed": [records[0]["id"]],
+        "changed": [records[1]["id"]],
+    }
     return a, b, expect
 
 
@@ -94,7 +132,7 @@ def test_diff_summary_and_json(tmp_path: Path) -> None:
     text = run("diff", str(a), str(b))
     assert text.returncode == 0, text.stderr
     assert "1 added, 1 removed, 1 changed" in text.stdout
-    assert 'name: ' in text.stdout and '"A new name"' in text.stdout
+    assert "name: " in text.stdout and '"A new name"' in text.stdout
     js = run("diff", str(a), str(b), "--json")
     assert js.returncode == 0, js.stderr
     data = json.loads(js.stdout)

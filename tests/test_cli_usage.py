@@ -13,8 +13,19 @@ from scenario_frames.usage import USAGE_SCHEMA
 
 def test_demo_run_writes_parquet_and_manifest(tmp_path, capsys):
     out = tmp_path / "usage"
-    code = main(["usage", "--demo", "--start", "2025-01-01", "--end", "2025-07-20",
-                 "--out", str(out), "--no-progress"])
+    code = main(
+        [
+            "usage",
+            "--demo",
+            "--start",
+            "2025-01-01",
+            "--end",
+            "2025-07-20",
+            "--out",
+            str(out),
+            "--no-progress",
+        ]
+    )
     assert code == 0
     usage = pl.read_parquet(out / "model_usage.parquet")
     assert usage.schema == USAGE_SCHEMA
@@ -43,9 +54,23 @@ def test_credentials_never_reach_the_outputs(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("SCENARIO_API_KEY", key)
     monkeypatch.setenv("SCENARIO_API_SECRET", secret)
     with serve_demo(models=6, seed=2, api_key=key, api_secret=secret) as server:
-        code = main(["usage", "--base-url", server.base_url, "--start", "2025-03-01",
-                     "--end", "2025-03-31", "--project-ids", "p1,p2", "p3",
-                     "--out", str(tmp_path), "--no-progress"])
+        code = main(
+            [
+                "usage",
+                "--base-url",
+                server.base_url,
+                "--start",
+                "2025-03-01",
+                "--end",
+                "2025-03-31",
+                "--project-ids",
+                "p1,p2",
+                "p3",
+                "--out",
+                str(tmp_path),
+                "--no-progress",
+            ]
+        )
         assert code == 0
         calls = [r for r in server.stats.log if r.path.endswith("/usages")]
     assert len(calls) == 1 and calls[0].params["projectIds"] == "p1,p2,p3"
@@ -60,16 +85,31 @@ def test_credentials_never_reach_the_outputs(tmp_path, capsys, monkeypatch):
 
 
 def test_bad_range_is_one_clear_error(tmp_path, capsys):
-    code = main(["usage", "--demo", "--start", "2025-02-01", "--end", "2025-01-01",
-                 "--out", str(tmp_path)])
+    code = main(
+        ["usage", "--demo", "--start", "2025-02-01", "--end", "2025-01-01", "--out", str(tmp_path)]
+    )
     assert code == 1
     err = capsys.readouterr().err
-    assert err.startswith("error:") and "--end (2025-01-01T00:00:00.000Z) must be after --start" in err
+    assert (
+        err.startswith("error:") and "--end (2025-01-01T00:00:00.000Z) must be after --start" in err
+    )
     assert not (tmp_path / "model_usage.parquet").exists()
 
 
 def test_demo_and_base_url_exclude_each_other(tmp_path, capsys):
-    code = main(["usage", "--demo", "--base-url", "http://127.0.0.1:9/v1", "--start", "2025-01-01",
-                 "--end", "2025-01-02", "--out", str(tmp_path)])
+    code = main(
+        [
+            "usage",
+            "--demo",
+            "--base-url",
+            "http://127.0.0.1:9/v1",
+            "--start",
+            "2025-01-01",
+            "--end",
+            "2025-01-02",
+            "--out",
+            str(tmp_path),
+        ]
+    )
     assert code == 1
     assert "exclude each other" in capsys.readouterr().err

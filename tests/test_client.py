@@ -41,8 +41,13 @@ from scenario_frames.transport.client import (
     parse_retry_after,
 )
 
-ENV_VARS = ("SCENARIO_API_KEY", "SCENARIO_API_SECRET", "SCENARIO_SDK_API_KEY",
-            "SCENARIO_SDK_API_SECRET", "SCENARIO_BASE_URL")  # fmt: skip
+ENV_VARS = (
+    "SCENARIO_API_KEY",
+    "SCENARIO_API_SECRET",
+    "SCENARIO_SDK_API_KEY",
+    "SCENARIO_SDK_API_SECRET",
+    "SCENARIO_BASE_URL",
+)
 
 
 @pytest.fixture(autouse=True)
@@ -69,28 +74,49 @@ def fast(**kw: object) -> ScenarioClient:
 # ---------------------------------------------------------------------------------------------
 
 
-def test_base_url_from_argument_then_environment_then_default(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_base_url_from_argument_then_environment_then_default(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     assert ScenarioClient().base_url == DEFAULT_BASE_URL
     monkeypatch.setenv("SCENARIO_BASE_URL", "http://127.0.0.1:9/v1/")
     assert ScenarioClient().base_url == "http://127.0.0.1:9/v1"
     assert ScenarioClient("https://example.test/v1").base_url == "https://example.test/v1"
 
 
-@pytest.mark.parametrize("url", ["http://example.com/v1", "http://10.0.0.1/v1", "http://128.0.0.1/v1",
-                                 "http://localhost.example.com/v1", "ftp://127.0.0.1/v1", "127.0.0.1:80"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://example.com/v1",
+        "http://10.0.0.1/v1",
+        "http://128.0.0.1/v1",
+        "http://localhost.example.com/v1",
+        "ftp://127.0.0.1/v1",
+        "127.0.0.1:80",
+    ],
+)
 def test_plain_http_refused_except_loopback(url: str) -> None:
     with pytest.raises(ClientConfigError) as err:
         ScenarioClient(url)
     assert "http" in str(err.value) or "URL" in str(err.value)
 
 
-@pytest.mark.parametrize("url", ["http://127.0.0.1:1/v1", "http://127.9.8.7:1/v1", "http://localhost:1/v1",
-                                 "http://[::1]:1/v1", "https://api.example.com/v1"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:1/v1",
+        "http://127.9.8.7:1/v1",
+        "http://localhost:1/v1",
+        "http://[::1]:1/v1",
+        "https://api.example.com/v1",
+    ],
+)
 def test_loopback_http_and_https_accepted(url: str) -> None:
     assert ScenarioClient(url).base_url == url
 
 
-def test_credentials_arguments_then_env_then_sdk_env(monkeypatch: pytest.MonkeyPatch, caplog) -> None:
+def test_credentials_arguments_then_env_then_sdk_env(
+    monkeypatch: pytest.MonkeyPatch, caplog
+) -> None:
     with serve_demo(models=20, seed=1, api_key="key-a", api_secret="secret-a") as srv:
         params = {"privacy": "private", "pageSize": "5"}
         ScenarioClient(srv.base_url, "key-a", "secret-a").get("/models", params)
@@ -141,7 +167,9 @@ def test_user_agent_keep_alive_and_compression() -> None:
 
 def test_gzip_bodies_are_decoded() -> None:
     with serve_demo(models=60, seed=2) as srv:
-        body, data = ScenarioClient(srv.base_url, compress=True).get_json("/models", {"privacy": "public", "pageSize": "30"})
+        body, data = ScenarioClient(srv.base_url, compress=True).get_json(
+            "/models", {"privacy": "public", "pageSize": "30"}
+        )
     assert len(data["models"]) == 30 and body.startswith(b'{"models"')
 
 
@@ -159,13 +187,29 @@ def demo():
 @pytest.mark.parametrize(
     ("auth", "path", "params", "exc", "status", "reason"),
     [
-        (("demo", "demo"), "/models", {"privacy": "private", "tags": "x"}, BadRequestError, 400, "public-only"),
+        (
+            ("demo", "demo"),
+            "/models",
+            {"privacy": "private", "tags": "x"},
+            BadRequestError,
+            400,
+            "public-only",
+        ),
         (("demo", "wrong"), "/models", {}, AuthenticationError, 401, "unauthorized"),
-        (None, "/models", {"privacy": "private"}, PermissionDeniedError, 403, "public-token-private-listing"),
+        (
+            None,
+            "/models",
+            {"privacy": "private"},
+            PermissionDeniedError,
+            403,
+            "public-token-private-listing",
+        ),
         (("demo", "demo"), "/nowhere", {"secretish": "q"}, NotFoundError, 404, "not-found"),
     ],
 )
-def test_client_errors_are_typed_and_not_retried(demo, auth, path, params, exc, status, reason) -> None:
+def test_client_errors_are_typed_and_not_retried(
+    demo, auth, path, params, exc, status, reason
+) -> None:
     client = fast(base_url=demo.base_url, api_key=auth and auth[0], api_secret=auth and auth[1])
     before = demo.stats.requests
     with pytest.raises(exc) as err:
@@ -183,13 +227,23 @@ def test_client_errors_are_typed_and_not_retried(demo, auth, path, params, exc, 
 
 
 def test_transient_statuses_retried_with_reason_logged(caplog) -> None:
-    script = [(408, {}, b"{}"), (409, {}, b'{"message": "conflict"}'), (500, {}, b"oops"),
-              (502, {}, b""), (503, {}, b""), (504, {}, b""), (599, {}, b"")]  # fmt: skip
+    script = [
+        (408, {}, b"{}"),
+        (409, {}, b'{"message": "conflict"}'),
+        (500, {}, b"oops"),
+        (502, {}, b""),
+        (503, {}, b""),
+        (504, {}, b""),
+        (599, {}, b""),
+    ]
 
     def answer(n: int, _h: object) -> Answer:
         return script[n] if n < len(script) else ok(3)
 
-    with scripted(answer) as (base, log), caplog.at_level(logging.INFO, logger="scenario_frames.transport.client"):
+    with (
+        scripted(answer) as (base, log),
+        caplog.at_level(logging.INFO, logger="scenario_frames.transport.client"),
+    ):
         client = fast(base_url=base, max_attempts=10)
         _body, data = client.get_json("/models")
     assert len(data["models"]) == 3 and len(log) == 8
@@ -202,8 +256,12 @@ def test_transient_statuses_retried_with_reason_logged(caplog) -> None:
 
 @pytest.mark.parametrize(
     ("bad", "why"),
-    [(b"not json at all", "not valid JSON"), (b'{"models": null}', "no 'models' list"),
-     (b"[1, 2]", "not a JSON object"), (b'{"models": [1,', "not valid JSON")],
+    [
+        (b"not json at all", "not valid JSON"),
+        (b'{"models": null}', "no 'models' list"),
+        (b"[1, 2]", "not a JSON object"),
+        (b'{"models": [1,', "not valid JSON"),
+    ],
 )
 def test_unusable_200_bodies_are_retried(bad: bytes, why: str, caplog) -> None:
     with scripted(lambda n, h: (200, {}, bad) if n < 2 else ok(2)) as (base, log):
@@ -215,15 +273,20 @@ def test_unusable_200_bodies_are_retried(bad: bytes, why: str, caplog) -> None:
 
 @pytest.mark.parametrize(
     ("bad", "why"),
-    [(b'{"models": [{"id": "a", "x": NaN}]}', "not valid JSON"),
-     (b'{"models": [{"id": "a", "x": -Infinity}]}', "not valid JSON"),
-     (b'{"models": [{"id": "a", "x": "\xff\xfe"}]}', "not valid JSON"),
-     (b'\xef\xbb\xbf{"models": [{"id": "a"}]}', "not valid JSON"),
-     (b'{"models": [{"id": "a"}]} trailing', "not valid JSON"),
-     (b'{"models": {"id": "a"}}', "no 'models' list"),
-     (b"not json at all", "not valid JSON"), (b'{"models": null}', "no 'models' list")],
+    [
+        (b'{"models": [{"id": "a", "x": NaN}]}', "not valid JSON"),
+        (b'{"models": [{"id": "a", "x": -Infinity}]}', "not valid JSON"),
+        (b'{"models": [{"id": "a", "x": "\xff\xfe"}]}', "not valid JSON"),
+        (b'\xef\xbb\xbf{"models": [{"id": "a"}]}', "not valid JSON"),
+        (b'{"models": [{"id": "a"}]} trailing', "not valid JSON"),
+        (b'{"models": {"id": "a"}}', "no 'models' list"),
+        (b"not json at all", "not valid JSON"),
+        (b'{"models": null}', "no 'models' list"),
+    ],
 )
-def test_listing_pages_read_by_arrow_still_retry_every_unusable_200(bad: bytes, why: str, caplog) -> None:
+def test_listing_pages_read_by_arrow_still_retry_every_unusable_200(
+    bad: bytes, why: str, caplog
+) -> None:
     """Listing pages are validated by Arrow's reader first; whatever it would let through that
     is not JSON (NaN, Infinity, bytes that are not UTF-8, a byte order mark) must still be
     refused and retried, as orjson would."""
@@ -246,20 +309,35 @@ def test_unusable_body_gives_server_error_when_attempts_run_out() -> None:
 
 def test_body_check_is_pluggable() -> None:
     """The usage endpoint wants a modelUsages list: a models body does not satisfy it."""
-    with scripted(lambda n, h: ok(1) if n == 0 else (200, {}, b'{"modelUsages": []}')) as (base, log):
+    with scripted(lambda n, h: ok(1) if n == 0 else (200, {}, b'{"modelUsages": []}')) as (
+        base,
+        log,
+    ):
         _body, data = fast(base_url=base).get_json("/usages", check=expect_list("modelUsages"))
     assert data == {"modelUsages": []} and len(log) == 2
     with serve_demo(models=30, seed=5) as srv:
         params = {"type": "model-usages", "startDate": "2025-01-01", "endDate": "2025-01-03"}
-        _b, usage = ScenarioClient(srv.base_url, "demo", "demo").get_json("/usages", params, check=expect_list("modelUsages"))
+        _b, usage = ScenarioClient(srv.base_url, "demo", "demo").get_json(
+            "/usages", params, check=expect_list("modelUsages")
+        )
     assert isinstance(usage["modelUsages"], list)
 
 
 def test_demo_faults_reset_truncated_slow_are_survived() -> None:
-    faults = Faults(rate=1.0, kinds=("reset", "truncated", "slow-body", "500"), seed=1, max_faults=8, slow_body_s=0.02)
+    faults = Faults(
+        rate=1.0,
+        kinds=("reset", "truncated", "slow-body", "500"),
+        seed=1,
+        max_faults=8,
+        slow_body_s=0.02,
+    )
     with serve_demo(models=100, seed=6, faults=faults) as srv:
-        res = fetch_pages({"privacy": "public", "page_size": 10}, client=fast(base_url=srv.base_url),
-                          workers=1, progress=False)  # fmt: skip
+        res = fetch_pages(
+            {"privacy": "public", "page_size": 10},
+            client=fast(base_url=srv.base_url),
+            workers=1,
+            progress=False,
+        )
         assert srv.stats.total_faults == 8
         public = {r["id"] for r in srv.catalog.records() if r["privacy"] == "public"}
     assert res.stats.retries >= 6  # slow bodies are not failures
@@ -286,15 +364,22 @@ def test_max_attempts_and_deadline() -> None:
         assert len(log) == 3 and err.value.status == 503
         log.clear()
         with pytest.raises(ServerError):
-            bounded(lambda: ScenarioClient(base, max_attempts=100, deadline=0.6, backoff=0.1,
-                                           backoff_max=0.2).get("/models"), 30)  # fmt: skip
+            bounded(
+                lambda: ScenarioClient(
+                    base, max_attempts=100, deadline=0.6, backoff=0.1, backoff_max=0.2
+                ).get("/models"),
+                30,
+            )
     # The deadline, not the attempts, ended it: no attempt reached the server past the deadline.
     assert 2 <= len(log) < 100
     assert log[-1]["t"] - log[0]["t"] <= 0.6
 
 
 def test_retry_after_beyond_deadline_gives_up_at_once() -> None:
-    with scripted(lambda n, h: (429, {"Retry-After": "30"}, b'{"message": "slow down"}')) as (base, log):
+    with scripted(lambda n, h: (429, {"Retry-After": "30"}, b'{"message": "slow down"}')) as (
+        base,
+        log,
+    ):
         with pytest.raises(RateLimitError) as err:  # a 30 s sleep would overrun the bound
             bounded(lambda: ScenarioClient(base, deadline=2.0).get("/models"), 15)
     assert len(log) == 1
@@ -314,8 +399,11 @@ def _retry_pairs(srv) -> list[tuple[float, float]]:
 
 def _planned_sleeps(caplog) -> list[str]:
     """The waits the client announced before each retry (its log), e.g. ``"1.00"``."""
-    return [r.getMessage().split(" in ")[1].split(" s:")[0] for r in caplog.records
-            if r.getMessage().startswith("retrying")]
+    return [
+        r.getMessage().split(" in ")[1].split(" s:")[0]
+        for r in caplog.records
+        if r.getMessage().startswith("retrying")
+    ]
 
 
 def test_retry_after_seconds_is_honoured(caplog) -> None:
@@ -359,10 +447,15 @@ def test_parse_retry_after_forms() -> None:
     assert parse_retry_after({"retry-after": "3"}, now) == 3.0
     assert parse_retry_after({"retry-after": "0.5"}, now) == 0.5
     assert parse_retry_after({"retry-after-ms": "250", "retry-after": "9"}, now) == 0.25
-    assert parse_retry_after({"retry-after": formatdate(now + 7, usegmt=True)}, now) == pytest.approx(7, abs=1)
+    assert parse_retry_after(
+        {"retry-after": formatdate(now + 7, usegmt=True)}, now
+    ) == pytest.approx(7, abs=1)
     assert parse_retry_after({"retry-after": formatdate(now - 60, usegmt=True)}, now) == 0.0
     # A server clock an hour ahead: the date is read against the server's own Date header.
-    skewed = {"retry-after": formatdate(now + 3600 + 5, usegmt=True), "date": formatdate(now + 3600, usegmt=True)}
+    skewed = {
+        "retry-after": formatdate(now + 3600 + 5, usegmt=True),
+        "date": formatdate(now + 3600, usegmt=True),
+    }
     assert parse_retry_after(skewed, now) == pytest.approx(5, abs=1)
     assert parse_retry_after({"retry-after": "soon"}, now) is None
     assert parse_retry_after({}, now) is None
@@ -392,7 +485,9 @@ def test_a_429_pauses_every_worker() -> None:
         old_level = logger.level
         logger.setLevel(logging.INFO)
         try:
-            res = bounded(lambda: fetch_pages({"page_size": 10}, client=client, workers=4, progress=False), 60)
+            res = bounded(
+                lambda: fetch_pages({"page_size": 10}, client=client, workers=4, progress=False), 60
+            )
         finally:
             logger.removeHandler(watcher)
             logger.setLevel(old_level)
@@ -403,7 +498,8 @@ def test_a_429_pauses_every_worker() -> None:
     # A worker that passed the gate just before it closed may count its request just after we
     # read the counter: at most one such request per other worker (3).
     assert arrived_before_reopen <= sent_at_close[0] + 3, (
-        f"{arrived_before_reopen - sent_at_close[0]} request(s) sent after the gate closed arrived before it reopened")
+        f"{arrived_before_reopen - sent_at_close[0]} request(s) sent after the gate closed arrived before it reopened"
+    )
     assert len(log) > sent_at_close[0] + 10, "the 429 came too late in the listing to show anything"
 
 
@@ -443,7 +539,7 @@ def body_server():
         def write(wfile, entry) -> None:
             at = 0
             for size in pieces:
-                wfile.write(wire[at:at + size])
+                wfile.write(wire[at : at + size])
                 wfile.flush()
                 at += size
             wfile.write(wire[at:])
@@ -454,15 +550,18 @@ def body_server():
         yield base, log, holder
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
     body=st.one_of(st.binary(max_size=4000), st.integers(0, 300_000).map(lambda n: b"ab" * n)),
     encoding=st.sampled_from(["identity", "gzip", "gzip-2-members", "deflate"]),
     pieces=st.lists(st.integers(1, 5000), max_size=6),
     slack=st.integers(-50, 50),
 )
-def test_bounded_reader_returns_the_body_or_refuses_it_by_its_decoded_size(body_server, body, encoding,
-                                                                           pieces, slack) -> None:
+def test_bounded_reader_returns_the_body_or_refuses_it_by_its_decoded_size(
+    body_server, body, encoding, pieces, slack
+) -> None:
     base, log, holder = body_server
     wire = _encode(body, encoding)
     headers = {} if encoding == "identity" else {"Content-Encoding": encoding.split("-")[0]}

@@ -31,12 +31,16 @@ from scenario_frames.tables import materialize as M
 from scenario_frames.tables.builder import CatalogBuilder
 from scenario_frames.tables.catalog import Catalog
 
-SETTINGS = settings(max_examples=40, deadline=None, derandomize=True,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+SETTINGS = settings(
+    max_examples=40,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 
 
 def _pages(records: list[Any], per_page: int = 100) -> list[bytes]:
-    return [page(records[i:i + per_page], token=str(i)) for i in range(0, len(records), per_page)]
+    return [page(records[i : i + per_page], token=str(i)) for i in range(0, len(records), per_page)]
 
 
 def _routes(pages: list[bytes]) -> tuple[dict[str, pl.DataFrame], F._Stats]:
@@ -72,7 +76,7 @@ def test_fast_route_taken_on_clean_and_drift_pages(drift: bool) -> None:
     assert stats.records_fast >= (1000 - custom if not drift else 700), stats
     if drift:  # and every page holds both kinds: one stranger no longer costs the page
         for first in (0, 500):
-            out = M.page_output(page(records[first:first + 500]), 0, 0)
+            out = M.page_output(page(records[first : first + 500]), 0, 0)
             assert out.fast_records > 300 and out.exact_records > 50
     assert tables["models"].height == 1000
 
@@ -95,9 +99,14 @@ def test_counts_reach_meta_manifest_and_debug_log(tmp_path, caplog) -> None:
     folder = write_snapshot(cat, tmp_path)
     manifest = json.loads((folder / "manifest.json").read_text())
     assert (manifest["records_fast"], manifest["records_exact"]) == (
-        cat.meta.records_fast, cat.meta.records_exact)
+        cat.meta.records_fast,
+        cat.meta.records_exact,
+    )
     back = read_snapshot(folder).meta
-    assert (back.records_fast, back.records_exact) == (cat.meta.records_fast, cat.meta.records_exact)
+    assert (back.records_fast, back.records_exact) == (
+        cat.meta.records_fast,
+        cat.meta.records_exact,
+    )
 
 
 def test_a_null_or_unknown_key_sends_only_its_record_to_python() -> None:
@@ -117,16 +126,21 @@ def test_a_null_or_unknown_key_sends_only_its_record_to_python() -> None:
 
 def test_split_page_counts_keys_outside_strings_only() -> None:
     rec = {"id": "m", "a": 'x": {"y": 1}, \\"', "b": {"c": [1, {"d": None}]}, "e": "\\\\"}
-    body = json.dumps({"models": [rec, 5, {"id": "n"}], "nextPaginationToken": "t"},
-                      indent=2).encode()
+    body = json.dumps(
+        {"models": [rec, 5, {"id": "n"}], "nextPaginationToken": "t"}, indent=2
+    ).encode()
     split = D.split_page(body)
     assert isinstance(split, D.Split)
     assert split.colons.tolist() == [6, 0, 1]
     assert split.is_object.tolist() == [True, False, True]
     assert split.depth.tolist() == [4, 0, 1]
-    assert json.loads(body[split.starts[0]:split.ends[0]]) == rec
-    for bad, why in ((b'{"models": [{"id": "a"}', "balance"), (b'{"models": 3}', "array"),
-                     (b'{"mod\\u0065ls": []}', "escaped"), (b'[{"models": []}]', "one JSON object")):
+    assert json.loads(body[split.starts[0] : split.ends[0]]) == rec
+    for bad, why in (
+        (b'{"models": [{"id": "a"}', "balance"),
+        (b'{"models": 3}', "array"),
+        (b'{"mod\\u0065ls": []}', "escaped"),
+        (b'[{"models": []}]', "one JSON object"),
+    ):
         got = D.split_page(bad)
         assert isinstance(got, str) and why in got, (bad, got)
 
@@ -136,12 +150,22 @@ def test_split_page_counts_keys_outside_strings_only() -> None:
 # ---------------------------------------------------------------------------------------------
 
 _DRIFT = make_records(40, seed=8, drift=True) + _adversarial(make_records(10, seed=9))
-scalars = st.one_of(st.none(), st.booleans(), st.integers(-(2**63), 2**63 - 1),
-                    st.sampled_from([2**64 + 1, -(2**63) - 1, 10**29, 2**64 - 1]),  # beyond orjson's ints
-                    st.floats(allow_nan=False, allow_infinity=False),
-                    st.text(max_size=8), st.sampled_from(['\\": x', '"a":{', "é😀", "\\\\"]))
-values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=3)
-                      | st.dictionaries(st.text(max_size=6), inner, max_size=3), max_leaves=8)
+scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**63), 2**63 - 1),
+    st.sampled_from([2**64 + 1, -(2**63) - 1, 10**29, 2**64 - 1]),  # beyond orjson's ints
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=8),
+    st.sampled_from(['\\": x', '"a":{', "é😀", "\\\\"]),
+)
+values = st.recursive(
+    scalars,
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
 
 
 def _objects(d: Any, out: list) -> list:
@@ -157,7 +181,9 @@ def _objects(d: Any, out: list) -> list:
 
 @st.composite
 def drift_pages(draw: st.DrawFn) -> list[Any]:
-    records: list[Any] = [clone(r) for r in draw(st.lists(st.sampled_from(_DRIFT), min_size=1, max_size=8))]
+    records: list[Any] = [
+        clone(r) for r in draw(st.lists(st.sampled_from(_DRIFT), min_size=1, max_size=8))
+    ]
     for rec in records:
         for _ in range(draw(st.integers(0, 3))):
             where = draw(st.sampled_from(_objects(rec, [])))
@@ -187,7 +213,7 @@ def drift_pages(draw: st.DrawFn) -> list[Any]:
 @given(drift_pages(), st.integers(1, 4), st.booleans())
 def test_fuzzed_drift_pages_routes_agree_and_every_record_is_counted(records, per_page, pretty):
     dump = (lambda d: json.dumps(d, indent=1, ensure_ascii=False).encode()) if pretty else M.to_json
-    pages = [dump({"models": records[i:i + per_page]}) for i in range(0, len(records), per_page)]
+    pages = [dump({"models": records[i : i + per_page]}) for i in range(0, len(records), per_page)]
     tables, stats = _routes(pages)
     for text in tables["models"]["extra"].drop_nulls().to_list():  # extra is lossless
         assert json.loads(text) == _unknown(records, json.loads(text))
@@ -204,9 +230,16 @@ def test_fuzzed_drift_pages_routes_agree_and_every_record_is_counted(records, pe
 
 
 def test_numeric_missing_and_empty_ids_are_rejects_never_lost_or_merged() -> None:
-    recs = [{"id": 12345, "name": "number"}, {"id": "12345", "name": "string"},
-            {"name": "no id 1"}, {"name": "no id 2"}, {"id": None}, {"id": ""},
-            {"id": ["x"]}, {"id": True}]
+    recs = [
+        {"id": 12345, "name": "number"},
+        {"id": "12345", "name": "string"},
+        {"name": "no id 1"},
+        {"name": "no id 2"},
+        {"id": None},
+        {"id": ""},
+        {"id": ["x"]},
+        {"id": True},
+    ]
     for as_pages in (True, False):
         cat = Catalog.from_json_pages([page(recs)]) if as_pages else Catalog.from_records(recs)
         assert cat.models["model_id"].to_list() == ["12345"]
@@ -214,8 +247,14 @@ def test_numeric_missing_and_empty_ids_are_rejects_never_lost_or_merged() -> Non
         rej = cat.rejects
         assert rej["index"].to_list() == [0, 2, 3, 4, 5, 6, 7]
         assert rej["reason"].to_list() == [
-            "id is a number, not a string", "no id", "no id", "no id", "id is empty",
-            "id is an array, not a string", "id is a boolean, not a string"]
+            "id is a number, not a string",
+            "no id",
+            "no id",
+            "no id",
+            "id is empty",
+            "id is an array, not a string",
+            "id is a boolean, not a string",
+        ]
         assert cat.meta.duplicates == 0
 
 
@@ -231,7 +270,9 @@ def test_duplicates_last_copy_wins_counted_once_by_the_builder() -> None:
     assert cat.meta.duplicates == 3
     assert sorted(cat.models["model_id"].to_list()) == ["model_a", "model_b"]
     assert cat.models.filter(pl.col("model_id") == "model_a")["name"][0] == "newest"
-    assert cat.variants.filter(pl.col("model_id") == "model_a").height == len(a3["performanceStats"]["variants"])
+    assert cat.variants.filter(pl.col("model_id") == "model_a").height == len(
+        a3["performanceStats"]["variants"]
+    )
     assert len([a1, b, a2, b, a3]) == cat.models.height + cat.rejects.height + cat.meta.duplicates
 
 
@@ -266,8 +307,13 @@ def test_one_bad_record_costs_one_record(what: str) -> None:
     row = cat.rejects.row(0, named=True)
     assert row["index"] == 30 and row["page"] == 0
     assert row["raw"].encode() == bad
-    expected = {"deep-unknown": D.TOO_DEEP, "deep-known": D.TOO_DEEP, "huge": "bytes; the limit",
-                "not-json": "not valid JSON", "bad-type": "trainingImagesNumber"}[what]
+    expected = {
+        "deep-unknown": D.TOO_DEEP,
+        "deep-known": D.TOO_DEEP,
+        "huge": "bytes; the limit",
+        "not-json": "not valid JSON",
+        "bad-type": "trainingImagesNumber",
+    }[what]
     assert expected in row["reason"], row["reason"]
 
 
@@ -277,8 +323,11 @@ def test_records_that_are_not_objects_are_rejects_beside_kept_neighbours() -> No
     cat = Catalog.from_json_pages([body])
     assert cat.models.height == 59
     assert cat.rejects["reason"].to_list() == [
-        "record is null, not an object", "record is a number, not an object",
-        "record is an array, not an object", "record is a string, not an object"]
+        "record is null, not an object",
+        "record is a number, not an object",
+        "record is an array, not an object",
+        "record is a string, not an object",
+    ]
 
 
 @pytest.mark.parametrize("value", [b"NaN", b"Infinity", b"-Infinity", b'"\xff\xfe"', b'"\xc3"'])
@@ -305,10 +354,12 @@ def test_bytes_arrow_takes_and_orjson_refuses_are_read_exactly(value: bytes) -> 
 def _unknown(records: list[Any], extra: dict) -> dict:
     """``extra`` rebuilt from the records sent: the values at its paths, in the record whose
     extra matches (a helper for the lossless check)."""
+
     def pick(src: Any, shape: Any) -> Any:
         if not isinstance(shape, dict) or not isinstance(src, dict):
             return src
         return {k: pick(src.get(k), v) for k, v in shape.items()}
+
     for rec in records:
         if isinstance(rec, dict) and pick(rec, extra) == extra:
             return extra
@@ -322,13 +373,24 @@ def _two(extra: bytes) -> tuple[bytes, str, str]:
 
 
 @pytest.mark.parametrize("fast", [True, False], ids=["fast", "exact"])
-@pytest.mark.parametrize("extra, want", [
-    (b',"zz":{"a":[18446744073709551617,{"b":-0}]}', '{"zz":{"a":[18446744073709551617,{"b":0}]}}'),
-    (b',"zz":123456789012345678901234567890', '{"zz":123456789012345678901234567890}'),
-    (b',"zz":-9223372036854775809', '{"zz":-9223372036854775809}'),
-    (b',"zz":[18446744073709551615,"12345678901234567890"]', '{"zz":[18446744073709551615,"12345678901234567890"]}'),
-])
-def test_integers_beyond_64_bits_are_kept_exactly_in_extra(fast: bool, extra: bytes, want: str) -> None:
+@pytest.mark.parametrize(
+    "extra, want",
+    [
+        (
+            b',"zz":{"a":[18446744073709551617,{"b":-0}]}',
+            '{"zz":{"a":[18446744073709551617,{"b":0}]}}',
+        ),
+        (b',"zz":123456789012345678901234567890', '{"zz":123456789012345678901234567890}'),
+        (b',"zz":-9223372036854775809', '{"zz":-9223372036854775809}'),
+        (
+            b',"zz":[18446744073709551615,"12345678901234567890"]',
+            '{"zz":[18446744073709551615,"12345678901234567890"]}',
+        ),
+    ],
+)
+def test_integers_beyond_64_bits_are_kept_exactly_in_extra(
+    fast: bool, extra: bytes, want: str
+) -> None:
     """orjson reads integers outside -2**63 .. 2**64-1 as floats; extra must keep them exactly
     (``-0`` is read as ``0``, documented)."""
     rec, a, _b = _two(extra)
@@ -346,11 +408,14 @@ def test_integers_beyond_64_bits_are_kept_exactly_in_extra(fast: bool, extra: by
 
 
 @pytest.mark.parametrize("fast", [True, False], ids=["fast", "exact"])
-@pytest.mark.parametrize("extra, key", [
-    (b',"zz":1,"zz":2', "zz"),
-    (b',"zz":{"q":1,"r":[{"s":1,"s":1}]}', "s"),
-    (b',"thumbnail":{"assetId":"x","url":"u","focus":{"x":1,"x":2}}', "x"),
-])
+@pytest.mark.parametrize(
+    "extra, key",
+    [
+        (b',"zz":1,"zz":2', "zz"),
+        (b',"zz":{"q":1,"r":[{"s":1,"s":1}]}', "s"),
+        (b',"thumbnail":{"assetId":"x","url":"u","focus":{"x":1,"x":2}}', "x"),
+    ],
+)
 def test_a_repeated_key_makes_its_record_a_reject(fast: bool, extra: bytes, key: str) -> None:
     """orjson keeps only the last copy of a repeated key; the record must not pass as if it
     held one (a repeated known key already fails the typed read)."""
@@ -366,9 +431,11 @@ def test_a_page_with_models_twice_is_a_page_level_reject_with_its_text() -> None
     """orjson keeps only the last ``models`` array; no record may vanish without a trace."""
     a, b = make_records(2, seed=2)
     A, B = json.dumps(a).encode(), json.dumps(b).encode()
-    for body in (b'{"models":[' + A + b'],"models":[' + B + b"]}",
-                 b'{"models":[' + A + b'],"\\u006dodels":[' + B + b"]}",
-                 b'{"\\u006dodels":[' + A + b',' + A[:-1] + b',"zz":1,"zz":2}]}'):
+    for body in (
+        b'{"models":[' + A + b'],"models":[' + B + b"]}",
+        b'{"models":[' + A + b'],"\\u006dodels":[' + B + b"]}",
+        b'{"\\u006dodels":[' + A + b"," + A[:-1] + b',"zz":1,"zz":2}]}',
+    ):
         cat = Catalog.from_json_pages([body])
         assert cat.models.height == 0 and cat.meta.duplicates == 0, body
         assert cat.rejects["raw"].to_list() == [body.decode()]

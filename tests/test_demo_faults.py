@@ -15,11 +15,15 @@ from scenario_frames.demo import ALL_FAULTS, Faults, serve_demo
 AUTH_HEADER = "Basic " + base64.b64encode(b"demo:demo").decode()
 
 
-def raw_get(port: int, path: str = "/v1/models?pageSize=50", timeout: float = 10) -> tuple[bytes, bytes]:
+def raw_get(
+    port: int, path: str = "/v1/models?pageSize=50", timeout: float = 10
+) -> tuple[bytes, bytes]:
     """Send one request on a fresh socket; return (head, body) as received until close."""
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
-        s.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nAuthorization: {AUTH_HEADER}\r\n"
-                  "Connection: close\r\n\r\n".encode())
+        s.sendall(
+            f"GET {path} HTTP/1.1\r\nHost: x\r\nAuthorization: {AUTH_HEADER}\r\n"
+            "Connection: close\r\n\r\n".encode()
+        )
         data = b""
         while True:
             chunk = s.recv(65536)
@@ -40,7 +44,10 @@ def test_server_errors(kind: str) -> None:
         r = requests.get(srv.base_url + "/models", auth=("demo", "demo"), timeout=10)
         assert r.status_code == int(kind) and r.json()["reason"] == "injected-fault"
         # max_faults=1: the next request is served normally
-        assert requests.get(srv.base_url + "/models", auth=("demo", "demo"), timeout=10).status_code == 200
+        assert (
+            requests.get(srv.base_url + "/models", auth=("demo", "demo"), timeout=10).status_code
+            == 200
+        )
         assert srv.stats.faults == {kind: 1}
         assert [rec.fault for rec in srv.stats.log] == [kind, None]
 
@@ -76,8 +83,13 @@ def test_truncated_body() -> None:
     with serve_demo(models=20, faults=one_fault("truncated")) as srv:
         head, body = raw_get(srv.port)
         assert head.startswith(b"HTTP/1.1 200")
-        length = int(next(line.split(b":")[1] for line in head.split(b"\r\n")
-                          if line.lower().startswith(b"content-length")))
+        length = int(
+            next(
+                line.split(b":")[1]
+                for line in head.split(b"\r\n")
+                if line.lower().startswith(b"content-length")
+            )
+        )
         assert 0 < len(body) < length
         full = requests.get(srv.base_url + "/models?pageSize=50", auth=("demo", "demo"), timeout=10)
         assert len(full.content) == length
@@ -127,8 +139,10 @@ def test_fault_stream_is_seeded_and_rate_driven() -> None:
 def test_max_faults_caps_the_total() -> None:
     faults = Faults(rate=1.0, kinds=("503",), max_faults=3)
     with serve_demo(models=10, faults=faults) as srv:
-        codes = [requests.get(srv.base_url + "/models", auth=("demo", "demo"), timeout=10).status_code
-                 for _ in range(6)]
+        codes = [
+            requests.get(srv.base_url + "/models", auth=("demo", "demo"), timeout=10).status_code
+            for _ in range(6)
+        ]
         assert codes == [503, 503, 503, 200, 200, 200]
 
 
@@ -137,5 +151,14 @@ def test_faults_validation() -> None:
         Faults(kinds=("teapot",))
     with pytest.raises(ValueError):
         Faults(rate=2.0)
-    assert set(ALL_FAULTS) == {"429-seconds", "429-date", "500", "502", "503", "504", "reset",
-                               "truncated", "slow-body"}
+    assert set(ALL_FAULTS) == {
+        "429-seconds",
+        "429-date",
+        "500",
+        "502",
+        "503",
+        "504",
+        "reset",
+        "truncated",
+        "slow-body",
+    }

@@ -45,7 +45,9 @@ def _values(obj: Any, path: tuple[str, ...]) -> list[Any]:
     return out
 
 
-def _paths(nodes: tuple, prefix: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], schema.Field]]:
+def _paths(
+    nodes: tuple, prefix: tuple[str, ...] = ()
+) -> list[tuple[tuple[str, ...], schema.Field]]:
     out = []
     for node in nodes:
         p = prefix + (node.key,)
@@ -118,7 +120,9 @@ def test_shapes_fit_the_model_type(records: list[dict[str, Any]]) -> None:
         if r["type"].endswith("composition"):
             assert r["concepts"] and all(-2 <= c["scale"] <= 2 for c in r["concepts"])
         if r["type"] == "custom":
-            assert r["custom"] is True and {i["type"] for i in r["inputs"]} == set(schema.INPUT_TYPES)
+            assert r["custom"] is True and {i["type"] for i in r["inputs"]} == set(
+                schema.INPUT_TYPES
+            )
         else:
             assert r["custom"] is False and "inputs" not in r
         if r["status"] == "training":
@@ -154,8 +158,11 @@ def test_inputs_cover_every_json_type_and_nesting(records: list[dict[str, Any]])
     inputs = [i for r in records for i in r.get("inputs", [])]
     defaults = {type(i["default"]).__name__ for i in inputs if "default" in i}
     assert {"int", "float", "str", "bool", "NoneType", "list", "dict"} <= defaults
-    mixed = [i["allowedValues"] for i in inputs if "allowedValues" in i
-             and len({type(v).__name__ for v in i["allowedValues"]}) >= 4]
+    mixed = [
+        i["allowedValues"]
+        for i in inputs
+        if "allowedValues" in i and len({type(v).__name__ for v in i["allowedValues"]}) >= 4
+    ]
     assert mixed
     nested = [i for i in inputs if i["type"] == "inputs_array"]
     assert nested and all(i["inputs"] and all("name" in m for m in i["inputs"]) for i in nested)
@@ -230,8 +237,11 @@ def _unknown_paths(rec: dict, nodes: tuple, path: str = "") -> set[str]:
         elif isinstance(node, schema.Obj) and isinstance(v, dict):
             out |= _unknown_paths(v, node.fields, f"{path}{k}.")
         elif isinstance(node, schema.ListOf) and isinstance(v, list):
-            below = node.fields + ((node.nested,) if node.nested else ()) + (
-                (node,) if node.recursive else ())  # inputs_array members: inputs again
+            below = (
+                node.fields
+                + ((node.nested,) if node.nested else ())
+                + ((node,) if node.recursive else ())
+            )  # inputs_array members: inputs again
             for item in v:
                 if isinstance(item, dict):
                     out |= _unknown_paths(item, below, f"{path}{k}[].")
@@ -260,13 +270,23 @@ def test_drift_adds_unknown_fields_and_enum_values() -> None:
     drift = make_records(1000, seed=0, drift=True)
     paths = set().union(*(_unknown_paths(r, schema.MODEL.fields) for r in drift))
     assert {"licensing", "popularity", "downloads", "featured", "badges", "moderation"} <= paths
-    assert {"performanceStats.variants[].energyWh", "thumbnail.blurhash",
-            "trainingProgress.gpuPool", "inputs[].required.unlessAll"} <= paths
-    values = [r[k] for r in drift for k in ("licensing", "popularity", "downloads", "featured",
-                                            "badges", "moderation") if k in r]
+    assert {
+        "performanceStats.variants[].energyWh",
+        "thumbnail.blurhash",
+        "trainingProgress.gpuPool",
+        "inputs[].required.unlessAll",
+    } <= paths
+    values = [
+        r[k]
+        for r in drift
+        for k in ("licensing", "popularity", "downloads", "featured", "badges", "moderation")
+        if k in r
+    ]
     kinds = {type(v).__name__ for v in values}
     assert {"dict", "float", "int", "bool", "list", "NoneType"} <= kinds  # every JSON type
-    assert any(v is None for r in drift for k, v in r.items() if k in ("shortDescription", "thumbnail"))
+    assert any(
+        v is None for r in drift for k, v in r.items() if k in ("shortDescription", "thumbnail")
+    )
     assert DRIFT_TYPE in {r["type"] for r in drift}
     assert DRIFT_STATUS in {r["status"] for r in drift}
     assert DRIFT_CAPABILITY in {c for r in drift for c in r["capabilities"]}
@@ -274,7 +294,7 @@ def test_drift_adds_unknown_fields_and_enum_values() -> None:
     # drift touches some records, on every page of 500
     touched = [bool(_unknown_paths(r, schema.MODEL.fields)) for r in drift]
     assert 0 < sum(touched) < len(drift) / 2
-    assert all(any(touched[i:i + 500]) for i in range(0, len(drift), 500))
+    assert all(any(touched[i : i + 500]) for i in range(0, len(drift), 500))
 
 
 def test_catalog_mutations() -> None:
@@ -283,7 +303,10 @@ def test_catalog_mutations() -> None:
     assert len(ids) == 50 and len(cat) == 50
     new = cat.add_models(3)
     assert len(cat) == 53 and cat.ids()[-3:] == new
-    assert cat.record(cat.index_of(new[0]))["createdAt"] >= cat.record(cat.index_of(ids[-1]))["createdAt"]
+    assert (
+        cat.record(cat.index_of(new[0]))["createdAt"]
+        >= cat.record(cat.index_of(ids[-1]))["createdAt"]
+    )
     cat.remove(ids[:2])
     assert len(cat) == 51 and ids[0] not in cat.ids()
     with pytest.raises(KeyError):

@@ -22,14 +22,25 @@ SCRIPT = shutil.which("scenario-frames", path=str(Path(sys.executable).parent)) 
 
 def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SCENARIO_")}
-    res = subprocess.run([SCRIPT, *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=300)
+    res = subprocess.run(
+        [SCRIPT, *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=300
+    )
     assert res.returncode == 0, res.stderr
     return res
 
 
 def test_demo_snapshot_and_demo_usage_join_completely(tmp_path: Path) -> None:
     run("snapshot", "--demo", "--no-progress", cwd=tmp_path)
-    run("usage", "--demo", "--start", "2025-01-01", "--end", "2025-03-01", "--no-progress", cwd=tmp_path)
+    run(
+        "usage",
+        "--demo",
+        "--start",
+        "2025-01-01",
+        "--end",
+        "2025-03-01",
+        "--no-progress",
+        cwd=tmp_path,
+    )
     catalog = read_snapshot(tmp_path / "snapshots")
     usage = pl.read_parquet(tmp_path / "usage" / "model_usage.parquet")
     assert usage.height > 0 and usage.get_column("model_id").n_unique() > 50
@@ -69,14 +80,21 @@ def test_privacy_split_counts_what_the_listings_return() -> None:
         server.catalog.remove(server.catalog.ids()[:7])
         split = server.privacy_split()
         public = fetch_catalog(base_url=server.base_url, privacy="public", progress=False)
-        private = fetch_catalog(base_url=server.base_url, api_key="demo", api_secret="demo",
-                                privacy="private", progress=False)
+        private = fetch_catalog(
+            base_url=server.base_url,
+            api_key="demo",
+            api_secret="demo",
+            privacy="private",
+            progress=False,
+        )
     assert split.exact and split.total == 293
     assert split.public == public.models.height
     assert split.private + split.unlisted == private.models.height
     assert split.unlisted == private.models.filter(pl.col("privacy") == "unlisted").height
     big = DemoServer(models=80_000).privacy_split()  # sampled above 50,000 models
-    assert not big.exact and big.total == 80_000 and big.describe().startswith("80,000 models: about ")
+    assert (
+        not big.exact and big.total == 80_000 and big.describe().startswith("80,000 models: about ")
+    )
     assert abs(big.public / big.total - 0.6) < 0.02
 
 
@@ -85,7 +103,12 @@ def test_readme_states_the_demo_split_and_credentials() -> None:
 
     text = " ".join((Path(__file__).resolve().parents[1] / "README.md").read_text().split())
     s = DemoServer().privacy_split()
-    assert (f"{s.total:,} models (seed 0), of which {s.public:,} public, {s.private:,} private and "
-            f"{s.unlisted:,} unlisted") in text
+    assert (
+        f"{s.total:,} models (seed 0), of which {s.public:,} public, {s.private:,} private and "
+        f"{s.unlisted:,} unlisted"
+    ) in text
     assert "credentials are `demo` / `demo`" in text
-    assert f"lists the {s.public:,} public models (`--privacy private` the other {s.private + s.unlisted:,})" in text
+    assert (
+        f"lists the {s.public:,} public models (`--privacy private` the other {s.private + s.unlisted:,})"
+        in text
+    )

@@ -28,8 +28,13 @@ def sdk_server() -> Iterator[DemoServer]:
 
 @pytest.fixture(autouse=True)
 def _no_sdk_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("SCENARIO_SDK_API_KEY", "SCENARIO_SDK_API_SECRET", "SCENARIO_SDK_JWT",
-                 "SCENARIO_BASE_URL", "SCENARIO_CUSTOM_HEADERS"):
+    for name in (
+        "SCENARIO_SDK_API_KEY",
+        "SCENARIO_SDK_API_SECRET",
+        "SCENARIO_SDK_JWT",
+        "SCENARIO_BASE_URL",
+        "SCENARIO_CUSTOM_HEADERS",
+    ):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -38,8 +43,13 @@ def private_client(srv: DemoServer) -> Scenario:
 
 
 def public_client(srv: DemoServer) -> Scenario:
-    return Scenario(api_key=None, api_secret=None, base_url=srv.base_url, max_retries=0,
-                    default_headers={"Authorization": "public-auth-token"})
+    return Scenario(
+        api_key=None,
+        api_secret=None,
+        base_url=srv.base_url,
+        max_retries=0,
+        default_headers={"Authorization": "public-auth-token"},
+    )
 
 
 def test_sdk_pages_private_and_public_listings(sdk_server: DemoServer) -> None:
@@ -111,6 +121,8 @@ def test_sdk_types_filter_and_retry_on_fault() -> None:
     faults = Faults(rate=1.0, kinds=("503",), max_faults=1)
     with serve_demo(models=150, seed=2, types=SHARED_TYPES, faults=faults) as srv:
         client = Scenario(api_key="demo", api_secret="demo", base_url=srv.base_url, max_retries=2)
-        got = list(client.models.list(privacy="public", types=["flux.1-lora", "custom"], page_size=10))
+        got = list(
+            client.models.list(privacy="public", types=["flux.1-lora", "custom"], page_size=10)
+        )
         assert got and {m.type for m in got} <= {"flux.1-lora", "custom"}
         assert srv.stats.faults == {"503": 1}

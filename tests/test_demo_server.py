@@ -24,12 +24,21 @@ from scenario_frames.listing.query import RULES
 PRIVATE = frozenset({"private", "unlisted"})
 
 
-def get(server: DemoServer, params: dict[str, Any] | None = None, path: str = "/models",
-        auth: Any = DEMO_AUTH, headers: dict[str, str] | None = None) -> requests.Response:
-    return requests.get(server.base_url + path, params=params, auth=auth, headers=headers, timeout=30)
+def get(
+    server: DemoServer,
+    params: dict[str, Any] | None = None,
+    path: str = "/models",
+    auth: Any = DEMO_AUTH,
+    headers: dict[str, str] | None = None,
+) -> requests.Response:
+    return requests.get(
+        server.base_url + path, params=params, auth=auth, headers=headers, timeout=30
+    )
 
 
-def list_all(server: DemoServer, params: dict[str, Any], page_size: int, **kw: Any) -> list[dict[str, Any]]:
+def list_all(
+    server: DemoServer, params: dict[str, Any], page_size: int, **kw: Any
+) -> list[dict[str, Any]]:
     """Every model of a listing, following tokens; asserts each page is full but the last."""
     out: list[dict[str, Any]] = []
     token = None
@@ -47,9 +56,14 @@ def list_all(server: DemoServer, params: dict[str, Any], page_size: int, **kw: A
         assert len(body["models"]) == page_size
 
 
-def expected_ids(cat: DemoCatalog, privacies: frozenset[str], sort_by: str, desc: bool) -> list[str]:
-    keyed = [(cat.sort_key(i, sort_by), cat.facts(i).id) for i in cat.indices()
-             if cat.facts(i).privacy in privacies]
+def expected_ids(
+    cat: DemoCatalog, privacies: frozenset[str], sort_by: str, desc: bool
+) -> list[str]:
+    keyed = [
+        (cat.sort_key(i, sort_by), cat.facts(i).id)
+        for i in cat.indices()
+        if cat.facts(i).privacy in privacies
+    ]
     return [mid for _, mid in sorted(keyed, reverse=desc)]
 
 
@@ -127,23 +141,31 @@ def test_rule_violation_gets_400_naming_the_rule(demo_server: DemoServer, rule_i
     assert body["reason"] == rule_id and rule_id in body["message"]
 
 
-@pytest.mark.parametrize("params", [
-    {"pageSize": "0"}, {"pageSize": "abc"},
-    {"privacy": "public", "updatedAfter": "2024-01-01"},
-    {"privacy": "private", "sortBy": "score"},
-    {"collectionIds": "c1"}, {"type": "custom"},
-    {"privacy": "public", "collectionId": "c1"},
-])
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"pageSize": "0"},
+        {"pageSize": "abc"},
+        {"privacy": "public", "updatedAfter": "2024-01-01"},
+        {"privacy": "private", "sortBy": "score"},
+        {"collectionIds": "c1"},
+        {"type": "custom"},
+        {"privacy": "public", "collectionId": "c1"},
+    ],
+)
 def test_more_violations_are_refused(demo_server: DemoServer, params: dict[str, str]) -> None:
     assert get(demo_server, params).status_code == 400
 
 
 def test_allowed_combinations_pass(demo_server: DemoServer) -> None:
-    for params in ({"privacy": "private", "sortBy": "score", "status": "trained"},
-                   {"privacy": "public", "sortBy": "updatedAt", "updatedAfter": "2022-01-01"},
-                   {"sortBy": "createdAt", "createdBefore": "2030-01-01", "createdAfter": "2020-01-01"},
-                   {"pageSize": "1"}, {"pageSize": "500"},
-                   {"blacklisted": "true", "loadedOnly": "false", "originalAssets": "true"}):
+    for params in (
+        {"privacy": "private", "sortBy": "score", "status": "trained"},
+        {"privacy": "public", "sortBy": "updatedAt", "updatedAfter": "2022-01-01"},
+        {"sortBy": "createdAt", "createdBefore": "2030-01-01", "createdAfter": "2020-01-01"},
+        {"pageSize": "1"},
+        {"pageSize": "500"},
+        {"blacklisted": "true", "loadedOnly": "false", "originalAssets": "true"},
+    ):
         assert get(demo_server, params).status_code == 200, params
 
 
@@ -158,17 +180,27 @@ def small_server() -> Any:
         yield srv
 
 
-SORTS = [("private", "createdAt", "desc"), ("private", "createdAt", "asc"),
-         ("private", "score", "desc"), ("private", "score", "asc"),
-         ("public", "createdAt", "asc"), ("public", "createdAt", "desc"),
-         ("public", "updatedAt", "asc"), ("public", "updatedAt", "desc"),
-         ("public", "score", "desc"), ("public", "score", "asc")]
+SORTS = [
+    ("private", "createdAt", "desc"),
+    ("private", "createdAt", "asc"),
+    ("private", "score", "desc"),
+    ("private", "score", "asc"),
+    ("public", "createdAt", "asc"),
+    ("public", "createdAt", "desc"),
+    ("public", "updatedAt", "asc"),
+    ("public", "updatedAt", "desc"),
+    ("public", "score", "desc"),
+    ("public", "score", "asc"),
+]
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(page_size=st.one_of(st.integers(1, 12), st.integers(13, 500)), sort=st.sampled_from(SORTS))
-def test_pagination_returns_each_model_once_in_order(small_server: DemoServer, page_size: int,
-                                                     sort: tuple[str, str, str]) -> None:
+def test_pagination_returns_each_model_once_in_order(
+    small_server: DemoServer, page_size: int, sort: tuple[str, str, str]
+) -> None:
     privacy, sort_by, direction = sort
     params = {"privacy": privacy, "sortBy": sort_by, "sortDirection": direction}
     if privacy == "private" and sort_by == "score":
@@ -189,7 +221,9 @@ def test_default_orders(small_server: DemoServer) -> None:
     cat = small_server.catalog
     got = [m["id"] for m in list_all(small_server, {}, 500)]
     assert got == expected_ids(cat, PRIVATE, "createdAt", True)
-    got = [m["id"] for m in list_all(small_server, {"privacy": "public", "sortDirection": "asc"}, 500)]
+    got = [
+        m["id"] for m in list_all(small_server, {"privacy": "public", "sortDirection": "asc"}, 500)
+    ]
     assert got == expected_ids(cat, frozenset({"public"}), "score", True)
     # sortDirection alone is ignored: the default sort stays descending
     got = [m["id"] for m in list_all(small_server, {"sortDirection": "asc"}, 500)]
@@ -209,8 +243,12 @@ def test_token_bound_to_its_query(small_server: DemoServer) -> None:
     # same query, other page size: fine
     r2 = get(small_server, {"pageSize": 7, "paginationToken": token})
     assert r2.status_code == 200
-    for other in ({"sortBy": "createdAt", "sortDirection": "asc"}, {"status": "trained"},
-                  {"privacy": "public"}, {"loadedOnly": "true"}):
+    for other in (
+        {"sortBy": "createdAt", "sortDirection": "asc"},
+        {"status": "trained"},
+        {"privacy": "public"},
+        {"loadedOnly": "true"},
+    ):
         r3 = get(small_server, dict(other, pageSize=5, paginationToken=token))
         assert r3.status_code == 400 and r3.json()["reason"] == "invalid-pagination-token"
 
@@ -238,12 +276,21 @@ def test_keyset_pages_survive_inserts_and_deletes() -> None:
         full = expected_ids(srv.catalog, PRIVATE, "createdAt", False)
         srv.catalog.remove([page1[0], full[8]])
         added = srv.catalog.add_models(30)
-        rest = list_all(srv, {"sortBy": "createdAt", "sortDirection": "asc",
-                              "paginationToken": first["nextPaginationToken"]}, 6)
+        rest = list_all(
+            srv,
+            {
+                "sortBy": "createdAt",
+                "sortDirection": "asc",
+                "paginationToken": first["nextPaginationToken"],
+            },
+            6,
+        )
         got = page1 + [m["id"] for m in rest]
         cat = srv.catalog
-        live_added = sorted((m for m in added if cat.facts(cat.index_of(m)).privacy in PRIVATE),
-                            key=lambda m: (cat.facts(cat.index_of(m)).created, m))
+        live_added = sorted(
+            (m for m in added if cat.facts(cat.index_of(m)).privacy in PRIVATE),
+            key=lambda m: (cat.facts(cat.index_of(m)).created, m),
+        )
         assert cat.facts(cat.index_of(added[0])).created > cat.facts(cat.index_of(full[-1])).created
         assert got == full[:8] + full[9:] + live_added
 
@@ -273,8 +320,11 @@ def test_filters(demo_server: DemoServer) -> None:
     t2 = next(m["type"] for m in every_public if m["type"] != some_type)
     got = list_all(demo_server, dict(pub, types=f"{some_type},{t2}"), 500)
     assert {m["type"] for m in got} == {some_type, t2}
-    repeated = requests.get(f"{demo_server.base_url}/models?privacy=public&types={some_type}&types={t2}"
-                            "&pageSize=500", auth=DEMO_AUTH, timeout=10).json()["models"]
+    repeated = requests.get(
+        f"{demo_server.base_url}/models?privacy=public&types={some_type}&types={t2}&pageSize=500",
+        auth=DEMO_AUTH,
+        timeout=10,
+    ).json()["models"]
     assert [m["id"] for m in repeated] == [m["id"] for m in got]
     got = list_all(demo_server, dict(pub, tags="anime,noir"), 500)
     assert got and all({"anime", "noir"} & set(m["tags"]) for m in got)
@@ -300,10 +350,21 @@ def test_date_windows_are_exclusive(demo_server: DemoServer) -> None:
     got = list_all(demo_server, {"sortBy": "createdAt", "createdAfter": lo, "createdBefore": hi}, 7)
     want = [m["id"] for m in reversed(models) if lo < m["createdAt"] < hi]
     assert [m["id"] for m in got] == want and want
-    pub = list_all(demo_server, {"privacy": "public", "sortBy": "updatedAt", "sortDirection": "asc"}, 500)
+    pub = list_all(
+        demo_server, {"privacy": "public", "sortBy": "updatedAt", "sortDirection": "asc"}, 500
+    )
     lo, hi = pub[5]["updatedAt"], pub[50]["updatedAt"]
-    got = list_all(demo_server, {"privacy": "public", "sortBy": "updatedAt", "sortDirection": "asc",
-                                 "updatedAfter": lo, "updatedBefore": hi}, 9)
+    got = list_all(
+        demo_server,
+        {
+            "privacy": "public",
+            "sortBy": "updatedAt",
+            "sortDirection": "asc",
+            "updatedAfter": lo,
+            "updatedBefore": hi,
+        },
+        9,
+    )
     assert [m["id"] for m in got] == [m["id"] for m in pub if lo < m["updatedAt"] < hi]
 
 
@@ -341,7 +402,11 @@ def test_keep_alive_and_gzip(demo_server: DemoServer) -> None:
     assert int(r1.getheader("Content-Length")) == len(raw)
     assert gzip.decompress(raw).startswith(b'{"models":[')
     sock = conn.sock
-    conn.request("GET", "/v1/models?privacy=public&pageSize=3", headers={"Authorization": "public-auth-token"})
+    conn.request(
+        "GET",
+        "/v1/models?privacy=public&pageSize=3",
+        headers={"Authorization": "public-auth-token"},
+    )
     r2 = conn.getresponse()
     assert r2.status == 200 and r2.getheader("Content-Encoding") is None
     assert r2.read().startswith(b'{"models":[')
@@ -355,23 +420,34 @@ def test_concurrent_clients_are_served_while_another_connection_stalls() -> None
     shows the stalled one last although its connection was opened first.  (How fast the
     server answers is a benchmark question, not asserted here.)"""
     with serve_demo(models=4000, seed=1) as srv:
+
         def fetch(k: int) -> int:
             with requests.Session() as s:
-                r = s.get(srv.base_url + "/models", params={"privacy": "public", "pageSize": 500},
-                          headers=dict(PUBLIC_HEADERS, **{"Accept-Encoding": "gzip"}), timeout=30)
+                r = s.get(
+                    srv.base_url + "/models",
+                    params={"privacy": "public", "pageSize": 500},
+                    headers=dict(PUBLIC_HEADERS, **{"Accept-Encoding": "gzip"}),
+                    timeout=30,
+                )
                 return len(r.json()["models"])
 
         fetch(0)  # build the score order once
         stalled = socket.create_connection((srv.host, srv.port), timeout=30)
         try:
-            stalled.sendall(b"GET /v1/models?privacy=public&pageSize=7 HTTP/1.1\r\n")  # no headers yet
+            stalled.sendall(
+                b"GET /v1/models?privacy=public&pageSize=7 HTTP/1.1\r\n"
+            )  # no headers yet
             with ThreadPoolExecutor(8) as pool:
-                sizes = list(pool.map(fetch, range(16)))  # timeout=30 each: a hang fails, not blocks
+                sizes = list(
+                    pool.map(fetch, range(16))
+                )  # timeout=30 each: a hang fails, not blocks
             assert sizes == [500] * 16
             assert srv.stats.requests == 17
             assert all(r.params.get("pageSize") == "500" for r in srv.stats.log)
-            stalled.sendall(f"Host: {srv.host}\r\nAuthorization: public-auth-token\r\n"
-                            "Connection: close\r\n\r\n".encode())
+            stalled.sendall(
+                f"Host: {srv.host}\r\nAuthorization: public-auth-token\r\n"
+                "Connection: close\r\n\r\n".encode()
+            )
             answer = b""
             while chunk := stalled.recv(65536):
                 answer += chunk
@@ -434,7 +510,9 @@ def test_drift_server_serves_unknown_values() -> None:
 def test_empty_catalog() -> None:
     with serve_demo(models=0) as srv:
         assert get(srv).json() == {"models": []}
-        assert get(srv, {"privacy": "public"}, auth=None, headers=PUBLIC_HEADERS).json() == {"models": []}
+        assert get(srv, {"privacy": "public"}, auth=None, headers=PUBLIC_HEADERS).json() == {
+            "models": []
+        }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -447,7 +525,9 @@ def usages(server: DemoServer, params: dict[str, str], **kw: Any) -> requests.Re
 
 
 def test_usages_shape_and_determinism(demo_server: DemoServer) -> None:
-    r = usages(demo_server, {"startDate": "2025-03-01T00:00:00Z", "endDate": "2025-03-11T00:00:00Z"})
+    r = usages(
+        demo_server, {"startDate": "2025-03-01T00:00:00Z", "endDate": "2025-03-11T00:00:00Z"}
+    )
     assert r.status_code == 200
     mu = r.json()["modelUsages"]
     ids = set(demo_server.catalog.ids())
@@ -458,7 +538,9 @@ def test_usages_shape_and_determinism(demo_server: DemoServer) -> None:
             assert set(p) == {"time", "jobs", "cost", "discount", "apiKeyCost", "apiKeyDiscount"}
             assert p["apiKeyCost"] <= p["cost"] and p["discount"] <= p["cost"]
         assert [p["time"][:10] for p in u["points"]] == [f"2025-03-{d:02d}" for d in range(1, 11)]
-    r2 = usages(demo_server, {"startDate": "2025-03-05T00:00:00Z", "endDate": "2025-03-20T00:00:00Z"})
+    r2 = usages(
+        demo_server, {"startDate": "2025-03-05T00:00:00Z", "endDate": "2025-03-20T00:00:00Z"}
+    )
     later = {u["modelId"]: {p["time"]: p for p in u["points"]} for u in r2.json()["modelUsages"]}
     for u in mu:
         for p in u["points"]:

@@ -22,15 +22,27 @@ T0 = datetime(2026, 4, 1, tzinfo=UTC)
 
 
 def _meta(when: datetime = T0) -> CatalogMeta:
-    return CatalogMeta(fetched_at=when, query={"privacy": "public"}, base_url=None, pages=1,
-                       requests=1, retries=0, duration_s=0.1, duplicates=0, incremental_from=None)
+    return CatalogMeta(
+        fetched_at=when,
+        query={"privacy": "public"},
+        base_url=None,
+        pages=1,
+        requests=1,
+        retries=0,
+        duration_s=0.1,
+        duplicates=0,
+        incremental_from=None,
+    )
 
 
 def _with_p50_variants(records: list[dict]) -> list[int]:
     """Indices of records having at least one variant with a p50 cost."""
     return [
-        i for i, r in enumerate(records)
-        if any("costPerAssetP50CU" in v for v in (r.get("performanceStats") or {}).get("variants", []))
+        i
+        for i, r in enumerate(records)
+        if any(
+            "costPerAssetP50CU" in v for v in (r.get("performanceStats") or {}).get("variants", [])
+        )
     ]
 
 
@@ -45,7 +57,9 @@ def scenario() -> dict:
     new_records[2]["name"] = "Renamed model ✨"
 
     vi = next(i for i in _with_p50_variants(new_records) if i not in (2,))
-    variant = next(v for v in new_records[vi]["performanceStats"]["variants"] if "costPerAssetP50CU" in v)
+    variant = next(
+        v for v in new_records[vi]["performanceStats"]["variants"] if "costPerAssetP50CU" in v
+    )
     old_cost = variant["costPerAssetP50CU"]
     variant["costPerAssetP50CU"] = round(old_cost * 2 + 1, 2)
 
@@ -57,9 +71,14 @@ def scenario() -> dict:
     old = Catalog.from_records(old_records, meta=_meta())
     new = Catalog.from_records(new_records, meta=_meta())
     return {
-        "old": old, "new": new, "renamed": renamed, "variant_model": ids[vi],
-        "variant_key": variant["variantKey"], "old_cost": old_cost,
-        "new_cost": variant["costPerAssetP50CU"], "removed": sorted(removed),
+        "old": old,
+        "new": new,
+        "renamed": renamed,
+        "variant_model": ids[vi],
+        "variant_key": variant["variantKey"],
+        "old_cost": old_cost,
+        "new_cost": variant["costPerAssetP50CU"],
+        "removed": sorted(removed),
         "added": sorted(r["id"] for r in added_records),
     }
 
@@ -70,8 +89,12 @@ def test_known_added_removed_changed(scenario: dict) -> None:
     assert d.removed == scenario["removed"]
     assert d.changed == sorted([scenario["renamed"], scenario["variant_model"]])
     assert d.details[scenario["renamed"]] == {
-        "models": {"name": {"old": scenario["old"].models.filter(
-            model_id=scenario["renamed"])["name"].item(), "new": "Renamed model ✨"}},
+        "models": {
+            "name": {
+                "old": scenario["old"].models.filter(model_id=scenario["renamed"])["name"].item(),
+                "new": "Renamed model ✨",
+            }
+        },
     }
 
 
@@ -80,8 +103,11 @@ def test_child_table_only_change_is_a_change(scenario: dict) -> None:
     detail = d.details[scenario["variant_model"]]
     assert set(detail) == {"variants"}  # nothing changed in the models table itself
     changed = detail["variants"]["changed"]
-    assert changed == {scenario["variant_key"]: {
-        "cost_per_asset_p50_cu": {"old": scenario["old_cost"], "new": scenario["new_cost"]}}}
+    assert changed == {
+        scenario["variant_key"]: {
+            "cost_per_asset_p50_cu": {"old": scenario["old_cost"], "new": scenario["new_cost"]}
+        }
+    }
     text = d.summary()
     assert f"variants[{scenario['variant_key']}].cost_per_asset_p50_cu" in text
     assert "2 added, 2 removed, 2 changed" in text
@@ -92,8 +118,12 @@ def test_removed_child_row_is_reported(scenario: dict) -> None:
     caps = old.tables["capabilities"]
     victim = caps["model_id"][0]
     dropped = caps.filter(model_id=victim)["capability"][-1]
-    tables = {**old.tables,
-              "capabilities": caps.filter(~((caps["model_id"] == victim) & (caps["capability"] == dropped)))}
+    tables = {
+        **old.tables,
+        "capabilities": caps.filter(
+            ~((caps["model_id"] == victim) & (caps["capability"] == dropped))
+        ),
+    }
     edited = Catalog.from_tables(tables, old.meta)
     d = snap.diff(old, edited)
     assert d.changed == [victim] and not d.added and not d.removed

@@ -27,9 +27,13 @@ from scenario_frames.transport.client import ScenarioClient
 
 RUNS = 100
 SLOW_RUNS = 10
-QUERIES = [{"privacy": "public"}, {"privacy": "private"}, {"privacy": "private", "status": "trained"},
-           {"privacy": "public", "sort_by": "createdAt", "sort_direction": "asc"},
-           {"privacy": "public", "sort_by": "updatedAt", "sort_direction": "asc"}]  # fmt: skip
+QUERIES = [
+    {"privacy": "public"},
+    {"privacy": "private"},
+    {"privacy": "private", "status": "trained"},
+    {"privacy": "public", "sort_by": "createdAt", "sort_direction": "asc"},
+    {"privacy": "public", "sort_by": "updatedAt", "sort_direction": "asc"},
+]
 
 
 class Churn:
@@ -64,7 +68,11 @@ def canonical(cat) -> dict[str, pl.DataFrame]:
     for name, df in cat.tables.items():
         if name == "models":
             df = df.drop("updated_at")
-        out[name] = df.sort("model_id", maintain_order=True, nulls_last=True) if "model_id" in df.columns else df
+        out[name] = (
+            df.sort("model_id", maintain_order=True, nulls_last=True)
+            if "model_id" in df.columns
+            else df
+        )
     return out
 
 
@@ -87,16 +95,27 @@ def server():
         yield srv
 
 
-def faulted_run(server, seed: int, faults: Faults, client_kw: dict, tmp: Path | None = None,
-                workers: int | None = None) -> tuple[int, int]:
+def faulted_run(
+    server,
+    seed: int,
+    faults: Faults,
+    client_kw: dict,
+    tmp: Path | None = None,
+    workers: int | None = None,
+) -> tuple[int, int]:
     """One faulted fetch compared with a fault-free one; returns (duplicates, retries)."""
     q = QUERIES[seed % len(QUERIES)]
     server.faults = faults
     server.reset_stats()
     server.churn.listed = []
     client = ScenarioClient(server.base_url, "demo", "demo", **client_kw)
-    cat, res = fetch_catalog_pages(client=client, workers=workers or 1 + seed % 6, progress=False,
-                                   page_size=(7, 20, 50)[seed % 3], **q)  # fmt: skip
+    cat, res = fetch_catalog_pages(
+        client=client,
+        workers=workers or 1 + seed % 6,
+        progress=False,
+        page_size=(7, 20, 50)[seed % 3],
+        **q,
+    )
     assert res.stats.requests == server.stats.requests
     faults_seen = dict(server.stats.faults)
     server.faults = Faults()
@@ -105,7 +124,9 @@ def faulted_run(server, seed: int, faults: Faults, client_kw: dict, tmp: Path | 
     where = f"run {seed} ({q}, {faults_seen})"
     assert_same_catalog(cat, want, where)
     assert cat.rejects.height == 0
-    assert records_in(res.pages) == cat.models.height + cat.rejects.height + cat.meta.duplicates, where
+    assert records_in(res.pages) == cat.models.height + cat.rejects.height + cat.meta.duplicates, (
+        where
+    )
     if tmp is not None:  # the whole snapshot, through the disk and back
         back = snap.read_snapshot(snap.write_snapshot(cat, tmp))
         assert_same_catalog(back, want, where + " after a snapshot")
@@ -118,14 +139,20 @@ def test_hundred_faulted_runs_build_the_fault_free_catalog(server, tmp_path: Pat
     retries = duplicates = 0
     for seed in range(RUNS):
         faults = Faults(rate=0.2, kinds=ALL_FAULTS, seed=seed, retry_after=0.0, slow_body_s=0.01)
-        d, r = faulted_run(server, seed, faults, dict(max_attempts=15, backoff=0.002, backoff_max=0.01,
-                                                     timeout=(2.0, 5.0)),  # fmt: skip
-                           tmp_path / f"out{seed}" if seed % 10 == 0 else None)
+        d, r = faulted_run(
+            server,
+            seed,
+            faults,
+            dict(max_attempts=15, backoff=0.002, backoff_max=0.01, timeout=(2.0, 5.0)),
+            tmp_path / f"out{seed}" if seed % 10 == 0 else None,
+        )
         for kind, n in server.stats.faults.items():
             injected[kind] = injected.get(kind, 0) + n
         duplicates += d
         retries += r
-    assert set(injected) == set(ALL_FAULTS), f"fault kinds never drawn: {set(ALL_FAULTS) - set(injected)}"
+    assert set(injected) == set(ALL_FAULTS), (
+        f"fault kinds never drawn: {set(ALL_FAULTS) - set(injected)}"
+    )
     total = sum(injected.values())
     assert total >= 200 and retries >= total - injected["slow-body"]
     assert duplicates > 0 and server.churn.updated > 0, "the matrix never produced a duplicate"
@@ -136,15 +163,30 @@ def test_faulted_runs_with_real_retry_after_waits(server) -> None:
     honours for every worker; four faults per run keep the matrix short."""
     waited = 0
     for seed in range(SLOW_RUNS):
-        faults = Faults(rate=0.3, kinds=("429-seconds", "429-date", "503", "reset"), seed=100 + seed,
-                        retry_after=0.8, max_faults=4)  # fmt: skip
+        faults = Faults(
+            rate=0.3,
+            kinds=("429-seconds", "429-date", "503", "reset"),
+            seed=100 + seed,
+            retry_after=0.8,
+            max_faults=4,
+        )
         workers = 1 if seed % 2 == 0 else 2 + seed % 5
-        faulted_run(server, seed, faults, dict(max_attempts=10, backoff=0.002, backoff_max=0.01), workers=workers)
-        if workers > 1:  # requests already in flight may land after a 429: order is checked sequentially
+        faulted_run(
+            server,
+            seed,
+            faults,
+            dict(max_attempts=10, backoff=0.002, backoff_max=0.01),
+            workers=workers,
+        )
+        if (
+            workers > 1
+        ):  # requests already in flight may land after a 429: order is checked sequentially
             continue
         log = sorted(server.stats.log, key=lambda r: r.t)
         for rec, after in zip(log, log[1:], strict=False):
             if rec.status == 429 and rec.fault == "429-seconds":
                 waited += 1
-                assert after.t >= rec.t + 1.0, f"run {seed}: the next request came before Retry-After: 1"
+                assert after.t >= rec.t + 1.0, (
+                    f"run {seed}: the next request came before Retry-After: 1"
+                )
     assert waited > 0, "no 429 with a non-zero Retry-After was drawn in a sequential run"

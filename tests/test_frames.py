@@ -33,11 +33,14 @@ def _both_paths(pages: list[bytes]) -> dict[str, pl.DataFrame]:
 # ---------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("make", [
-    lambda: Catalog.from_records([]),
-    lambda: Catalog.from_json_pages([]),
-    lambda: Catalog.from_json_pages([b'{"models": []}']),
-])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: Catalog.from_records([]),
+        lambda: Catalog.from_json_pages([]),
+        lambda: Catalog.from_json_pages([b'{"models": []}']),
+    ],
+)
 def test_empty_catalog_keeps_every_table_and_schema(make):
     cat = make()
     assert list(cat.tables) == list(S.TABLE_ORDER)
@@ -68,8 +71,10 @@ def test_models_flattened_by_path_with_schema_dtypes():
     assert row["compliant_model_ids"] == rec["compliantModelIds"]
     assert row["example_asset_ids"] == rec["exampleAssetIds"]
     assert json.loads(row["ui_config_presets"]) == rec["uiConfig"]["presets"]
-    assert json.loads(row["ui_config_resolution_component_presets"]) == \
-        rec["uiConfig"]["resolutionComponent"]["presets"]
+    assert (
+        json.loads(row["ui_config_resolution_component_presets"])
+        == rec["uiConfig"]["resolutionComponent"]["presets"]
+    )
     assert row["extra"] is None
 
 
@@ -84,16 +89,22 @@ def test_child_tables_keyed_by_model_and_position():
     v = cat.variants
     assert v["position"].to_list() == [0, 1]
     assert v["is_default"].to_list() == [False, True]
-    assert v["arena_category"].to_list() == [x["arenaScore"]["arenaCategory"]
-                                             for x in rec["performanceStats"]["variants"]]
+    assert v["arena_category"].to_list() == [
+        x["arenaScore"]["arenaCategory"] for x in rec["performanceStats"]["variants"]
+    ]
     assert v["computed_at"].dtype == pl.Datetime("us", "UTC")
     e = cat.epochs
     assert e.height == 2 * 2 + 1
     last = e.row(-1, named=True)
-    assert (last["epoch"], last["position"], last["asset_position"], last["asset_id"]) == \
-        ("no-assets", 2, None, None)
-    assert e.filter(pl.col("position") == 1)["asset_id"].to_list() == \
-        [a["assetId"] for a in rec["epochs"][1]["assets"]]
+    assert (last["epoch"], last["position"], last["asset_position"], last["asset_id"]) == (
+        "no-assets",
+        2,
+        None,
+        None,
+    )
+    assert e.filter(pl.col("position") == 1)["asset_id"].to_list() == [
+        a["assetId"] for a in rec["epochs"][1]["assets"]
+    ]
     assert cat.concepts["concept_model_id"].to_list() == [c["modelId"] for c in rec["concepts"]]
     assert cat.training_images["image_id"].to_list() == [t["id"] for t in rec["trainingImages"]]
     assert cat.training_image_pairs.height == 2
@@ -108,7 +119,11 @@ def test_inputs_nested_members_json_text_and_typed_defaults():
     cat = Catalog.from_json_pages([page([rec])])
     i = cat.inputs
     assert i.select("parent_name", "position", "name").rows() == [
-        (None, 0, "steps"), (None, 1, "shots"), ("shots", 0, "caption"), ("shots", 1, "flag")]
+        (None, 0, "steps"),
+        (None, 1, "shots"),
+        ("shots", 0, "caption"),
+        ("shots", 1, "flag"),
+    ]
     steps, shots, caption, flag = i.iter_rows(named=True)
     assert steps["default_number"] == 30 and json.loads(steps["default"]) == 30
     assert json.loads(steps["allowed_values"]) == [10, 20, 30]
@@ -135,24 +150,35 @@ def test_unknown_fields_kept_in_extra_at_every_level():
     rec["epochs"][1]["assets"][1]["width"] = 512
     rec["inputs"][0]["aspectLock"] = 1
     rec["inputs"][0]["required"]["unlessAll"] = "or"
-    rec["inputs"][0]["required"]["conditional"] = {"values": {"a": [1]}, "operator": "and", "negate": True}
+    rec["inputs"][0]["required"]["conditional"] = {
+        "values": {"a": [1]},
+        "operator": "and",
+        "negate": True,
+    }
     rec["inputs"][1]["inputs"][0]["kindHint"] = "x"
     rec["concepts"][0]["weightName"] = "w"
     rec["trainingImages"][1]["size"] = 10
     rec["trainingImagePairs"][0]["mask"] = None
     tables = _both_paths([page([rec])])
     extra = json.loads(tables["models"]["extra"][0])
-    assert extra == {"archivedAt": None, "licenseId": "lic_1", "class": {"newThing": {"deep": [1, 2]}},
-                     "trainingProgress": {"gpuType": 2},
-                     "uiConfig": {"layoutHints": {"x": 1},
-                                  "lorasComponent": {"extraKnob": True}}}
+    assert extra == {
+        "archivedAt": None,
+        "licenseId": "lic_1",
+        "class": {"newThing": {"deep": [1, 2]}},
+        "trainingProgress": {"gpuType": 2},
+        "uiConfig": {"layoutHints": {"x": 1}, "lorasComponent": {"extraKnob": True}},
+    }
     v = [None if x is None else json.loads(x) for x in tables["variants"]["extra"]]
     assert v == [{"energyWh": 1.25}, {"arenaScore": {"votesLastWeek": 9}}]
     e = [None if x is None else json.loads(x) for x in tables["epochs"]["extra"]]
     assert e == [{"note": "e0"}, {"note": "e0"}, None, {"assets": {"width": 512}}]
     i = [None if x is None else json.loads(x) for x in tables["inputs"]["extra"]]
-    assert i == [{"aspectLock": 1, "required": {"unlessAll": "or", "conditional": {"negate": True}}},
-                 None, {"kindHint": "x"}, None]
+    assert i == [
+        {"aspectLock": 1, "required": {"unlessAll": "or", "conditional": {"negate": True}}},
+        None,
+        {"kindHint": "x"},
+        None,
+    ]
     first = tables["inputs"].row(0, named=True)
     assert json.loads(first["required_condition_values"]) == {"a": [1]}
     assert first["required_condition_operator"] == "and"
@@ -168,8 +194,12 @@ def test_unknown_enum_values_survive_as_strings():
     rec["inputs"][0]["type"] = "matrix"
     cat = Catalog.from_json_pages([page([rec])])
     row = cat.models.row(0, named=True)
-    assert (row["type"], row["status"], row["privacy"], row["training_progress_stage"]) == \
-        ("flux.3-preview", "archived", "team", "warming-up")
+    assert (row["type"], row["status"], row["privacy"], row["training_progress_stage"]) == (
+        "flux.3-preview",
+        "archived",
+        "team",
+        "warming-up",
+    )
     assert cat.capabilities["capability"].to_list() == ["txt2world"]
     assert cat.inputs["input_type"][0] == "matrix"
     assert cat.rejects.height == 0
@@ -178,6 +208,7 @@ def test_unknown_enum_values_survive_as_strings():
 # ---------------------------------------------------------------------------------------------
 # Rejects
 # ---------------------------------------------------------------------------------------------
+
 
 def _broken(change) -> dict:
     rec = full_record("model_bad")
@@ -238,8 +269,14 @@ def test_non_json_records_and_pages_are_rejects_never_errors():
     assert cat.models["model_id"].to_list() == ["a"]
     assert cat.rejects["index"].to_list() == [1, 2]
     assert all("not JSON-serializable" in r for r in cat.rejects["reason"])
-    pages = [page([{"id": "p0"}]), b'{"models": [', b'{"other": 1}', b"[1]", {"models": []},
-             page([{"id": "p5"}])]
+    pages = [
+        page([{"id": "p0"}]),
+        b'{"models": [',
+        b'{"other": 1}',
+        b"[1]",
+        {"models": []},
+        page([{"id": "p5"}]),
+    ]
     cat = Catalog.from_json_pages(pages)
     assert cat.models["model_id"].to_list() == ["p0", "p5"]
     assert cat.rejects["page"].to_list() == [1, 2, 3, 4]
@@ -258,8 +295,7 @@ def test_duplicates_across_pages_keep_the_later_copy():
     later = clone(first)
     later["name"] = "renamed"
     later["tags"] = ["only-one"]
-    cat = Catalog.from_json_pages([page([first, full_record("model_b", 3)], "t1"),
-                                   page([later])])
+    cat = Catalog.from_json_pages([page([first, full_record("model_b", 3)], "t1"), page([later])])
     assert cat.meta.duplicates == 1
     assert sorted(cat.models["model_id"]) == ["model_a", "model_b"]
     assert cat.models.filter(pl.col("model_id") == "model_a")["name"].to_list() == ["renamed"]
@@ -288,15 +324,16 @@ def test_fast_path_falls_back_on_tricky_bytes():
     third = full_record("model_c", 2)
     third["shortDescription"] = None  # a known key set to null
     third["inputs"][0]["description"] = "é€😀 " * 3000  # non-ASCII, larger than a window
-    pretty = json.dumps({"models": [full_record("model_d", 3)]}, indent=1,
-                        separators=(",", " : "))
+    pretty = json.dumps({"models": [full_record("model_d", 3)]}, indent=1, separators=(",", " : "))
     tables = _both_paths([page([rec, other, third]), pretty.encode()])
     assert tables["models"]["model_id"].to_list() == ["model_a", "model_b", "model_c", "model_d"]
     assert json.loads(tables["models"]["extra"][1]) == {"parameters": {"inputs": [1]}}
     props = json.loads(tables["models"]["ui_config_input_properties"][0])
     assert props == {"inputs": {"collapsed": True}}
-    assert tables["inputs"].filter(pl.col("model_id") == "model_c")["description"][0] == \
-        third["inputs"][0]["description"]
+    assert (
+        tables["inputs"].filter(pl.col("model_id") == "model_c")["description"][0]
+        == third["inputs"][0]["description"]
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -336,13 +373,21 @@ def test_to_pandas_through_arrow():
     cat = Catalog.from_records([full_record("model_a"), minimal_record()])
     pdf = cat.to_pandas("models")
     assert list(pdf.columns) == cat.models.columns and len(pdf) == 2
-    assert str(pdf["created_at"].dtype).startswith("datetime64") and "UTC" in str(pdf["created_at"].dtype)
+    assert str(pdf["created_at"].dtype).startswith("datetime64") and "UTC" in str(
+        pdf["created_at"].dtype
+    )
     assert len(cat.to_pandas("inputs")) == 4
 
 
 def test_meta_repr_with_meta_and_from_tables():
-    meta = CatalogMeta(query={"privacy": "public"}, base_url="https://key:secret@api.example/v1?x=1",
-                       pages=3, requests=4, retries=1, duration_s=1.5)
+    meta = CatalogMeta(
+        query={"privacy": "public"},
+        base_url="https://key:secret@api.example/v1?x=1",
+        pages=3,
+        requests=4,
+        retries=1,
+        duration_s=1.5,
+    )
     cat = Catalog.from_records([full_record()], meta=meta)
     text = repr(cat)
     assert "models=1" in text and "secret" not in text and "key:" not in text

@@ -112,21 +112,38 @@ def test_fetch_catalog_equals_the_catalog_of_its_pages(tmp_path) -> None:
     final pages give, also when every page comes from a checkpoint (none seen live)."""
     with serve_demo(models=900, seed=12, drift=True) as srv:
         client = ScenarioClient(srv.base_url)
-        pages = fetch_pages({"privacy": "public", "page_size": 40}, client=client, workers=5,
-                            progress=False).pages
+        pages = fetch_pages(
+            {"privacy": "public", "page_size": 40}, client=client, workers=5, progress=False
+        ).pages
         expected = Catalog.from_json_pages(pages)
-        live = fetch_catalog(base_url=srv.base_url, privacy="public", page_size=40, workers=5,
-                             progress=False)
+        live = fetch_catalog(
+            base_url=srv.base_url, privacy="public", page_size=40, workers=5, progress=False
+        )
         ckpt = tmp_path / "ckpt"
-        fetch_catalog(base_url=srv.base_url, privacy="public", page_size=40, workers=3,
-                      checkpoint=ckpt, progress=False)
+        fetch_catalog(
+            base_url=srv.base_url,
+            privacy="public",
+            page_size=40,
+            workers=3,
+            checkpoint=ckpt,
+            progress=False,
+        )
         srv.reset_stats()
-        restored = fetch_catalog(base_url=srv.base_url, privacy="public", page_size=40, workers=3,
-                                 checkpoint=ckpt, progress=False)
+        restored = fetch_catalog(
+            base_url=srv.base_url,
+            privacy="public",
+            page_size=40,
+            workers=3,
+            checkpoint=ckpt,
+            progress=False,
+        )
         assert srv.stats.requests == 0  # a complete checkpoint: no request, no live page
     for got in (live, restored):
         for name in S.TABLE_ORDER:
-            assert_frame_equal(got.tables[name].sort(S.KEY), expected.tables[name].sort(S.KEY),
-                               check_row_order=False)
+            assert_frame_equal(
+                got.tables[name].sort(S.KEY),
+                expected.tables[name].sort(S.KEY),
+                check_row_order=False,
+            )
         assert got.counts == expected.counts
     assert live.counts["models"] > 0 and live.meta.duplicates == 0

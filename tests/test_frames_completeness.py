@@ -25,8 +25,10 @@ N = 2000
 
 
 def _pages(records: list[dict], size: int = 500) -> list[bytes]:
-    return [orjson.dumps({"models": records[i:i + size], "nextPaginationToken": str(i)})
-            for i in range(0, len(records), size)]
+    return [
+        orjson.dumps({"models": records[i : i + size], "nextPaginationToken": str(i)})
+        for i in range(0, len(records), size)
+    ]
 
 
 def _cols_by_path(table: str) -> dict[tuple[str, ...], S.Column]:
@@ -39,10 +41,20 @@ class Checker:
     def __init__(self, cat: Catalog) -> None:
         self.cat = cat
         self.rows: dict[str, dict[tuple, dict[str, Any]]] = {}
-        keys = {"models": ("model_id",), "inputs": ("model_id", "parent_name", "position"),
-                "epochs": ("model_id", "position", "asset_position")}
-        for name in ("models", "variants", "inputs", "concepts", "epochs", "training_images",
-                     "training_image_pairs"):
+        keys = {
+            "models": ("model_id",),
+            "inputs": ("model_id", "parent_name", "position"),
+            "epochs": ("model_id", "position", "asset_position"),
+        }
+        for name in (
+            "models",
+            "variants",
+            "inputs",
+            "concepts",
+            "epochs",
+            "training_images",
+            "training_image_pairs",
+        ):
             key = keys.get(name, ("model_id", "position"))
             idx: dict[tuple, dict[str, Any]] = {}
             for row in cat.tables[name].iter_rows(named=True):
@@ -88,8 +100,15 @@ class Checker:
 
     # -- the walk -----------------------------------------------------------------------
 
-    def obj(self, nodes: tuple, d: dict, table: str, key: tuple, path: tuple[str, ...],
-            where: tuple[str, ...]) -> None:
+    def obj(
+        self,
+        nodes: tuple,
+        d: dict,
+        table: str,
+        key: tuple,
+        path: tuple[str, ...],
+        where: tuple[str, ...],
+    ) -> None:
         by_key = {n.key: n for n in nodes}
         for name, value in d.items():
             node = by_key.get(name)
@@ -125,8 +144,14 @@ class Checker:
             for key in rows:  # the epoch's own fields repeat on each of its rows
                 self.obj(node.fields, body, table, key, (), ())
             for apos, asset in enumerate(assets):
-                self.obj(node.nested.fields, asset, table, (mid, pos, apos),
-                         (node.nested.key,), (node.nested.key,))
+                self.obj(
+                    node.nested.fields,
+                    asset,
+                    table,
+                    (mid, pos, apos),
+                    (node.nested.key,),
+                    (node.nested.key,),
+                )
 
     def record(self, rec: dict) -> None:
         self.obj(S.MODEL.fields, rec, "models", (rec["id"],), (), ())
@@ -148,8 +173,9 @@ def _check_counts(cat: Catalog, records: list[dict]) -> None:
         assert by["concepts"][mid] == len(rec.get("concepts") or [])
         assert by["training_images"][mid] == len(rec.get("trainingImages") or [])
         assert by["training_image_pairs"][mid] == len(rec.get("trainingImagePairs") or [])
-        assert by["epochs"][mid] == sum(max(1, len(e.get("assets") or []))
-                                        for e in rec.get("epochs") or [])
+        assert by["epochs"][mid] == sum(
+            max(1, len(e.get("assets") or [])) for e in rec.get("epochs") or []
+        )
         assert by["inputs"][mid] == _count_inputs(rec.get("inputs") or [])
 
 
@@ -173,9 +199,12 @@ def test_demo_catalog_holds_every_documented_field(plain):
         checker.record(rec)
     # deletedAt is set only on deleted models, which a listing of the demo never returns
     never_listed = {("models", "deleted_at")}
-    missing = [(t, c.name) for t in checker.rows for c in S.TABLES[t].columns
-               if c.field is not None and not checker.hit[(t, c.name)]
-               and (t, c.name) not in never_listed]
+    missing = [
+        (t, c.name)
+        for t in checker.rows
+        for c in S.TABLES[t].columns
+        if c.field is not None and not checker.hit[(t, c.name)] and (t, c.name) not in never_listed
+    ]
     assert not missing, f"fields never seen in the demo data: {missing}"
     assert checker.extras == 0
     assert cat.models["extra"].null_count() == N
@@ -209,8 +238,9 @@ def test_drift_unknown_enum_values_survive(drifted):
         assert set(cat.models[column]) == {r.get(field) for r in records}
     caps = {c for r in records for c in r.get("capabilities") or []}
     assert set(cat.capabilities["capability"]) == caps
-    assert caps - set(S.CAPABILITIES) or {r["type"] for r in records} - set(S.MODEL_TYPES), \
+    assert caps - set(S.CAPABILITIES) or {r["type"] for r in records} - set(S.MODEL_TYPES), (
         "the drift data should hold values the enums do not list"
+    )
     assert set(cat.capability_matrix().columns[1:]) >= caps
 
 

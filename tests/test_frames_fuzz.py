@@ -23,11 +23,19 @@ from scenario_frames.tables import materialize as M
 from scenario_frames.tables.catalog import Catalog
 from scenario_frames.tables.decode import MAX_DEPTH
 
-SETTINGS = settings(max_examples=60, deadline=None, derandomize=True,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+SETTINGS = settings(
+    max_examples=60,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 
-VALID_DATES = ["2024-03-05T10:20:30.456Z", "2024-03-05T10:20:30Z", "2024-03-05T10:20:30+02:00",
-               "2024-03-05"]
+VALID_DATES = [
+    "2024-03-05T10:20:30.456Z",
+    "2024-03-05T10:20:30Z",
+    "2024-03-05T10:20:30+02:00",
+    "2024-03-05",
+]
 BAD_DATES = ["yesterday", "", "2024-13-45T99:00:00Z", "05/03/2024"]
 
 
@@ -39,24 +47,31 @@ def _deep(depth: int) -> Any:
 
 
 scalars = st.one_of(
-    st.none(), st.booleans(), st.integers(-(2**63), 2**63 - 1),
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**63), 2**63 - 1),
     st.sampled_from([2**64 + 1, -(2**63) - 1, 10**29]),  # integers orjson reads as floats
-    st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=12),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=12),
     st.sampled_from(VALID_DATES + BAD_DATES + ['\\": "inputs": x', '"uiConfig":{', "é€😀\x00"]),
 )
 json_values = st.recursive(
     scalars,
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
     max_leaves=12,
 )
-huge = st.builds(lambda ch, n: ch * n, st.sampled_from(["x", "é", "😀", '"', "\\"]),
-                 st.integers(20_000, 120_000))
+huge = st.builds(
+    lambda ch, n: ch * n, st.sampled_from(["x", "é", "😀", '"', "\\"]), st.integers(20_000, 120_000)
+)
 deep = st.integers(5, 400).map(_deep)
 any_value = st.one_of(json_values, huge, deep)
 key_names = st.text(min_size=1, max_size=10).map(lambda k: "zz" + k)
 
 
 # -- the oracle -------------------------------------------------------------------------------
+
 
 def _leaf_ok(kind: str, v: Any) -> bool:
     if v is None or kind == "json":
@@ -120,6 +135,7 @@ def record_ok(rec: Any) -> bool:
 
 # -- mutations --------------------------------------------------------------------------------
 
+
 def _places(d: Any, path: tuple = ()) -> list[tuple]:
     """Paths to every object (dict) in a record, through list items."""
     out = [path] if isinstance(d, dict) else []
@@ -141,7 +157,9 @@ def broken_record(draw: st.DrawFn, mid: str) -> Any:
     base = draw(st.sampled_from(["full", "full", "minimal", "scalar"]))
     if base == "scalar":
         return draw(st.one_of(scalars, st.lists(scalars, max_size=3)))
-    rec = clone(full_record(mid, draw(st.integers(0, 5)))) if base == "full" else minimal_record(mid)
+    rec = (
+        clone(full_record(mid, draw(st.integers(0, 5)))) if base == "full" else minimal_record(mid)
+    )
     for _ in range(draw(st.integers(0, 3))):
         places = _places(rec)
         where = _get(rec, draw(st.sampled_from(places)))
@@ -204,8 +222,10 @@ def test_fuzzed_records_never_raise_and_split_correctly(records):
 @given(batches(), st.integers(1, 4), st.booleans())
 def test_fuzzed_pages_agree_with_records(records, per_page, ascii_only):
     # the standard library writes '": ' and can escape all non-ASCII text: other bytes
-    pages = [json.dumps({"models": records[i:i + per_page]}, ensure_ascii=ascii_only).encode()
-             for i in range(0, len(records), per_page)]
+    pages = [
+        json.dumps({"models": records[i : i + per_page]}, ensure_ascii=ascii_only).encode()
+        for i in range(0, len(records), per_page)
+    ]
     by_pages = Catalog.from_json_pages(pages)
     by_records = Catalog.from_records(records)
     exact, stats = F._assemble(M.iter_page_outputs(pages, fast=False))  # the oracle route
@@ -214,6 +234,8 @@ def test_fuzzed_pages_agree_with_records(records, per_page, ascii_only):
         assert_frame_equal(by_pages.tables[name], by_records.tables[name])
         assert_frame_equal(by_pages.tables[name], exact[name])
     assert_frame_equal(by_pages.rejects, exact["rejects"])
-    assert len(records) == by_pages.models.height + by_pages.rejects.height + by_pages.meta.duplicates
+    assert (
+        len(records) == by_pages.models.height + by_pages.rejects.height + by_pages.meta.duplicates
+    )
     assert by_pages.rejects["reason"].to_list() == by_records.rejects["reason"].to_list()
     assert by_pages.rejects.height == sum(not record_ok(r) for r in records)

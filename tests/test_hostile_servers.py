@@ -52,16 +52,28 @@ JSON = {"Content-Type": "application/json"}
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for var in ("SCENARIO_API_KEY", "SCENARIO_API_SECRET", "SCENARIO_SDK_API_KEY",
-                "SCENARIO_SDK_API_SECRET", "SCENARIO_BASE_URL"):  # fmt: skip
+    for var in (
+        "SCENARIO_API_KEY",
+        "SCENARIO_API_SECRET",
+        "SCENARIO_SDK_API_KEY",
+        "SCENARIO_SDK_API_SECRET",
+        "SCENARIO_BASE_URL",
+    ):
         monkeypatch.delenv(var, raising=False)
 
 
-def cli(*args: str | Path, timeout: float = 120, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+def cli(
+    *args: str | Path, timeout: float = 120, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
     """Run ``scenario-frames ARGS`` in a fresh interpreter, bounded in time."""
     base = {k: v for k, v in os.environ.items() if not k.startswith("SCENARIO_")}
-    return subprocess.run([sys.executable, "-c", LAUNCH, *map(str, args)], capture_output=True, text=True,
-                          env=base | (env or {}), timeout=timeout)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-c", LAUNCH, *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=base | (env or {}),
+        timeout=timeout,
+    )
 
 
 def page(records: list, token: str | None = None) -> bytes:
@@ -79,31 +91,58 @@ def snapshots_in(out: Path) -> list[Path]:
 # Row 1: 429 with Retry-After: 36000
 # ---------------------------------------------------------------------------------------------
 
-TEN_HOURS = (429, {"Retry-After": "36000", **JSON}, b'{"message": "slow down", "reason": "rate-limited"}')
+TEN_HOURS = (
+    429,
+    {"Retry-After": "36000", **JSON},
+    b'{"message": "slow down", "reason": "rate-limited"}',
+)
 
 
-def test_retry_after_of_ten_hours_fails_at_once_naming_the_value_and_the_cap(tmp_path: Path) -> None:
+def test_retry_after_of_ten_hours_fails_at_once_naming_the_value_and_the_cap(
+    tmp_path: Path,
+) -> None:
     with scripted(lambda n, h: TEN_HOURS) as (base, log):
         with pytest.raises(RateLimitError) as err:
             bounded(lambda: ScenarioClient(base).get("/models"), 30)
         assert len(log) == 1, "a Retry-After over the cap must not be waited for nor retried"
     msg = str(err.value)
-    assert "36,000 s" in msg and "cap of 60 s" in msg and "max_retry_after" in msg and "slow down" in msg
+    assert (
+        "36,000 s" in msg
+        and "cap of 60 s" in msg
+        and "max_retry_after" in msg
+        and "slow down" in msg
+    )
     assert err.value.status == 429
 
     with scripted(lambda n, h: TEN_HOURS) as (base, log):
-        proc = cli("snapshot", "--base-url", base, "--out", tmp_path / "out", "--no-progress",
-                   "--workers", "1", "--max-retry-after", "120")  # fmt: skip
+        proc = cli(
+            "snapshot",
+            "--base-url",
+            base,
+            "--out",
+            tmp_path / "out",
+            "--no-progress",
+            "--workers",
+            "1",
+            "--max-retry-after",
+            "120",
+        )
         assert len(log) == 1
     assert proc.returncode == 1
-    assert "36,000 s" in proc.stderr and "cap of 120 s" in proc.stderr and "--max-retry-after" in proc.stderr
+    assert (
+        "36,000 s" in proc.stderr
+        and "cap of 120 s" in proc.stderr
+        and "--max-retry-after" in proc.stderr
+    )
     assert not snapshots_in(tmp_path / "out")
 
 
 def test_retry_after_within_the_cap_is_waited_for() -> None:
     ok = (200, JSON, page([{"id": "m1"}]))
     with scripted(lambda n, h: (429, {"Retry-After": "1"}, b"{}") if n == 0 else ok) as (base, log):
-        _body, data = bounded(lambda: ScenarioClient(base, max_retry_after=1).get_json("/models"), 30)
+        _body, data = bounded(
+            lambda: ScenarioClient(base, max_retry_after=1).get_json("/models"), 30
+        )
     assert data["models"] == [{"id": "m1"}] and len(log) == 2
     assert log[1]["t"] - log[0]["t"] >= 1.0  # the wait happened (a lower bound, never an upper one)
 
@@ -148,8 +187,18 @@ def test_a_dripped_body_fails_within_the_deadline(how: str) -> None:
 
 def test_a_dripped_body_with_deadline_on_the_command_line_exits_1(tmp_path: Path) -> None:
     with scripted(dripping()) as (base, log):
-        proc = cli("snapshot", "--base-url", base, "--out", tmp_path / "out", "--no-progress",
-                   "--workers", "1", "--deadline", "2")  # fmt: skip
+        proc = cli(
+            "snapshot",
+            "--base-url",
+            base,
+            "--out",
+            tmp_path / "out",
+            "--no-progress",
+            "--workers",
+            "1",
+            "--deadline",
+            "2",
+        )
         assert log and log[0]["sent"] < len(BODY_14) and not log[0].get("done")
     assert proc.returncode == 1 and "too slowly" in proc.stderr, proc.stderr[-2000:]
     assert not snapshots_in(tmp_path / "out")
@@ -181,10 +230,14 @@ def gzip_bomb() -> bytes:
 
 
 def peak_rss(base: str) -> tuple[str, int]:
-    proc = subprocess.run([sys.executable, "-c", RSS_CHILD, base], capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", RSS_CHILD, base], capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     result = next(line for line in proc.stdout.splitlines() if line.startswith("result"))
-    kb = int(next(line for line in proc.stdout.splitlines() if line.startswith("maxrss_kb")).split()[1])
+    kb = int(
+        next(line for line in proc.stdout.splitlines() if line.startswith("maxrss_kb")).split()[1]
+    )
     return result, kb * 1024
 
 
@@ -199,7 +252,11 @@ def test_a_gzip_bomb_is_not_inflated_past_the_page_limit(gzip_bomb: bytes) -> No
         assert log[0]["headers"]["Accept-Encoding"] == "identity"  # we never asked for gzip
         assert len(log) == 1, "an oversized body is not retried"
     assert ok == "result ok"
-    assert refused.startswith("result ServerError") and "8,388,608 bytes" in refused and "max_page_bytes" in refused
+    assert (
+        refused.startswith("result ServerError")
+        and "8,388,608 bytes" in refused
+        and "max_page_bytes" in refused
+    )
     # The page limit is 8 MiB; inflating the bomb would cost 1 GiB.
     assert peak - baseline < 64 << 20, f"peak RSS grew by {(peak - baseline) >> 20} MiB"
 
@@ -227,7 +284,9 @@ def test_the_same_models_under_new_tokens_end_with_no_progress(workers: int) -> 
             bounded(lambda: fetch_pages({}, client=client, workers=workers, progress=False), 60)
         sent = len(log)
     assert err.value.reason == "no-progress"
-    assert f"{NO_PROGRESS_PAGES} pages in a row" in str(err.value) and "no progress" in str(err.value)
+    assert f"{NO_PROGRESS_PAGES} pages in a row" in str(err.value) and "no progress" in str(
+        err.value
+    )
     if workers == 1:
         assert sent == NO_PROGRESS_PAGES + 1  # the first page brought the ten models
     else:  # every window stops the same way; the probe and the first page come on top
@@ -236,7 +295,16 @@ def test_the_same_models_under_new_tokens_end_with_no_progress(workers: int) -> 
 
 def test_no_progress_on_the_command_line_exits_1(tmp_path: Path) -> None:
     with scripted(lambda n, h: (200, JSON, page(TEN, f"token-{n}"))) as (base, log):
-        proc = cli("snapshot", "--base-url", base, "--out", tmp_path / "out", "--no-progress", "--workers", "1")
+        proc = cli(
+            "snapshot",
+            "--base-url",
+            base,
+            "--out",
+            tmp_path / "out",
+            "--no-progress",
+            "--workers",
+            "1",
+        )
         assert len(log) == NO_PROGRESS_PAGES + 1
     assert proc.returncode == 1 and "no progress" in proc.stderr
     assert not snapshots_in(tmp_path / "out")
@@ -279,7 +347,7 @@ def test_a_record_nested_100000_deep_costs_one_record() -> None:
     records = make_records(59, seed=6)
     deep = b'{"id": "deep", "nest": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
     head, tail = page(records[:30]), page(records[30:])
-    body = head[:-2] + b"," + deep + b"," + tail[len(b'{"models":['):]
+    body = head[:-2] + b"," + deep + b"," + tail[len(b'{"models":[') :]
     cat = fetch_one_page(body)
     accounted(cat, 60)
     assert cat.models.height == 59 and cat.rejects.height == 1
@@ -292,11 +360,16 @@ def test_a_record_nested_100000_deep_costs_one_record() -> None:
 PASSWORD = "pw-Hunter2-XyZZy"
 
 
-def test_credentials_in_the_base_url_are_refused_everywhere(tmp_path: Path, monkeypatch, caplog) -> None:
+def test_credentials_in_the_base_url_are_refused_everywhere(
+    tmp_path: Path, monkeypatch, caplog
+) -> None:
     with scripted(lambda n, h: (200, JSON, page([]))) as (base, log):
         url = base.replace("http://", f"http://alice:{PASSWORD}@")
         errors = []
-        for attempt in (lambda: ScenarioClient(url), lambda: fetch_catalog(base_url=url, progress=False)):
+        for attempt in (
+            lambda: ScenarioClient(url),
+            lambda: fetch_catalog(base_url=url, progress=False),
+        ):
             with pytest.raises(ClientConfigError) as err:
                 attempt()
             errors.append(err.value)
@@ -305,8 +378,17 @@ def test_credentials_in_the_base_url_are_refused_everywhere(tmp_path: Path, monk
             ScenarioClient()
         errors.append(err.value)
         monkeypatch.delenv("SCENARIO_BASE_URL")
-        proc = cli("--debug", "snapshot", "--base-url", url, "--out", tmp_path / "out", "--checkpoint",
-                   tmp_path / "ck", "--no-progress")  # fmt: skip
+        proc = cli(
+            "--debug",
+            "snapshot",
+            "--base-url",
+            url,
+            "--out",
+            tmp_path / "out",
+            "--checkpoint",
+            tmp_path / "ck",
+            "--no-progress",
+        )
         assert log == [], "a request went out"
     for e in errors:
         text = str(e) + repr(e)
@@ -328,12 +410,29 @@ def test_credentials_in_the_base_url_are_refused_everywhere(tmp_path: Path, monk
 def test_a_checkpoint_written_as_a_snapshot_is_not_replayed(tmp_path: Path) -> None:
     out, ck = tmp_path / "out", tmp_path / "ck"
     with serve_demo(models=80, seed=12) as srv:
-        args = ("snapshot", "--base-url", srv.base_url, "--privacy", "public", "--out", out,
-                "--checkpoint", ck, "--no-progress", "--page-size", "20")  # fmt: skip
+        args = (
+            "snapshot",
+            "--base-url",
+            srv.base_url,
+            "--privacy",
+            "public",
+            "--out",
+            out,
+            "--checkpoint",
+            ck,
+            "--no-progress",
+            "--page-size",
+            "20",
+        )
         first = cli(*args)
         assert first.returncode == 0, first.stderr[-2000:]
-        assert sorted(p.name for p in ck.iterdir()) == ["checkpoint.json"], "pages left in a used checkpoint"
-        assert orjson.loads((ck / "checkpoint.json").read_bytes())["consumed"] == snapshots_in(out)[0].name
+        assert sorted(p.name for p in ck.iterdir()) == ["checkpoint.json"], (
+            "pages left in a used checkpoint"
+        )
+        assert (
+            orjson.loads((ck / "checkpoint.json").read_bytes())["consumed"]
+            == snapshots_in(out)[0].name
+        )
         added = srv.catalog.add_models(30)
         before = srv.stats.requests
         second = cli(*args)
@@ -350,9 +449,13 @@ def test_a_checkpoint_written_as_a_snapshot_is_not_replayed(tmp_path: Path) -> N
 
 def test_a_complete_checkpoint_reused_in_python_keeps_its_own_fetch_time(tmp_path: Path) -> None:
     with serve_demo(models=50, seed=13) as srv:
-        first = fetch_catalog(base_url=srv.base_url, checkpoint=tmp_path, progress=False, page_size=20)
+        first = fetch_catalog(
+            base_url=srv.base_url, checkpoint=tmp_path, progress=False, page_size=20
+        )
         before = srv.stats.requests
-        again = fetch_catalog(base_url=srv.base_url, checkpoint=tmp_path, progress=False, page_size=20)
+        again = fetch_catalog(
+            base_url=srv.base_url, checkpoint=tmp_path, progress=False, page_size=20
+        )
         assert srv.stats.requests == before
     assert again.meta.fetched_at == first.meta.fetched_at  # the pages' time, not the replay's
     assert again.models.equals(first.models)
@@ -366,14 +469,28 @@ def test_a_complete_checkpoint_reused_in_python_keeps_its_own_fetch_time(tmp_pat
 def test_duplicates_are_counted_once_and_reach_the_manifest(tmp_path: Path) -> None:
     records = make_records(140, seed=14)
     # Four pages of 50 records, each repeating the last 20 of the page before: 60 duplicates.
-    pages = [page(records[s:s + 50], f"t{i + 1}" if i < 3 else None) for i, s in enumerate((0, 30, 60, 90))]
+    pages = [
+        page(records[s : s + 50], f"t{i + 1}" if i < 3 else None)
+        for i, s in enumerate((0, 30, 60, 90))
+    ]
     with scripted(lambda n, h: (200, JSON, pages[min(n, 3)])) as (base, log):
-        proc = cli("snapshot", "--base-url", base, "--out", tmp_path / "out", "--no-progress", "--workers", "1")
+        proc = cli(
+            "snapshot",
+            "--base-url",
+            base,
+            "--out",
+            tmp_path / "out",
+            "--no-progress",
+            "--workers",
+            "1",
+        )
         assert len(log) == 4
     assert proc.returncode == 0, proc.stderr[-2000:]
     m = snap.read_manifest(snapshots_in(tmp_path / "out")[0])
     assert m["duplicates"] == 60 and m["rows"]["models"] == 140 and m["rows"].get("rejects", 0) == 0
-    assert m["rows"]["models"] + m["rows"].get("rejects", 0) + m["duplicates"] == 200  # records sent
+    assert (
+        m["rows"]["models"] + m["rows"].get("rejects", 0) + m["duplicates"] == 200
+    )  # records sent
 
 
 # ---------------------------------------------------------------------------------------------
@@ -417,8 +534,9 @@ def test_unusable_out_fails_before_any_request(case: str, tmp_path: Path) -> Non
 
 
 @pytest.mark.parametrize("checkpoint", [False, True], ids=["no-checkpoint", "checkpoint"])
-def test_a_write_failing_after_the_fetch_keeps_the_pages_for_a_rerun_without_requests(checkpoint: bool,
-                                                                                     tmp_path: Path) -> None:
+def test_a_write_failing_after_the_fetch_keeps_the_pages_for_a_rerun_without_requests(
+    checkpoint: bool, tmp_path: Path
+) -> None:
     out = tmp_path / "out"
     records = make_records(30, seed=16)
 
@@ -430,14 +548,25 @@ def test_a_write_failing_after_the_fetch_keeps_the_pages_for_a_rerun_without_req
         return 200, JSON, page(records)
 
     with scripted(answer) as (base, log):
-        args: tuple = ("snapshot", "--base-url", base, "--out", out, "--no-progress", "--workers", "1")
+        args: tuple = (
+            "snapshot",
+            "--base-url",
+            base,
+            "--out",
+            out,
+            "--no-progress",
+            "--workers",
+            "1",
+        )
         if checkpoint:
             args += ("--checkpoint", tmp_path / "ck")
         proc = cli(*args)
         assert proc.returncode == 1 and len(log) == 1
         assert f"could not write the snapshot under {out}" in proc.stderr
         if checkpoint:
-            assert f"kept in the checkpoint folder {tmp_path / 'ck'}" in proc.stderr, proc.stderr[-2000:]
+            assert f"kept in the checkpoint folder {tmp_path / 'ck'}" in proc.stderr, proc.stderr[
+                -2000:
+            ]
             folder = None
         else:
             kept = re.search(r"--checkpoint (\S+) to write them without requests", proc.stderr)
@@ -454,7 +583,9 @@ def test_a_write_failing_after_the_fetch_keeps_the_pages_for_a_rerun_without_req
                 shutil.rmtree(folder, ignore_errors=True)
     written = snapshots_in(out)
     assert len(written) == 1
-    assert pl.read_parquet(written[0] / "models.parquet")["model_id"].sort().to_list() == sorted(r["id"] for r in records)
+    assert pl.read_parquet(written[0] / "models.parquet")["model_id"].sort().to_list() == sorted(
+        r["id"] for r in records
+    )
 
 
 def _two_snapshots(out: Path) -> list[Path]:
@@ -463,25 +594,43 @@ def _two_snapshots(out: Path) -> list[Path]:
     from scenario_frames.tables.catalog import Catalog, CatalogMeta
 
     for day in (1, 2):
-        meta = CatalogMeta(fetched_at=datetime(2026, 1, day, tzinfo=UTC), query={}, base_url=None, pages=1,
-                           requests=1, retries=0, duration_s=0.1, duplicates=0, incremental_from=None)
+        meta = CatalogMeta(
+            fetched_at=datetime(2026, 1, day, tzinfo=UTC),
+            query={},
+            base_url=None,
+            pages=1,
+            requests=1,
+            retries=0,
+            duration_s=0.1,
+            duplicates=0,
+            incremental_from=None,
+        )
         snap.write_snapshot(Catalog.from_records(make_records(10, seed=day), meta=meta), out)
     return snapshots_in(out)
 
 
-def test_history_skips_folders_without_manifest_and_names_a_damaged_snapshot(tmp_path: Path, caplog) -> None:
+def test_history_skips_folders_without_manifest_and_names_a_damaged_snapshot(
+    tmp_path: Path, caplog
+) -> None:
     good, bad = _two_snapshots(tmp_path)
     # Work in progress or foreign: a snapshot_at= folder without manifest is not read at all.
     foreign = tmp_path / "snapshot_at=2026-01-03T00-00-00Z"
     foreign.mkdir()
     (foreign / "models.parquet").write_bytes(b"not parquet")
-    assert bounded(lambda: snap.history(tmp_path)["models"].collect(), 60)["snapshot_at"].n_unique() == 2
+    assert (
+        bounded(lambda: snap.history(tmp_path)["models"].collect(), 60)["snapshot_at"].n_unique()
+        == 2
+    )
     # A damaged snapshot: its models file cut short.
     path = bad / "models.parquet"
     path.write_bytes(path.read_bytes()[:200])
     with pytest.raises(snap.SnapshotError) as err:
         snap.history(tmp_path)
-    assert str(bad) in str(err.value) and "models.parquet" in str(err.value) and "damaged='skip'" in str(err.value)
+    assert (
+        str(bad) in str(err.value)
+        and "models.parquet" in str(err.value)
+        and "damaged='skip'" in str(err.value)
+    )
     models = snap.history(tmp_path, damaged="skip")["models"].collect()
     assert models["snapshot_at"].unique().to_list() == [good.name.removeprefix(snap.PREFIX)]
     assert any(bad.name in r.getMessage() for r in caplog.records)
@@ -497,7 +646,11 @@ def _closed_port() -> int:
 
 @pytest.mark.parametrize("where", ["refused", "dns"])
 def test_an_unreachable_host_fails_fast_and_is_named(where: str) -> None:
-    url = f"http://127.0.0.1:{_closed_port()}/v1" if where == "refused" else "https://no-such-host.invalid/v1"
+    url = (
+        f"http://127.0.0.1:{_closed_port()}/v1"
+        if where == "refused"
+        else "https://no-such-host.invalid/v1"
+    )
     client = ScenarioClient(url, backoff=0.01, backoff_max=0.02)
     with pytest.raises(ServerError) as err:
         bounded(lambda: client.get("/models"), 60)
@@ -508,19 +661,32 @@ def test_an_unreachable_host_fails_fast_and_is_named(where: str) -> None:
 
 
 def test_only_literal_loopback_and_localhost_may_use_plain_http() -> None:
-    for url in ("http://evil.localhost:8080/v1", "http://localhost.evil.test/v1", "http://127.0.0.1.nip.io/v1"):
+    for url in (
+        "http://evil.localhost:8080/v1",
+        "http://localhost.evil.test/v1",
+        "http://127.0.0.1.nip.io/v1",
+    ):
         with pytest.raises(ClientConfigError, match="plain http"):
             ScenarioClient(url)
     for url in ("http://localhost:1/v1", "http://127.0.0.2:1/v1", "http://[::1]:1/v1"):
         assert ScenarioClient(url).base_url == url
 
 
-@pytest.mark.parametrize("query", [{"privacy": "private"}, {"privacy": "public", "sort_by": "updatedAt"}],
-                         ids=["partitioned", "sequential"])
-def test_a_resumed_window_whose_token_expired_restarts_from_its_last_position(query: dict, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "query",
+    [{"privacy": "private"}, {"privacy": "public", "sort_by": "updatedAt"}],
+    ids=["partitioned", "sequential"],
+)
+def test_a_resumed_window_whose_token_expired_restarts_from_its_last_position(
+    query: dict, tmp_path: Path
+) -> None:
     with serve_demo(models=120, seed=17) as srv:
         client = ScenarioClient(srv.base_url, "demo", "demo")
-        want = sorted(fetch_catalog(client=client, workers=1, progress=False, page_size=500, **query).models["model_id"])
+        want = sorted(
+            fetch_catalog(client=client, workers=1, progress=False, page_size=500, **query).models[
+                "model_id"
+            ]
+        )
         stop_after = 3
 
         class Interrupted(Exception):
@@ -534,8 +700,18 @@ def test_a_resumed_window_whose_token_expired_restarts_from_its_last_position(qu
                 raise Interrupted
 
         with pytest.raises(Interrupted):
-            bounded(lambda: fetch_pages(query, client=client, workers=3, page_size=10, checkpoint=tmp_path,
-                                        progress=False, sink=interrupt), 60)  # fmt: skip
+            bounded(
+                lambda: fetch_pages(
+                    query,
+                    client=client,
+                    workers=3,
+                    page_size=10,
+                    checkpoint=tmp_path,
+                    progress=False,
+                    sink=interrupt,
+                ),
+                60,
+            )
         # The server forgets its tokens: every stored one is now refused.
         expired = 0
         for state in tmp_path.glob("part-?????.json"):
@@ -546,20 +722,27 @@ def test_a_resumed_window_whose_token_expired_restarts_from_its_last_position(qu
                 expired += 1
         assert expired
         before = srv.stats.requests
-        cat = bounded(lambda: fetch_catalog(client=client, workers=3, checkpoint=tmp_path, progress=False,
-                                            page_size=10, **query), 60)  # fmt: skip
+        cat = bounded(
+            lambda: fetch_catalog(
+                client=client, workers=3, checkpoint=tmp_path, progress=False, page_size=10, **query
+            ),
+            60,
+        )
         refused = [r for r in srv.stats.log[before:] if r.status == 400]
     assert len(refused) == expired
     assert sorted(cat.models["model_id"]) == want
     assert cat.rejects.height == 0
     assert cat.models.height + cat.meta.duplicates == sum(
-        len(orjson.loads(p.read_bytes())["models"]) for p in tmp_path.glob("part-?????-??????.json"))
+        len(orjson.loads(p.read_bytes())["models"]) for p in tmp_path.glob("part-?????-??????.json")
+    )
 
 
 def test_a_body_in_an_encoding_we_did_not_ask_for_is_refused_by_name() -> None:
     brotli = (200, {**JSON, "Content-Encoding": "br"}, b"\x8b\x03\x80hello\x03")
     with scripted(lambda n, h: brotli) as (base, log):
-        with pytest.raises(ServerError, match=r"encoding we did not ask for \(Content-Encoding: br\)") as err:
+        with pytest.raises(
+            ServerError, match=r"encoding we did not ask for \(Content-Encoding: br\)"
+        ) as err:
             bounded(lambda: ScenarioClient(base).get("/models"), 30)
     assert err.value.reason == "unsupported-encoding" and len(log) == 1
 

@@ -46,6 +46,7 @@ def demo():
 def _fetch(server):
     def fetch(**query):
         return fetch_catalog(base_url=server.base_url, workers=3, progress=False, **query)
+
     return fetch
 
 
@@ -69,8 +70,12 @@ def test_incremental_equals_full_for_the_same_catalog_state(tmp_path: Path, demo
     _assert_same_tables(inc, full)
 
     # The refresh asked only for recent updates, sorted by updatedAt, and got few models.
-    assert inc_requests and all(r.params.get("updatedAfter") and r.params.get("sortBy") == "updatedAt"
-                                and r.params.get("privacy") == "public" for r in inc_requests)
+    assert inc_requests and all(
+        r.params.get("updatedAfter")
+        and r.params.get("sortBy") == "updatedAt"
+        and r.params.get("privacy") == "public"
+        for r in inc_requests
+    )
     m = json.loads((inc / "manifest.json").read_text())
     assert m["incremental"] is True and m["incremental_from"] == base.name
     assert m["query"] == json.loads((base / "manifest.json").read_text())["query"]
@@ -105,8 +110,14 @@ def test_incremental_refusals(tmp_path: Path, demo) -> None:
     fetch = _fetch(demo)
     with pytest.raises(snap.SnapshotError, match="take a full snapshot first"):
         snap.refresh_incremental(tmp_path / "empty", fetch)
-    private = fetch_catalog(base_url=demo.base_url, api_key="demo", api_secret="demo",
-                            privacy="private", workers=2, progress=False)
+    private = fetch_catalog(
+        base_url=demo.base_url,
+        api_key="demo",
+        api_secret="demo",
+        privacy="private",
+        workers=2,
+        progress=False,
+    )
     snap.write_snapshot(private, tmp_path / "private")
     with pytest.raises(snap.SnapshotError, match="public listing"):
         snap.refresh_incremental(tmp_path / "private", fetch)

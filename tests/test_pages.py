@@ -43,7 +43,9 @@ def test_default_page_size_is_500_and_every_model_comes_once(server) -> None:
 def test_user_page_size_wins(server) -> None:
     client = ScenarioClient(server.base_url)
     server.reset_stats()
-    pages = list(iter_pages(client, ModelQuery.build(privacy="public", page_size=120), page_size=500))
+    pages = list(
+        iter_pages(client, ModelQuery.build(privacy="public", page_size=120), page_size=500)
+    )
     assert {r.params["pageSize"] for r in server.stats.log} == {"120"}
     assert all(p.models == 120 for p in pages[:-1])
 
@@ -72,7 +74,9 @@ def looping_server() -> Iterator[str]:
     def answer(n: int, handler) -> tuple[int, dict[str, str], bytes]:
         p = dict(parse_qsl(urlsplit(handler.path).query))
         k = int(p.get("paginationToken", "t0")[1:]) + 1
-        body = json.dumps({"models": [{"id": f"m{k}"}], "nextPaginationToken": f"t{k % 3}"}).encode()
+        body = json.dumps(
+            {"models": [{"id": f"m{k}"}], "nextPaginationToken": f"t{k % 3}"}
+        ).encode()
         return 200, {}, body
 
     with scripted(answer) as (base, _log):
@@ -94,7 +98,9 @@ def test_progress_can_be_turned_on_and_off(server, capsys, caplog) -> None:
     with caplog.at_level("INFO", logger="scenario_frames.progress"):
         list(iter_pages(client, ModelQuery.build(privacy="public"), page_size=100, progress=False))
         assert not [r for r in caplog.records if r.name == "scenario_frames.progress"]
-        pages = list(iter_pages(client, ModelQuery.build(privacy="public"), page_size=100, progress=True))
+        pages = list(
+            iter_pages(client, ModelQuery.build(privacy="public"), page_size=100, progress=True)
+        )
     assert "\r" not in capsys.readouterr().err
     lines = [r.getMessage() for r in caplog.records if r.name == "scenario_frames.progress"]
     models = sum(p.models for p in pages)
@@ -111,25 +117,36 @@ def test_parallel_listing_shares_one_progress_display(server, caplog) -> None:
     from scenario_frames.fetch import fetch_pages
 
     with caplog.at_level("INFO", logger="scenario_frames.progress"):
-        res = fetch_pages({"privacy": "public"}, client=ScenarioClient(server.base_url), workers=4,
-                          page_size=50, progress=True)  # fmt: skip
-    done = [r.getMessage() for r in caplog.records
-            if r.name == "scenario_frames.progress" and "(done" in r.getMessage()]
+        res = fetch_pages(
+            {"privacy": "public"},
+            client=ScenarioClient(server.base_url),
+            workers=4,
+            page_size=50,
+            progress=True,
+        )
+    done = [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == "scenario_frames.progress" and "(done" in r.getMessage()
+    ]
     assert res.stats.partitioned and len(done) == 1
     assert f"{res.stats.models:,} models, {res.stats.pages} pages" in done[0]
 
 
-@pytest.mark.parametrize("body", [
-    b'{"models": [{"id": "a", "createdAt": "2024-01-02T03:04:05.678Z"}, {"id": "b"}], '
-    b'"nextPaginationToken": "t1"}',
-    '{"models": [{"id": "\u00e9\u00e8", "name": "Infinity and NaN, in text", "createdAt": '
-    '"2024-01-02T03:04:05+02:00"}], "nextPaginationToken": ""}'.encode(),
-    b'{"models": [{"id": "a", "createdAt": 5}], "nextPaginationToken": 7}',
-    b'{"models": [null, 3, {"name": "no id"}, {"id": 12}]}',
-    b'{"models": [{"id": "a"}], "models": [{"id": "b"}]}',
-    b'{"nextPaginationToken": "t", "models": [\n{"id": "a",\n "createdAt": null}\n]}',
-    b'{"models": []}',
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"models": [{"id": "a", "createdAt": "2024-01-02T03:04:05.678Z"}, {"id": "b"}], '
+        b'"nextPaginationToken": "t1"}',
+        '{"models": [{"id": "\u00e9\u00e8", "name": "Infinity and NaN, in text", "createdAt": '
+        '"2024-01-02T03:04:05+02:00"}], "nextPaginationToken": ""}'.encode(),
+        b'{"models": [{"id": "a", "createdAt": 5}], "nextPaginationToken": 7}',
+        b'{"models": [null, 3, {"name": "no id"}, {"id": 12}]}',
+        b'{"models": [{"id": "a"}], "models": [{"id": "b"}]}',
+        b'{"nextPaginationToken": "t", "models": [\n{"id": "a",\n "createdAt": null}\n]}',
+        b'{"models": []}',
+    ],
+)
 def test_listing_reader_agrees_with_a_plain_decode(body: bytes) -> None:
     """Whether Arrow or orjson reads a page, pagination sees the same ids, dates and token."""
     from scenario_frames.listing.paginate import read_models_body
@@ -164,15 +181,26 @@ def test_a_record_without_a_usable_created_at_has_no_window_key() -> None:
 
 
 @settings(max_examples=40, deadline=None)
-@given(listing=st.lists(st.lists(st.sampled_from([f"m{i}" for i in range(12)]), max_size=4), min_size=1,
-                        max_size=12),
-       limit=st.integers(1, 4))
-def test_no_progress_stops_exactly_after_that_many_pages_without_a_new_model(listing, limit) -> None:
+@given(
+    listing=st.lists(
+        st.lists(st.sampled_from([f"m{i}" for i in range(12)]), max_size=4), min_size=1, max_size=12
+    ),
+    limit=st.integers(1, 4),
+)
+def test_no_progress_stops_exactly_after_that_many_pages_without_a_new_model(
+    listing, limit
+) -> None:
     """A page counts as progress when it brings an id not seen before in the listing; ``limit``
     pages in a row without progress (not counting the last page) end the listing."""
-    bodies = [orjson.dumps({"models": [{"id": i} for i in ids], **({"nextPaginationToken": f"t{n + 1}"}
-                                                                     if n + 1 < len(listing) else {})})
-              for n, ids in enumerate(listing)]  # fmt: skip
+    bodies = [
+        orjson.dumps(
+            {
+                "models": [{"id": i} for i in ids],
+                **({"nextPaginationToken": f"t{n + 1}"} if n + 1 < len(listing) else {}),
+            }
+        )
+        for n, ids in enumerate(listing)
+    ]
 
     def answer(n: int, handler) -> tuple:
         token = dict(parse_qsl(urlsplit(handler.path).query)).get("paginationToken", "t0")
@@ -189,7 +217,9 @@ def test_no_progress_stops_exactly_after_that_many_pages_without_a_new_model(lis
             stop_at = n
             break
     with scripted(answer) as (base, log):
-        pages = iter_pages(ScenarioClient(base), ModelQuery.build(privacy="public"), no_progress=limit)
+        pages = iter_pages(
+            ScenarioClient(base), ModelQuery.build(privacy="public"), no_progress=limit
+        )
         if stop_at is None:
             assert [p.index for p in pages] == list(range(len(listing)))
         else:

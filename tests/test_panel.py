@@ -49,8 +49,9 @@ def run_code(panel: FilterPanel, catalog: Catalog) -> pl.DataFrame:
 
 
 def with_p50(catalog: Catalog) -> pl.DataFrame:
-    return catalog.models.join(model_p50(catalog.variants), on="model_id", how="left",
-                               maintain_order="left")
+    return catalog.models.join(
+        model_p50(catalog.variants), on="model_id", how="left", maintain_order="left"
+    )
 
 
 def check(panel: FilterPanel, catalog: Catalog, expected: pl.DataFrame) -> None:
@@ -81,7 +82,9 @@ def test_options_come_from_the_data(panel: FilterPanel, catalog: Catalog) -> Non
     m = catalog.models
     assert {v for _, v in panel.types.options} == set(m["type"].drop_nulls())
     assert UNKNOWN_TYPE in {v for _, v in panel.types.options}
-    assert {v for _, v in panel.capabilities.options} == set(m["capabilities"].explode().drop_nulls())
+    assert {v for _, v in panel.capabilities.options} == set(
+        m["capabilities"].explode().drop_nulls()
+    )
     assert set(panel.tag_entry.options) == set(m["tags"].explode().drop_nulls())
     for w, col in ((panel.privacy, "privacy"), (panel.status, "status"), (panel.source, "source")):
         assert {v for _, v in w.options} == set(m[col].drop_nulls())
@@ -92,7 +95,9 @@ def test_options_come_from_the_data(panel: FilterPanel, catalog: Catalog) -> Non
 
 def test_type_filter(panel: FilterPanel, catalog: Catalog) -> None:
     panel.types.value = (UNKNOWN_TYPE, "flux.1-lora")
-    check(panel, catalog, catalog.models.filter(pl.col("type").is_in([UNKNOWN_TYPE, "flux.1-lora"])))
+    check(
+        panel, catalog, catalog.models.filter(pl.col("type").is_in([UNKNOWN_TYPE, "flux.1-lora"]))
+    )
     assert panel.filtered["type"].to_list().count(UNKNOWN_TYPE) == 1
 
 
@@ -107,11 +112,19 @@ def test_facet_filters(panel: FilterPanel, catalog: Catalog, column: str) -> Non
 def test_capabilities_any_and_all(panel: FilterPanel, catalog: Catalog) -> None:
     m = catalog.models
     panel.capabilities.value = ("txt2img", "img2img")
-    check(panel, catalog, m.filter(pl.col("capabilities").list.contains("txt2img")
-                                   | pl.col("capabilities").list.contains("img2img")))
+    check(
+        panel,
+        catalog,
+        m.filter(
+            pl.col("capabilities").list.contains("txt2img")
+            | pl.col("capabilities").list.contains("img2img")
+        ),
+    )
     panel.capability_mode.value = "all"
-    expected = m.filter(pl.col("capabilities").list.contains("txt2img")
-                        & pl.col("capabilities").list.contains("img2img"))
+    expected = m.filter(
+        pl.col("capabilities").list.contains("txt2img")
+        & pl.col("capabilities").list.contains("img2img")
+    )
     check(panel, catalog, expected)
     assert 0 < expected.height < m.height
 
@@ -151,8 +164,9 @@ def test_date_ranges_include_both_end_days(panel: FilterPanel, catalog: Catalog)
     created = m["created_at"].sort()
     lo, hi = created[100].date(), created[400].date()
     panel.created_from.value, panel.created_to.value = lo, hi
-    expected = m.filter((pl.col("created_at") >= day(lo))
-                        & (pl.col("created_at") < day(hi) + dt.timedelta(days=1)))
+    expected = m.filter(
+        (pl.col("created_at") >= day(lo)) & (pl.col("created_at") < day(hi) + dt.timedelta(days=1))
+    )
     check(panel, catalog, expected)
     assert expected["created_at"].dt.date().is_in([lo, hi]).any()
     panel.reset()
@@ -184,23 +198,31 @@ def test_range_at_its_ends_is_no_filter_and_keeps_missing_values(
     check(panel, catalog, catalog.models)
     # Moving only the upper bound keeps the lower side open but drops unknown costs.
     panel.cost.value = (panel.cost.min, panel.cost.max * 0.9)
-    check(panel, catalog, full.filter(pl.col(P50_COST) <= panel.cost.max * 0.9)
-          .select(catalog.models.columns))
+    check(
+        panel,
+        catalog,
+        full.filter(pl.col(P50_COST) <= panel.cost.max * 0.9).select(catalog.models.columns),
+    )
 
 
 def test_training_images_range(panel: FilterPanel, catalog: Catalog) -> None:
     w = panel.training_images
     lo, hi = w.min + 1, max(w.min + 2, (w.min + w.max) // 2)
     w.value = (lo, hi)
-    check(panel, catalog, catalog.models.filter(
-        pl.col("training_images_number").is_between(lo, hi)))
+    check(
+        panel, catalog, catalog.models.filter(pl.col("training_images_number").is_between(lo, hi))
+    )
 
 
 def test_combination_and_no_match(panel: FilterPanel, catalog: Catalog) -> None:
     m = catalog.models
     some = m.row(10, named=True)
-    panel.set(types=[some["type"]], privacy=[some["privacy"]],
-              capabilities=some["capabilities"][:1], text=some["model_id"])
+    panel.set(
+        types=[some["type"]],
+        privacy=[some["privacy"]],
+        capabilities=some["capabilities"][:1],
+        text=some["model_id"],
+    )
     check(panel, catalog, m.slice(10, 1))
     assert "1 of" in panel.count.value
     panel.set(types=[UNKNOWN_TYPE], text=some["model_id"])
@@ -232,8 +254,13 @@ def test_observers_get_one_call_per_change(panel: FilterPanel) -> None:
 
 def test_reset_clears_every_filter(panel: FilterPanel, catalog: Catalog) -> None:
     defaults = panel.state
-    panel.set(types=[UNKNOWN_TYPE], text="zzz", created_from=dt.date(2020, 1, 1),
-              cost=(panel.cost.min, panel.cost.min), capability_mode="all")
+    panel.set(
+        types=[UNKNOWN_TYPE],
+        text="zzz",
+        created_from=dt.date(2020, 1, 1),
+        cost=(panel.cost.min, panel.cost.min),
+        capability_mode="all",
+    )
     panel.reset_button.click()
     assert panel.state == defaults
     check(panel, catalog, catalog.models)
@@ -248,10 +275,11 @@ def test_preview_is_sorted_and_small(
     panel.sort_by.value = column
     panel.descending.value = descending
     expected = (
-        with_p50(catalog).filter(panel.expression)
+        with_p50(catalog)
+        .filter(panel.expression)
         .sort(column, descending=descending, nulls_last=True, maintain_order=True)
         .head(10)
-    )  # fmt: skip
+    )
     got = panel.preview_frame()
     assert got.height == 10
     assert got["model_id"].to_list() == expected["model_id"].to_list()
@@ -295,12 +323,14 @@ def test_models_frame_without_variants(catalog: Catalog) -> None:
 
 
 def test_model_p50_prefers_the_default_variant() -> None:
-    variants = pl.DataFrame({
-        "model_id": ["a", "a", "b", "b", "c"],
-        "cost_per_asset_p50_cu": [5.0, 2.0, 4.0, 3.0, None],
-        "total_latency_p50_sec": [9.0, 1.0, None, 7.0, 2.0],
-        "is_default": [True, False, False, False, True],
-    })  # fmt: skip
+    variants = pl.DataFrame(
+        {
+            "model_id": ["a", "a", "b", "b", "c"],
+            "cost_per_asset_p50_cu": [5.0, 2.0, 4.0, 3.0, None],
+            "total_latency_p50_sec": [9.0, 1.0, None, 7.0, 2.0],
+            "is_default": [True, False, False, False, True],
+        }
+    )
     got = {r["model_id"]: r for r in model_p50(variants).iter_rows(named=True)}
     assert (got["a"][P50_COST], got["a"][P50_LATENCY]) == (5.0, 9.0)  # the default's figures
     assert (got["b"][P50_COST], got["b"][P50_LATENCY]) == (3.0, 7.0)  # no default: the lowest
@@ -326,9 +356,19 @@ def _oracle_rows(catalog: Catalog) -> list[dict[str, Any]]:
         return min(values) if values else None
 
     rows = catalog.models.select(
-        "model_id", "name", "short_description", "type", "capabilities", "privacy", "status",
-        "source", "tags", "created_at", "updated_at", "training_images_number",
-    ).to_dicts()  # fmt: skip
+        "model_id",
+        "name",
+        "short_description",
+        "type",
+        "capabilities",
+        "privacy",
+        "status",
+        "source",
+        "tags",
+        "created_at",
+        "updated_at",
+        "training_images_number",
+    ).to_dicts()
     for r in rows:
         vs = by_model.get(r["model_id"], [])
         r[P50_COST] = p50(vs, "cost_per_asset_p50_cu")
@@ -336,15 +376,22 @@ def _oracle_rows(catalog: Catalog) -> list[dict[str, Any]]:
     return rows
 
 
-def _keep(r: dict[str, Any], f: dict[str, Any],
-          bounds: dict[str, tuple[float, float, float]]) -> bool:
+def _keep(
+    r: dict[str, Any], f: dict[str, Any], bounds: dict[str, tuple[float, float, float]]
+) -> bool:
     """Does row r pass filters f?  Written without polars, as the documented semantics."""
-    for key, col in (("types", "type"), ("privacy", "privacy"), ("status", "status"),
-                     ("source", "source")):
+    for key, col in (
+        ("types", "type"),
+        ("privacy", "privacy"),
+        ("status", "status"),
+        ("source", "source"),
+    ):
         if f.get(key) and r[col] not in f[key]:
             return False
-    for key, mode, col in (("capabilities", "capability_mode", "capabilities"),
-                           ("tags", "tag_mode", "tags")):
+    for key, mode, col in (
+        ("capabilities", "capability_mode", "capabilities"),
+        ("tags", "tag_mode", "tags"),
+    ):
         chosen = f.get(key)
         if chosen:
             have = set(r[col] or [])
@@ -354,8 +401,12 @@ def _keep(r: dict[str, Any], f: dict[str, Any],
     q = (f.get("text") or "").strip().lower()
     if q and not any(q in (r[c] or "").lower() for c in ("name", "short_description", "model_id")):
         return False
-    for key, col, upper in (("created_from", "created_at", False), ("created_to", "created_at", True),
-                            ("updated_from", "updated_at", False), ("updated_to", "updated_at", True)):
+    for key, col, upper in (
+        ("created_from", "created_at", False),
+        ("created_to", "created_at", True),
+        ("updated_from", "updated_at", False),
+        ("updated_to", "updated_at", True),
+    ):
         d = f.get(key)
         if d is not None:
             start = day(d)
@@ -363,8 +414,11 @@ def _keep(r: dict[str, Any], f: dict[str, Any],
                 return False
             if not upper and not r[col] >= start:
                 return False
-    for key, col in (("cost", P50_COST), ("latency", P50_LATENCY),
-                     ("training_images", "training_images_number")):
+    for key, col in (
+        ("cost", P50_COST),
+        ("latency", P50_LATENCY),
+        ("training_images", "training_images_number"),
+    ):
         if key in f:
             lo, hi = f[key]
             wmin, wmax, step = bounds[key]
@@ -434,8 +488,10 @@ def test_random_filter_combinations_match_python_oracle(
     stamps = catalog.models["created_at"]
     f = data.draw(filters(panel, (stamps.min().date(), stamps.max().date())))
     panel.set(**f)
-    bounds = {k: (getattr(panel, k).min, getattr(panel, k).max, getattr(panel, k).step)
-              for k in ("cost", "latency", "training_images")}
+    bounds = {
+        k: (getattr(panel, k).min, getattr(panel, k).max, getattr(panel, k).step)
+        for k in ("cost", "latency", "training_images")
+    }
     keep = [_keep(r, f, bounds) for r in rows]
     expected = catalog.models.filter(pl.Series(keep, dtype=pl.Boolean))
     event("no rows" if expected.is_empty() else "some rows")
@@ -455,8 +511,10 @@ def test_random_faceted_counts_match_python_oracle(
     stamps = catalog.models["created_at"]
     f = data.draw(filters(panel, (stamps.min().date(), stamps.max().date())))
     panel.set(**f)
-    bounds = {k: (getattr(panel, k).min, getattr(panel, k).max, getattr(panel, k).step)
-              for k in ("cost", "latency", "training_images")}
+    bounds = {
+        k: (getattr(panel, k).min, getattr(panel, k).max, getattr(panel, k).step)
+        for k in ("cost", "latency", "training_images")
+    }
     for name, column in FACETS.items():
         own_all = name == "capabilities" and f.get("capability_mode") == "all"
         others = f if own_all else {k: v for k, v in f.items() if k != name}
@@ -477,16 +535,19 @@ def test_p50_cost_has_one_definition_across_panel_and_usage_join() -> None:
     """
     from scenario_frames.usage import catalog_lookup
 
-    models = pl.DataFrame({"model_id": ["a", "b", "c", "d"],
-                           "default_variant_key": ["a1", None, "c1", None]})
-    variants = pl.DataFrame({
-        "model_id": ["a", "a", "b", "b", "c", "c"],
-        "variant_key": ["a0", "a1", "b0", "b1", "c0", "c1"],
-        "position": [0, 1, 0, 1, 0, 1],
-        "is_default": [False, True, False, False, False, True],
-        "cost_per_asset_p50_cu": [1.0, 5.0, 3.0, 2.5, 4.0, None],
-        "total_latency_p50_sec": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0],
-    })  # fmt: skip
+    models = pl.DataFrame(
+        {"model_id": ["a", "b", "c", "d"], "default_variant_key": ["a1", None, "c1", None]}
+    )
+    variants = pl.DataFrame(
+        {
+            "model_id": ["a", "a", "b", "b", "c", "c"],
+            "variant_key": ["a0", "a1", "b0", "b1", "c0", "c1"],
+            "position": [0, 1, 0, 1, 0, 1],
+            "is_default": [False, True, False, False, False, True],
+            "cost_per_asset_p50_cu": [1.0, 5.0, 3.0, 2.5, 4.0, None],
+            "total_latency_p50_sec": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0],
+        }
+    )
     panel_cost = dict(model_p50(variants).select("model_id", P50_COST).iter_rows())
     lookup = catalog_lookup({"models": models, "variants": variants})
     usage_cost = dict(lookup.select("model_id", "cost_per_asset_p50_cu").iter_rows())
@@ -501,13 +562,19 @@ def test_p50_cost_has_one_definition_across_panel_and_usage_join() -> None:
 # Faceted counts, tags, grid
 # ---------------------------------------------------------------------------------------------
 
-FACETS = {"types": "type", "privacy": "privacy", "status": "status", "source": "source",
-          "capabilities": "capabilities"}
+FACETS = {
+    "types": "type",
+    "privacy": "privacy",
+    "status": "status",
+    "source": "source",
+    "capabilities": "capabilities",
+}
 
 
 def label_counts(widget) -> dict[str, int]:
-    return {v: int(label.rsplit("(", 1)[1].rstrip(")").replace(",", ""))
-            for label, v in widget.options}
+    return {
+        v: int(label.rsplit("(", 1)[1].rstrip(")").replace(",", "")) for label, v in widget.options
+    }
 
 
 def expected_facet_counts(catalog: Catalog, state: dict[str, Any], name: str) -> dict[str, int]:
@@ -527,21 +594,27 @@ def expected_facet_counts(catalog: Catalog, state: dict[str, Any], name: str) ->
     return {v: counted.get(v, 0) for _, v in getattr(other, name).options}
 
 
-@pytest.mark.parametrize("state", [
-    {"privacy": ["public"]},
-    {"types": ["flux.1-lora", "sd-xl-lora"], "status": ["trained"]},
-    {"capabilities": ["txt2img", "img2img"], "capability_mode": "all", "source": ["scenario"]},
-    {"capabilities": ["txt2img"], "text": "a", "privacy": ["private", "unlisted"]},
-])
+@pytest.mark.parametrize(
+    "state",
+    [
+        {"privacy": ["public"]},
+        {"types": ["flux.1-lora", "sd-xl-lora"], "status": ["trained"]},
+        {"capabilities": ["txt2img", "img2img"], "capability_mode": "all", "source": ["scenario"]},
+        {"capabilities": ["txt2img"], "text": "a", "privacy": ["private", "unlisted"]},
+    ],
+)
 def test_option_counts_are_faceted(catalog: Catalog, state: dict[str, Any]) -> None:
     """Each option's count = the models it would leave given the other filters."""
     panel = FilterPanel(catalog).set(**state)
     for name in FACETS:
-        assert label_counts(getattr(panel, name)) == expected_facet_counts(catalog, state, name), name
+        assert label_counts(getattr(panel, name)) == expected_facet_counts(catalog, state, name), (
+            name
+        )
     # A chosen facet still offers its other options with non-zero counts (own clause excluded).
     if "privacy" in state:
-        assert sum(label_counts(panel.privacy).values()) > panel.filtered.height or \
-            len(state["privacy"]) == len(panel.privacy.options)
+        assert sum(label_counts(panel.privacy).values()) > panel.filtered.height or len(
+            state["privacy"]
+        ) == len(panel.privacy.options)
     # Rewriting option labels keeps the user's choices.
     for name, value in state.items():
         if name in FACETS:
@@ -598,6 +671,7 @@ def test_slider_readouts_show_the_whole_range(panel: FilterPanel) -> None:
 
 def test_no_fixed_width_wider_than_a_narrow_notebook(panel: FilterPanel) -> None:
     """Nothing in the panel asks for more than 600 px: fixed widths stay small, rows wrap."""
+
     def walk(w):
         yield w
         for c in getattr(w, "children", ()):
@@ -617,8 +691,9 @@ def test_grid_serves_the_rows_in_view_and_sorts_on_header_clicks(panel: FilterPa
     sent: list[tuple[dict, list]] = []
     panel.grid.send = lambda msg, buffers=None: sent.append((msg, buffers))  # the comm
     expected = panel.grid_frame()
-    panel.grid._handle_comm_msg(None, {"type": "data-request", "r1": 3, "r2": 7, "c1": 0,
-                                       "c2": 1}, [])
+    panel.grid._handle_comm_msg(
+        None, {"type": "data-request", "r1": 3, "r2": 7, "c1": 0, "c2": 1}, []
+    )
     reply, _buffers = sent[-1]
     assert reply["event_type"] == "data-reply" and (reply["r1"], reply["r2"]) == (3, 7)
     ids = reply["value"]["data"]["id"]
@@ -630,7 +705,8 @@ def test_grid_serves_the_rows_in_view_and_sorts_on_header_clicks(panel: FilterPa
     assert len(names) == panel.filtered.height
     assert names == sorted(names, key=lambda n: (n is None, n))
     assert set(panel._work["model_id"].gather(panel.grid.shown_rows)) == set(
-        panel.filtered["model_id"])
+        panel.filtered["model_id"]
+    )
     # A new filter keeps the header sort.
     panel.status.value = (panel.status.options[0][1],)
     names = panel._work["name"].gather(panel.grid.shown_rows).to_list()

@@ -49,8 +49,11 @@ def tie_server(records: list[dict]) -> Iterator[tuple[str, list[dict]]]:
     def answer(n: int, handler) -> tuple[int, dict[str, str], bytes]:
         p = dict(parse_qsl(urlsplit(handler.path).query))
         desc = p.get("sortDirection", "desc") == "desc"
-        fp = hashlib.sha256(json.dumps(sorted((k, v) for k, v in p.items()
-                                              if k not in ("pageSize", "paginationToken"))).encode()).hexdigest()
+        fp = hashlib.sha256(
+            json.dumps(
+                sorted((k, v) for k, v in p.items() if k not in ("pageSize", "paginationToken"))
+            ).encode()
+        ).hexdigest()
         lo = ms_of(p["createdAfter"]) if "createdAfter" in p else None
         hi = ms_of(p["createdBefore"]) if "createdBefore" in p else None
         rows = sorted(keys, reverse=desc)
@@ -64,7 +67,9 @@ def tie_server(records: list[dict]) -> Iterator[tuple[str, list[dict]]]:
         page, more = rows[:size], len(rows) > size
         out: dict = {"models": [by_id[i] for _, i in page]}
         if more:
-            out["nextPaginationToken"] = base64.b64encode(json.dumps({"fp": fp, "after": page[-1]}).encode()).decode()
+            out["nextPaginationToken"] = base64.b64encode(
+                json.dumps({"fp": fp, "after": page[-1]}).encode()
+            ).decode()
         return 200, {}, json.dumps(out).encode()
 
     with scripted(answer) as (base, log):
@@ -72,7 +77,9 @@ def tie_server(records: list[dict]) -> Iterator[tuple[str, list[dict]]]:
 
 
 def _iso(ms: int) -> str:
-    return (datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=ms)).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    return (datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=ms)).strftime(
+        "%Y-%m-%dT%H:%M:%S.%f"
+    )[:-3] + "Z"
 
 
 @settings(max_examples=60, deadline=None)
@@ -89,18 +96,25 @@ def test_ties_on_every_cut(n, distinct, spread, page_size, workers, direction, s
     import random
 
     rnd = random.Random(seed)
-    records = [{"id": f"model_{i:05d}", "createdAt": _iso(T0 + spread * rnd.randrange(distinct))} for i in range(n)]
+    records = [
+        {"id": f"model_{i:05d}", "createdAt": _iso(T0 + spread * rnd.randrange(distinct))}
+        for i in range(n)
+    ]
     query = {"sort_by": "createdAt", "sort_direction": direction} if direction else {}
     with tie_server(records) as (base, _log):
         client = ScenarioClient(base, "k", "s")
         seq = fetch_pages(query, client=client, workers=1, page_size=page_size, progress=False)
-        par = fetch_pages(query, client=client, workers=workers, page_size=page_size, progress=False)
+        par = fetch_pages(
+            query, client=client, workers=workers, page_size=page_size, progress=False
+        )
     got, want = ids_of(par.pages), ids_of(seq.pages)
     assert len(got) == len(set(got)) == n
     assert sorted(got) == sorted(want) == sorted(r["id"] for r in records)
     if direction:  # an explicit createdAt order is kept, ties included
         assert got == want
-    assert par.stats.partitioned and par.stats.models == n  # pages are not de-duplicated: no window overlaps
+    assert (
+        par.stats.partitioned and par.stats.models == n
+    )  # pages are not de-duplicated: no window overlaps
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -114,20 +128,32 @@ def test_ties_on_every_cut(n, distinct, spread, page_size, workers, direction, s
     direction=st.sampled_from([None, "asc", "desc"]),
     data=st.data(),
 )
-def test_partitioned_equals_sequential_on_demo(size, seed, page_size, workers, privacy, filt, direction, data) -> None:
+def test_partitioned_equals_sequential_on_demo(
+    size, seed, page_size, workers, privacy, filt, direction, data
+) -> None:
     query: dict = {"privacy": privacy}
     if direction:
         query |= {"sort_by": "createdAt", "sort_direction": direction}
     if filt == "filter":
-        query |= {"types": ["flux.1-lora", "sd-xl-lora", "custom"]} if privacy == "public" else {"status": "trained"}
+        query |= (
+            {"types": ["flux.1-lora", "sd-xl-lora", "custom"]}
+            if privacy == "public"
+            else {"status": "trained"}
+        )
     if filt == "window" and size > 2:
         # The user's own createdAfter/createdBefore, placed exactly on models' (tied) timestamps.
         a, b = sorted(data.draw(st.lists(st.integers(0, size - 1), min_size=2, max_size=2)))
-        query |= {"sort_by": "createdAt", "created_after": iso_ms(created_ms(a)), "created_before": iso_ms(created_ms(b))}
+        query |= {
+            "sort_by": "createdAt",
+            "created_after": iso_ms(created_ms(a)),
+            "created_before": iso_ms(created_ms(b)),
+        }
     with serve_demo(models=size, seed=seed) as srv:
         client = ScenarioClient(srv.base_url, "demo", "demo")
         seq = fetch_pages(query, client=client, workers=1, page_size=page_size, progress=False)
-        par = fetch_pages(query, client=client, workers=workers, page_size=page_size, progress=False)
+        par = fetch_pages(
+            query, client=client, workers=workers, page_size=page_size, progress=False
+        )
     got, want = ids_of(par.pages), ids_of(seq.pages)
     assert len(got) == len(set(got)), "a model came twice"
     assert sorted(got) == sorted(want)
@@ -142,7 +168,9 @@ def test_adaptive_splitting_keeps_workers_busy() -> None:
     the busy one, and the listing still comes back whole and without duplicates."""
     quiet = [T0 + 1_000 * i for i in range(150)] + [T0 + 9_000_000 + 1_000 * i for i in range(150)]
     burst = [T0 + 4_500_000 + (i % 1_500) for i in range(2_400)]  # ties too, in a tight burst
-    records = [{"id": f"model_{i:05d}", "createdAt": _iso(ms)} for i, ms in enumerate(quiet + burst)]
+    records = [
+        {"id": f"model_{i:05d}", "createdAt": _iso(ms)} for i, ms in enumerate(quiet + burst)
+    ]
     with tie_server(records) as (base, _log):
         client = ScenarioClient(base, "k", "s")
         res = fetch_pages({}, client=client, workers=4, page_size=100, progress=False)
@@ -157,7 +185,11 @@ def test_adaptive_splitting_keeps_workers_busy() -> None:
     ("query", "workers", "why"),
     [
         ({"privacy": "public", "sort_by": "score"}, 6, "sortBy=score"),
-        ({"privacy": "public", "sort_by": "updatedAt", "updated_after": "2020-01-01"}, 6, "sortBy=updatedAt"),
+        (
+            {"privacy": "public", "sort_by": "updatedAt", "updated_after": "2020-01-01"},
+            6,
+            "sortBy=updatedAt",
+        ),
         ({"privacy": "public"}, 1, "one worker"),
     ],
 )

@@ -44,7 +44,10 @@ def test_log_lines_first_page_then_at_most_every_interval_then_done(caplog) -> N
     lines = messages(caplog)
     assert len(lines) == 2, lines  # the first page, and the end
     assert lines[0].startswith("GET /models: 100 models, 1 pages")
-    assert lines[1].startswith("GET /models: 5,000 models, 50 pages") and "estimated at 6,000" in lines[1]
+    assert (
+        lines[1].startswith("GET /models: 5,000 models, 50 pages")
+        and "estimated at 6,000" in lines[1]
+    )
 
     caplog.clear()
     with caplog.at_level(logging.INFO, logger="scenario_frames.progress"):
@@ -69,8 +72,13 @@ def test_estimate_is_never_below_the_count() -> None:
 def test_partitioned_fetch_estimates_the_listing_size(caplog) -> None:
     """The window probes see the catalog's extent; the estimate lands near the true size."""
     with serve_demo(models=6000, seed=4) as server, caplog.at_level(logging.INFO):
-        res = fetch_pages({"privacy": "public"}, client=ScenarioClient(server.base_url), workers=4,
-                          page_size=100, progress=True)
+        res = fetch_pages(
+            {"privacy": "public"},
+            client=ScenarioClient(server.base_url),
+            workers=4,
+            page_size=100,
+            progress=True,
+        )
     assert res.stats.partitioned
     done = [m for m in messages(caplog) if "(done" in m]
     assert len(done) == 1
@@ -80,15 +88,22 @@ def test_partitioned_fetch_estimates_the_listing_size(caplog) -> None:
 
 
 def _env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith("SCENARIO_")} | {"COLUMNS": "120"}
+    return {k: v for k, v in os.environ.items() if not k.startswith("SCENARIO_")} | {
+        "COLUMNS": "120"
+    }
 
 
 def test_no_carriage_returns_when_stderr_is_a_file(tmp_path: Path) -> None:
     log_file = tmp_path / "stderr.log"
     with open(log_file, "w") as fh:
-        res = subprocess.run([SCRIPT, "snapshot", "--demo", "--demo-models", "3000", "--out",
-                              str(tmp_path / "s")], stdout=subprocess.PIPE, stderr=fh, text=True,
-                             env=_env(), timeout=300)
+        res = subprocess.run(
+            [SCRIPT, "snapshot", "--demo", "--demo-models", "3000", "--out", str(tmp_path / "s")],
+            stdout=subprocess.PIPE,
+            stderr=fh,
+            text=True,
+            env=_env(),
+            timeout=300,
+        )
     raw = log_file.read_bytes()  # bytes: text mode would turn each \r into a newline
     text = raw.decode()
     assert res.returncode == 0, text
@@ -102,10 +117,25 @@ def test_terminal_bar_shows_an_estimated_total_and_eta(tmp_path: Path) -> None:
     """On a terminal (a pseudo-terminal here) tqdm draws a bar against the estimate, with an ETA."""
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 140, 0, 0))  # rows, columns
-    proc = subprocess.Popen([SCRIPT, "snapshot", "--demo", "--demo-models", "3000", "--workers", "2",
-                             "--page-size", "100",
-                             "--out", str(tmp_path / "s")], stdin=subprocess.DEVNULL,
-                            stdout=subprocess.DEVNULL, stderr=slave, env=_env())
+    proc = subprocess.Popen(
+        [
+            SCRIPT,
+            "snapshot",
+            "--demo",
+            "--demo-models",
+            "3000",
+            "--workers",
+            "2",
+            "--page-size",
+            "100",
+            "--out",
+            str(tmp_path / "s"),
+        ],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=slave,
+        env=_env(),
+    )
     os.close(slave)
     chunks: list[bytes] = []
     deadline = time.monotonic() + 300  # a bound on the test, not a timing assertion
@@ -138,9 +168,24 @@ def test_terminal_bar_shows_an_estimated_total_and_eta(tmp_path: Path) -> None:
 def test_usage_writes_no_bar_frames_into_a_log_file(tmp_path: Path) -> None:
     log_file = tmp_path / "stderr.log"
     with open(log_file, "w") as fh:
-        res = subprocess.run([SCRIPT, "usage", "--demo", "--start", "2025-01-01", "--end", "2025-09-01",
-                              "--out", str(tmp_path / "u")], stdout=subprocess.PIPE, stderr=fh,
-                             text=True, env=_env(), timeout=300)
+        res = subprocess.run(
+            [
+                SCRIPT,
+                "usage",
+                "--demo",
+                "--start",
+                "2025-01-01",
+                "--end",
+                "2025-09-01",
+                "--out",
+                str(tmp_path / "u"),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=fh,
+            text=True,
+            env=_env(),
+            timeout=300,
+        )
     raw = log_file.read_bytes()  # bytes: text mode would turn each \r into a newline
     text = raw.decode()
     assert res.returncode == 0, text

@@ -29,7 +29,11 @@ INIT = Path(sf.__file__)
 def _type_checking_block() -> ast.If:
     tree = ast.parse(INIT.read_text(encoding="utf-8"))
     for node in tree.body:
-        if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING":
+        if (
+            isinstance(node, ast.If)
+            and isinstance(node.test, ast.Name)
+            and node.test.id == "TYPE_CHECKING"
+        ):
             return node
     raise AssertionError("scenario_frames/__init__.py has no `if TYPE_CHECKING:` block")
 
@@ -73,16 +77,38 @@ def test_all_and_dir_agree_with_what_resolves() -> None:
 
 # The arguments of each entry point that are not query parameters of GET /models.
 _NOT_QUERY = {
-    "fetch_catalog": {"base_url", "api_key", "api_secret", "workers", "checkpoint", "progress",
-                      "client", "max_retry_after", "max_page_bytes"},
-    "fetch_catalog_pages": {"base_url", "api_key", "api_secret", "workers", "checkpoint",
-                            "progress", "client", "max_retry_after", "max_page_bytes"},
+    "fetch_catalog": {
+        "base_url",
+        "api_key",
+        "api_secret",
+        "workers",
+        "checkpoint",
+        "progress",
+        "client",
+        "max_retry_after",
+        "max_page_bytes",
+    },
+    "fetch_catalog_pages": {
+        "base_url",
+        "api_key",
+        "api_secret",
+        "workers",
+        "checkpoint",
+        "progress",
+        "client",
+        "max_retry_after",
+        "max_page_bytes",
+    },
     "fetch_pages": {"query", "client", "workers", "checkpoint", "progress", "sink"},
-}  # fmt: skip
+}
 # The paginator owns the pagination token: no caller sets it.
 _QUERY_KEYWORDS = set(API_NAMES) - {"pagination_token"}
-_ENUMS = {"privacy": QUERY_PRIVACY, "status": QUERY_STATUS, "sort_by": QUERY_SORT_BY,
-          "sort_direction": QUERY_SORT_DIRECTION}
+_ENUMS = {
+    "privacy": QUERY_PRIVACY,
+    "status": QUERY_STATUS,
+    "sort_by": QUERY_SORT_BY,
+    "sort_direction": QUERY_SORT_DIRECTION,
+}
 
 
 @pytest.mark.parametrize("name", sorted(_NOT_QUERY))
@@ -111,13 +137,29 @@ def test_enum_keywords_are_typed_with_the_query_rules_values(name: str) -> None:
         assert set(typing.get_args(literal)) == set(values), k
 
 
-_EVERY_PUBLIC = dict(privacy="public", types=["flux.1-lora", "sd-xl-lora"], tags="style,cat",
-                     collection_ids=["c1", "c2"], sort_by="updatedAt", sort_direction="asc",
-                     updated_after=date(2024, 1, 1), updated_before="2030-01-01T00:00:00Z",
-                     blacklisted=False, loaded_only=True, original_assets=True, page_size=50)
-_EVERY_PRIVATE = dict(privacy="private", status="trained", collection_id="c1", sort_by="createdAt",
-                      created_after=datetime(2024, 1, 1, tzinfo=UTC), created_before=date(2030, 1, 1),
-                      page_size=20)
+_EVERY_PUBLIC = dict(
+    privacy="public",
+    types=["flux.1-lora", "sd-xl-lora"],
+    tags="style,cat",
+    collection_ids=["c1", "c2"],
+    sort_by="updatedAt",
+    sort_direction="asc",
+    updated_after=date(2024, 1, 1),
+    updated_before="2030-01-01T00:00:00Z",
+    blacklisted=False,
+    loaded_only=True,
+    original_assets=True,
+    page_size=50,
+)
+_EVERY_PRIVATE = dict(
+    privacy="private",
+    status="trained",
+    collection_id="c1",
+    sort_by="createdAt",
+    created_after=datetime(2024, 1, 1, tzinfo=UTC),
+    created_before=date(2030, 1, 1),
+    page_size=20,
+)
 _ONE_TYPE = dict(privacy="public", type="flux.1-lora")
 
 
@@ -130,7 +172,9 @@ def test_every_keyword_reaches_the_query(demo_server, query: dict[str, object]) 
     with ScenarioClient(demo_server.base_url, "demo", "demo") as client:
         catalog = bounded(lambda: fetch_catalog(client=client, progress=False, **query), 60)  # type: ignore[arg-type]
         result = bounded(lambda: fetch_pages(client=client, progress=False, **query), 60)  # type: ignore[arg-type]
-        by_query = bounded(lambda: fetch_pages(ModelQuery.build(**query), client=client, progress=False), 60)
+        by_query = bounded(
+            lambda: fetch_pages(ModelQuery.build(**query), client=client, progress=False), 60
+        )
     assert catalog.meta.query == expected
     assert len(expected) == len(sent)
     assert result.pages == by_query.pages

@@ -42,7 +42,9 @@ QUERY = st.fixed_dictionaries(
         "tags": st.lists(st.sampled_from(["sci-fi", "anime", "logo"]), min_size=1, max_size=2),
         "collection_id": st.just("collection_abc"),
         "collection_ids": st.just(["c1", "c2"]),
-        "created_after": st.sampled_from(["2024-01-01", date(2024, 2, 1), datetime(2024, 3, 1, tzinfo=UTC), "not-a-date"]),
+        "created_after": st.sampled_from(
+            ["2024-01-01", date(2024, 2, 1), datetime(2024, 3, 1, tzinfo=UTC), "not-a-date"]
+        ),
         "created_before": st.sampled_from(["2025-06-01T12:00:00Z", "31/12/2024"]),
         "updated_after": st.sampled_from(["2024-05-01T00:00:00.000Z", "yesterday"]),
         "updated_before": st.just("2026-01-01"),
@@ -94,8 +96,14 @@ VIOLATIONS = {
     "type-with-types": ({"privacy": "public", "type": "sd-xl", "types": ["flux.1"]}, "types"),
     "public-only": ({"tags": ["anime"]}, "privacy='public'"),
     "private-only": ({"privacy": "public", "status": "trained"}, "status"),
-    "created-needs-sort-created-at": ({"privacy": "public", "created_after": "2024-01-01"}, "sort_by='createdAt'"),
-    "updated-needs-public-sort-updated-at": ({"updated_after": "2024-01-01", "sort_by": "updatedAt"}, "privacy='public'"),
+    "created-needs-sort-created-at": (
+        {"privacy": "public", "created_after": "2024-01-01"},
+        "sort_by='createdAt'",
+    ),
+    "updated-needs-public-sort-updated-at": (
+        {"updated_after": "2024-01-01", "sort_by": "updatedAt"},
+        "privacy='public'",
+    ),
     "private-sort": ({"sort_by": "updatedAt"}, "createdAt"),
     "score-needs-privacy-and-status": ({"sort_by": "score"}, "status"),
     "page-size-range": ({"page_size": 501}, "page_size"),
@@ -124,11 +132,15 @@ def test_each_rule_refused_before_any_request(server, rule: str) -> None:
     assert err.value.rule == rule
     assert rule in str(err.value) and fix in str(err.value)
     with pytest.raises(QueryError):
-        fetch_catalog(base_url=server.base_url, api_key="demo", api_secret="demo", progress=False, **kwargs)
+        fetch_catalog(
+            base_url=server.base_url, api_key="demo", api_secret="demo", progress=False, **kwargs
+        )
     assert server.stats.requests == before, "an invalid query reached the server"
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(QUERY)
 def test_invalid_queries_send_no_request(server, kwargs: dict) -> None:
     params = _api_params(kwargs)
@@ -161,9 +173,23 @@ def test_unknown_enum_values_warn_but_are_sent(server) -> None:
 # The same errors worded for the command line
 # ---------------------------------------------------------------------------------------------
 
-PYTHON_SPELLINGS = ("page_size", "sort_by", "created_after", "created_before", "updated_after",
-                    "updated_before", "collection_id", "pageSize", "sortBy", "createdAfter",
-                    "createdBefore", "updatedAfter", "updatedBefore", "collectionId", "privacy=")
+PYTHON_SPELLINGS = (
+    "page_size",
+    "sort_by",
+    "created_after",
+    "created_before",
+    "updated_after",
+    "updated_before",
+    "collection_id",
+    "pageSize",
+    "sortBy",
+    "createdAfter",
+    "createdBefore",
+    "updatedAfter",
+    "updatedBefore",
+    "collectionId",
+    "privacy=",
+)
 
 
 def _snapshot_flags() -> set[str]:
@@ -204,7 +230,9 @@ def test_cli_privacy_hints_follow_the_credentials() -> None:
     assert exc.params == ("status", "collection_id")
     without = cli_message(exc, credentials=False)
     assert "default here is public" in without and "SCENARIO_API_KEY" in without
-    with_creds = cli_message(_query_error({"status": "trained", "privacy": "public"}), credentials=True)
+    with_creds = cli_message(
+        _query_error({"status": "trained", "privacy": "public"}), credentials=True
+    )
     assert "add --privacy private" in with_creds and "SCENARIO_API_KEY" not in with_creds
 
 

@@ -47,8 +47,10 @@ def history(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_the_trap_is_real(history: Path) -> None:
-    plain = duckdb.sql(f"SELECT * FROM read_parquet('{history}/snapshot_at=*/models.parquet', "
-                       "hive_partitioning = true)")
+    plain = duckdb.sql(
+        f"SELECT * FROM read_parquet('{history}/snapshot_at=*/models.parquet', "
+        "hive_partitioning = true)"
+    )
     assert DROPPED not in plain.columns  # the first file decided, the new column is gone
 
 

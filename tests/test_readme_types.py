@@ -24,14 +24,14 @@ MYPY_BOUND_S = 600  # a cold mypy cache reads polars' and pyarrow's hints; the b
 # Blocks that are deliberately not type-checked, by their first line, with the reason.
 NOT_CHECKED: dict[str, str] = {}
 
-CANARY = '''\
+CANARY = """\
 import scenario_frames as sf
 
 sf.fetch_catalog(privacy="secret")  # canary: privacy
 sf.fetch_catalog(sort_by="name")  # canary: sort_by
 sf.fetch_catalog(page_size="ten")  # canary: page_size
 n: int = sf.fetch_catalog()  # canary: return type
-'''
+"""
 
 
 def _python_blocks(text: str) -> list[tuple[int, str]]:
@@ -68,12 +68,25 @@ def test_readme_python_blocks_type_check(tmp_path: Path) -> None:
     canary = tmp_path / "canary.py"
     canary.write_text(CANARY, encoding="utf-8")
     proc = subprocess.run(
-        [sys.executable, "-m", "mypy", "--config-file", str(ROOT / "pyproject.toml"),
-         "--cache-dir", str(tmp_path / ".mypy_cache"), "--no-error-summary", "--show-error-codes",
-         *map(str, files), str(canary)],
-        cwd=tmp_path, capture_output=True, text=True, timeout=MYPY_BOUND_S,
+        [
+            sys.executable,
+            "-m",
+            "mypy",
+            "--config-file",
+            str(ROOT / "pyproject.toml"),
+            "--cache-dir",
+            str(tmp_path / ".mypy_cache"),
+            "--no-error-summary",
+            "--show-error-codes",
+            *map(str, files),
+            str(canary),
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=MYPY_BOUND_S,
         env={**os.environ, "MYPYPATH": str(ROOT)},  # this checkout's package, not an installed one
-    )  # fmt: skip
+    )
     errors = [ln for ln in proc.stdout.splitlines() if ": error:" in ln]
     # (the package's own errors are the CI's mypy step; here only the README's code counts)
     readme_errors = [ln for ln in errors if ln.startswith("readme_line_")]

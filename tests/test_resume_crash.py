@@ -88,8 +88,13 @@ def server():
 
 def test_sigkill_after_reported_pages_then_resume(server, tmp_path: Path) -> None:
     client = ScenarioClient(server.base_url, "demo", "demo")
-    expected = sorted(ids_of(fetch_pages({"privacy": "private"}, client=client, workers=1,
-                                         page_size=500, progress=False).pages))  # fmt: skip
+    expected = sorted(
+        ids_of(
+            fetch_pages(
+                {"privacy": "private"}, client=client, workers=1, page_size=500, progress=False
+            ).pages
+        )
+    )
     total_pages = -(-len(expected) // 5)
     rnd = random.Random(1234)
     env = {k: v for k, v in os.environ.items() if not k.startswith("SCENARIO_")}
@@ -99,9 +104,20 @@ def test_sigkill_after_reported_pages_then_resume(server, tmp_path: Path) -> Non
         workers = rnd.randint(1, 6)
         kill_at = rnd.randint(1, total_pages - 10)
         hold = run % 2 == 0
-        child = subprocess.Popen([sys.executable, "-c", CHILD, server.base_url, str(folder), str(workers),
-                                  str(kill_at if hold else 0)],
-                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)  # fmt: skip
+        child = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                CHILD,
+                server.base_url,
+                str(folder),
+                str(workers),
+                str(kill_at if hold else 0),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env=env,
+        )
         reached = kill_after_pages(child, kill_at)
         out, _ = child.communicate(timeout=60)
         assert reached, f"run {run}: the child ended before reporting page {kill_at}"
@@ -111,10 +127,18 @@ def test_sigkill_after_reported_pages_then_resume(server, tmp_path: Path) -> Non
         done = [orjson.loads(p.read_bytes())["done"] for p in states]  # state files are never torn
         assert states, f"run {run}: nothing was checkpointed after {kill_at} reported pages"
         if hold:
-            assert not all(done), f"run {run}: killed while holding a window, yet every window is done"
+            assert not all(done), (
+                f"run {run}: killed while holding a window, yet every window is done"
+            )
             held += 1
-        res = fetch_pages({"privacy": "private"}, client=client, workers=rnd.randint(1, 6),
-                          page_size=5, checkpoint=folder, progress=False)  # fmt: skip
+        res = fetch_pages(
+            {"privacy": "private"},
+            client=client,
+            workers=rnd.randint(1, 6),
+            page_size=5,
+            checkpoint=folder,
+            progress=False,
+        )
         got = ids_of(res.pages)
         assert len(got) == len(set(got)), f"run {run}: a model came twice after resume"
         assert sorted(got) == expected, f"run {run}: models lost or foreign after resume"
@@ -123,11 +147,23 @@ def test_sigkill_after_reported_pages_then_resume(server, tmp_path: Path) -> Non
 
 def test_resume_continues_instead_of_restarting(server, tmp_path: Path) -> None:
     client = ScenarioClient(server.base_url, "demo", "demo")
-    first = fetch_pages({"privacy": "private"}, client=client, workers=3, page_size=5,
-                        checkpoint=tmp_path, progress=False)  # fmt: skip
+    first = fetch_pages(
+        {"privacy": "private"},
+        client=client,
+        workers=3,
+        page_size=5,
+        checkpoint=tmp_path,
+        progress=False,
+    )
     before = server.stats.requests
-    again = fetch_pages({"privacy": "private"}, client=client, workers=3, page_size=5,
-                        checkpoint=tmp_path, progress=False)  # fmt: skip
+    again = fetch_pages(
+        {"privacy": "private"},
+        client=client,
+        workers=3,
+        page_size=5,
+        checkpoint=tmp_path,
+        progress=False,
+    )
     assert server.stats.requests == before, "a complete checkpoint was fetched again"
     assert ids_of(again.pages) == ids_of(first.pages)
     # Forget that the last window finished: the rerun fetches that window only.
@@ -137,8 +173,14 @@ def test_resume_continues_instead_of_restarting(server, tmp_path: Path) -> None:
     pages = st["pages"]
     st.update(done=False, pages=0, models=0, token=None, first=None, pos=None)
     last.write_bytes(orjson.dumps(st))
-    third = fetch_pages({"privacy": "private"}, client=client, workers=3, page_size=5,
-                        checkpoint=tmp_path, progress=False)  # fmt: skip
+    third = fetch_pages(
+        {"privacy": "private"},
+        client=client,
+        workers=3,
+        page_size=5,
+        checkpoint=tmp_path,
+        progress=False,
+    )
     assert sorted(ids_of(third.pages)) == sorted(ids_of(first.pages))
     # That window's pages, plus the far-end probe and a partial page per split of it.
     assert 0 < server.stats.requests - before <= pages + 3 + 2
@@ -147,17 +189,28 @@ def test_resume_continues_instead_of_restarting(server, tmp_path: Path) -> None:
 
 def test_checkpoint_of_another_query_is_refused(server, tmp_path: Path) -> None:
     client = ScenarioClient(server.base_url, "demo", "demo")
-    fetch_pages({"privacy": "private"}, client=client, workers=2, page_size=50,
-                checkpoint=tmp_path, progress=False)  # fmt: skip
+    fetch_pages(
+        {"privacy": "private"},
+        client=client,
+        workers=2,
+        page_size=50,
+        checkpoint=tmp_path,
+        progress=False,
+    )
     before = server.stats.requests
-    for query, size in (({"privacy": "public"}, 50), ({"privacy": "private"}, 20),
-                        ({"privacy": "private", "status": "trained"}, 50)):  # fmt: skip
+    for query, size in (
+        ({"privacy": "public"}, 50),
+        ({"privacy": "private"}, 20),
+        ({"privacy": "private", "status": "trained"}, 50),
+    ):
         with pytest.raises(CheckpointMismatchError, match="different fetch"):
             fetch_pages(query, client=client, page_size=size, checkpoint=tmp_path, progress=False)
     assert server.stats.requests == before
 
 
-def test_killed_right_after_writing_the_snapshot_the_checkpoint_is_never_replayed_as_new(server, tmp_path: Path) -> None:
+def test_killed_right_after_writing_the_snapshot_the_checkpoint_is_never_replayed_as_new(
+    server, tmp_path: Path
+) -> None:
     """The snapshot command consumes its checkpoint after writing the snapshot.  Killed as soon
     as it reports the snapshot written (before, during or after the consumption), a rerun with
     the same checkpoint either fetches afresh or, if the consumption had not begun, rewrites
@@ -166,15 +219,32 @@ def test_killed_right_after_writing_the_snapshot_the_checkpoint_is_never_replaye
     launch = "import sys; from scenario_frames.cli import main; sys.exit(main())"
     for run in range(4):
         out, ck = tmp_path / f"out{run}", tmp_path / f"ck{run}"
-        cmd = [sys.executable, "-c", launch, "snapshot", "--base-url", server.base_url, "--privacy", "public",
-               "--out", str(out), "--checkpoint", str(ck), "--no-progress", "--page-size", "50"]  # fmt: skip
+        cmd = [
+            sys.executable,
+            "-c",
+            launch,
+            "snapshot",
+            "--base-url",
+            server.base_url,
+            "--privacy",
+            "public",
+            "--out",
+            str(out),
+            "--checkpoint",
+            str(ck),
+            "--no-progress",
+            "--page-size",
+            "50",
+        ]
         child = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
         sel = selectors.DefaultSelector()
         sel.register(child.stderr, selectors.EVENT_READ)
         end = time.monotonic() + 120
         try:
             while True:
-                assert sel.select(max(0.0, end - time.monotonic())), "no 'wrote snapshot' line in time"
+                assert sel.select(max(0.0, end - time.monotonic())), (
+                    "no 'wrote snapshot' line in time"
+                )
                 line = child.stderr.readline()
                 assert line, "the command ended without writing its snapshot"
                 if b"wrote snapshot" in line:
@@ -193,4 +263,7 @@ def test_killed_right_after_writing_the_snapshot_the_checkpoint_is_never_replaye
             assert new["fetched_at"] == old["fetched_at"]
         else:
             assert new["fetched_at"] > old["fetched_at"]
-        assert orjson.loads((ck / "checkpoint.json").read_bytes()).get("consumed") == snap.list_snapshots(out)[-1].name
+        assert (
+            orjson.loads((ck / "checkpoint.json").read_bytes()).get("consumed")
+            == snap.list_snapshots(out)[-1].name
+        )

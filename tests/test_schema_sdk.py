@@ -91,12 +91,17 @@ def test_the_walk_finds_what_is_missing() -> None:
     assert "jobId: field unknown to schema.py" in _missing(sdk_types.ModelListResponse, fields, "")
     cut = tuple(
         S.Field(n.key, n.kind, n.doc, enum=tuple(v for v in n.enum if v != "video2txt"))
-        if isinstance(n, S.Field) and n.key == "capabilities" else n
-        for n in S.MODEL.fields)
+        if isinstance(n, S.Field) and n.key == "capabilities"
+        else n
+        for n in S.MODEL.fields
+    )
     got = _missing(sdk_types.ModelListResponse, cut, "")
     assert any(p.startswith("capabilities: enum values") and "video2txt" in p for p in got)
     progress = next(n for n in S.MODEL.fields if n.key == "trainingProgress")
-    shrunk = S.Obj(progress.key, progress.doc, tuple(f for f in progress.fields if f.key != "retryCount"))
+    shrunk = S.Obj(
+        progress.key, progress.doc, tuple(f for f in progress.fields if f.key != "retryCount")
+    )
     nested = tuple(shrunk if n.key == "trainingProgress" else n for n in S.MODEL.fields)
     assert "trainingProgress.retryCount: field unknown to schema.py" in _missing(
-        sdk_types.ModelListResponse, nested, "")
+        sdk_types.ModelListResponse, nested, ""
+    )

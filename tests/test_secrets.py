@@ -58,20 +58,35 @@ def creds_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.parametrize("secret_on_server", [SECRET, "another-secret"], ids=["success", "401"])
-def test_no_credential_in_logs_errors_reprs_or_files(creds_env, secret_on_server, caplog, tmp_path) -> None:
+def test_no_credential_in_logs_errors_reprs_or_files(
+    creds_env, secret_on_server, caplog, tmp_path
+) -> None:
     with serve_demo(models=60, seed=31, api_key=KEY, api_secret=secret_on_server) as srv:
         with caplog.at_level(logging.DEBUG):
             client = ScenarioClient(srv.base_url)
-            assert_clean(repr(client) + str(client) + repr(client._auth) + repr(vars(client)), "client repr")
+            assert_clean(
+                repr(client) + str(client) + repr(client._auth) + repr(vars(client)), "client repr"
+            )
             with pytest.raises(TypeError):
                 pickle.dumps(client._auth)
             try:
-                res = fetch_pages({"privacy": "private"}, client=client, workers=3, page_size=10,
-                                  checkpoint=tmp_path / "ckpt", progress=False)  # fmt: skip
+                res = fetch_pages(
+                    {"privacy": "private"},
+                    client=client,
+                    workers=3,
+                    page_size=10,
+                    checkpoint=tmp_path / "ckpt",
+                    progress=False,
+                )
                 assert secret_on_server == SECRET and res.stats.models > 0
             except AuthenticationError as exc:
                 assert secret_on_server != SECRET and exc.status == 401
-                text = "".join(traceback.format_exception(exc)) + str(exc) + repr(exc) + repr(vars(exc))
+                text = (
+                    "".join(traceback.format_exception(exc))
+                    + str(exc)
+                    + repr(exc)
+                    + repr(vars(exc))
+                )
                 assert_clean(text, "the 401 exception")
         assert [r.auth for r in srv.stats.log][:1] in (["basic"], ["invalid"])
     for record in caplog.records:
@@ -85,9 +100,24 @@ def test_cli_output_and_snapshot_files_are_clean(secret_on_server, tmp_path) -> 
     env = {k: v for k, v in os.environ.items() if not k.startswith("SCENARIO_")}
     env |= {"SCENARIO_API_KEY": KEY, "SCENARIO_API_SECRET": SECRET}
     with serve_demo(models=60, seed=32, api_key=KEY, api_secret=secret_on_server) as srv:
-        cmd = [sys.executable, "-c", LAUNCH, "--debug", "snapshot", "--base-url", srv.base_url,
-               "--privacy", "private", "--no-progress", "--out", str(tmp_path / "out"),
-               "--checkpoint", str(tmp_path / "ckpt"), "--page-size", "20"]  # fmt: skip
+        cmd = [
+            sys.executable,
+            "-c",
+            LAUNCH,
+            "--debug",
+            "snapshot",
+            "--base-url",
+            srv.base_url,
+            "--privacy",
+            "private",
+            "--no-progress",
+            "--out",
+            str(tmp_path / "out"),
+            "--checkpoint",
+            str(tmp_path / "ckpt"),
+            "--page-size",
+            "20",
+        ]
         proc = subprocess.run(cmd, capture_output=True, env=env, timeout=120)
     assert_clean(proc.stdout + proc.stderr, "CLI output")
     if secret_on_server == SECRET:
@@ -97,9 +127,17 @@ def test_cli_output_and_snapshot_files_are_clean(secret_on_server, tmp_path) -> 
         assert proc.returncode != 0 and b"401" in proc.stderr
         scan_folder(tmp_path)
     # The flags never take credentials: they would end up in shell history.
-    help_text = subprocess.run([sys.executable, "-c", LAUNCH, "snapshot", "--help"], capture_output=True,
-                               env=env, timeout=60).stdout.decode()  # fmt: skip
-    assert "--api-key" not in help_text and "--api-secret" not in help_text and "--created-after" in help_text
+    help_text = subprocess.run(
+        [sys.executable, "-c", LAUNCH, "snapshot", "--help"],
+        capture_output=True,
+        env=env,
+        timeout=60,
+    ).stdout.decode()
+    assert (
+        "--api-key" not in help_text
+        and "--api-secret" not in help_text
+        and "--created-after" in help_text
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -117,6 +155,7 @@ OK = (200, {"Content-Type": "application/json"}, b'{"models": [{"id": "m1"}]}')
 
 def test_cross_host_redirect_drops_authorization(creds_env) -> None:
     with http_server("127.0.0.2", lambda path: OK) as (other, other_seen):
+
         def answer(path: str):
             if path.startswith("/v1/models"):
                 return 302, {"Location": f"{other}/v1/models?page=2"}, b""
@@ -165,22 +204,38 @@ def echoing(status: int, then_ok: int | None = None):
         if then_ok is not None and n >= then_ok:
             return OK
         auth = handler.headers.get("Authorization", "")
-        body = orjson.dumps({"message": f"bad credentials {auth} (decoded {KEY}:{SECRET})",
-                             "reason": f"echo {auth}", "detail": {"header": auth}})  # fmt: skip
-        headers = {":reason": f"Echo {auth}", "WWW-Authenticate": f'Basic realm="{auth}"',
-                   "X-Echo-Authorization": auth, "Retry-After": "0", "Content-Type": "application/json"}  # fmt: skip
+        body = orjson.dumps(
+            {
+                "message": f"bad credentials {auth} (decoded {KEY}:{SECRET})",
+                "reason": f"echo {auth}",
+                "detail": {"header": auth},
+            }
+        )
+        headers = {
+            ":reason": f"Echo {auth}",
+            "WWW-Authenticate": f'Basic realm="{auth}"',
+            "X-Echo-Authorization": auth,
+            "Retry-After": "0",
+            "Content-Type": "application/json",
+        }
         return status, headers, body
 
     return answer
 
 
 def test_echoed_credentials_are_scrubbed_from_errors_and_logs(creds_env, caplog) -> None:
-    for status, exc_type in ((401, AuthenticationError), (500, ScenarioAPIError), (429, ScenarioAPIError)):
+    for status, exc_type in (
+        (401, AuthenticationError),
+        (500, ScenarioAPIError),
+        (429, ScenarioAPIError),
+    ):
         with scripted(echoing(status)) as (base, seen), caplog.at_level(logging.DEBUG):
             client = ScenarioClient(base, max_attempts=3, backoff=0.001, backoff_max=0.002)
             with pytest.raises(exc_type) as err:
                 client.get("/models", {"privacy": "private"})
-        assert seen[0]["headers"]["Authorization"] == f"Basic {B64}", "the server did get the secret to echo"
+        assert seen[0]["headers"]["Authorization"] == f"Basic {B64}", (
+            "the server did get the secret to echo"
+        )
         e = err.value
         text = "".join(traceback.format_exception(e)) + str(e) + repr(e) + repr(vars(e))
         assert_clean(text, f"the {status} exception")
@@ -196,17 +251,49 @@ def test_echoed_credentials_stay_out_of_cli_output_and_files(tmp_path) -> None:
     env |= {"SCENARIO_API_KEY": KEY, "SCENARIO_API_SECRET": SECRET}
     for status in (401, 503):
         with scripted(echoing(status)) as (base, seen):
-            cmd = [sys.executable, "-c", LAUNCH, "--debug", "snapshot", "--base-url", base, "--privacy", "private",
-                   "--no-progress", "--workers", "1", "--max-attempts", "2", "--out", str(tmp_path / "out"),
-                   "--checkpoint", str(tmp_path / f"ckpt{status}")]  # fmt: skip
+            cmd = [
+                sys.executable,
+                "-c",
+                LAUNCH,
+                "--debug",
+                "snapshot",
+                "--base-url",
+                base,
+                "--privacy",
+                "private",
+                "--no-progress",
+                "--workers",
+                "1",
+                "--max-attempts",
+                "2",
+                "--out",
+                str(tmp_path / "out"),
+                "--checkpoint",
+                str(tmp_path / f"ckpt{status}"),
+            ]
             proc = subprocess.run(cmd, capture_output=True, env=env, timeout=120)
         assert seen, "no request reached the echo server"
         assert proc.returncode != 0
         assert_clean(proc.stdout + proc.stderr, f"CLI output after a {status}")
     # The echo on the last attempt is followed by a good page: the written files stay clean too.
     with scripted(echoing(503, then_ok=1)) as (base, seen):
-        cmd = [sys.executable, "-c", LAUNCH, "snapshot", "--base-url", base, "--privacy", "private", "--no-progress",
-               "--workers", "1", "--out", str(tmp_path / "out"), "--checkpoint", str(tmp_path / "ck-ok")]  # fmt: skip
+        cmd = [
+            sys.executable,
+            "-c",
+            LAUNCH,
+            "snapshot",
+            "--base-url",
+            base,
+            "--privacy",
+            "private",
+            "--no-progress",
+            "--workers",
+            "1",
+            "--out",
+            str(tmp_path / "out"),
+            "--checkpoint",
+            str(tmp_path / "ck-ok"),
+        ]
         proc = subprocess.run(cmd, capture_output=True, env=env, timeout=120)
     assert proc.returncode == 0, proc.stderr.decode()[-2000:]
     assert_clean(proc.stdout + proc.stderr, "CLI output")
@@ -226,9 +313,25 @@ def test_url_userinfo_is_refused_and_never_repeated(creds_env, tmp_path, caplog)
         assert_clean(str(err.value) + repr(err.value), "the refusal")
         assert "SCENARIO_API_KEY" in str(err.value)
         env = {k: v for k, v in os.environ.items() if not k.startswith("SCENARIO_")}
-        proc = subprocess.run([sys.executable, "-c", LAUNCH, "--debug", "snapshot", "--base-url", url, "--out",
-                               str(tmp_path / "out"), "--checkpoint", str(tmp_path / "ck"), "--no-progress"],
-                              capture_output=True, env=env, timeout=120)  # fmt: skip
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                LAUNCH,
+                "--debug",
+                "snapshot",
+                "--base-url",
+                url,
+                "--out",
+                str(tmp_path / "out"),
+                "--checkpoint",
+                str(tmp_path / "ck"),
+                "--no-progress",
+            ],
+            capture_output=True,
+            env=env,
+            timeout=120,
+        )
     assert seen == []
     assert proc.returncode == 1
     assert_clean(proc.stdout + proc.stderr, "CLI output")
@@ -241,27 +344,43 @@ def test_url_userinfo_is_refused_and_never_repeated(creds_env, tmp_path, caplog)
 # Every form the credentials can be echoed in: base64 with or without padding, URL-encoded
 # ---------------------------------------------------------------------------------------------
 
-ALL_FORMS = (KEY, SECRET, B64, B64.rstrip("="), quote_plus(B64), quote(B64, safe=""),
-             quote_plus(f"Basic {B64}"))  # fmt: skip
+ALL_FORMS = (
+    KEY,
+    SECRET,
+    B64,
+    B64.rstrip("="),
+    quote_plus(B64),
+    quote(B64, safe=""),
+    quote_plus(f"Basic {B64}"),
+)
 
 
 def assert_no_form(data: str | bytes, where: str) -> None:
     data = data.encode() if isinstance(data, str) else data
     for needle in ALL_FORMS:
-        assert needle.encode() not in data, f"credential material ({len(needle)} chars) found in {where}"
+        assert needle.encode() not in data, (
+            f"credential material ({len(needle)} chars) found in {where}"
+        )
 
 
 def test_unpadded_and_url_encoded_echoes_are_scrubbed_from_errors(creds_env) -> None:
     def answer(n: int, handler):
         token = handler.headers.get("Authorization", "").split()[-1]
         message = f"unpadded {token.rstrip('=')} quoted {quote_plus(token)} {quote(token, safe='')}"
-        return 400, {"Content-Type": "application/json"}, orjson.dumps({"message": message, "reason": "x"})
+        return (
+            400,
+            {"Content-Type": "application/json"},
+            orjson.dumps({"message": message, "reason": "x"}),
+        )
 
     with scripted(answer) as (base, seen):
         with pytest.raises(ScenarioAPIError) as err:
             ScenarioClient(base).get("/models", {"privacy": "private"})
     assert seen and B64.endswith("=") and quote_plus(B64) != B64, "the forms under test differ"
-    assert_no_form(str(err.value) + repr(err.value) + "".join(traceback.format_exception(err.value)), "the error")
+    assert_no_form(
+        str(err.value) + repr(err.value) + "".join(traceback.format_exception(err.value)),
+        "the error",
+    )
     assert "unpadded ***" in str(err.value)
 
 
@@ -283,8 +402,24 @@ def test_debug_logs_scrub_credentials_in_redirect_urls_and_tokens(tmp_path) -> N
         return 200, {"Content-Type": "application/json"}, _page([{"id": "m2"}], None)
 
     with scripted(answer) as (base, seen):
-        cmd = [sys.executable, "-c", LAUNCH, "--debug", "snapshot", "--base-url", base, "--privacy", "private",
-               "--no-progress", "--workers", "1", "--max-attempts", "1", "--out", str(tmp_path / "out")]  # fmt: skip
+        cmd = [
+            sys.executable,
+            "-c",
+            LAUNCH,
+            "--debug",
+            "snapshot",
+            "--base-url",
+            base,
+            "--privacy",
+            "private",
+            "--no-progress",
+            "--workers",
+            "1",
+            "--max-attempts",
+            "1",
+            "--out",
+            str(tmp_path / "out"),
+        ]
         proc = subprocess.run(cmd, capture_output=True, env=env, timeout=120)
     assert any("echo=" in e["path"] for e in seen), "the redirect was not followed"
     assert b"DEBUG urllib3" in proc.stderr, "no urllib3 debug line to check"
@@ -300,7 +435,11 @@ def test_credentials_echoed_in_200_bodies_never_reach_checkpoints_or_snapshots(t
             auth = handler.headers.get("Authorization", "")
             echo = f"{auth} {B64.rstrip('=')} {quote_plus(auth)} {KEY}:{SECRET}"
             if "paginationToken" not in handler.path:
-                return 200, {}, _page([{"id": "m1", "name": "one", "description": echo}], "tok-" + auth)
+                return (
+                    200,
+                    {},
+                    _page([{"id": "m1", "name": "one", "description": echo}], "tok-" + auth),
+                )
             if fail_last and "tok2" in handler.path:
                 return 400, {}, b'{"message": "stop here"}'
             if "tok2" not in handler.path:
@@ -312,9 +451,25 @@ def test_credentials_echoed_in_200_bodies_never_reach_checkpoints_or_snapshots(t
     # A run that stops midway keeps its checkpoint (tokens included); then one that completes.
     for fail_last in (True, False):
         with scripted(answer(fail_last)) as (base, seen):
-            cmd = [sys.executable, "-c", LAUNCH, "snapshot", "--base-url", base, "--privacy", "private",
-                   "--no-progress", "--workers", "1", "--max-attempts", "1", "--out", str(tmp_path / "out"),
-                   "--checkpoint", str(tmp_path / ("ck-stopped" if fail_last else "ck-done"))]  # fmt: skip
+            cmd = [
+                sys.executable,
+                "-c",
+                LAUNCH,
+                "snapshot",
+                "--base-url",
+                base,
+                "--privacy",
+                "private",
+                "--no-progress",
+                "--workers",
+                "1",
+                "--max-attempts",
+                "1",
+                "--out",
+                str(tmp_path / "out"),
+                "--checkpoint",
+                str(tmp_path / ("ck-stopped" if fail_last else "ck-done")),
+            ]
             proc = subprocess.run(cmd, capture_output=True, env=env, timeout=120)
         assert len(seen) == 3, proc.stderr.decode()[-2000:]
         assert (proc.returncode != 0) is fail_last, proc.stderr.decode()[-2000:]
@@ -324,5 +479,7 @@ def test_credentials_echoed_in_200_bodies_never_reach_checkpoints_or_snapshots(t
     assert any(p.suffix == ".parquet" for p in files) and any("ck-stopped" in str(p) for p in files)
     for path in files:
         assert_no_form(path.read_bytes(), str(path))
-    assert b"[redacted-credentials]" in b"".join(p.read_bytes() for p in files if "ck-stopped" in str(p))
+    assert b"[redacted-credentials]" in b"".join(
+        p.read_bytes() for p in files if "ck-stopped" in str(p)
+    )
     assert b"echoed the API credentials" in stderr, "no warning about the echo"

@@ -30,11 +30,26 @@ NAME_RE = re.compile(r"^snapshot_at=\d{4}-\d\d-\d\dT\d\d-\d\d-\d\dZ(-\d{3})?$")
 T0 = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
 
 
-def make_catalog(n: int = 40, *, seed: int = 3, start: int = 0, when: datetime = T0,
-                 base_url: str = "http://127.0.0.1:8000/v1") -> Catalog:
+def make_catalog(
+    n: int = 40,
+    *,
+    seed: int = 3,
+    start: int = 0,
+    when: datetime = T0,
+    base_url: str = "http://127.0.0.1:8000/v1",
+) -> Catalog:
     """A real Catalog of ``n`` generated models with a plausible fetch record."""
-    meta = CatalogMeta(fetched_at=when, query={"privacy": "public"}, base_url=base_url, pages=2,
-                       requests=3, retries=1, duration_s=0.25, duplicates=0, incremental_from=None)
+    meta = CatalogMeta(
+        fetched_at=when,
+        query={"privacy": "public"},
+        base_url=base_url,
+        pages=2,
+        requests=3,
+        retries=1,
+        duration_s=0.25,
+        duplicates=0,
+        incremental_from=None,
+    )
     return Catalog.from_records(make_records(n, seed=seed, start=start), meta=meta)
 
 
@@ -68,8 +83,15 @@ def test_layout_manifest_and_files(tmp_path: Path, catalog: Catalog) -> None:
 
 def test_rejects_file_only_when_there_are_rejects(tmp_path: Path, catalog: Catalog) -> None:
     rejects = pl.DataFrame(
-        {"page": [0], "index": [4], "model_id": ["model_bad"], "reason": ["id is not a string"],
-         "raw": ['{"id": 5}']}, schema=schema.TABLES["rejects"].schema)
+        {
+            "page": [0],
+            "index": [4],
+            "model_id": ["model_bad"],
+            "reason": ["id is not a string"],
+            "raw": ['{"id": 5}'],
+        },
+        schema=schema.TABLES["rejects"].schema,
+    )
     with_rejects = Catalog.from_tables({**catalog.tables, "rejects": rejects}, catalog.meta)
     path = snap.write_snapshot(with_rejects, tmp_path)
     assert (path / "rejects.parquet").is_file()
@@ -78,7 +100,9 @@ def test_rejects_file_only_when_there_are_rejects(tmp_path: Path, catalog: Catal
 
 
 def test_base_url_credentials_never_written(tmp_path: Path) -> None:
-    cat = make_catalog(5, base_url="https://key123:secret456@api.example.test:8443/v1?token=abc#frag")
+    cat = make_catalog(
+        5, base_url="https://key123:secret456@api.example.test:8443/v1?token=abc#frag"
+    )
     path = snap.write_snapshot(cat, tmp_path)
     m = json.loads((path / "manifest.json").read_text())
     assert m["base_url"] == "https://api.example.test:8443/v1"
@@ -120,7 +144,9 @@ def test_read_snapshot_detects_a_damaged_file(tmp_path: Path, catalog: Catalog) 
     data = bytearray(target.read_bytes())
     data[len(data) // 2] ^= 0xFF
     target.write_bytes(bytes(data))
-    with pytest.raises(snap.SnapshotError, match="variants.parquet does not match its manifest sha256"):
+    with pytest.raises(
+        snap.SnapshotError, match="variants.parquet does not match its manifest sha256"
+    ):
         snap.read_snapshot(path)
     with pytest.raises(snap.SnapshotError, match="no snapshot"):
         snap.read_snapshot(tmp_path / "nothing-here")
@@ -130,19 +156,27 @@ def test_same_second_gets_distinct_sortable_folders(tmp_path: Path, catalog: Cat
     paths = [snap.write_snapshot(catalog, tmp_path) for _ in range(3)]
     later = snap.write_snapshot(catalog, tmp_path, at=T0 + timedelta(seconds=1))
     names = [p.name for p in paths]
-    assert names == ["snapshot_at=2026-03-01T12-00-00Z", "snapshot_at=2026-03-01T12-00-00Z-001",
-                     "snapshot_at=2026-03-01T12-00-00Z-002"]
+    assert names == [
+        "snapshot_at=2026-03-01T12-00-00Z",
+        "snapshot_at=2026-03-01T12-00-00Z-001",
+        "snapshot_at=2026-03-01T12-00-00Z-002",
+    ]
     assert all(NAME_RE.match(n) for n in names)
     assert snap.list_snapshots(tmp_path) == [*paths, later]  # string order is time order
     assert snap.latest_snapshot(tmp_path) == later
     assert snap.latest_snapshot(tmp_path / "empty") is None
     assert snap.parse_snapshot_at(names[2]) == T0
-    assert json.loads((paths[2] / "manifest.json").read_text())["snapshot_at"] == names[2].split("=", 1)[1]
+    assert (
+        json.loads((paths[2] / "manifest.json").read_text())["snapshot_at"]
+        == names[2].split("=", 1)[1]
+    )
 
 
 def _three_snapshots(out: Path) -> list[Path]:
-    return [snap.write_snapshot(make_catalog(n, when=T0 + timedelta(days=i)), out)
-            for i, n in enumerate((10, 20, 30))]
+    return [
+        snap.write_snapshot(make_catalog(n, when=T0 + timedelta(days=i)), out)
+        for i, n in enumerate((10, 20, 30))
+    ]
 
 
 def test_duckdb_reads_every_snapshot_with_hive_partitioning(tmp_path: Path) -> None:
@@ -151,24 +185,38 @@ def test_duckdb_reads_every_snapshot_with_hive_partitioning(tmp_path: Path) -> N
         f"SELECT snapshot_at, count(*) AS n FROM read_parquet('{tmp_path}/*/models.parquet', "
         "hive_partitioning = true) GROUP BY snapshot_at ORDER BY snapshot_at"
     ).fetchall()
-    assert rows == [("2026-03-01T12-00-00Z", 10), ("2026-03-02T12-00-00Z", 20), ("2026-03-03T12-00-00Z", 30)]
-    total = duckdb.sql(f"SELECT count(*) FROM read_parquet('{tmp_path}/*/models.parquet', hive_partitioning = true)")
+    assert rows == [
+        ("2026-03-01T12-00-00Z", 10),
+        ("2026-03-02T12-00-00Z", 20),
+        ("2026-03-03T12-00-00Z", 30),
+    ]
+    total = duckdb.sql(
+        f"SELECT count(*) FROM read_parquet('{tmp_path}/*/models.parquet', hive_partitioning = true)"
+    )
     assert total.fetchall() == [(60,)]
 
 
 def test_pyarrow_dataset_reads_every_snapshot_with_hive_partitioning(tmp_path: Path) -> None:
     _three_snapshots(tmp_path)
     files = sorted(str(p) for p in tmp_path.glob("*/models.parquet"))
-    dataset = ds.dataset(files, format="parquet", partitioning="hive", partition_base_dir=str(tmp_path))
+    dataset = ds.dataset(
+        files, format="parquet", partitioning="hive", partition_base_dir=str(tmp_path)
+    )
     table = dataset.to_table()
     assert table.num_rows == 60
     assert "snapshot_at" in table.schema.names
-    counts = pl.from_arrow(table.select(["snapshot_at"])).group_by("snapshot_at").len().sort("snapshot_at")
+    counts = (
+        pl.from_arrow(table.select(["snapshot_at"]))
+        .group_by("snapshot_at")
+        .len()
+        .sort("snapshot_at")
+    )
     assert counts["len"].to_list() == [10, 20, 30]
     # Hidden staging folders are skipped by pyarrow's directory discovery too.
     (tmp_path / snap.STAGING / "1.x.host").mkdir(parents=True)
-    discovered = ds.dataset(str(tmp_path), format="parquet", partitioning="hive",
-                            exclude_invalid_files=True)
+    discovered = ds.dataset(
+        str(tmp_path), format="parquet", partitioning="hive", exclude_invalid_files=True
+    )
     assert not any(snap.STAGING in f for f in discovered.files)
 
 
@@ -182,11 +230,12 @@ def test_history_is_lazy_with_snapshot_at_and_pushdown(tmp_path: Path) -> None:
     assert models.collect_schema()["snapshot_at"] == pl.String
     assert models.collect_schema()["snapshot_time"] == pl.Datetime("us", "UTC")
     some_id = make_records(1, seed=3)[0]["id"]
-    query = models.filter(pl.col("model_id") == some_id,
-                          pl.col("snapshot_at") >= "2026-03-02").select("snapshot_at", "snapshot_time")
+    query = models.filter(
+        pl.col("model_id") == some_id, pl.col("snapshot_at") >= "2026-03-02"
+    ).select("snapshot_at", "snapshot_time")
     plan = query.explain()
     # The filter reaches the parquet scan, and the partition filter prunes the first folder.
-    scan = plan[plan.index("SCAN"):]
+    scan = plan[plan.index("SCAN") :]
     assert "SELECTION" in scan and "model_id" in scan
     assert paths[0].name not in plan and paths[1].name in plan and paths[2].name in plan
     got = query.collect()
@@ -214,9 +263,20 @@ def test_stale_staging_is_cleaned_and_live_staging_kept(tmp_path: Path, catalog:
 
 
 def test_empty_catalog_snapshot(tmp_path: Path) -> None:
-    empty = Catalog.from_records([], meta=CatalogMeta(
-        fetched_at=T0, query={}, base_url=None, pages=1, requests=1, retries=0, duration_s=0.0,
-        duplicates=0, incremental_from=None))
+    empty = Catalog.from_records(
+        [],
+        meta=CatalogMeta(
+            fetched_at=T0,
+            query={},
+            base_url=None,
+            pages=1,
+            requests=1,
+            retries=0,
+            duration_s=0.0,
+            duplicates=0,
+            incremental_from=None,
+        ),
+    )
     path = snap.write_snapshot(empty, tmp_path)
     back = snap.read_snapshot(path)
     assert all(back.tables[t].height == 0 for t in schema.TABLE_ORDER)

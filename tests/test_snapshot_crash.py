@@ -145,7 +145,10 @@ class Child:
         self._err = open(err_path, "wb")  # noqa: SIM115  (closed in kill/finish)
         self.proc = subprocess.Popen(
             [sys.executable, "-c", WRITER, str(out), str(seed_path)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._err, env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._err,
+            env=env,
         )
         self.lines: queue.Queue[str | None] = queue.Queue()
         threading.Thread(target=self._pump, daemon=True).start()
@@ -165,7 +168,9 @@ class Child:
         if line is None:
             self.proc.wait(timeout=LINE_TIMEOUT_S)
             self._err.close()
-            pytest.fail(f"writer ended early ({self.proc.returncode}): {self.err_path.read_text()[-3000:]}")
+            pytest.fail(
+                f"writer ended early ({self.proc.returncode}): {self.err_path.read_text()[-3000:]}"
+            )
         return line
 
     def go(self) -> None:
@@ -217,11 +222,15 @@ def _same_step(a: str, b: str) -> bool:
     legitimately vary between runs: the new snapshot's name (its ``-NNN`` suffix grows run
     by run), which table file the parallel writes are at, and which leftover file the
     clean-up unlinks (directory listing order)."""
+
     def norm(label: str) -> str:
         label = re.sub(r"snapshot_at=\S+", "snapshot_at=*", label)
         if _is_table_step(label):
             return "table step"
-        return re.sub(rf"^unlink ({re.escape(snap.STAGING)}/{DEAD_PID}\.[^/ ]+)/\S+$", r"unlink \1/*", label)
+        return re.sub(
+            rf"^unlink ({re.escape(snap.STAGING)}/{DEAD_PID}\.[^/ ]+)/\S+$", r"unlink \1/*", label
+        )
+
     return norm(a) == norm(b)
 
 
@@ -259,7 +268,9 @@ def test_sigkill_at_every_step_never_leaves_a_partial_snapshot(tmp_path: Path) -
     # The instrumentation sees what the writer does: every file of the snapshot was
     # announced when created in staging, the snapshot appeared by one rename, and the dead
     # writer's leftovers were removed step by step before the new staging folder was made.
-    created = {lab.split(" ")[1].rsplit("/", 1)[-1] for lab in sequence if lab.startswith("create ")}
+    created = {
+        lab.split(" ")[1].rsplit("/", 1)[-1] for lab in sequence if lab.startswith("create ")
+    }
     assert created == {p.name for p in written.iterdir()}, sequence
     renames = [i for i, lab in enumerate(sequence, 1) if lab.startswith("rename ")]
     assert len(renames) == 1, sequence
@@ -289,7 +300,9 @@ def test_sigkill_at_every_step_never_leaves_a_partial_snapshot(tmp_path: Path) -
             _check_complete(folder)
         # Earlier snapshots untouched.
         for folder, digest in seen.items():
-            assert _folder_digest(folder) == digest, f"{folder} changed after a kill at step {k} ({where})"
+            assert _folder_digest(folder) == digest, (
+                f"{folder} changed after a kill at step {k} ({where})"
+            )
         # A kill before the rename adds no snapshot; after it, exactly the new one.
         new = set(current) - before
         assert len(new) == (1 if k > rename_at else 0), (k, where, new)
@@ -306,4 +319,6 @@ def test_sigkill_at_every_step_never_leaves_a_partial_snapshot(tmp_path: Path) -
         seen[last] = _folder_digest(last)
 
     assert snap.read_snapshot(snap.latest_snapshot(out)).models.equals(catalog.models)
-    print(f"{len(sequence)} kill points swept; rename at step {rename_at}; {len(seen)} complete snapshots")
+    print(
+        f"{len(sequence)} kill points swept; rename at step {rename_at}; {len(seen)} complete snapshots"
+    )

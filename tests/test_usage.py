@@ -31,7 +31,8 @@ def test_windows_tile_a_long_period():
     assert wins[0] == (datetime(2025, 1, 1, tzinfo=UTC), datetime(2025, 5, 1, tzinfo=UTC))
     assert wins[1] == (datetime(2025, 5, 1, tzinfo=UTC), datetime(2025, 7, 20, tzinfo=UTC))
     assert usage_windows(date(2025, 1, 1), date(2025, 1, 31)) == [
-        (datetime(2025, 1, 1, tzinfo=UTC), datetime(2025, 1, 31, tzinfo=UTC))]
+        (datetime(2025, 1, 1, tzinfo=UTC), datetime(2025, 1, 31, tzinfo=UTC))
+    ]
 
 
 @pytest.mark.parametrize("start,end", [("2025-02-01", "2025-01-01"), ("2025-01-01", "2025-01-01")])
@@ -59,12 +60,25 @@ def test_body_check_and_parse():
     assert check_model_usages_body({"modelUsages": []}) is None
     assert "modelUsages" in check_model_usages_body({"models": []})
     assert check_model_usages_body({"modelUsages": [{"points": []}]}) is not None
-    body = {"modelUsages": [{"modelId": "m", "points": [
-        {"time": "2025-01-01T00:00:00.000Z", "jobs": 2, "cost": 3.5, "discount": 0.5,
-         "apiKeyCost": 1.0, "apiKeyDiscount": 0.0},
-        {"time": "2025-01-02T00:00:00.000Z", "jobs": 1, "cost": 1.0},
-        {"time": "2025-01-03T00:00:00.000Z", "jobs": 9, "cost": 9.0},
-    ]}]}  # fmt: skip
+    body = {
+        "modelUsages": [
+            {
+                "modelId": "m",
+                "points": [
+                    {
+                        "time": "2025-01-01T00:00:00.000Z",
+                        "jobs": 2,
+                        "cost": 3.5,
+                        "discount": 0.5,
+                        "apiKeyCost": 1.0,
+                        "apiKeyDiscount": 0.0,
+                    },
+                    {"time": "2025-01-02T00:00:00.000Z", "jobs": 1, "cost": 1.0},
+                    {"time": "2025-01-03T00:00:00.000Z", "jobs": 9, "cost": 9.0},
+                ],
+            }
+        ]
+    }
     window = (datetime(2025, 1, 1, tzinfo=UTC), datetime(2025, 1, 3, tzinfo=UTC))
     frame = parse_model_usages(body, window=window)
     assert frame.schema == USAGE_SCHEMA
@@ -100,8 +114,10 @@ def _fetch(server, start, end, **kw) -> pl.DataFrame:
 
 def _check_days(usage: pl.DataFrame, first: date, days: int) -> None:
     """Every model has exactly one point per day of [first, first + days)."""
-    expected = [datetime(first.year, first.month, first.day, tzinfo=UTC) + timedelta(days=i)
-                for i in range(days)]
+    expected = [
+        datetime(first.year, first.month, first.day, tzinfo=UTC) + timedelta(days=i)
+        for i in range(days)
+    ]
     assert usage.schema == USAGE_SCHEMA
     assert usage.height > 0
     assert usage.select(pl.struct("model_id", "time").is_duplicated().any()).item() is False
@@ -125,7 +141,9 @@ def test_two_hundred_days_in_two_calls(demo):
     calls = [c for c in _usage_calls(demo) if c.status == 200]
     assert len(calls) == 2
     assert [(c.params["startDate"][:10], c.params["endDate"][:10]) for c in calls] == [
-        ("2025-01-01", "2025-05-01"), ("2025-05-01", "2025-07-20")]
+        ("2025-01-01", "2025-05-01"),
+        ("2025-05-01", "2025-07-20"),
+    ]
     _check_days(usage, date(2025, 1, 1), 200)
 
 
@@ -141,9 +159,15 @@ def test_server_refuses_over_120_days(demo):
     from scenario_frames import BadRequestError
 
     with ScenarioClient(demo.base_url, "demo", "demo") as client, pytest.raises(BadRequestError):
-        client.get_json("/usages", {"type": "model-usages", "startDate": "2025-01-01T00:00:00.000Z",
-                                     "endDate": "2025-07-20T00:00:00.000Z"},
-                        check=check_model_usages_body)
+        client.get_json(
+            "/usages",
+            {
+                "type": "model-usages",
+                "startDate": "2025-01-01T00:00:00.000Z",
+                "endDate": "2025-07-20T00:00:00.000Z",
+            },
+            check=check_model_usages_body,
+        )
 
 
 def test_project_ids_are_sent(demo):
@@ -156,8 +180,10 @@ def test_usage_fetch_survives_faults():
 
     # The first three answers are spoiled (500, 503 or a cut-short 200 body); the client retries.
     faults = Faults(rate=1.0, kinds=("500", "503", "truncated"), seed=5, max_faults=3)
-    with serve_demo(models=5, seed=1, faults=faults) as server, \
-            ScenarioClient(server.base_url, "demo", "demo", backoff=0.01, backoff_max=0.05) as client:
+    with (
+        serve_demo(models=5, seed=1, faults=faults) as server,
+        ScenarioClient(server.base_url, "demo", "demo", backoff=0.01, backoff_max=0.05) as client,
+    ):
         usage = fetch_model_usage("2025-01-01", "2025-06-01", client=client)
         assert server.stats.total_faults == 3
         assert sum(1 for r in server.stats.log if r.fault is None and r.status == 200) == 2
@@ -165,8 +191,12 @@ def test_usage_fetch_survives_faults():
 
 
 def test_usage_without_credentials_says_what_to_do(demo, monkeypatch):
-    for var in ("SCENARIO_API_KEY", "SCENARIO_API_SECRET", "SCENARIO_SDK_API_KEY",
-                "SCENARIO_SDK_API_SECRET"):
+    for var in (
+        "SCENARIO_API_KEY",
+        "SCENARIO_API_SECRET",
+        "SCENARIO_SDK_API_KEY",
+        "SCENARIO_SDK_API_SECRET",
+    ):
         monkeypatch.delenv(var, raising=False)
     demo.reset_stats()
     with pytest.raises(ValueError, match="SCENARIO_API_KEY"):
@@ -178,5 +208,6 @@ def test_wrong_credentials_are_an_authentication_error(demo):
     from scenario_frames import AuthenticationError
 
     with pytest.raises(AuthenticationError):
-        fetch_model_usage("2025-01-01", "2025-01-08", base_url=demo.base_url,
-                          api_key="demo", api_secret="wrong")
+        fetch_model_usage(
+            "2025-01-01", "2025-01-08", base_url=demo.base_url, api_key="demo", api_secret="wrong"
+        )

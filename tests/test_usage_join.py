@@ -40,31 +40,60 @@ def d(day: int, month: int = 3) -> datetime:
 # Two models in the catalog; "ghost" has usage but is not in the catalog.
 CATALOG = catalog(
     models=[
-        {"model_id": "alpha", "name": "Alpha", "type": "flux.1-lora",
-         "capabilities": ["txt2img", "img2img"], "default_variant_key": "txt2img:1K"},
-        {"model_id": "beta", "name": "Beta", "type": "sd-xl",
-         "capabilities": ["txt2img"], "default_variant_key": "txt2img:2K"},
+        {
+            "model_id": "alpha",
+            "name": "Alpha",
+            "type": "flux.1-lora",
+            "capabilities": ["txt2img", "img2img"],
+            "default_variant_key": "txt2img:1K",
+        },
+        {
+            "model_id": "beta",
+            "name": "Beta",
+            "type": "sd-xl",
+            "capabilities": ["txt2img"],
+            "default_variant_key": "txt2img:2K",
+        },
     ],
     variants=[
         # alpha: the default is the second variant (by key and flag)
-        {"model_id": "alpha", "position": 0, "variant_key": "txt2img:0.5K",
-         "cost_per_asset_p50_cu": 1.0, "is_default": False},
-        {"model_id": "alpha", "position": 1, "variant_key": "txt2img:1K",
-         "cost_per_asset_p50_cu": 2.0, "is_default": True},
+        {
+            "model_id": "alpha",
+            "position": 0,
+            "variant_key": "txt2img:0.5K",
+            "cost_per_asset_p50_cu": 1.0,
+            "is_default": False,
+        },
+        {
+            "model_id": "alpha",
+            "position": 1,
+            "variant_key": "txt2img:1K",
+            "cost_per_asset_p50_cu": 2.0,
+            "is_default": True,
+        },
         # beta: no is_default flag; found through default_variant_key
-        {"model_id": "beta", "position": 0, "variant_key": "txt2img:2K",
-         "cost_per_asset_p50_cu": 5.0, "is_default": None},
+        {
+            "model_id": "beta",
+            "position": 0,
+            "variant_key": "txt2img:2K",
+            "cost_per_asset_p50_cu": 5.0,
+            "is_default": None,
+        },
     ],
-)  # fmt: skip
+)
 
 # 2025-03-03 is a Monday: days 3..9 are week 1, day 10 starts week 2.
-USAGE = load_usage(pl.DataFrame({
-    "model_id": ["alpha", "alpha", "beta", "ghost", "alpha", "beta"],
-    "time": [d(3), d(4), d(5), d(6), d(10), d(11)],
-    "jobs": [4, 6, 2, 3, 10, 0],
-    "cost": [10.0, 14.0, 9.0, 7.0, 16.0, 0.0],
-    "discount": [1.0, 0.0, 0.0, 0.0, 2.0, 0.0],
-}))  # fmt: skip
+USAGE = load_usage(
+    pl.DataFrame(
+        {
+            "model_id": ["alpha", "alpha", "beta", "ghost", "alpha", "beta"],
+            "time": [d(3), d(4), d(5), d(6), d(10), d(11)],
+            "jobs": [4, 6, 2, 3, 10, 0],
+            "cost": [10.0, 14.0, 9.0, 7.0, 16.0, 0.0],
+            "discount": [1.0, 0.0, 0.0, 0.0, 2.0, 0.0],
+        }
+    )
+)
 
 
 def test_catalog_lookup_finds_default_cost():
@@ -165,40 +194,93 @@ SNAP_1 = d(1)
 SNAP_2 = d(15)
 BEFORE = catalog(
     models=[
-        {"model_id": "alpha", "name": "Alpha", "type": "flux.1-lora", "capabilities": ["txt2img"],
-         "default_variant_key": "v"},
-        {"model_id": "gone", "name": "Gone", "type": "sd-1_5", "capabilities": ["txt2img"],
-         "default_variant_key": "v"},
+        {
+            "model_id": "alpha",
+            "name": "Alpha",
+            "type": "flux.1-lora",
+            "capabilities": ["txt2img"],
+            "default_variant_key": "v",
+        },
+        {
+            "model_id": "gone",
+            "name": "Gone",
+            "type": "sd-1_5",
+            "capabilities": ["txt2img"],
+            "default_variant_key": "v",
+        },
     ],
     variants=[
-        {"model_id": "alpha", "position": 0, "variant_key": "v", "cost_per_asset_p50_cu": 2.0,
-         "is_default": True},
-        {"model_id": "gone", "position": 0, "variant_key": "v", "cost_per_asset_p50_cu": 1.0,
-         "is_default": True},
+        {
+            "model_id": "alpha",
+            "position": 0,
+            "variant_key": "v",
+            "cost_per_asset_p50_cu": 2.0,
+            "is_default": True,
+        },
+        {
+            "model_id": "gone",
+            "position": 0,
+            "variant_key": "v",
+            "cost_per_asset_p50_cu": 1.0,
+            "is_default": True,
+        },
     ],
-)  # fmt: skip
+)
 # Between the snapshots alpha changed type and cost, "gone" was deleted, "late" appeared.
 AFTER = catalog(
     models=[
-        {"model_id": "alpha", "name": "Alpha v2", "type": "flux.1-kontext-lora",
-         "capabilities": ["txt2img", "img2img"], "default_variant_key": "v"},
-        {"model_id": "late", "name": "Late", "type": "sd-xl", "capabilities": ["txt2img"],
-         "default_variant_key": "v"},
+        {
+            "model_id": "alpha",
+            "name": "Alpha v2",
+            "type": "flux.1-kontext-lora",
+            "capabilities": ["txt2img", "img2img"],
+            "default_variant_key": "v",
+        },
+        {
+            "model_id": "late",
+            "name": "Late",
+            "type": "sd-xl",
+            "capabilities": ["txt2img"],
+            "default_variant_key": "v",
+        },
     ],
     variants=[
-        {"model_id": "alpha", "position": 0, "variant_key": "v", "cost_per_asset_p50_cu": 3.5,
-         "is_default": True},
-        {"model_id": "late", "position": 0, "variant_key": "v", "cost_per_asset_p50_cu": 4.0,
-         "is_default": True},
+        {
+            "model_id": "alpha",
+            "position": 0,
+            "variant_key": "v",
+            "cost_per_asset_p50_cu": 3.5,
+            "is_default": True,
+        },
+        {
+            "model_id": "late",
+            "position": 0,
+            "variant_key": "v",
+            "cost_per_asset_p50_cu": 4.0,
+            "is_default": True,
+        },
     ],
-)  # fmt: skip
+)
 
-ASOF_USAGE = load_usage(pl.DataFrame({
-    "model_id": ["alpha", "alpha", "alpha", "gone", "gone", "late", "late", "alpha"],
-    "time": [d(20), d(5), d(15), d(10), d(16), d(10), d(16), datetime(2025, 2, 20, tzinfo=UTC)],
-    "jobs": [1, 2, 3, 4, 5, 6, 7, 8],
-    "cost": [3.5, 4.0, 10.5, 4.0, 5.0, 24.0, 28.0, 16.0],
-}))  # fmt: skip
+ASOF_USAGE = load_usage(
+    pl.DataFrame(
+        {
+            "model_id": ["alpha", "alpha", "alpha", "gone", "gone", "late", "late", "alpha"],
+            "time": [
+                d(20),
+                d(5),
+                d(15),
+                d(10),
+                d(16),
+                d(10),
+                d(16),
+                datetime(2025, 2, 20, tzinfo=UTC),
+            ],
+            "jobs": [1, 2, 3, 4, 5, 6, 7, 8],
+            "cost": [3.5, 4.0, 10.5, 4.0, 5.0, 24.0, 28.0, 16.0],
+        }
+    )
+)
 
 
 def test_asof_join_uses_the_catalog_of_the_time():
@@ -218,7 +300,10 @@ def test_asof_join_uses_the_catalog_of_the_time():
     # "gone" before its deletion matches; after it, it is reported, not matched to old data.
     assert (rows[3]["in_catalog"], rows[3]["name"]) == (True, "Gone")
     assert (rows[4]["in_catalog"], rows[4]["name"], rows[4]["catalog_status"]) == (
-        False, None, "not_in_snapshot")
+        False,
+        None,
+        "not_in_snapshot",
+    )
     # "late" before it existed, then matched.
     assert (rows[5]["in_catalog"], rows[5]["catalog_status"]) == (False, "not_in_snapshot")
     assert (rows[6]["in_catalog"], rows[6]["cost_per_asset_p50_cu"]) == (True, 4.0)
@@ -246,11 +331,13 @@ def test_asof_summary_weights_catalog_cost_by_jobs():
 
 
 def test_asof_accepts_a_history_frame():
-    history = pl.DataFrame({
-        "snapshot_at": [SNAP_1, SNAP_2],
-        "model_id": ["alpha", "alpha"],
-        "type": ["old", "new"],
-    })  # fmt: skip
+    history = pl.DataFrame(
+        {
+            "snapshot_at": [SNAP_1, SNAP_2],
+            "model_id": ["alpha", "alpha"],
+            "type": ["old", "new"],
+        }
+    )
     joined = join_usage_asof(history, ASOF_USAGE.filter(pl.col("model_id") == "alpha"))
     assert joined.get_column("type").to_list() == ["new", "old", "new", None]
 
@@ -268,7 +355,11 @@ def test_asof_join_reads_a_snapshots_directory(tmp_path):
     assert joined.equals(from_memory)
     alpha = joined.filter(pl.col("model_id") == "alpha").sort("time")
     assert alpha.get_column("type").to_list() == [
-        None, "flux.1-lora", "flux.1-kontext-lora", "flux.1-kontext-lora"]
+        None,
+        "flux.1-lora",
+        "flux.1-kontext-lora",
+        "flux.1-kontext-lora",
+    ]
     assert alpha.get_column("cost_per_asset_p50_cu").to_list() == [None, 2.0, 3.5, 3.5]
     assert alpha.get_column("snapshot_at").to_list() == [None, SNAP_1, SNAP_2, SNAP_2]
 
@@ -291,8 +382,9 @@ def test_demo_catalog_usage_join_and_asof(tmp_path):
 
     creds = {"api_key": "demo", "api_secret": "demo"}
     with serve_demo(models=60, seed=11) as server:
-        private = fetch_catalog(base_url=server.base_url, privacy="private", progress=False,
-                                workers=1, **creds)
+        private = fetch_catalog(
+            base_url=server.base_url, privacy="private", progress=False, workers=1, **creds
+        )
         usage = fetch_model_usage("2025-01-01", "2025-03-01", base_url=server.base_url, **creds)
 
         # Plain join: public models used by the team are not in the private listing.
@@ -313,8 +405,9 @@ def test_demo_catalog_usage_join_and_asof(tmp_path):
         write_snapshot(private, tmp_path, at=datetime(2025, 1, 1, tzinfo=UTC))
         new_type = "sd-1_5" if old["type"] != "sd-1_5" else "sd-xl"
         server.catalog.update([target], {"type": new_type, "variants_cost": 2.0})
-        later = fetch_catalog(base_url=server.base_url, privacy="private", progress=False,
-                              workers=1, **creds)
+        later = fetch_catalog(
+            base_url=server.base_url, privacy="private", progress=False, workers=1, **creds
+        )
         write_snapshot(later, tmp_path, at=datetime(2025, 2, 1, tzinfo=UTC))
 
     asof = join_usage_asof(tmp_path, usage.filter(pl.col("model_id") == target))
@@ -324,8 +417,9 @@ def test_demo_catalog_usage_join_and_asof(tmp_path):
     assert january.get_column("type").unique().to_list() == [old["type"]]
     assert february.get_column("type").unique().to_list() == [new_type]
     assert january.get_column("cost_per_asset_p50_cu").unique().to_list() == [
-        pytest.approx(old["cost_per_asset_p50_cu"])]
+        pytest.approx(old["cost_per_asset_p50_cu"])
+    ]
     assert february.get_column("cost_per_asset_p50_cu").unique().to_list() == [
-        pytest.approx(2 * old["cost_per_asset_p50_cu"], rel=1e-3)]
+        pytest.approx(2 * old["cost_per_asset_p50_cu"], rel=1e-3)
+    ]
     assert asof.get_column("catalog_status").unique().to_list() == ["matched"]
-

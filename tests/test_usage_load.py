@@ -67,8 +67,9 @@ def test_csv_without_model_column_fails_helpfully(tmp_path):
 def test_explicit_column_names_win(tmp_path):
     path = tmp_path / "custom.csv"
     path.write_text("asset_model,when,n,spent\nm-9,2025-01-05,4,8\n")
-    usage = load_usage(path, model_column="asset_model", time_column="when",
-                       jobs_column="n", cost_column="spent")
+    usage = load_usage(
+        path, model_column="asset_model", time_column="when", jobs_column="n", cost_column="spent"
+    )
     row = usage.row(0, named=True)
     assert row["model_id"] == "m-9"
     assert row["time"] == datetime(2025, 1, 5, tzinfo=UTC)
@@ -79,24 +80,34 @@ def test_explicit_column_names_win(tmp_path):
 
 def test_job_log_without_jobs_counts_rows(tmp_path):
     path = tmp_path / "log.csv"
-    path.write_text("modelId,created_at,cu\nm-1,2025-01-01T00:00:00Z,1.5\nm-1,2025-01-01T01:00:00Z,2\n")
+    path.write_text(
+        "modelId,created_at,cu\nm-1,2025-01-01T00:00:00Z,1.5\nm-1,2025-01-01T01:00:00Z,2\n"
+    )
     usage = load_usage(path)
     assert usage.get_column("jobs").to_list() == [1, 1]
     assert usage.get_column("cost").sum() == 3.5
 
 
 def test_parquet_ndjson_polars_and_pandas_sources(tmp_path):
-    frame = pl.DataFrame({
-        "model": ["a", "b"],
-        "timestamp": [datetime(2025, 2, 1, 12), datetime(2025, 2, 2, 12)],  # naive -> UTC
-        "jobs": [2, 5],
-        "cost": [1.0, 2.5],
-    })  # fmt: skip
+    frame = pl.DataFrame(
+        {
+            "model": ["a", "b"],
+            "timestamp": [datetime(2025, 2, 1, 12), datetime(2025, 2, 2, 12)],  # naive -> UTC
+            "jobs": [2, 5],
+            "cost": [1.0, 2.5],
+        }
+    )
     frame.write_parquet(tmp_path / "u.parquet")
-    (tmp_path / "u.ndjson").write_text("\n".join(
-        json.dumps({"modelId": m, "day": d, "jobs": j, "cost": c})
-        for m, d, j, c in [("a", "2025-02-01T12:00:00Z", 2, 1.0), ("b", "2025-02-02T12:00:00Z", 5, 2.5)]
-    ) + "\n")  # fmt: skip
+    (tmp_path / "u.ndjson").write_text(
+        "\n".join(
+            json.dumps({"modelId": m, "day": d, "jobs": j, "cost": c})
+            for m, d, j, c in [
+                ("a", "2025-02-01T12:00:00Z", 2, 1.0),
+                ("b", "2025-02-02T12:00:00Z", 5, 2.5),
+            ]
+        )
+        + "\n"
+    )
     sources = [
         tmp_path / "u.parquet",
         str(tmp_path / "u.ndjson"),
@@ -115,20 +126,28 @@ def test_parquet_ndjson_polars_and_pandas_sources(tmp_path):
 
 
 def test_pandas_tz_aware_and_epoch_times():
-    pdf = pd.DataFrame({
-        "model_id": ["x", "y"],
-        "time": pd.to_datetime(["2025-01-01T10:00:00+01:00", "2025-01-02T00:00:00+01:00"], utc=False),
-    })  # fmt: skip
+    pdf = pd.DataFrame(
+        {
+            "model_id": ["x", "y"],
+            "time": pd.to_datetime(
+                ["2025-01-01T10:00:00+01:00", "2025-01-02T00:00:00+01:00"], utc=False
+            ),
+        }
+    )
     usage = load_usage(pdf)
     assert usage.get_column("time").to_list() == [
-        datetime(2025, 1, 1, 9, tzinfo=UTC), datetime(2025, 1, 1, 23, tzinfo=UTC)]
+        datetime(2025, 1, 1, 9, tzinfo=UTC),
+        datetime(2025, 1, 1, 23, tzinfo=UTC),
+    ]
     epoch = pl.DataFrame({"model_id": ["x", "y"], "ts": [1735689600, 1735689600_000]})
     times = load_usage(epoch).get_column("time").to_list()
     assert times == [datetime(2025, 1, 1, tzinfo=UTC)] * 2  # seconds and milliseconds
 
 
 def test_unreadable_values_are_reported_not_nulled():
-    frame = pl.DataFrame({"model_id": ["a", "b"], "date": ["2025-01-01", "soon"], "cost": ["1", "2"]})
+    frame = pl.DataFrame(
+        {"model_id": ["a", "b"], "date": ["2025-01-01", "soon"], "cost": ["1", "2"]}
+    )
     with pytest.raises(UsageColumnError, match="soon"):
         load_usage(frame)
     frame = pl.DataFrame({"model_id": ["a"], "cost": ["lots"]})
@@ -137,10 +156,19 @@ def test_unreadable_values_are_reported_not_nulled():
 
 
 def test_fetched_shape_round_trips():
-    tidy = pl.DataFrame({
-        "model_id": ["a"], "time": [datetime(2025, 1, 1, tzinfo=UTC)], "jobs": [3], "cost": [1.5],
-        "discount": [0.5], "api_key_cost": [1.0], "api_key_discount": [0.0], "granularity": ["day"],
-    }, schema=USAGE_SCHEMA)  # fmt: skip
+    tidy = pl.DataFrame(
+        {
+            "model_id": ["a"],
+            "time": [datetime(2025, 1, 1, tzinfo=UTC)],
+            "jobs": [3],
+            "cost": [1.5],
+            "discount": [0.5],
+            "api_key_cost": [1.0],
+            "api_key_discount": [0.0],
+            "granularity": ["day"],
+        },
+        schema=USAGE_SCHEMA,
+    )
     assert load_usage(tidy).equals(tidy)
 
 
@@ -175,10 +203,15 @@ def column_sets(draw):
     for canon, names in _SPELLINGS.items():
         if canon == "model_id" or draw(st.booleans()):
             chosen[canon] = draw(decorated(draw(st.sampled_from(names))))
-    noise = draw(st.lists(st.text(string.ascii_lowercase, min_size=3, max_size=8)
-                          .filter(lambda t: normalize_name(t) not in
-                                  {a for al in COLUMN_ALIASES.values() for a in al}),
-                          max_size=3, unique=True))
+    noise = draw(
+        st.lists(
+            st.text(string.ascii_lowercase, min_size=3, max_size=8).filter(
+                lambda t: normalize_name(t) not in {a for al in COLUMN_ALIASES.values() for a in al}
+            ),
+            max_size=3,
+            unique=True,
+        )
+    )
     return chosen, noise
 
 

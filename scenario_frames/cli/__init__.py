@@ -10,5 +10,12 @@ from __future__ import annotations
 from .common import DEMO_CREDENTIALS, DEMO_MODELS, MAX_DEMO_MODELS, has_credentials
 from .main import build_parser, error_text, main
 
-__all__ = ["DEMO_CREDENTIALS", "DEMO_MODELS", "MAX_DEMO_MODELS", "build_parser", "error_text",
-           "has_credentials", "main"]
+__all__ = [
+    "DEMO_CREDENTIALS",
+    "DEMO_MODELS",
+    "MAX_DEMO_MODELS",
+    "build_parser",
+    "error_text",
+    "has_credentials",
+    "main",
+]

@@ -31,7 +31,9 @@ def demo_models(text: str) -> int:
     try:
         n = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number of models, got {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"expected a whole number of models, got {text!r}"
+        ) from None
     if not 0 <= n <= MAX_DEMO_MODELS:
         raise argparse.ArgumentTypeError(f"must be between 0 and {MAX_DEMO_MODELS:,}, got {n:,}")
     return n
@@ -48,13 +50,19 @@ def seconds(*, zero: bool) -> Any:
             value = math.nan
         if not math.isfinite(value) or value < 0 or (value == 0 and not zero):
             raise argparse.ArgumentTypeError(
-                f"expected a number of seconds, {'0 or more' if zero else 'above 0'}, got {text!r}")
+                f"expected a number of seconds, {'0 or more' if zero else 'above 0'}, got {text!r}"
+            )
         return value
 
     return parse
 
 
-CREDENTIAL_VARS = ("SCENARIO_API_KEY", "SCENARIO_API_SECRET", "SCENARIO_SDK_API_KEY", "SCENARIO_SDK_API_SECRET")
+CREDENTIAL_VARS = (
+    "SCENARIO_API_KEY",
+    "SCENARIO_API_SECRET",
+    "SCENARIO_SDK_API_KEY",
+    "SCENARIO_SDK_API_SECRET",
+)
 
 
 def has_credentials() -> bool:
@@ -74,7 +82,6 @@ def check_base_url(url: str | None) -> None:
         raise ValueError(f"--base-url: {exc}") from None
 
 
-
 def check_checkpoint(folder: str | None) -> None:
     """Refuse an unusable ``--checkpoint`` (a file, a missing parent, no write access) by its flag."""
     if not folder:
@@ -86,7 +93,9 @@ def check_checkpoint(folder: str | None) -> None:
         raise ValueError(f"--checkpoint {path}: it exists and is not a folder; pass a folder")
     where = path if path.exists() else path.absolute().parent
     if not where.is_dir():
-        raise ValueError(f"--checkpoint {path}: its parent folder {where} does not exist; create it first")
+        raise ValueError(
+            f"--checkpoint {path}: its parent folder {where} does not exist; create it first"
+        )
     if not os.access(where, os.W_OK | os.X_OK):
         raise ValueError(f"--checkpoint {path}: {where} is not writable")
 
@@ -119,9 +128,14 @@ def add_connection_arguments(parser: argparse.ArgumentParser) -> argparse._Argum
     Declared once so ``snapshot`` and ``usage`` read them the same way; returns the group so a
     command can add its own transport flags to it.
     """
-    net = parser.add_argument_group("connection (credentials: SCENARIO_API_KEY / SCENARIO_API_SECRET)")
-    net.add_argument("--base-url", metavar="URL",
-                     help="API base URL (default: $SCENARIO_BASE_URL or the real service)")
+    net = parser.add_argument_group(
+        "connection (credentials: SCENARIO_API_KEY / SCENARIO_API_SECRET)"
+    )
+    net.add_argument(
+        "--base-url",
+        metavar="URL",
+        help="API base URL (default: $SCENARIO_BASE_URL or the real service)",
+    )
     net.add_argument("--no-progress", action="store_true", help="no progress bar")
     return net
 
@@ -133,18 +147,40 @@ def add_fetch_arguments(parser: argparse.ArgumentParser) -> None:
     process lists): set SCENARIO_API_KEY and SCENARIO_API_SECRET in the environment.
     """
     net = add_connection_arguments(parser)
-    net.add_argument("--workers", type=int, default=DEFAULT_WORKERS,
-                     help=f"concurrent requests for one listing (default {DEFAULT_WORKERS})")  # fmt: skip
-    net.add_argument("--checkpoint", metavar="DIR",
-                     help="folder keeping pages as they arrive; rerun the same command to resume")  # fmt: skip
+    net.add_argument(
+        "--workers",
+        type=int,
+        default=DEFAULT_WORKERS,
+        help=f"concurrent requests for one listing (default {DEFAULT_WORKERS})",
+    )
+    net.add_argument(
+        "--checkpoint",
+        metavar="DIR",
+        help="folder keeping pages as they arrive; rerun the same command to resume",
+    )
     net.add_argument("--max-attempts", type=int, default=8, help="attempts per request (default 8)")
-    net.add_argument("--deadline", type=seconds(zero=False), default=None, metavar="SECONDS",
-                     help="give up on a request after this long, retries and body included")  # fmt: skip
-    net.add_argument("--max-retry-after", type=seconds(zero=True), default=DEFAULT_MAX_RETRY_AFTER, metavar="SECONDS",
-                     help="longest Retry-After to wait for; a server asking more fails the request "
-                          f"(default {DEFAULT_MAX_RETRY_AFTER:g}, the official SDK's ceiling)")  # fmt: skip
-    net.add_argument("--max-page-bytes", type=int, default=DEFAULT_MAX_PAGE_BYTES, metavar="BYTES",
-                     help=f"largest page body read, decoded (default {DEFAULT_MAX_PAGE_BYTES:,})")  # fmt: skip
+    net.add_argument(
+        "--deadline",
+        type=seconds(zero=False),
+        default=None,
+        metavar="SECONDS",
+        help="give up on a request after this long, retries and body included",
+    )
+    net.add_argument(
+        "--max-retry-after",
+        type=seconds(zero=True),
+        default=DEFAULT_MAX_RETRY_AFTER,
+        metavar="SECONDS",
+        help="longest Retry-After to wait for; a server asking more fails the request "
+        f"(default {DEFAULT_MAX_RETRY_AFTER:g}, the official SDK's ceiling)",
+    )
+    net.add_argument(
+        "--max-page-bytes",
+        type=int,
+        default=DEFAULT_MAX_PAGE_BYTES,
+        metavar="BYTES",
+        help=f"largest page body read, decoded (default {DEFAULT_MAX_PAGE_BYTES:,})",
+    )
 
     q = parser.add_argument_group("query (GET /models parameters)")
     for name in QUERY_KWARGS:

@@ -28,8 +28,9 @@ def _kinds(text: str) -> tuple[str, ...]:
     kinds = tuple(k.strip() for k in text.split(",") if k.strip())
     unknown = [k for k in kinds if k not in ALL_FAULTS]
     if unknown:
-        raise argparse.ArgumentTypeError(f"unknown fault kind(s) {', '.join(unknown)}; "
-                                         f"choose among {', '.join(ALL_FAULTS)}")
+        raise argparse.ArgumentTypeError(
+            f"unknown fault kind(s) {', '.join(unknown)}; choose among {', '.join(ALL_FAULTS)}"
+        )
     return kinds
 
 
@@ -50,9 +51,11 @@ def check_args(args: argparse.Namespace) -> None:
     if args.retry_after < 0:
         raise ValueError(f"--retry-after cannot be negative, got {args.retry_after}")
     if not is_loopback_host(args.host) and not args.allow_remote:
-        raise ValueError(f"--host {args.host} is not a loopback address: the demo would be reachable "
-                         "from other machines with its public credentials; add --allow-remote to "
-                         "mean it, or drop --host (default 127.0.0.1)")
+        raise ValueError(
+            f"--host {args.host} is not a loopback address: the demo would be reachable "
+            "from other machines with its public credentials; add --allow-remote to "
+            "mean it, or drop --host (default 127.0.0.1)"
+        )
 
 
 def run_demo_server(args: argparse.Namespace) -> int:
@@ -63,18 +66,30 @@ def run_demo_server(args: argparse.Namespace) -> int:
 
     check_args(args)
     kinds = args.faults if args.faults is not None else ALL_FAULTS
-    faults = Faults(rate=args.fault_rate, kinds=kinds, seed=args.seed,
-                    retry_after=args.retry_after)
-    server = DemoServer(models=args.models, seed=args.seed, latency_ms=args.latency_ms,
-                        faults=faults, drift=args.drift, api_key=args.api_key,
-                        api_secret=args.api_secret, host=args.host, port=args.port)
+    faults = Faults(rate=args.fault_rate, kinds=kinds, seed=args.seed, retry_after=args.retry_after)
+    server = DemoServer(
+        models=args.models,
+        seed=args.seed,
+        latency_ms=args.latency_ms,
+        faults=faults,
+        drift=args.drift,
+        api_key=args.api_key,
+        api_secret=args.api_secret,
+        host=args.host,
+        port=args.port,
+    )
     try:
         server.start()
     except PortInUseError as exc:
-        raise ValueError(f"{exc.strerror}: choose another --port, or --port 0 for a free one") from None
+        raise ValueError(
+            f"{exc.strerror}: choose another --port, or --port 0 for a free one"
+        ) from None
     if not is_loopback_host(args.host):
-        log.warning("serving on %s, beyond loopback: anyone who can reach it can list the demo with "
-                    "its credentials", args.host)
+        log.warning(
+            "serving on %s, beyond loopback: anyone who can reach it can list the demo with "
+            "its credentials",
+            args.host,
+        )
     print(server.base_url, flush=True)
     print(f"catalog: {server.privacy_split().describe()} (seed {server.seed})")
     print(f"credentials: {server.credentials_note()}", flush=True)
@@ -98,7 +113,8 @@ def run_demo_server(args: argparse.Namespace) -> int:
 def register_demo_server(subs: argparse._SubParsersAction) -> None:
     """Add the ``demo-server`` subcommand."""
     p = subs.add_parser(
-        "demo-server", help="run the embedded demo Scenario API on loopback",
+        "demo-server",
+        help="run the embedded demo Scenario API on loopback",
         description=(
             "Serve a generated model catalog with the Scenario API's wire format.  Prints the "
             "base URL as the first line, then the catalog's public/private split and the "
@@ -109,26 +125,57 @@ def register_demo_server(subs: argparse._SubParsersAction) -> None:
             "--demo of this command uses."
         ),
     )
-    p.add_argument("--host", default="127.0.0.1",
-                   help="address to bind (default 127.0.0.1); an address other than loopback "
-                        "needs --allow-remote, since the demo credentials are public")
-    p.add_argument("--allow-remote", action="store_true",
-                   help="allow --host to be a non-loopback address (e.g. 0.0.0.0: every interface)")
+    p.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to bind (default 127.0.0.1); an address other than loopback "
+        "needs --allow-remote, since the demo credentials are public",
+    )
+    p.add_argument(
+        "--allow-remote",
+        action="store_true",
+        help="allow --host to be a non-loopback address (e.g. 0.0.0.0: every interface)",
+    )
     p.add_argument("--port", type=int, default=0, help="port to bind; 0 picks a free one (default)")
-    p.add_argument("--models", type=demo_models, default=DEMO_MODELS,
-                   help=f"catalog size, all privacies together (default {DEMO_MODELS:,}; "
-                        f"up to {MAX_DEMO_MODELS:,})")
-    p.add_argument("--seed", type=int, default=0, help="seed of the catalog and of the faults (default 0)")
+    p.add_argument(
+        "--models",
+        type=demo_models,
+        default=DEMO_MODELS,
+        help=f"catalog size, all privacies together (default {DEMO_MODELS:,}; "
+        f"up to {MAX_DEMO_MODELS:,})",
+    )
+    p.add_argument(
+        "--seed", type=int, default=0, help="seed of the catalog and of the faults (default 0)"
+    )
     p.add_argument("--latency-ms", type=float, default=0.0, help="delay added to every request")
-    p.add_argument("--fault-rate", type=float, default=0.0,
-                   help="share of requests that get a fault, 0..1 (default 0)")
-    p.add_argument("--faults", type=_kinds, default=None, metavar="KINDS",
-                   help="comma separated fault kinds (default: all of them: 429-seconds, "
-                        "429-date, 500, 502, 503, 504, reset, truncated, slow-body)")
-    p.add_argument("--retry-after", type=float, default=1.0, help="seconds announced by 429 answers")
-    p.add_argument("--drift", action="store_true",
-                   help="add fields and enum values the reference does not list to some models")
-    p.add_argument("--api-key", default="demo", help="API key accepted for HTTP Basic auth (default demo)")
-    p.add_argument("--api-secret", default="demo",
-                   help="API secret accepted for HTTP Basic auth (default demo)")
+    p.add_argument(
+        "--fault-rate",
+        type=float,
+        default=0.0,
+        help="share of requests that get a fault, 0..1 (default 0)",
+    )
+    p.add_argument(
+        "--faults",
+        type=_kinds,
+        default=None,
+        metavar="KINDS",
+        help="comma separated fault kinds (default: all of them: 429-seconds, "
+        "429-date, 500, 502, 503, 504, reset, truncated, slow-body)",
+    )
+    p.add_argument(
+        "--retry-after", type=float, default=1.0, help="seconds announced by 429 answers"
+    )
+    p.add_argument(
+        "--drift",
+        action="store_true",
+        help="add fields and enum values the reference does not list to some models",
+    )
+    p.add_argument(
+        "--api-key", default="demo", help="API key accepted for HTTP Basic auth (default demo)"
+    )
+    p.add_argument(
+        "--api-secret",
+        default="demo",
+        help="API secret accepted for HTTP Basic auth (default demo)",
+    )
     p.set_defaults(run=run_demo_server)

@@ -22,6 +22,7 @@ from ..errors import QueryError, ScenarioFramesError
 
 log = logging.getLogger("scenario_frames")
 
+
 def _add_global_flags(parser: argparse.ArgumentParser, *, sub: bool) -> None:
     """``--debug`` and ``-q``, accepted before and after the subcommand.
 
@@ -29,15 +30,17 @@ def _add_global_flags(parser: argparse.ArgumentParser, *, sub: bool) -> None:
     subcommand is not reset by the subparser's own default.
     """
     extra: dict[str, Any] = {"default": argparse.SUPPRESS} if sub else {}
-    parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs", **extra)
-    parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors in the log",
-                        **extra)
+    parser.add_argument(
+        "--debug", action="store_true", help="show tracebacks and debug logs", **extra
+    )
+    parser.add_argument(
+        "-q", "--quiet", action="store_true", help="only warnings and errors in the log", **extra
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser with every registered subcommand."""
     from . import demo_server, snapshot, usage
-
 
     parser = argparse.ArgumentParser(
         prog="scenario-frames",
@@ -48,16 +51,26 @@ def build_parser() -> argparse.ArgumentParser:
     subs = parser.add_subparsers(dest="command", metavar="COMMAND")
     subs.required = True
     # The explicit list of subcommands, in the order ``--help`` shows them.
-    for register in (snapshot.register_snapshot, snapshot.register_diff, usage.register_usage,
-                     demo_server.register_demo_server):
+    for register in (
+        snapshot.register_snapshot,
+        snapshot.register_diff,
+        usage.register_usage,
+        demo_server.register_demo_server,
+    ):
         register(subs)
     for sub in dict.fromkeys(subs.choices.values()):  # aliases map to the same parser
         _add_global_flags(sub, sub=True)
     return parser
 
 
-def _one_line_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
-                      file: TextIO | None = None, line: str | None = None) -> None:
+def _one_line_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: TextIO | None = None,
+    line: str | None = None,
+) -> None:
     """Show a warning as one log line: its text, without the file, line number or source."""
     logging.getLogger("scenario_frames").warning("%s", message)
 
@@ -77,7 +90,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     level = logging.DEBUG if args.debug else logging.WARNING if args.quiet else logging.INFO
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.basicConfig(
+        level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
     logging.getLogger().setLevel(level)  # basicConfig does nothing when called twice in-process
     shown = warnings.showwarning
     if not args.debug:

@@ -24,10 +24,22 @@ from .common import DEMO_MODELS, check_base_url, check_checkpoint, demo_models, 
 
 # The query flags we check under --incremental (snake_case argparse destinations).
 _QUERY_DESTS = (
-    "status", "type", "types", "tags", "collection_id", "collection_ids", "created_after",
-    "created_before", "updated_after", "updated_before", "sort_by", "sort_direction",
-    "blacklisted", "loaded_only", "original_assets",
-)  # fmt: skip
+    "status",
+    "type",
+    "types",
+    "tags",
+    "collection_id",
+    "collection_ids",
+    "created_after",
+    "created_before",
+    "updated_after",
+    "updated_before",
+    "sort_by",
+    "sort_direction",
+    "blacklisted",
+    "loaded_only",
+    "original_assets",
+)
 
 
 def register_snapshot(subs: argparse._SubParsersAction) -> None:
@@ -46,13 +58,28 @@ def register_snapshot(subs: argparse._SubParsersAction) -> None:
             "listings) and writes a new full snapshot merged from it."
         ),
     )
-    p.add_argument("--demo", action="store_true", help="snapshot the embedded demo API (no account needed)")
-    p.add_argument("--demo-models", type=demo_models, default=DEMO_MODELS, metavar="N",
-                   help=f"size of the demo catalog with --demo (default {DEMO_MODELS:,}, the one "
-                        "demo catalog every --demo serves)")
-    p.add_argument("--out", default="snapshots", metavar="DIR", help="folder holding the snapshots (default: snapshots)")
-    p.add_argument("--incremental", action="store_true",
-                   help="fetch only models updated since the latest snapshot in --out and merge")
+    p.add_argument(
+        "--demo", action="store_true", help="snapshot the embedded demo API (no account needed)"
+    )
+    p.add_argument(
+        "--demo-models",
+        type=demo_models,
+        default=DEMO_MODELS,
+        metavar="N",
+        help=f"size of the demo catalog with --demo (default {DEMO_MODELS:,}, the one "
+        "demo catalog every --demo serves)",
+    )
+    p.add_argument(
+        "--out",
+        default="snapshots",
+        metavar="DIR",
+        help="folder holding the snapshots (default: snapshots)",
+    )
+    p.add_argument(
+        "--incremental",
+        action="store_true",
+        help="fetch only models updated since the latest snapshot in --out and merge",
+    )
     from .common import add_fetch_arguments
 
     add_fetch_arguments(p)
@@ -73,7 +100,12 @@ def register_diff(subs: argparse._SubParsersAction) -> None:
     p.add_argument("old", help="older snapshot folder")
     p.add_argument("new", help="newer snapshot folder")
     p.add_argument("--json", action="store_true", help="print the diff as one JSON object")
-    p.add_argument("--limit", type=int, default=20, help="models listed per section in the summary (default 20)")
+    p.add_argument(
+        "--limit",
+        type=int,
+        default=20,
+        help="models listed per section in the summary (default 20)",
+    )
     p.set_defaults(run=run_diff)
 
 
@@ -107,9 +139,15 @@ def _client(args: argparse.Namespace) -> Iterator[Any]:
     with serve_demo(models=args.demo_models) as server:
         args.demo_split = server.privacy_split()
         workers = args.workers or 1
-        client = ScenarioClient(server.base_url, server.api_key, server.api_secret, max_attempts=args.max_attempts,
-                                deadline=args.deadline, pool_size=max(workers + 2, 4),
-                                **client_limits_from_args(args))
+        client = ScenarioClient(
+            server.base_url,
+            server.api_key,
+            server.api_secret,
+            max_attempts=args.max_attempts,
+            deadline=args.deadline,
+            pool_size=max(workers + 2, 4),
+            **client_limits_from_args(args),
+        )
         try:
             yield client
         finally:
@@ -138,9 +176,12 @@ class _Fetcher:
         a = self.args
         self.query = dict(query)
         catalog, result = fetch_catalog_pages(
-            client=self.client, workers=a.workers, checkpoint=a.checkpoint,
-            progress=not a.no_progress, **query,
-        )  # fmt: skip
+            client=self.client,
+            workers=a.workers,
+            checkpoint=a.checkpoint,
+            progress=not a.no_progress,
+            **query,
+        )
         self.fetched = True
         self.pages = None if a.checkpoint else result.pages
         return catalog
@@ -159,18 +200,24 @@ def _keep_pages(fetcher: _Fetcher, out: Path, exc: OSError) -> snap.SnapshotErro
     if fetcher.args.checkpoint:
         return snap.SnapshotError(
             f"{why}. The fetched pages are kept in the checkpoint folder {fetcher.args.checkpoint}: "
-            "fix the problem and rerun the same command to write them without requests")
+            "fix the problem and rerun the same command to write them without requests"
+        )
     try:
         import tempfile
 
         folder = Path(tempfile.mkdtemp(prefix="scenario-frames-pages-"))
-        query = {"privacy": fetcher.client.default_privacy} | {k: v for k, v in fetcher.query.items() if v is not None}
+        query = {"privacy": fetcher.client.default_privacy} | {
+            k: v for k, v in fetcher.query.items() if v is not None
+        }
         save_pages_checkpoint(folder, fetcher.client, query, fetcher.pages or [])
     except OSError as again:
-        return snap.SnapshotError(f"{why}; the fetched pages could not be kept either ({again.strerror or again})")
+        return snap.SnapshotError(
+            f"{why}; the fetched pages could not be kept either ({again.strerror or again})"
+        )
     return snap.SnapshotError(
         f"{why}. The {len(fetcher.pages or [])} fetched pages were kept in {folder}: fix the problem and "
-        f"rerun the same command with --checkpoint {folder} to write them without requests")
+        f"rerun the same command with --checkpoint {folder} to write them without requests"
+    )
 
 
 def _check_incremental_flags(args: argparse.Namespace) -> None:
@@ -183,7 +230,9 @@ def _check_incremental_flags(args: argparse.Namespace) -> None:
             "(or take a full snapshot with them)"
         )
     if getattr(args, "privacy", None) == "private":
-        raise ValueError("--incremental works on public listings only (the API offers updatedAfter there)")
+        raise ValueError(
+            "--incremental works on public listings only (the API offers updatedAfter there)"
+        )
 
 
 def check_flags(args: argparse.Namespace) -> None:
@@ -210,9 +259,11 @@ def check_flags(args: argparse.Namespace) -> None:
         raise ValueError(f"--deadline must be a positive number of seconds, got {args.deadline}")
     credentials = args.demo or has_credentials()
     if args.privacy == "private" and not credentials:
-        raise ValueError("--privacy private lists your team's models and needs your API key pair: "
-                         "set SCENARIO_API_KEY and SCENARIO_API_SECRET in the environment, or use "
-                         "--privacy public (or try --demo --privacy private)")
+        raise ValueError(
+            "--privacy private lists your team's models and needs your API key pair: "
+            "set SCENARIO_API_KEY and SCENARIO_API_SECRET in the environment, or use "
+            "--privacy public (or try --demo --privacy private)"
+        )
     if args.incremental:
         return  # the query is the latest snapshot's (checked by _check_incremental_flags)
     query = query_from_args(args)
@@ -237,7 +288,9 @@ def run_snapshot(args: argparse.Namespace) -> int:
     if args.incremental:
         _check_incremental_flags(args)
         if snap.latest_snapshot(out) is None:
-            raise ValueError(f"--incremental needs an earlier snapshot under {out}; take a full snapshot first")
+            raise ValueError(
+                f"--incremental needs an earlier snapshot under {out}; take a full snapshot first"
+            )
     snap.check_writable(out)
     with _client(args) as client:
         fetch = _Fetcher(args, client)
@@ -265,13 +318,17 @@ def demo_note(split: Any, privacy: str | None, listed: int) -> str:
     hidden = split.private + split.unlisted
     if privacy == "private":
         held = "listed here" if listed == hidden else f"{listed:,} of them match this query"
-        return (f"demo      {split.total:,} models, of which {hidden:,} private or unlisted ({held}, "
-                f"with the demo credentials demo/demo); the {split.public:,} public ones are listed "
-                "without --privacy private")
+        return (
+            f"demo      {split.total:,} models, of which {hidden:,} private or unlisted ({held}, "
+            f"with the demo credentials demo/demo); the {split.public:,} public ones are listed "
+            "without --privacy private"
+        )
     held = "listed here" if listed == split.public else f"{listed:,} of them match this query"
-    return (f"demo      {split.total:,} models, of which {split.public:,} public ({held}); "
-            f"--privacy private lists the {hidden:,} private and unlisted ones with the demo "
-            "credentials demo/demo")
+    return (
+        f"demo      {split.total:,} models, of which {split.public:,} public ({held}); "
+        f"--privacy private lists the {hidden:,} private and unlisted ones with the demo "
+        "credentials demo/demo"
+    )
 
 
 def _fmt_counts(pairs: list[tuple[str, int]], limit: int) -> str:
@@ -288,7 +345,9 @@ def snapshot_summary(path: str | os.PathLike[str]) -> str:
     if "models" in m.get("tables", {}):
         counts = (
             pl.read_parquet(folder / "models.parquet", columns=["type"])
-            .group_by("type").len().sort(["len", "type"], descending=[True, False])
+            .group_by("type")
+            .len()
+            .sort(["len", "type"], descending=[True, False])
         )
         types = [(t or "(none)", n) for t, n in counts.iter_rows()]
     query = " ".join(f"{k}={v}" for k, v in sorted((m.get("query") or {}).items())) or "(defaults)"
@@ -303,7 +362,8 @@ def snapshot_summary(path: str | os.PathLike[str]) -> str:
         "rows      " + _fmt_counts([(t, n) for t, n in rows.items() if t != "rejects"], 99),
         f"fetch     {m.get('duration_s', 0):.2f} s, {m.get('pages', 0):,} pages, "
         f"{m.get('requests', 0):,} requests, {m.get('retries', 0):,} retries",
-        f"rejects   {rows.get('rejects', 0):,}" + ("  (see rejects.parquet)" if rows.get("rejects") else ""),
+        f"rejects   {rows.get('rejects', 0):,}"
+        + ("  (see rejects.parquet)" if rows.get("rejects") else ""),
     ]
     return "\n".join(lines)
 

@@ -35,7 +35,6 @@ MANIFEST_FORMAT = "scenario_frames.usage"
 DEMO_USAGE_PRIVACIES = ("public",)
 
 
-
 def register_usage(subs: argparse._SubParsersAction) -> None:
     """Add the ``usage`` subcommand."""
     p = subs.add_parser(
@@ -50,16 +49,36 @@ def register_usage(subs: argparse._SubParsersAction) -> None:
             "two outputs join."
         ),
     )
-    p.add_argument("--start", required=True, metavar="DATE",
-                   help="first day of the period, included (e.g. 2025-01-01 or 2025-01-01T06:00:00Z)")
-    p.add_argument("--end", required=True, metavar="DATE",
-                   help="end of the period, excluded (2025-02-01 ends with 31 January)")
-    p.add_argument("--project-ids", nargs="+", metavar="ID", default=None,
-                   help="only these projects (space or comma separated)")
-    p.add_argument("--out", default="usage", metavar="DIR",
-                   help="folder for model_usage.parquet and manifest.json (default: ./usage)")
-    p.add_argument("--demo", action="store_true",
-                   help="start the embedded demo API in this process and use its demo credentials")
+    p.add_argument(
+        "--start",
+        required=True,
+        metavar="DATE",
+        help="first day of the period, included (e.g. 2025-01-01 or 2025-01-01T06:00:00Z)",
+    )
+    p.add_argument(
+        "--end",
+        required=True,
+        metavar="DATE",
+        help="end of the period, excluded (2025-02-01 ends with 31 January)",
+    )
+    p.add_argument(
+        "--project-ids",
+        nargs="+",
+        metavar="ID",
+        default=None,
+        help="only these projects (space or comma separated)",
+    )
+    p.add_argument(
+        "--out",
+        default="usage",
+        metavar="DIR",
+        help="folder for model_usage.parquet and manifest.json (default: ./usage)",
+    )
+    p.add_argument(
+        "--demo",
+        action="store_true",
+        help="start the embedded demo API in this process and use its demo credentials",
+    )
     add_connection_arguments(p)
     p.set_defaults(run=run_usage)
 
@@ -76,15 +95,19 @@ def _client_for(args: argparse.Namespace) -> Iterator[tuple[ScenarioClient, bool
 
         # The demo catalog of snapshot --demo; its team used public models, the ones that
         # snapshot --demo lists, so every usage row finds its model there.
-        with serve_demo(usage_privacies=DEMO_USAGE_PRIVACIES) as server, \
-                ScenarioClient(server.base_url, server.api_key, server.api_secret) as client:
+        with (
+            serve_demo(usage_privacies=DEMO_USAGE_PRIVACIES) as server,
+            ScenarioClient(server.base_url, server.api_key, server.api_secret) as client,
+        ):
             yield client, True
     else:
         check_base_url(args.base_url)
         if not has_credentials():
-            raise ValueError("usage is private to an account: set SCENARIO_API_KEY and "
-                             "SCENARIO_API_SECRET in the environment (the public access cannot "
-                             "read usage), or try --demo")
+            raise ValueError(
+                "usage is private to an account: set SCENARIO_API_KEY and "
+                "SCENARIO_API_SECRET in the environment (the public access cannot "
+                "read usage), or try --demo"
+            )
         with ScenarioClient(args.base_url) as client:
             yield client, False
 
@@ -101,17 +124,28 @@ def check_range(args: argparse.Namespace) -> None:
     """--start and --end readable and in order, in flag names, before anything starts."""
     start, end = _date_flag("--start", args.start), _date_flag("--end", args.end)
     if end <= start:
-        raise ValueError(f"--end ({iso_utc(end)}) must be after --start ({iso_utc(start)}); the "
-                         "period includes --start and excludes --end")
+        raise ValueError(
+            f"--end ({iso_utc(end)}) must be after --start ({iso_utc(start)}); the "
+            "period includes --start and excludes --end"
+        )
 
 
 def _project_ids(values: list[str] | None) -> list[str]:
     return [part.strip() for v in values or [] for part in v.split(",") if part.strip()]
 
 
-def build_manifest(usage: pl.DataFrame, *, start: datetime, end: datetime, project_ids: list[str],
-                   base_url: str, demo: bool, windows: list[tuple[datetime, datetime]],
-                   stats: dict[str, int], parquet: Path) -> dict[str, Any]:
+def build_manifest(
+    usage: pl.DataFrame,
+    *,
+    start: datetime,
+    end: datetime,
+    project_ids: list[str],
+    base_url: str,
+    demo: bool,
+    windows: list[tuple[datetime, datetime]],
+    stats: dict[str, int],
+    parquet: Path,
+) -> dict[str, Any]:
     """What the output holds and how it was made; holds no credential by construction."""
     from ..files import sha256_file
 
@@ -135,7 +169,11 @@ def build_manifest(usage: pl.DataFrame, *, start: datetime, end: datetime, proje
         "cost_cu": float(usage.get_column("cost").sum() or 0.0),
         "granularity": sorted(usage.get_column("granularity").drop_nulls().unique().to_list()),
         "columns": {name: str(dtype) for name, dtype in usage.schema.items()},
-        "file": {"name": parquet.name, "sha256": sha256_file(parquet), "bytes": parquet.stat().st_size},
+        "file": {
+            "name": parquet.name,
+            "sha256": sha256_file(parquet),
+            "bytes": parquet.stat().st_size,
+        },
     }
 
 
@@ -151,10 +189,12 @@ def summary_lines(usage: pl.DataFrame, manifest: dict[str, Any], top: int = 5) -
         f"{cost:,.1f} CU ({per_job})",
     ]
     if usage.height:
-        ranked = (usage.group_by("model_id")
-                  .agg(pl.col("cost").sum(), pl.col("jobs").sum())
-                  .sort(["cost", "model_id"], descending=[True, False])
-                  .head(top))
+        ranked = (
+            usage.group_by("model_id")
+            .agg(pl.col("cost").sum(), pl.col("jobs").sum())
+            .sort(["cost", "model_id"], descending=[True, False])
+            .head(top)
+        )
         lines.append(f"  top {ranked.height} models by CU:")
         for model_id, model_cost, model_jobs in ranked.iter_rows():
             lines.append(f"    {model_id:<28} {model_cost:>12,.1f} CU {model_jobs:>9,} jobs")
@@ -176,8 +216,13 @@ def run_usage(args: argparse.Namespace) -> int:
         # (the usage module logs a summary line either way).
         from ..listing.progress import is_interactive
 
-        usage = fetch_model_usage(start, end, project_ids or None, client=client,
-                                  progress=not args.no_progress and is_interactive())
+        usage = fetch_model_usage(
+            start,
+            end,
+            project_ids or None,
+            client=client,
+            progress=not args.no_progress and is_interactive(),
+        )
         stats = client.stats()
         base_url = client.base_url
     out.mkdir(parents=True, exist_ok=True)
@@ -185,10 +230,20 @@ def run_usage(args: argparse.Namespace) -> int:
     buf = io.BytesIO()
     usage.write_parquet(buf)
     atomic_write(parquet, buf.getvalue())  # a reader never sees half a file
-    manifest = build_manifest(usage, start=start, end=end, project_ids=project_ids,
-                              base_url=base_url, demo=demo, windows=windows, stats=stats,
-                              parquet=parquet)
-    atomic_write(out / MANIFEST_NAME, (json.dumps(manifest, indent=2) + "\n").encode(), sync_dir=True)
+    manifest = build_manifest(
+        usage,
+        start=start,
+        end=end,
+        project_ids=project_ids,
+        base_url=base_url,
+        demo=demo,
+        windows=windows,
+        stats=stats,
+        parquet=parquet,
+    )
+    atomic_write(
+        out / MANIFEST_NAME, (json.dumps(manifest, indent=2) + "\n").encode(), sync_dir=True
+    )
     for line in summary_lines(usage, manifest):
         print(line)
     print(f"wrote {parquet} and {out / MANIFEST_NAME}")

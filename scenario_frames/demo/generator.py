@@ -42,7 +42,7 @@ _B62_INDEX = {c: i for i, c in enumerate(_B62)}
 BASE_MS = 1_654_041_600_000  # 2022-06-01T00:00:00Z: creation time of index 0
 # Index i is created sqrt(i) * 1.5 days after BASE: the pace of creation grows over time
 # (300 models span about 26 days, 2,000 about 67 days, a million about 4 years).
-_PACE_MS_SQ = 129_600_000 ** 2
+_PACE_MS_SQ = 129_600_000**2
 TIE_PERIOD = 29  # indices i with i % 29 in 0..TIE_WIDTH-1 share one creation time
 TIE_WIDTH = 4
 _DAY_MS = 86_400_000
@@ -185,21 +185,110 @@ def _rid(rng: random.Random, prefix: str, n: int = 22) -> str:
 # ---------------------------------------------------------------------------------------------
 
 _NAME_WORDS = (
-    "Cinematic", "Réalisme", "Pixel", "Anime", "Watercolor", "Noir", "Isométrique", "Low-poly",
-    "Cyberpunk", "Studio Ghibli-ish", "Façade", "Crème", "Ñandú", "Zürich", "Smørrebrød",
-    "水墨画", "像素风", "東京ナイト", "한복", "Ελληνικό", "Портрет", "🎨", "🚀", "🐉", "✨",
-    "Character", "Sprite", "Landscape", "Portrait", "Icon", "Texture", "Voice", "Motion",
-)  # fmt: skip
-_NOUNS = ("Heroes", "Props", "Worlds", "Faces", "Tiles", "Weapons", "Potions", "Creatures",
-          "Skies", "Cards", "Badges", "Narrator", "Style", "Edit", "Kit")
+    "Cinematic",
+    "Réalisme",
+    "Pixel",
+    "Anime",
+    "Watercolor",
+    "Noir",
+    "Isométrique",
+    "Low-poly",
+    "Cyberpunk",
+    "Studio Ghibli-ish",
+    "Façade",
+    "Crème",
+    "Ñandú",
+    "Zürich",
+    "Smørrebrød",
+    "水墨画",
+    "像素风",
+    "東京ナイト",
+    "한복",
+    "Ελληνικό",
+    "Портрет",
+    "🎨",
+    "🚀",
+    "🐉",
+    "✨",
+    "Character",
+    "Sprite",
+    "Landscape",
+    "Portrait",
+    "Icon",
+    "Texture",
+    "Voice",
+    "Motion",
+)
+_NOUNS = (
+    "Heroes",
+    "Props",
+    "Worlds",
+    "Faces",
+    "Tiles",
+    "Weapons",
+    "Potions",
+    "Creatures",
+    "Skies",
+    "Cards",
+    "Badges",
+    "Narrator",
+    "Style",
+    "Edit",
+    "Kit",
+)
 _TAGS = (
-    "sci-fi", "landscape", "portrait", "anime", "pixel-art", "3d", "cartoon", "fantasy", "ui",
-    "icons", "texture", "photoreal", "watercolor", "isometric", "character", "voice", "video",
-    "game-asset", "concept-art", "low-poly", "sprite", "noir", "cyberpunk", "nature",
-    "architecture", "vehicle", "weapon", "creature", "food", "fashion",
-)  # fmt: skip
-_PROMPT_WORDS = ("a", "knight", "in", "misty", "forest", "neon", "city", "at", "night", "cute",
-                 "robot", "holding", "a", "lantern", "golden", "hour", "daiton", "sks", "castle")
+    "sci-fi",
+    "landscape",
+    "portrait",
+    "anime",
+    "pixel-art",
+    "3d",
+    "cartoon",
+    "fantasy",
+    "ui",
+    "icons",
+    "texture",
+    "photoreal",
+    "watercolor",
+    "isometric",
+    "character",
+    "voice",
+    "video",
+    "game-asset",
+    "concept-art",
+    "low-poly",
+    "sprite",
+    "noir",
+    "cyberpunk",
+    "nature",
+    "architecture",
+    "vehicle",
+    "weapon",
+    "creature",
+    "food",
+    "fashion",
+)
+_PROMPT_WORDS = (
+    "a",
+    "knight",
+    "in",
+    "misty",
+    "forest",
+    "neon",
+    "city",
+    "at",
+    "night",
+    "cute",
+    "robot",
+    "holding",
+    "a",
+    "lantern",
+    "golden",
+    "hour",
+    "daiton",
+    "sks",
+    "castle",
+)
 _SENTENCES = (
     "Generates highly detailed cinematic scenes.",
     "Trained on hand-painted game props with soft lighting.",
@@ -210,13 +299,41 @@ _SENTENCES = (
     "Short looping clips for UI motion.",
     "Reliable edits that keep the subject's identity.",
 )
-_BASE_MODELS = ("flux.1-dev", "flux.1-schnell", "stable-diffusion-v1-5", "stable-diffusion-xl-base-1.0",
-                "flux.2-dev", "qwen-image", "z-image")
+_BASE_MODELS = (
+    "flux.1-dev",
+    "flux.1-schnell",
+    "stable-diffusion-v1-5",
+    "stable-diffusion-xl-base-1.0",
+    "flux.2-dev",
+    "qwen-image",
+    "z-image",
+)
 _LANGUAGES = ("en", "fr", "de", "es", "ja", "zh", "ko", "pt", "it")
-_ARENA = {"img": "text_to_image", "vid": "image_to_video", "txt": "text_to_video",
-          "aud": "text_to_speech", "edit": "image_edit", "3d": "text_to_3d"}
-_INPUT_NAMES = ("prompt", "image", "mask", "seed", "guidance", "duration", "aspect_ratio", "style",
-                "loras", "lora_scales", "negative_prompt", "width", "height", "audio", "video")
+_ARENA = {
+    "img": "text_to_image",
+    "vid": "image_to_video",
+    "txt": "text_to_video",
+    "aud": "text_to_speech",
+    "edit": "image_edit",
+    "3d": "text_to_3d",
+}
+_INPUT_NAMES = (
+    "prompt",
+    "image",
+    "mask",
+    "seed",
+    "guidance",
+    "duration",
+    "aspect_ratio",
+    "style",
+    "loras",
+    "lora_scales",
+    "negative_prompt",
+    "width",
+    "height",
+    "audio",
+    "video",
+)
 _FILE_EXT = ("jpg", "png", "webp", "jpeg")
 _RESOLUTIONS = ("0.5K", "1K", "2K", "4K")
 _COLLECTIONS = tuple(f"collection_{_b62(_mix(k), 22)}" for k in range(12))
@@ -227,11 +344,26 @@ URL_SUFFIX = "?fm=webp&w=1024"  # transformed asset URLs carry this; originalAss
 # Model families: which types, their weights and their capabilities
 # ---------------------------------------------------------------------------------------------
 
-_SD_CAPS = ("txt2img", "img2img", "inpaint", "outpaint", "controlnet", "controlnet_img2img",
-            "controlnet_inpaint", "txt2img_ip_adapter", "img2img_ip_adapter", "inpaint_ip_adapter",
-            "controlnet_ip_adapter", "controlnet_inpaint_ip_adapter", "reference",
-            "controlnet_reference", "txt2img_texture", "img2img_texture", "controlnet_texture",
-            "reference_texture")
+_SD_CAPS = (
+    "txt2img",
+    "img2img",
+    "inpaint",
+    "outpaint",
+    "controlnet",
+    "controlnet_img2img",
+    "controlnet_inpaint",
+    "txt2img_ip_adapter",
+    "img2img_ip_adapter",
+    "inpaint_ip_adapter",
+    "controlnet_ip_adapter",
+    "controlnet_inpaint_ip_adapter",
+    "reference",
+    "controlnet_reference",
+    "txt2img_texture",
+    "img2img_texture",
+    "controlnet_texture",
+    "reference_texture",
+)
 _FLUX_CAPS = ("txt2img", "img2img", "inpaint", "controlnet", "txt2img_ip_adapter", "reference")
 _EDIT_CAPS = ("img2img", "reference", "txt2img")
 _PRO_CAPS = ("txt2img", "img2img")
@@ -262,8 +394,20 @@ def _family(mtype: str) -> str:
 
 # (type, weight): LoRAs dominate a real catalog, base and custom models are fewer.
 _TYPE_WEIGHTS: tuple[tuple[str, int], ...] = tuple(
-    (t, 30 if t == "flux.1-lora" else 14 if t == "custom" else 9 if t.endswith("lora")
-     else 6 if t == "elevenlabs-voice" else 5 if t.endswith("composition") else 3)
+    (
+        t,
+        30
+        if t == "flux.1-lora"
+        else 14
+        if t == "custom"
+        else 9
+        if t.endswith("lora")
+        else 6
+        if t == "elevenlabs-voice"
+        else 5
+        if t.endswith("composition")
+        else 3,
+    )
     for t in schema.MODEL_TYPES
 )
 _TYPE_TABLE: list[str] = [t for t, w in _TYPE_WEIGHTS for _ in range(w)]
@@ -331,8 +475,14 @@ def _type_table(types: tuple[str, ...] | None) -> list[str]:
     return table
 
 
-def facts(seed: int, index: int, *, drift: bool = False, blacklist_rate: float = 0.0,
-          types: tuple[str, ...] | None = None) -> Facts:
+def facts(
+    seed: int,
+    index: int,
+    *,
+    drift: bool = False,
+    blacklist_rate: float = 0.0,
+    types: tuple[str, ...] | None = None,
+) -> Facts:
     """The filter/sort facts of one model, a pure function of (seed, index).
 
     ``types`` restricts the model types drawn (e.g. to what a given client release knows).
@@ -350,8 +500,19 @@ def facts(seed: int, index: int, *, drift: bool = False, blacklist_rate: float =
         status = "trained"
     else:
         r = h3 % 100
-        status = ("trained" if r < 58 else "training" if r < 70 else "new" if r < 80
-                  else "failed" if r < 87 else "copying" if r < 92 else "training-canceled")
+        status = (
+            "trained"
+            if r < 58
+            else "training"
+            if r < 70
+            else "new"
+            if r < 80
+            else "failed"
+            if r < 87
+            else "copying"
+            if r < 92
+            else "training-canceled"
+        )
     if is_drift and (h3 >> 17) % 4 == 0:
         status = DRIFT_STATUS
     created = created_ms(index)
@@ -362,11 +523,26 @@ def facts(seed: int, index: int, *, drift: bool = False, blacklist_rate: float =
     tags = tuple(dict.fromkeys(_TAGS[(h5 >> (24 + 5 * k)) % len(_TAGS)] for k in range(ntags)))
     h6 = _h(seed, index, 6)
     ncol = h6 % 3
-    cols = tuple(dict.fromkeys(_COLLECTIONS[(h6 >> (8 + 4 * k)) % len(_COLLECTIONS)] for k in range(ncol)))
+    cols = tuple(
+        dict.fromkeys(_COLLECTIONS[(h6 >> (8 + 4 * k)) % len(_COLLECTIONS)] for k in range(ncol))
+    )
     loaded = (h6 >> 40) % 5 == 0
     blacklisted = ((h6 >> 48) % 1000) < blacklist_rate * 1000
-    return Facts(index, model_id(seed, index), privacy, mtype, status, created, updated, score,
-                 tags, cols, loaded, blacklisted, is_drift)
+    return Facts(
+        index,
+        model_id(seed, index),
+        privacy,
+        mtype,
+        status,
+        created,
+        updated,
+        score,
+        tags,
+        cols,
+        loaded,
+        blacklisted,
+        is_drift,
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -557,8 +733,6 @@ def _capabilities(c: _Ctx) -> list[str]:
     return caps
 
 
-
-
 def _children(path: str) -> tuple[Node, ...]:
     """The fields of the object or list node at ``path`` (a leaf has none: KeyError)."""
     node = NODES[path]
@@ -568,8 +742,15 @@ def _children(path: str) -> tuple[Node, ...]:
 
 
 _ARENA_FIELDS = _children("performanceStats.variants.arenaScore")
-_RES_BY_CAP = {"txt2audio": (None,), "audio2audio": (None,), "video2audio": (None,),
-               "txt2txt": (None,), "img2txt": (None,), "audio2txt": (None,), "video2txt": (None,)}
+_RES_BY_CAP = {
+    "txt2audio": (None,),
+    "audio2audio": (None,),
+    "video2audio": (None,),
+    "txt2txt": (None,),
+    "img2txt": (None,),
+    "audio2txt": (None,),
+    "video2txt": (None,),
+}
 _COST_BASE = {"video": 40.0, "3d": 25.0, "audio": 2.0, "text": 0.5, "img": 4.0}
 
 
@@ -606,20 +787,36 @@ def _performance(c: _Ctx) -> Any:
             tot75 = round(max(tot50, inf75) * rng.uniform(1.05, 1.6), 2)
             key = cap if res is None else f"{cap}:{res}"
             keys.append(key)
-            v: dict[str, Any] = {"capability": cap, "computedAt": c.iso_between(f.created, f.updated),
-                                 "variantKey": key}
+            v: dict[str, Any] = {
+                "capability": cap,
+                "computedAt": c.iso_between(f.created, f.updated),
+                "variantKey": key,
+            }
             if f.privacy == "public" and rng.random() < 0.35:
                 a = _generic(_ARENA_FIELDS, c)
                 rating = round(rng.uniform(900, 1350), 1)
                 half = round(rng.uniform(3, 25), 1)
-                a.update(arenaCategory={"video": _ARENA["txt"], "audio": _ARENA["aud"],
-                                        "3d": _ARENA["3d"]}.get(kind, _ARENA["img"]),
-                         rank=rng.randint(1, 120), rating=rating, ratingLower=round(rating - half, 1),
-                         ratingUpper=round(rating + half, 1), votes=rng.randint(50, 40000))
+                a.update(
+                    arenaCategory={
+                        "video": _ARENA["txt"],
+                        "audio": _ARENA["aud"],
+                        "3d": _ARENA["3d"],
+                    }.get(kind, _ARENA["img"]),
+                    rank=rng.randint(1, 120),
+                    rating=rating,
+                    ratingLower=round(rating - half, 1),
+                    ratingUpper=round(rating + half, 1),
+                    votes=rng.randint(50, 40000),
+                )
                 v["arenaScore"] = a
             if rng.random() < 0.95:
-                v.update(costPerAssetMaxCU=hi, costPerAssetMinCU=lo, costPerAssetP50CU=p50,
-                         inferenceLatencyP50Sec=inf50, inferenceLatencyP75Sec=inf75)
+                v.update(
+                    costPerAssetMaxCU=hi,
+                    costPerAssetMinCU=lo,
+                    costPerAssetP50CU=p50,
+                    inferenceLatencyP50Sec=inf50,
+                    inferenceLatencyP75Sec=inf75,
+                )
             if res is not None:
                 v["resolution"] = res
             v.update(totalLatencyP50Sec=tot50, totalLatencyP75Sec=tot75)
@@ -642,7 +839,10 @@ def _input_required(c: _Ctx, others: list[str]) -> dict[str, Any]:
     elif choice == 2:
         req = {"ifNotDefined": {other: f"give this input or {other}"}}
     elif choice == 3:
-        req = {"always": False, "conditionalValues": {other: {"operation": "in", "values": ["hd", 2]}}}
+        req = {
+            "always": False,
+            "conditionalValues": {other: {"operation": "in", "values": ["hd", 2]}},
+        }
     else:  # today's form (scenario-sdk 2.4): values per input, combined by an operator
         req = {"conditional": {"values": {other: ["hd", 2]}}}
         if rng.random() < 0.7:
@@ -656,9 +856,12 @@ def _one_input(c: _Ctx, itype: str, name: str, others: list[str], depth: int = 0
     """One input of a custom model, with the properties that type supports."""
     rng = c.rng
     inp: dict[str, Any] = {"name": name, "type": itype}
-    common = {"label": name.replace("_", " ").title() + rng.choice(("", " ✨", " (é)")),
-              "description": rng.choice(_SENTENCES), "hint": rng.choice(_SENTENCES),
-              "group": rng.choice(("basic", "advanced", "style"))}
+    common = {
+        "label": name.replace("_", " ").title() + rng.choice(("", " ✨", " (é)")),
+        "description": rng.choice(_SENTENCES),
+        "hint": rng.choice(_SENTENCES),
+        "group": rng.choice(("basic", "advanced", "style")),
+    }
     for k, v in common.items():
         if rng.random() < 0.8:
             inp[k] = v
@@ -667,9 +870,13 @@ def _one_input(c: _Ctx, itype: str, name: str, others: list[str], depth: int = 0
     if rng.random() < 0.3:
         inp["costImpact"] = rng.random() < 0.5
     if itype == "string":
-        inp.update(maxLength=rng.choice((200, 1000, 2000)), minLength=rng.choice((0, 1)),
-                   placeholder=c.prompt(), prompt=name.endswith("prompt"),
-                   promptSpark=rng.random() < 0.5)
+        inp.update(
+            maxLength=rng.choice((200, 1000, 2000)),
+            minLength=rng.choice((0, 1)),
+            placeholder=c.prompt(),
+            prompt=name.endswith("prompt"),
+            promptSpark=rng.random() < 0.5,
+        )
         if name == "color" or rng.random() < 0.1:
             inp["color"] = True
             inp["default"] = "#ff8800"
@@ -708,7 +915,9 @@ def _one_input(c: _Ctx, itype: str, name: str, others: list[str], depth: int = 0
     elif itype == "model":
         inp["default"] = c.other_model()
     elif itype == "model_array":
-        inp["modelTypes"] = rng.sample(("flux.1-lora", "flux.2-dev-lora", "qwen-image-lora", "zimage-lora"), 2)
+        inp["modelTypes"] = rng.sample(
+            ("flux.1-lora", "flux.2-dev-lora", "qwen-image-lora", "zimage-lora"), 2
+        )
         inp.update(max=rng.randint(1, 5), default=[])
     elif itype == "number_array":
         inp.update(min=-2, max=2, default=[1.0, 0.75])
@@ -716,8 +925,10 @@ def _one_input(c: _Ctx, itype: str, name: str, others: list[str], depth: int = 0
         inp["allowedValues"] = ["red", "green", "blue", "blanc", "黒"]
         inp["default"] = ["red"]
     elif itype == "inputs_array":
-        members = [_one_input(c, t, n, [], depth + 1) for t, n in
-                   (("string", "caption"), ("number", "weight"), ("file", "reference"))]
+        members = [
+            _one_input(c, t, n, [], depth + 1)
+            for t, n in (("string", "caption"), ("number", "weight"), ("file", "reference"))
+        ]
         inp["inputs"] = members
         inp["default"] = [{"caption": "first shot", "weight": 1}]
         inp.update(min=0, max=4)
@@ -733,17 +944,30 @@ def _inputs(c: _Ctx) -> Any:
     names: list[str] = []
     inputs = []
     for itype in order:
-        base = {"string": "prompt", "number": "guidance", "boolean": "enhance", "file": "image",
-                "file_array": "references", "model": "base_model", "model_array": "loras",
-                "number_array": "lora_scales", "string_array": "styles",
-                "inputs_array": "shots"}[itype]
+        base = {
+            "string": "prompt",
+            "number": "guidance",
+            "boolean": "enhance",
+            "file": "image",
+            "file_array": "references",
+            "model": "base_model",
+            "model_array": "loras",
+            "number_array": "lora_scales",
+            "string_array": "styles",
+            "inputs_array": "shots",
+        }[itype]
         names.append(base)
         inputs.append(_one_input(c, itype, base, names[:-1]))
     # A mask file next to the image, a colour string and every JSON type as a default.
     inputs.append(_one_input(c, "file", "mask", ["image"]))
     inputs.append(_one_input(c, "string", "color", names))
-    mixed = {"name": "mode", "type": "string", "allowedValues": [1, "a", True, None, {"k": 1}, [2, "b"], 2.5],
-             "default": {"k": 1}, "label": "Mode 🎛️"}
+    mixed = {
+        "name": "mode",
+        "type": "string",
+        "allowedValues": [1, "a", True, None, {"k": 1}, [2, "b"], 2.5],
+        "default": {"k": 1},
+        "label": "Mode 🎛️",
+    }
     inputs.append(mixed)
     c.input_names = [i["name"] for i in inputs]
     return inputs
@@ -753,17 +977,58 @@ def _parameters(c: _Ctx) -> Any:
     fam = _family(c.f.type)
     keys: tuple[str, ...]
     if fam == "voice":
-        keys = ("age", "cloneType", "gender", "language", "removeBackgroundNoise", "voiceDescription")
+        keys = (
+            "age",
+            "cloneType",
+            "gender",
+            "language",
+            "removeBackgroundNoise",
+            "voiceDescription",
+        )
     elif c.f.type.startswith("sd-1_5"):
-        keys = ("classPrompt", "conceptPrompt", "learningRate", "maxTrainSteps", "priorLossWeight",
-                "randomCrop", "randomCropRatio", "randomCropScale", "scaleLr", "seed",
-                "textEncoderTrainingRatio", "validationFrequency", "validationPrompt", "lrScheduler")
+        keys = (
+            "classPrompt",
+            "conceptPrompt",
+            "learningRate",
+            "maxTrainSteps",
+            "priorLossWeight",
+            "randomCrop",
+            "randomCropRatio",
+            "randomCropScale",
+            "scaleLr",
+            "seed",
+            "textEncoderTrainingRatio",
+            "validationFrequency",
+            "validationPrompt",
+            "lrScheduler",
+        )
     elif c.f.type.startswith("sd-xl"):
-        keys = ("conceptPrompt", "learningRateUnet", "learningRateTextEncoder", "numTextTrainSteps",
-                "numUNetTrainSteps", "lrScheduler", "rank", "seed", "priorLossWeight", "validationPrompt")
+        keys = (
+            "conceptPrompt",
+            "learningRateUnet",
+            "learningRateTextEncoder",
+            "numTextTrainSteps",
+            "numUNetTrainSteps",
+            "lrScheduler",
+            "rank",
+            "seed",
+            "priorLossWeight",
+            "validationPrompt",
+        )
     elif fam in ("lora", "edit-lora"):
-        keys = ("batchSize", "conceptPrompt", "learningRate", "learningRateTextEncoder", "maxTrainSteps",
-                "nbEpochs", "nbRepeats", "optimizeFor", "rank", "samplePrompts", "sampleSourceImages")
+        keys = (
+            "batchSize",
+            "conceptPrompt",
+            "learningRate",
+            "learningRateTextEncoder",
+            "maxTrainSteps",
+            "nbEpochs",
+            "nbRepeats",
+            "optimizeFor",
+            "rank",
+            "samplePrompts",
+            "sampleSourceImages",
+        )
     else:
         return _ABSENT
     out = {k: value_for(FIELDS[f"parameters.{k}"], c) for k in keys}
@@ -786,7 +1051,9 @@ def _epochs(c: _Ctx) -> Any:
         c.epochs.append(ep)
         item: dict[str, Any] = {"epoch": ep}
         if rng.random() < 0.7:
-            item["assets"] = [{"assetId": c.asset(), "url": c.url()} for _ in range(rng.randint(0, 3))]
+            item["assets"] = [
+                {"assetId": c.asset(), "url": c.url()} for _ in range(rng.randint(0, 3))
+            ]
         out.append(item)
     return out
 
@@ -818,27 +1085,42 @@ def _training_progress(c: _Ctx) -> Any:
     stage = rng.choice(schema.TRAINING_STAGES)
     out: dict[str, Any] = {"stage": stage, "updatedAt": c.f.updated}
     if rng.random() < 0.8:
-        out.update(position=rng.randint(0, 40), progress=round(rng.random(), 3),
-                   remainingTimeMs=rng.randint(0, 3_600_000), startedAt=started)
+        out.update(
+            position=rng.randint(0, 40),
+            progress=round(rng.random(), 3),
+            remainingTimeMs=rng.randint(0, 3_600_000),
+            startedAt=started,
+        )
     if stage == "pending-captcha":  # voice cloning waits for the user to read a captcha
         out["captchaImageUrl"] = c.url("captcha")
     elif stage == "ready-for-captcha":  # ... and comes back here after a failed step
-        out.update(retryableError=rng.choice(("captcha rejected", "time limit exceeded")),
-                   retryCount=rng.randint(1, 3))
+        out.update(
+            retryableError=rng.choice(("captcha rejected", "time limit exceeded")),
+            retryCount=rng.randint(1, 3),
+        )
     if c.f.drift:
         out["gpuPool"] = rng.choice(("a100", "h100"))
     return out
 
 
 def _training_stats(c: _Ctx) -> Any:
-    if c.f.status != "trained" or _family(c.f.type) in ("base", "edit-base", "custom", "composition"):
+    if c.f.status != "trained" or _family(c.f.type) in (
+        "base",
+        "edit-base",
+        "custom",
+        "composition",
+    ):
         return _ABSENT
     rng = c.rng
     queue = rng.randint(5, 900)
     train = rng.randint(300, 7200)
     start = c.f.created + queue * 1000
-    out = {"endedAt": iso_ms(start + train * 1000), "queueDuration": queue,
-           "startedAt": iso_ms(start), "trainDuration": train}
+    out = {
+        "endedAt": iso_ms(start + train * 1000),
+        "queueDuration": queue,
+        "startedAt": iso_ms(start),
+        "trainDuration": train,
+    }
     if rng.random() < 0.1:
         del out["endedAt"]
     return out
@@ -851,15 +1133,33 @@ def _ui_config(c: _Ctx) -> Any:
     names = c.input_names or ["prompt"]
     out: dict[str, Any] = {
         "inputProperties": {n: {"collapsed": rng.random() < 0.5} for n in names[:3]},
-        "lorasComponent": {"label": "LoRAs", "modelInput": "loras", "scaleInput": "lora_scales",
-                           "modelIdInput": "base_model"},
-        "presets": [{"fields": ["guidance", "enhance"], "presets": {"fast": [3, False], "quality": [7, True]}}],
-        "resolutionComponent": {"heightInput": "height", "label": "Taille", "widthInput": "width",
-                                "presets": [{"label": "Square", "width": 1024, "height": 1024},
-                                            {"label": "Portrait 📱", "width": 768, "height": 1344}]},
+        "lorasComponent": {
+            "label": "LoRAs",
+            "modelInput": "loras",
+            "scaleInput": "lora_scales",
+            "modelIdInput": "base_model",
+        },
+        "presets": [
+            {
+                "fields": ["guidance", "enhance"],
+                "presets": {"fast": [3, False], "quality": [7, True]},
+            }
+        ],
+        "resolutionComponent": {
+            "heightInput": "height",
+            "label": "Taille",
+            "widthInput": "width",
+            "presets": [
+                {"label": "Square", "width": 1024, "height": 1024},
+                {"label": "Portrait 📱", "width": 768, "height": 1344},
+            ],
+        },
         "selects": {"styles": {"multiple": True}},
-        "triggerGenerate": ({"label": "Generate", "after": rng.choice(names)} if rng.random() < 0.5
-                            else {"label": "Générer", "position": rng.choice(schema.TRIGGER_POSITIONS)}),
+        "triggerGenerate": (
+            {"label": "Generate", "after": rng.choice(names)}
+            if rng.random() < 0.5
+            else {"label": "Générer", "position": rng.choice(schema.TRIGGER_POSITIONS)}
+        ),
     }
     if rng.random() < 0.3:
         out["outputProperties"] = {"video": {"label": "Video"}, "audio": {"label": "Bande son"}}
@@ -947,8 +1247,9 @@ _LEAF_BUILDERS: dict[str, Any] = {
     "status": lambda c, f: c.f.status,
     "type": lambda c, f: c.f.type,
     "updatedAt": lambda c, f: iso_ms(c.f.updated),
-    "trainingImagesNumber": lambda c, f: (0 if _family(c.f.type) in ("base", "edit-base", "custom")
-                                          else c.rng.randint(3, 60)),
+    "trainingImagesNumber": lambda c, f: (
+        0 if _family(c.f.type) in ("base", "edit-base", "custom") else c.rng.randint(3, 60)
+    ),
     "accessRestrictions": _opt(0.5),
     "authorId": _opt(0.9),
     "compliantModelIds": lambda c, f: _compliant(c),
@@ -984,8 +1285,14 @@ _OBJECT_BUILDERS: dict[str, Any] = {
 _FIRST = ("capabilities", "epochs", "inputs", "trainingImages")
 
 
-def build_record(seed: int, index: int, *, drift: bool = False, blacklist_rate: float = 0.0,
-                 types: tuple[str, ...] | None = None) -> dict[str, Any]:
+def build_record(
+    seed: int,
+    index: int,
+    *,
+    drift: bool = False,
+    blacklist_rate: float = 0.0,
+    types: tuple[str, ...] | None = None,
+) -> dict[str, Any]:
     """The full API record of one model: a pure function of (seed, index, drift)."""
     f = facts(seed, index, drift=drift, blacklist_rate=blacklist_rate, types=types)
     return _record_from_facts(seed, f)
@@ -996,8 +1303,9 @@ def _record_from_facts(seed: int, f: Facts) -> dict[str, Any]:
     built: dict[str, Any] = {}
     for key in _FIRST:
         node = NODES[key]
-        built[key] = (_LEAF_BUILDERS[key](c, node) if isinstance(node, Field)
-                      else _OBJECT_BUILDERS[key](c))
+        built[key] = (
+            _LEAF_BUILDERS[key](c, node) if isinstance(node, Field) else _OBJECT_BUILDERS[key](c)
+        )
     rec: dict[str, Any] = {}
     for node in schema.MODEL.fields:
         key = node.key
@@ -1017,16 +1325,29 @@ def _record_from_facts(seed: int, f: Facts) -> dict[str, Any]:
 
 
 # Optional top-level keys a drift record may write as an explicit null when it has no value.
-_NULLABLE = ("epoch", "modelKeyword", "negativePromptEmbedding", "parentModelId",
-             "promptEmbedding", "shortDescription", "softDeletionOn", "thumbnail", "uiConfig")
+_NULLABLE = (
+    "epoch",
+    "modelKeyword",
+    "negativePromptEmbedding",
+    "parentModelId",
+    "promptEmbedding",
+    "shortDescription",
+    "softDeletionOn",
+    "thumbnail",
+    "uiConfig",
+)
 
 
 def _add_drift(rec: dict[str, Any], c: _Ctx) -> None:
     """What no release lists yet (the API grows): unknown fields of every JSON type at the top
     level and nested, and absent optional fields written as explicit nulls on some records."""
     rng = c.rng
-    rec["licensing"] = {"license": rng.choice(("cc-by-4.0", "proprietary")), "commercialUse": True,
-                        "attribution": {"required": rng.random() < 0.5}, "regions": ["eu", "us"]}
+    rec["licensing"] = {
+        "license": rng.choice(("cc-by-4.0", "proprietary")),
+        "commercialUse": True,
+        "attribution": {"required": rng.random() < 0.5},
+        "regions": ["eu", "us"],
+    }
     rec["popularity"] = round(rng.uniform(0, 100), 3)
     rec["downloads"] = rng.randint(0, 100_000)
     rec["featured"] = rng.random() < 0.2
@@ -1049,8 +1370,14 @@ def _add_drift(rec: dict[str, Any], c: _Ctx) -> None:
                 rec[key] = None
 
 
-def make_records(n: int, seed: int = 0, drift: bool = False, start: int = 0, *,
-                 types: Iterable[str] | None = None) -> list[dict[str, Any]]:
+def make_records(
+    n: int,
+    seed: int = 0,
+    drift: bool = False,
+    start: int = 0,
+    *,
+    types: Iterable[str] | None = None,
+) -> list[dict[str, Any]]:
     """``n`` API-shaped model records (camelCase) for indices ``start .. start+n-1``."""
     t = tuple(types) if types is not None else None
     return [build_record(seed, i, drift=drift, types=t) for i in range(start, start + n)]
@@ -1077,8 +1404,14 @@ class DemoCatalog:
     records stay pure functions of (seed, index).  All methods are thread-safe.
     """
 
-    def __init__(self, size: int = 2000, seed: int = 0, drift: bool = False,
-                 blacklist_rate: float = 0.0, types: Iterable[str] | None = None) -> None:
+    def __init__(
+        self,
+        size: int = 2000,
+        seed: int = 0,
+        drift: bool = False,
+        blacklist_rate: float = 0.0,
+        types: Iterable[str] | None = None,
+    ) -> None:
         if not 0 <= size <= 10_000_000:
             raise ValueError("catalog size must be between 0 and 10,000,000")
         self.seed = seed
@@ -1112,8 +1445,9 @@ class DemoCatalog:
         f = self._facts_cache.get(index)
         if f is not None:
             return f
-        f = facts(self.seed, index, drift=self.drift, blacklist_rate=self.blacklist_rate,
-                  types=self.types)
+        f = facts(
+            self.seed, index, drift=self.drift, blacklist_rate=self.blacklist_rate, types=self.types
+        )
         if index in self._updated or index in self._changes:
             ch = self._changes.get(index, {})
             kw: dict[str, Any] = {k: ch[k] for k in ("privacy", "status", "type") if k in ch}
@@ -1137,8 +1471,13 @@ class DemoCatalog:
         """
         ch = self._changes.get(index)
         if ch or index in self._updated:
-            base = facts(self.seed, index, drift=self.drift, blacklist_rate=self.blacklist_rate,
-                         types=self.types)
+            base = facts(
+                self.seed,
+                index,
+                drift=self.drift,
+                blacklist_rate=self.blacklist_rate,
+                types=self.types,
+            )
         else:
             base = self.facts(index)
         rec = _record_from_facts(self.seed, base)
@@ -1230,10 +1569,16 @@ class DemoCatalog:
                     _deep_merge(merged, ch)
                     if factor is not None:
                         base = self.record(i)
-                        ps = copy.deepcopy(merged.get("performanceStats") or base.get("performanceStats"))
+                        ps = copy.deepcopy(
+                            merged.get("performanceStats") or base.get("performanceStats")
+                        )
                         if ps:
                             for v in ps["variants"]:
-                                for k in ("costPerAssetMinCU", "costPerAssetP50CU", "costPerAssetMaxCU"):
+                                for k in (
+                                    "costPerAssetMinCU",
+                                    "costPerAssetP50CU",
+                                    "costPerAssetMaxCU",
+                                ):
                                     if k in v:
                                         v[k] = round(v[k] * factor, 2)
                             merged["performanceStats"] = ps
@@ -1251,9 +1596,15 @@ class DemoCatalog:
             return u if u is not None else updated_of(self.seed, index)
         return score_of(self.seed, index)
 
-    def ordered(self, sort_by: str, desc: bool, privacies: frozenset[str],
-                after: tuple[int | float, str] | None = None,
-                lo: float | None = None, hi: float | None = None) -> Iterator[int]:
+    def ordered(
+        self,
+        sort_by: str,
+        desc: bool,
+        privacies: frozenset[str],
+        after: tuple[int | float, str] | None = None,
+        lo: float | None = None,
+        hi: float | None = None,
+    ) -> Iterator[int]:
         """Live indices of the given privacies in (sort key, id) order, strictly past ``after``.
 
         ``lo``/``hi`` are exclusive bounds on the sort key that let a windowed listing start
@@ -1296,8 +1647,9 @@ class DemoCatalog:
             self._id_cache[index] = mid
         return mid
 
-    def _created_order(self, desc: bool, after: tuple[int | float, str] | None,
-                       lo: float | None, hi: float | None) -> Iterator[int]:
+    def _created_order(
+        self, desc: bool, after: tuple[int | float, str] | None, lo: float | None, hi: float | None
+    ) -> Iterator[int]:
         """Indices in (createdAt, id) order within the exclusive bounds, strictly past ``after``.
 
         The start is found by binary search on the monotone creation times; ids are only
@@ -1386,12 +1738,20 @@ class DemoCatalog:
                     order.extend(sorted((keyed[x][1] for x in range(a, b)), key=self.model_id))
                 a = b
             self._sorted[cache_key] = (self.version, order)
-            log.debug("sorted %d models by %s in %.2fs", len(order), sort_by, time.perf_counter() - t0)
+            log.debug(
+                "sorted %d models by %s in %.2fs", len(order), sort_by, time.perf_counter() - t0
+            )
             return order
 
-    def _sorted_order(self, sort_by: str, desc: bool, privacies: frozenset[str],
-                      after: tuple[int | float, str] | None, lo: float | None,
-                      hi: float | None) -> Iterator[int]:
+    def _sorted_order(
+        self,
+        sort_by: str,
+        desc: bool,
+        privacies: frozenset[str],
+        after: tuple[int | float, str] | None,
+        lo: float | None,
+        hi: float | None,
+    ) -> Iterator[int]:
         order = self._sorted_list(sort_by, privacies)
 
         def full(j: int) -> tuple[int | float, str]:

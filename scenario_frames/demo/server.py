@@ -77,20 +77,41 @@ try:  # orjson is a runtime dependency; the stdlib fallback keeps the demo impor
     def _dumps(obj: Any) -> bytes:
         return orjson.dumps(obj)
 except ImportError:  # pragma: no cover
+
     def _dumps(obj: Any) -> bytes:
         return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode()
+
 
 log = logging.getLogger(__name__)
 
 ALL_FAULTS: tuple[str, ...] = (
-    "429-seconds", "429-date", "500", "502", "503", "504", "reset", "truncated", "slow-body",
-)  # fmt: skip
+    "429-seconds",
+    "429-date",
+    "500",
+    "502",
+    "503",
+    "504",
+    "reset",
+    "truncated",
+    "slow-body",
+)
 PUBLIC_TOKEN = "public-auth-token"
-USAGE_TYPES = ("usages", "activity", "consumption", "model-usages", "asset-usages",
-               "nsfw-usages", "quality-gate-usages")
-TIME_RANGES = {"last-hour": timedelta(hours=1), "last-day": timedelta(days=1),
-               "last-three-days": timedelta(days=3), "last-seven-days": timedelta(days=7),
-               "last-thirty-one-days": timedelta(days=31)}
+USAGE_TYPES = (
+    "usages",
+    "activity",
+    "consumption",
+    "model-usages",
+    "asset-usages",
+    "nsfw-usages",
+    "quality-gate-usages",
+)
+TIME_RANGES = {
+    "last-hour": timedelta(hours=1),
+    "last-day": timedelta(days=1),
+    "last-three-days": timedelta(days=3),
+    "last-seven-days": timedelta(days=7),
+    "last-thirty-one-days": timedelta(days=31),
+}
 MAX_USAGE_DAYS = 120
 _URL_SUFFIX = g.URL_SUFFIX.encode()
 _LIST_PARAMS = (*LIST_PARAMS, "projectIds")  # comma-joined when repeated
@@ -239,21 +260,36 @@ class PrivacySplit:
     def describe(self) -> str:
         """``2,000 models: 1,212 public, 608 private, 180 unlisted`` (``about`` when estimated)."""
         about = "" if self.exact else "about "
-        return (f"{self.total:,} models: {about}{self.public:,} public, {self.private:,} private, "
-                f"{self.unlisted:,} unlisted")
+        return (
+            f"{self.total:,} models: {about}{self.public:,} public, {self.private:,} private, "
+            f"{self.unlisted:,} unlisted"
+        )
 
 
 class DemoServer:
     """The demo Scenario API over a ``DemoCatalog``; start/stop it or use it as a context manager."""
 
-    def __init__(self, models: int = DEMO_MODELS, seed: int = DEMO_SEED, latency_ms: float = 0.0,
-                 faults: Faults | None = None, drift: bool = False,
-                 api_key: str = DEMO_API_KEY, api_secret: str = DEMO_API_SECRET, host: str = "127.0.0.1", port: int = 0,
-                 catalog: DemoCatalog | None = None, usage_models: int = 300,
-                 types: tuple[str, ...] | None = None,
-                 usage_privacies: tuple[str, ...] = USAGE_PRIVACIES) -> None:
-        self.catalog = catalog if catalog is not None else DemoCatalog(models, seed=seed, drift=drift,
-                                                                       types=types)
+    def __init__(
+        self,
+        models: int = DEMO_MODELS,
+        seed: int = DEMO_SEED,
+        latency_ms: float = 0.0,
+        faults: Faults | None = None,
+        drift: bool = False,
+        api_key: str = DEMO_API_KEY,
+        api_secret: str = DEMO_API_SECRET,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        catalog: DemoCatalog | None = None,
+        usage_models: int = 300,
+        types: tuple[str, ...] | None = None,
+        usage_privacies: tuple[str, ...] = USAGE_PRIVACIES,
+    ) -> None:
+        self.catalog = (
+            catalog
+            if catalog is not None
+            else DemoCatalog(models, seed=seed, drift=drift, types=types)
+        )
         self.seed = self.catalog.seed
         self.latency_ms = latency_ms
         self.faults = faults if faults is not None else Faults()
@@ -265,7 +301,9 @@ class DemoServer:
         self.port = port
         self.stats = Stats()
         self._secret = os.urandom(32)
-        self._known_types = set(schema.MODEL_TYPES) | ({g.DRIFT_TYPE} if self.catalog.drift else set())
+        self._known_types = set(schema.MODEL_TYPES) | (
+            {g.DRIFT_TYPE} if self.catalog.drift else set()
+        )
         if self.catalog.types:
             self._known_types |= set(self.catalog.types)
         self._cache: dict[int, bytes] = {}
@@ -294,21 +332,33 @@ class DemoServer:
                 raise PortInUseError(exc.errno, self.host, self.port) from None
             raise
         self.port = self._httpd.server_address[1]
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name=f"demo-server-{self.port}", daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=f"demo-server-{self.port}",
+            daemon=True,
+        )
         self._thread.start()
         if log.isEnabledFor(logging.INFO):  # the split costs a pass over the catalog
-            log.info("demo Scenario API at %s serving %s; %s", self.base_url,
-                     self.privacy_split().describe(), self.credentials_note())
+            log.info(
+                "demo Scenario API at %s serving %s; %s",
+                self.base_url,
+                self.privacy_split().describe(),
+                self.credentials_note(),
+            )
         return self
 
     def credentials_note(self) -> str:
         """Which credentials list what; names the key pair only when it is the public demo one."""
-        pair = (f"HTTP Basic {DEMO_API_KEY}/{DEMO_API_SECRET}"
-                if (self.api_key, self.api_secret) == (DEMO_API_KEY, DEMO_API_SECRET)
-                else "the configured key pair (HTTP Basic)")
-        return (f"{pair} lists the private and unlisted models (and usage), "
-                "'Authorization: public-auth-token' the public ones")
+        pair = (
+            f"HTTP Basic {DEMO_API_KEY}/{DEMO_API_SECRET}"
+            if (self.api_key, self.api_secret) == (DEMO_API_KEY, DEMO_API_SECRET)
+            else "the configured key pair (HTTP Basic)"
+        )
+        return (
+            f"{pair} lists the private and unlisted models (and usage), "
+            "'Authorization: public-auth-token' the public ones"
+        )
 
     def privacy_split(self) -> PrivacySplit:
         """How many models are public, private and unlisted right now.
@@ -322,8 +372,10 @@ class DemoServer:
             return cached[1]
         total = len(cat)
         if total <= _SPLIT_EXACT_UP_TO:
-            public, private = (sum(1 for _ in cat.ordered("createdAt", False, frozenset({p})))
-                               for p in ("public", "private"))
+            public, private = (
+                sum(1 for _ in cat.ordered("createdAt", False, frozenset({p})))
+                for p in ("public", "private")
+            )
             split = PrivacySplit(public, private, total - public - private)
             self._split = ((cat.version, total), split)
             return split
@@ -377,8 +429,11 @@ class DemoServer:
         except (binascii.Error, UnicodeDecodeError):
             return "invalid"
         key, sep, secret = decoded.partition(":")
-        ok = sep and hmac.compare_digest(key.encode(), self.api_key.encode()) and \
-            hmac.compare_digest(secret.encode(), self.api_secret.encode())
+        ok = (
+            sep
+            and hmac.compare_digest(key.encode(), self.api_key.encode())
+            and hmac.compare_digest(secret.encode(), self.api_secret.encode())
+        )
         return "basic" if ok else "invalid"
 
     # -- tokens -----------------------------------------------------------------------------
@@ -386,20 +441,26 @@ class DemoServer:
     @staticmethod
     def fingerprint(params: Mapping[str, str]) -> str:
         """What a pagination token is bound to: every parameter but pageSize and the token."""
-        items = sorted((k, v) for k, v in params.items() if k not in ("pageSize", "paginationToken"))
+        items = sorted(
+            (k, v) for k, v in params.items() if k not in ("pageSize", "paginationToken")
+        )
         return hashlib.sha256(_dumps(items)).hexdigest()[:24]
 
     def make_token(self, fp: str, key: int | float, mid: str) -> str:
         payload = _dumps({"f": fp, "k": key, "i": mid})
         mac = hmac.new(self._secret, payload, hashlib.sha256).digest()[:18]
-        return (base64.urlsafe_b64encode(payload).rstrip(b"=") + b"."
-                + base64.urlsafe_b64encode(mac)).decode()
+        return (
+            base64.urlsafe_b64encode(payload).rstrip(b"=") + b"." + base64.urlsafe_b64encode(mac)
+        ).decode()
 
     def read_token(self, token: str, fp: str) -> tuple[int | float, str]:
         """The (sort key, id) a token resumes after; 400 when forged or from another query."""
-        bad = _ApiError(400, "paginationToken is not valid for this query: it was altered, or it "
-                             "comes from a request with other parameters (only pageSize may change)",
-                        "invalid-pagination-token")
+        bad = _ApiError(
+            400,
+            "paginationToken is not valid for this query: it was altered, or it "
+            "comes from a request with other parameters (only pageSize may change)",
+            "invalid-pagination-token",
+        )
         try:
             body, _, mac = token.partition(".")
             payload = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
@@ -435,24 +496,34 @@ class DemoServer:
     def list_models(self, params: dict[str, str], auth: str) -> bytes:
         """The body of one ``GET /v1/models`` page (raises _ApiError for 4xx answers)."""
         if auth in ("none", "invalid"):
-            raise _ApiError(401, "missing or invalid credentials: use HTTP Basic with your API key "
-                                 "and secret, or the header 'Authorization: public-auth-token' "
-                                 "with privacy=public", "unauthorized")
+            raise _ApiError(
+                401,
+                "missing or invalid credentials: use HTTP Basic with your API key "
+                "and secret, or the header 'Authorization: public-auth-token' "
+                "with privacy=public",
+                "unauthorized",
+            )
         rule = first_broken_rule(params, self._known_types)
         if rule is not None:
             raise _ApiError(400, f"Invalid query ({rule.id}): {rule.message}", rule.id)
         privacy = params.get("privacy", "private")
         if auth == "public" and privacy != "public":
-            raise _ApiError(403, "the public-auth-token may only list public models: add "
-                                 "privacy=public (private is the default), or use your API key "
-                                 "and secret", "public-token-private-listing")
+            raise _ApiError(
+                403,
+                "the public-auth-token may only list public models: add "
+                "privacy=public (private is the default), or use your API key "
+                "and secret",
+                "public-token-private-listing",
+            )
         page_size = int(params.get("pageSize", "100"))
         explicit_sort = params.get("sortBy")
         sort_by = explicit_sort or ("score" if privacy == "public" else "createdAt")
         desc = params.get("sortDirection", "desc") != "asc" if explicit_sort else True
         if privacy == "public" and sort_by == "score":
             desc = True
-        privacies = frozenset({"public"}) if privacy == "public" else frozenset({"private", "unlisted"})
+        privacies = (
+            frozenset({"public"}) if privacy == "public" else frozenset({"private", "unlisted"})
+        )
         fp = self.fingerprint(params)
         after = None
         if params.get("paginationToken"):
@@ -482,8 +553,12 @@ class DemoServer:
             body = body.replace(_URL_SUFFIX, b"")
         return body
 
-    def _filter(self, p: Mapping[str, str], created: tuple[float | None, float | None],
-                updated: tuple[float | None, float | None]) -> Callable[[g.Facts], bool]:
+    def _filter(
+        self,
+        p: Mapping[str, str],
+        created: tuple[float | None, float | None],
+        updated: tuple[float | None, float | None],
+    ) -> Callable[[g.Facts], bool]:
         """A predicate on a model's facts implementing the query's filters.
 
         ``created`` and ``updated`` are the exclusive (after, before) bounds in epoch ms.
@@ -561,43 +636,66 @@ class DemoServer:
         cost = round(jobs * unit, 2)
         discount = round(cost * ((h >> 20) % 30) / 100.0, 2)
         api_share = ((h >> 28) % 101) / 100.0
-        return {"time": iso_ms(day * g._DAY_MS), "jobs": jobs, "cost": cost, "discount": discount,
-                "apiKeyCost": round(cost * api_share, 2),
-                "apiKeyDiscount": round(discount * api_share, 2)}
+        return {
+            "time": iso_ms(day * g._DAY_MS),
+            "jobs": jobs,
+            "cost": cost,
+            "discount": discount,
+            "apiKeyCost": round(cost * api_share, 2),
+            "apiKeyDiscount": round(discount * api_share, 2),
+        }
 
     def usages(self, params: dict[str, str], auth: str) -> bytes:
         """The body of ``GET /v1/usages`` (only ``model-usages`` carries data in the demo)."""
         if auth in ("none", "invalid"):
-            raise _ApiError(401, "missing or invalid credentials: usages need your API key and secret",
-                            "unauthorized")
+            raise _ApiError(
+                401,
+                "missing or invalid credentials: usages need your API key and secret",
+                "unauthorized",
+            )
         if auth != "basic":
             raise _ApiError(403, "usages are not available with the public-auth-token", "forbidden")
         kinds = _split(params.get("type", "usages"))
         unknown = [k for k in kinds if k not in USAGE_TYPES]
         if unknown:
-            raise _ApiError(400, f"type must be among {', '.join(USAGE_TYPES)}; got {', '.join(unknown)}",
-                            "usage-type-enum")
+            raise _ApiError(
+                400,
+                f"type must be among {', '.join(USAGE_TYPES)}; got {', '.join(unknown)}",
+                "usage-type-enum",
+            )
         start_s, end_s = params.get("startDate"), params.get("endDate")
         if (start_s is None) != (end_s is None):
-            raise _ApiError(400, "startDate and endDate go together: give both or neither",
-                            "usage-dates-both-or-neither")
+            raise _ApiError(
+                400,
+                "startDate and endDate go together: give both or neither",
+                "usage-dates-both-or-neither",
+            )
         if start_s is not None and end_s is not None:
             try:
                 start, end = parse_iso(start_s), parse_iso(end_s)
             except ValueError:
-                raise _ApiError(400, "startDate and endDate must be ISO 8601 dates", "iso-date") from None
+                raise _ApiError(
+                    400, "startDate and endDate must be ISO 8601 dates", "iso-date"
+                ) from None
         else:
             tr = params.get("timeRange", "last-thirty-one-days")
             if tr not in TIME_RANGES:
-                raise _ApiError(400, f"timeRange must be one of {', '.join(TIME_RANGES)}",
-                                "usage-time-range-enum")
+                raise _ApiError(
+                    400,
+                    f"timeRange must be one of {', '.join(TIME_RANGES)}",
+                    "usage-time-range-enum",
+                )
             end = datetime.now(UTC)
             start = end - TIME_RANGES[tr]
         if end < start:
             raise _ApiError(400, "endDate must not be before startDate", "usage-date-order")
         if end - start > timedelta(days=MAX_USAGE_DAYS):
-            raise _ApiError(400, f"the range from startDate to endDate is over {MAX_USAGE_DAYS} days: "
-                                 "split it into several calls", "usage-range-too-long")
+            raise _ApiError(
+                400,
+                f"the range from startDate to endDate is over {MAX_USAGE_DAYS} days: "
+                "split it into several calls",
+                "usage-range-too-long",
+            )
         out: dict[str, Any] = {}
         for kind in kinds:
             if kind != "model-usages":
@@ -701,20 +799,35 @@ class _Handler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
 
-    def _answer(self, demo: DemoServer, path: str, params: dict[str, str], auth: str,
-                fault: str | None) -> tuple[int | None, bytes, dict[str, str]]:
+    def _answer(
+        self, demo: DemoServer, path: str, params: dict[str, str], auth: str, fault: str | None
+    ) -> tuple[int | None, bytes, dict[str, str]]:
         """Status (None for a reset), body and extra headers of one request."""
         if fault == "reset":
             return None, b"", {}
         if fault in ("429-seconds", "429-date"):
             delay = demo.faults.retry_after
-            ra = (str(max(0, math.ceil(delay))) if fault == "429-seconds"
-                  else formatdate(time.time() + delay, usegmt=True))
-            return 429, _dumps({"message": "Too many requests: slow down and retry later",
-                                "reason": "rate-limited"}), {"Retry-After": ra}
+            ra = (
+                str(max(0, math.ceil(delay)))
+                if fault == "429-seconds"
+                else formatdate(time.time() + delay, usegmt=True)
+            )
+            return (
+                429,
+                _dumps(
+                    {
+                        "message": "Too many requests: slow down and retry later",
+                        "reason": "rate-limited",
+                    }
+                ),
+                {"Retry-After": ra},
+            )
         if fault in ("500", "502", "503", "504"):
-            return int(fault), _dumps({"message": f"injected server error {fault}",
-                                       "reason": "injected-fault"}), {}
+            return (
+                int(fault),
+                _dumps({"message": f"injected server error {fault}", "reason": "injected-fault"}),
+                {},
+            )
         try:
             if path == "/v1/models":
                 return 200, demo.list_models(params, auth), {}
@@ -729,7 +842,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _not_allowed(self) -> None:
         self.server.demo.stats._count_request()
-        self._send_body(405, _dumps({"message": f"{self.command} is not supported by the demo", "reason": "method"}))
+        self._send_body(
+            405,
+            _dumps({"message": f"{self.command} is not supported by the demo", "reason": "method"}),
+        )
 
     do_POST = do_PUT = do_DELETE = do_PATCH = _not_allowed  # noqa: N815
 
@@ -740,8 +856,13 @@ class _Handler(BaseHTTPRequestHandler):
             self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             self.connection.close()
 
-    def _send_body(self, status: int, body: bytes, headers: Mapping[str, str] | None = None,
-                   fault: str | None = None) -> None:
+    def _send_body(
+        self,
+        status: int,
+        body: bytes,
+        headers: Mapping[str, str] | None = None,
+        fault: str | None = None,
+    ) -> None:
         accept = self.headers.get("Accept-Encoding", "")
         gz = "gzip" in accept.lower() and len(body) > 512
         if gz:
@@ -765,7 +886,7 @@ class _Handler(BaseHTTPRequestHandler):
             step = max(1, math.ceil(len(body) / chunks))
             pause = self.server.demo.faults.slow_body_s / chunks
             for start in range(0, len(body), step):
-                self.wfile.write(body[start:start + step])
+                self.wfile.write(body[start : start + step])
                 time.sleep(pause)
             return
         self.wfile.write(body)
@@ -805,9 +926,21 @@ def serve_demo(
     ``usage_privacies`` which privacies they are drawn from; ``types`` restricts model types.
     Yields the started server; ``server.base_url`` is the URL.
     """
-    server = DemoServer(models=models, seed=seed, latency_ms=latency_ms, faults=faults, drift=drift,
-                        api_key=api_key, api_secret=api_secret, host=host, port=port, catalog=catalog,
-                        usage_models=usage_models, types=types, usage_privacies=usage_privacies)
+    server = DemoServer(
+        models=models,
+        seed=seed,
+        latency_ms=latency_ms,
+        faults=faults,
+        drift=drift,
+        api_key=api_key,
+        api_secret=api_secret,
+        host=host,
+        port=port,
+        catalog=catalog,
+        usage_models=usage_models,
+        types=types,
+        usage_privacies=usage_privacies,
+    )
     server.start()
     try:
         yield server

@@ -85,15 +85,20 @@ class Checkpoint:
     def _page(self, pid: int, index: int) -> Path:
         return self.folder / f"part-{pid:05d}-{index:06d}.json"
 
-    def open(self, fingerprint: str, description: dict[str, Any], mode: str) -> tuple[str, list[Partition]]:
+    def open(
+        self, fingerprint: str, description: dict[str, Any], mode: str
+    ) -> tuple[str, list[Partition]]:
         """Start a new checkpoint or load a matching one; returns (mode, partitions)."""
         self.folder.mkdir(parents=True, exist_ok=True)
         head = self.folder / "checkpoint.json"
         info = orjson.loads(head.read_bytes()) if head.exists() else None
         if info is not None and info.get("consumed"):
             # Its fetch was finished and written: nothing to resume, so this is a new fetch.
-            log.info("checkpoint %s was already written as snapshot %s: starting a fresh fetch in it",
-                     self.folder, info["consumed"])  # fmt: skip
+            log.info(
+                "checkpoint %s was already written as snapshot %s: starting a fresh fetch in it",
+                self.folder,
+                info["consumed"],
+            )
             _drop_pages(self.folder)
         elif info is not None:
             if info.get("fingerprint") != fingerprint:
@@ -115,8 +120,13 @@ class Checkpoint:
             return str(info.get("mode", mode)), parts
         now = datetime.now(UTC)
         self.started_at = now.replace(microsecond=now.microsecond // 1000 * 1000)  # as stored
-        info = {"format": self.FORMAT, "fingerprint": fingerprint, "mode": mode,
-                "started_at": iso_utc(self.started_at), **description}  # fmt: skip
+        info = {
+            "format": self.FORMAT,
+            "fingerprint": fingerprint,
+            "mode": mode,
+            "started_at": iso_utc(self.started_at),
+            **description,
+        }
         atomic_write(head, orjson.dumps(info, option=orjson.OPT_INDENT_2), sync_dir=True)
         return mode, []
 
@@ -141,7 +151,9 @@ def consume_checkpoint(folder: str | os.PathLike[str], snapshot: str) -> None:
     if not head.is_file():
         return
     info = orjson.loads(head.read_bytes())
-    note = {k: info.get(k) for k in ("format", "fingerprint", "mode", "started_at", "base_url", "query")}
+    note = {
+        k: info.get(k) for k in ("format", "fingerprint", "mode", "started_at", "base_url", "query")
+    }
     note["consumed"] = snapshot
     atomic_write(head, orjson.dumps(note, option=orjson.OPT_INDENT_2), sync_dir=True)
     _drop_pages(root)
@@ -174,10 +186,15 @@ def save_pages_checkpoint(
     for i, body in enumerate(pages):
         store.write_page(0, i, body)
     records = sum(len(_ids(orjson.loads(b).get("models", []))) for b in pages)
-    store.write_state(Partition(id=0, lo=None, hi=None, stop=None, pages=len(pages), models=records, done=True))
+    store.write_state(
+        Partition(id=0, lo=None, hi=None, stop=None, pages=len(pages), models=records, done=True)
+    )
     return store.folder
 
-def fingerprint(client: ScenarioClient, query: ModelQuery, page_size: int) -> tuple[str, dict[str, Any]]:
+
+def fingerprint(
+    client: ScenarioClient, query: ModelQuery, page_size: int
+) -> tuple[str, dict[str, Any]]:
     """A digest naming (server, query, page size): a checkpoint only resumes the same fetch."""
     desc = {"base_url": safe_base_url(client.base_url), "query": query.params(page_size=page_size)}
     digest = hashlib.sha256(orjson.dumps(desc, option=orjson.OPT_SORT_KEYS)).hexdigest()

@@ -76,11 +76,15 @@ class PageSummary:
 
 # Only what pagination needs: reading it costs Arrow's parse of the bytes, without the GIL
 # and without building a Python object per value.
-_SUMMARY_SCHEMA = pa.schema([
-    pa.field("models", pa.list_(pa.struct([pa.field("id", pa.string()),
-                                           pa.field("createdAt", pa.string())]))),
-    pa.field("nextPaginationToken", pa.string()),
-])  # fmt: skip
+_SUMMARY_SCHEMA = pa.schema(
+    [
+        pa.field(
+            "models",
+            pa.list_(pa.struct([pa.field("id", pa.string()), pa.field("createdAt", pa.string())])),
+        ),
+        pa.field("nextPaginationToken", pa.string()),
+    ]
+)
 _UTF8_BOM = b"\xef\xbb\xbf"
 _BLANK = frozenset(b" \t\r\n")
 _VALUE_START = frozenset(b":[,")
@@ -135,8 +139,11 @@ def _summary_by_arrow(body: bytes) -> PageSummary | None:
         return None
     try:
         opts = pj.ReadOptions(use_threads=False, block_size=max(1 << 16, len(body) + 16))
-        parse = pj.ParseOptions(explicit_schema=_SUMMARY_SCHEMA, unexpected_field_behavior="ignore",
-                                newlines_in_values=b"\n" in body)  # fmt: skip
+        parse = pj.ParseOptions(
+            explicit_schema=_SUMMARY_SCHEMA,
+            unexpected_field_behavior="ignore",
+            newlines_in_values=b"\n" in body,
+        )
         table = pj.read_json(pa.BufferReader(body), read_options=opts, parse_options=parse)
     except (pa.ArrowException, ValueError):
         return None
@@ -209,8 +216,9 @@ def iter_pages(
                 raise PaginationError(
                     f"stopped after {page_cap} pages (the page cap); the listing still had more. "
                     "Raise page_cap or narrow the query",
-                    reason="page-cap", path=MODELS_PATH,
-                )  # fmt: skip
+                    reason="page-cap",
+                    path=MODELS_PATH,
+                )
             sent = dict(params)
             if token:
                 sent["paginationToken"] = token
@@ -221,8 +229,9 @@ def iter_pages(
                 raise PaginationError(
                     f"the server sent pagination token #{len(seen)} again after page {index}: "
                     "the listing loops; stopping",
-                    reason="token-loop", path=MODELS_PATH,
-                )  # fmt: skip
+                    reason="token-loop",
+                    path=MODELS_PATH,
+                )
             if nxt is not None:
                 seen.add(nxt)
                 before = len(ids_seen)
@@ -233,8 +242,9 @@ def iter_pages(
                         f"the server sent {stale} pages in a row (up to page {index}) that brought no "
                         f"model not already listed, each with a new pagination token ({len(ids_seen)} "
                         "distinct models so far): the listing makes no progress; stopping",
-                        reason="no-progress", path=MODELS_PATH,
-                    )  # fmt: skip
+                        reason="no-progress",
+                        path=MODELS_PATH,
+                    )
             if bar is not None:
                 bar.add(n)
             yield Page(index, body, nxt, n, summary.records, summary.ids, summary.created)
@@ -253,6 +263,7 @@ def _make_bar(enabled: bool) -> ListingProgress | None:
 
 
 # ---------------------------------------------------------------------------------------------
+
 
 def _ids(records: list[Any]) -> list[str]:
     return [str(r.get("id")) if isinstance(r, dict) else repr(r) for r in records]

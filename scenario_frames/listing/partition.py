@@ -128,7 +128,9 @@ class Listing:
     partitions: int
     reason: str  # why sequential, or "partitioned"
     keys: list[PageKey] = field(default_factory=list)  # each page's key, same order as pages
-    started_at: datetime | None = None  # with a checkpoint: when its fetch began (maybe an earlier run)
+    started_at: datetime | None = (
+        None  # with a checkpoint: when its fetch began (maybe an earlier run)
+    )
     resumed: bool = False  # pages came (at least partly) from a checkpoint
 
 
@@ -143,8 +145,6 @@ def partition_blocker(query: ModelQuery, workers: int) -> str | None:
     if query.extra:
         return "extra raw parameters were given"
     return None
-
-
 
 
 class _Run:
@@ -202,8 +202,9 @@ class _Run:
             **self.axis.bounds(lo, hi),
         )
         size = max(1, min(PROBE_SIZE, self.page_size))
-        _body, summary = self.client.get_read(MODELS_PATH, q.params() | {"pageSize": str(size)},
-                                              read=read_models_body)  # fmt: skip
+        _body, summary = self.client.get_read(
+            MODELS_PATH, q.params() | {"pageSize": str(size)}, read=read_models_body
+        )
         keys = [k for k in map(self.axis.key_of, summary.created) if k is not None]
         with self.cond:
             if keys:
@@ -268,15 +269,21 @@ class _Run:
                 return
             n = min(self.workers, end - begin)
             near = self._density(p0)
-            cuts = sorted({c for c in _equal_share_cuts(begin, end, n, near, self.far_density)
-                           if begin < c < end})
+            cuts = sorted(
+                {
+                    c
+                    for c in _equal_share_cuts(begin, end, n, near, self.far_density)
+                    if begin < c < end
+                }
+            )
             for cut in reversed(cuts):
                 self.split(p0, cut)
             if self.progress is not None:  # the same linear density model as the cuts
                 far = self.far_density if self.far_density is not None else near
                 self.progress.set_estimate(p0.models + (near + far) / 2 * (end - begin))
-            log.debug("initial windows: %d (densities %.3g, %s)", len(self.parts), near,
-                      self.far_density)
+            log.debug(
+                "initial windows: %d (densities %.3g, %s)", len(self.parts), near, self.far_density
+            )
 
     def next_job(self) -> Partition | None:
         """The window a free worker should take next, splitting a busy one if worth it."""
@@ -337,9 +344,13 @@ class _Run:
 
     def _page_through(self, p: Partition) -> None:
         pages = iter_pages(
-            self.client, self.window_query(p), page_size=self.page_size,
-            page_cap=self.page_cap, start_token=p.token, first_index=p.pages,
-        )  # fmt: skip
+            self.client,
+            self.window_query(p),
+            page_size=self.page_size,
+            page_cap=self.page_cap,
+            start_token=p.token,
+            first_index=p.pages,
+        )
         for page in pages:
             if self.error is not None:
                 return
@@ -360,8 +371,12 @@ class _Run:
                 p.first = p.pos = None
                 where = "from its start (its stored pages dropped)"
             self.save(p)
-        log.warning("the server refused the stored pagination token of window %d (%s): restarting it %s",
-                    p.id, exc.reason or exc.status, where)  # fmt: skip
+        log.warning(
+            "the server refused the stored pagination token of window %d (%s): restarting it %s",
+            p.id,
+            exc.reason or exc.status,
+            where,
+        )
 
     def keep(self, p: Partition, page: Page) -> bool:
         """Store one page of window ``p`` (trimmed at its stop); True when the window is done."""
@@ -397,8 +412,9 @@ class _Run:
         self.on_page(len(kept))
         return p.done
 
-    def _trim(self, page: Page, keys: list[int | None], stop: int | None
-              ) -> tuple[bytes, list[int], bool]:
+    def _trim(
+        self, page: Page, keys: list[int | None], stop: int | None
+    ) -> tuple[bytes, list[int], bool]:
         """(body, indexes kept, trimmed?) of a page cut at ``stop``; the body is rewritten
         (records decoded) only when some record lies past the stop."""
         if stop is None or not keys:
@@ -472,12 +488,20 @@ def list_pages(
         if parts:
             stored = sum(p.pages for p in parts)
             if all(p.done for p in parts):
-                log.warning("checkpoint %s is complete (%d pages, fetch started %s): reusing its pages "
-                            "without requests, as they were then; delete the folder for a fresh fetch",
-                            store.folder, stored, store.started_at and iso_utc(store.started_at))  # fmt: skip
+                log.warning(
+                    "checkpoint %s is complete (%d pages, fetch started %s): reusing its pages "
+                    "without requests, as they were then; delete the folder for a fresh fetch",
+                    store.folder,
+                    stored,
+                    store.started_at and iso_utc(store.started_at),
+                )
             else:
-                log.info("resuming from checkpoint %s: %d windows, %d pages already stored",
-                         store.folder, len(parts), stored)  # fmt: skip
+                log.info(
+                    "resuming from checkpoint %s: %d windows, %d pages already stored",
+                    store.folder,
+                    len(parts),
+                    stored,
+                )
     partitioned = mode == "partitioned"
     if not partitioned:
         log.info("fetching sequentially: %s", blocker or "the checkpoint was made sequentially")
@@ -488,9 +512,17 @@ def list_pages(
         if bar is not None:
             bar.add(n)
 
-    run = _Run(client, query, workers=workers if partitioned else 1, page_size=page_size,
-               page_cap=page_cap, checkpoint=store, on_page=on_page,
-               partitioned=partitioned, sink=sink)  # fmt: skip
+    run = _Run(
+        client,
+        query,
+        workers=workers if partitioned else 1,
+        page_size=page_size,
+        page_cap=page_cap,
+        checkpoint=store,
+        on_page=on_page,
+        partitioned=partitioned,
+        sink=sink,
+    )
     run.parts = parts
     run.progress = bar
     try:
@@ -498,7 +530,9 @@ def list_pages(
     finally:
         if bar is not None:
             bar.close()
-    listing = _assemble(run, blocker or ("partitioned" if partitioned else "resumed sequential checkpoint"))
+    listing = _assemble(
+        run, blocker or ("partitioned" if partitioned else "resumed sequential checkpoint")
+    )
     if store is not None:
         listing.started_at, listing.resumed = store.started_at, bool(parts)
     return listing
@@ -521,7 +555,9 @@ def _execute(run: _Run) -> None:
         return go
 
     if run.partitioned and not (run.parts and all(p.done for p in run.parts)):
-        far = threading.Thread(target=guarded(run.probe_far_end), name="scenario-probe", daemon=True)
+        far = threading.Thread(
+            target=guarded(run.probe_far_end), name="scenario-probe", daemon=True
+        )
         far.start()
     if not run.parts:
         lo, hi = run.axis.user_window(run.user_query) if run.partitioned else (None, None)
@@ -568,7 +604,9 @@ def _execute(run: _Run) -> None:
 
 def _first_page(run: _Run, p0: Partition) -> None:
     """The first page of the whole window: it also tells where the listing starts."""
-    pages = iter_pages(run.client, run.window_query(p0), page_size=run.page_size, page_cap=run.page_cap)
+    pages = iter_pages(
+        run.client, run.window_query(p0), page_size=run.page_size, page_cap=run.page_cap
+    )
     try:
         page = next(pages)
     finally:

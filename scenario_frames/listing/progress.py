@@ -46,8 +46,13 @@ class ListingProgress:
     the fetch workers call ``add`` concurrently.
     """
 
-    def __init__(self, desc: str = "GET /models", *, interactive: bool | None = None,
-                 log_every_s: float = LOG_EVERY_S) -> None:
+    def __init__(
+        self,
+        desc: str = "GET /models",
+        *,
+        interactive: bool | None = None,
+        log_every_s: float = LOG_EVERY_S,
+    ) -> None:
         self.desc = desc
         self.models = 0
         self.pages = 0

@@ -64,7 +64,9 @@ PRIVATE_ONLY = ("status", "collectionId")
 # ---------------------------------------------------------------------------------------------
 
 
-def to_utc(value: str | date | datetime, *, rule: str = "iso-date", what: str = "the value") -> datetime:
+def to_utc(
+    value: str | date | datetime, *, rule: str = "iso-date", what: str = "the value"
+) -> datetime:
     """A timezone-aware UTC datetime from an ISO string, a date or a datetime (naive = UTC).
 
     Anything else raises ``QueryError`` under ``rule``, naming ``what`` was wrong.
@@ -76,8 +78,10 @@ def to_utc(value: str | date | datetime, *, rule: str = "iso-date", what: str = 
     elif isinstance(value, date):
         dt = datetime(value.year, value.month, value.day, tzinfo=UTC)
     else:
-        raise QueryError(rule, f"{what} must be an ISO date string, a date or a datetime, "
-                               f"got {type(value).__name__}")
+        raise QueryError(
+            rule,
+            f"{what} must be an ISO date string, a date or a datetime, got {type(value).__name__}",
+        )
     return dt.astimezone(UTC)
 
 
@@ -96,7 +100,10 @@ def parse_iso(text: str) -> datetime:
     try:
         dt = datetime.fromisoformat(t[:-1] + "+00:00" if t.endswith(("Z", "z")) else t)
     except ValueError:
-        raise QueryError("iso-date", f"{text!r} is not an ISO 8601 date; write e.g. 2025-01-31 or 2025-01-31T12:00:00Z") from None
+        raise QueryError(
+            "iso-date",
+            f"{text!r} is not an ISO 8601 date; write e.g. 2025-01-31 or 2025-01-31T12:00:00Z",
+        ) from None
     return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
 
 
@@ -159,42 +166,95 @@ def _bad_date(p: Mapping[str, str]) -> bool:
 
 
 RULES: tuple[Rule, ...] = (
-    Rule("privacy-enum", "privacy must be one of: private, public",
-         lambda p: "privacy" in p and p["privacy"] not in QUERY_PRIVACY, enum=True),
-    Rule("sort-by-enum", "sortBy must be one of: createdAt, updatedAt, score",
-         lambda p: "sortBy" in p and p["sortBy"] not in QUERY_SORT_BY, enum=True),
-    Rule("sort-direction-enum", "sortDirection must be asc or desc",
-         lambda p: "sortDirection" in p and p["sortDirection"] not in QUERY_SORT_DIRECTION, enum=True),
-    Rule("status-enum", "status must be one of: new, training, trained, failed, deleted",
-         lambda p: "status" in p and p["status"] not in QUERY_STATUS, enum=True),
-    Rule("boolean", "blacklisted, loadedOnly and originalAssets take true or false",
-         lambda p: any(k in p and p[k] not in ("true", "false") for k in BOOL_PARAMS)),
-    Rule("page-size-range", f"pageSize must be an integer from 1 to {MAX_PAGE_SIZE}", _bad_page_size),
-    Rule("iso-date", "createdAfter, createdBefore, updatedAfter and updatedBefore take ISO 8601 dates", _bad_date),
-    Rule("type-with-types", "type and types cannot be used together: pass one of them",
-         lambda p: "type" in p and "types" in p),
-    Rule("public-only", "tags, collectionIds, type and types are only available with privacy=public",
-         lambda p: _privacy(p) != "public" and any(k in p for k in PUBLIC_ONLY)),
-    Rule("private-only", "status and collectionId are only available with privacy=private (the default)",
-         lambda p: _privacy(p) == "public" and any(k in p for k in PRIVATE_ONLY)),
-    Rule("created-needs-sort-created-at", "createdAfter and createdBefore require sortBy=createdAt",
-         lambda p: any(k in p for k in ("createdAfter", "createdBefore")) and _sort_by(p) != "createdAt"),
-    Rule("updated-needs-public-sort-updated-at",
-         "updatedAfter and updatedBefore require privacy=public and sortBy=updatedAt",
-         lambda p: any(k in p for k in ("updatedAfter", "updatedBefore"))
-         and (_privacy(p) != "public" or _sort_by(p) != "updatedAt")),
-    Rule("private-sort", "privacy=private supports sortBy=createdAt or sortBy=score only",
-         lambda p: _privacy(p) == "private" and p.get("sortBy") == "updatedAt"),
-    Rule("score-needs-privacy-and-status",
-         "sortBy=score for private models requires both the privacy and the status parameters",
-         lambda p: p.get("sortBy") == "score" and _privacy(p) == "private"
-         and ("privacy" not in p or "status" not in p)),
-)  # fmt: skip
+    Rule(
+        "privacy-enum",
+        "privacy must be one of: private, public",
+        lambda p: "privacy" in p and p["privacy"] not in QUERY_PRIVACY,
+        enum=True,
+    ),
+    Rule(
+        "sort-by-enum",
+        "sortBy must be one of: createdAt, updatedAt, score",
+        lambda p: "sortBy" in p and p["sortBy"] not in QUERY_SORT_BY,
+        enum=True,
+    ),
+    Rule(
+        "sort-direction-enum",
+        "sortDirection must be asc or desc",
+        lambda p: "sortDirection" in p and p["sortDirection"] not in QUERY_SORT_DIRECTION,
+        enum=True,
+    ),
+    Rule(
+        "status-enum",
+        "status must be one of: new, training, trained, failed, deleted",
+        lambda p: "status" in p and p["status"] not in QUERY_STATUS,
+        enum=True,
+    ),
+    Rule(
+        "boolean",
+        "blacklisted, loadedOnly and originalAssets take true or false",
+        lambda p: any(k in p and p[k] not in ("true", "false") for k in BOOL_PARAMS),
+    ),
+    Rule(
+        "page-size-range", f"pageSize must be an integer from 1 to {MAX_PAGE_SIZE}", _bad_page_size
+    ),
+    Rule(
+        "iso-date",
+        "createdAfter, createdBefore, updatedAfter and updatedBefore take ISO 8601 dates",
+        _bad_date,
+    ),
+    Rule(
+        "type-with-types",
+        "type and types cannot be used together: pass one of them",
+        lambda p: "type" in p and "types" in p,
+    ),
+    Rule(
+        "public-only",
+        "tags, collectionIds, type and types are only available with privacy=public",
+        lambda p: _privacy(p) != "public" and any(k in p for k in PUBLIC_ONLY),
+    ),
+    Rule(
+        "private-only",
+        "status and collectionId are only available with privacy=private (the default)",
+        lambda p: _privacy(p) == "public" and any(k in p for k in PRIVATE_ONLY),
+    ),
+    Rule(
+        "created-needs-sort-created-at",
+        "createdAfter and createdBefore require sortBy=createdAt",
+        lambda p: (
+            any(k in p for k in ("createdAfter", "createdBefore")) and _sort_by(p) != "createdAt"
+        ),
+    ),
+    Rule(
+        "updated-needs-public-sort-updated-at",
+        "updatedAfter and updatedBefore require privacy=public and sortBy=updatedAt",
+        lambda p: (
+            any(k in p for k in ("updatedAfter", "updatedBefore"))
+            and (_privacy(p) != "public" or _sort_by(p) != "updatedAt")
+        ),
+    ),
+    Rule(
+        "private-sort",
+        "privacy=private supports sortBy=createdAt or sortBy=score only",
+        lambda p: _privacy(p) == "private" and p.get("sortBy") == "updatedAt",
+    ),
+    Rule(
+        "score-needs-privacy-and-status",
+        "sortBy=score for private models requires both the privacy and the status parameters",
+        lambda p: (
+            p.get("sortBy") == "score"
+            and _privacy(p) == "private"
+            and ("privacy" not in p or "status" not in p)
+        ),
+    ),
+)
 
 RULES_BY_ID: dict[str, Rule] = {r.id: r for r in RULES}
 
 
-def first_broken_rule(params: Mapping[str, str], known_types: Iterable[str] = MODEL_TYPES) -> Rule | None:
+def first_broken_rule(
+    params: Mapping[str, str], known_types: Iterable[str] = MODEL_TYPES
+) -> Rule | None:
     """The first rule these API-named parameters break, or None (the demo server uses this).
 
     Unknown model types count as broken here (``type-enum``): a server refuses what it does
@@ -207,8 +267,11 @@ def first_broken_rule(params: Mapping[str, str], known_types: Iterable[str] = MO
     asked = ([params["type"]] if "type" in params else []) + as_list(params.get("types", ""))
     unknown = [t for t in asked if t not in known]
     if unknown:
-        return Rule("type-enum", f"unknown model type(s) {', '.join(unknown)}; see the reference's list",
-                    lambda p: True)
+        return Rule(
+            "type-enum",
+            f"unknown model type(s) {', '.join(unknown)}; see the reference's list",
+            lambda p: True,
+        )
     return None
 
 
@@ -266,8 +329,10 @@ class ModelQuery:
                 elif api in BOOL_PARAMS:
                     v = _as_bool(v) == "true"
                 elif api == "pageSize" and (isinstance(v, bool) or not isinstance(v, int)):
-                    raise QueryError("page-size-range",
-                                     f"page_size must be an integer from 1 to {MAX_PAGE_SIZE}, got {v!r}")
+                    raise QueryError(
+                        "page-size-range",
+                        f"page_size must be an integer from 1 to {MAX_PAGE_SIZE}, got {v!r}",
+                    )
             except QueryError as exc:  # name the keyword at fault (and let the CLI name its flag)
                 msg = exc.message if exc.message.startswith(k) else f"{k}: {exc.message}"
                 raise QueryError(exc.rule, msg, params=(k,)) from None
@@ -304,11 +369,17 @@ class ModelQuery:
             if not rule.broken(p):
                 continue
             if rule.enum:
-                warnings.warn(f"{rule.message}; sending anyway (the API may have added values)",
-                              UnknownEnumWarning, stacklevel=3)
+                warnings.warn(
+                    f"{rule.message}; sending anyway (the API may have added values)",
+                    UnknownEnumWarning,
+                    stacklevel=3,
+                )
                 continue
-            raise QueryError(rule.id, f"{rule.message}. {_FIXES.get(rule.id, '')}".strip(),
-                             params=tuple(SNAKE_NAMES.get(k, k) for k in _RULE_PARAMS.get(rule.id, ())))
+            raise QueryError(
+                rule.id,
+                f"{rule.message}. {_FIXES.get(rule.id, '')}".strip(),
+                params=tuple(SNAKE_NAMES.get(k, k) for k in _RULE_PARAMS.get(rule.id, ())),
+            )
         asked = ([self.type] if self.type else []) + (self.types or [])
         unknown = [t for t in asked if t not in MODEL_TYPES]
         if unknown:
@@ -388,26 +459,33 @@ def cli_message(exc: QueryError, *, credentials: bool = False) -> str:
     wording (``str(exc)``) stays as it is for library callers.
     """
     default = "private" if credentials else "public"
-    private_fix = ("add --privacy private" if credentials else
-                   f"set {_CREDENTIALS} in the environment and add --privacy private "
-                   "(without credentials only public models can be listed)")
+    private_fix = (
+        "add --privacy private"
+        if credentials
+        else f"set {_CREDENTIALS} in the environment and add --privacy private "
+        "(without credentials only public models can be listed)"
+    )
     words = {
         "page-size-range": f"--page-size must be between 1 and {MAX_PAGE_SIZE}",
         "type-with-types": "--type and --types cannot be used together: keep one of them",
-        "public-only": ("--type, --types, --tags and --collection-ids filter public listings only: "
-                        f"add --privacy public (the default here is {default}) or drop them"),
-        "private-only": ("--status and --collection-id filter private listings only "
-                         f"(the default here is {default}): {private_fix}, or drop them"),
+        "public-only": (
+            "--type, --types, --tags and --collection-ids filter public listings only: "
+            f"add --privacy public (the default here is {default}) or drop them"
+        ),
+        "private-only": (
+            "--status and --collection-id filter private listings only "
+            f"(the default here is {default}): {private_fix}, or drop them"
+        ),
         "created-needs-sort-created-at": "--created-after and --created-before need createdAt "
-                                         "order: add --sort-by createdAt",
+        "order: add --sort-by createdAt",
         "updated-needs-public-sort-updated-at": "--updated-after and --updated-before work on public "
-                                                "listings in updatedAt order: add --privacy public "
-                                                "--sort-by updatedAt",
+        "listings in updatedAt order: add --privacy public "
+        "--sort-by updatedAt",
         "private-sort": "--privacy private sorts by createdAt or score only: use --sort-by createdAt",
         "score-needs-privacy-and-status": "--sort-by score on private models needs both --privacy "
-                                          "private and --status: add them, or use --sort-by createdAt",
+        "private and --status: add them, or use --sort-by createdAt",
         "boolean": "--blacklisted, --loaded-only and --original-assets take no value: give the "
-                   "flag for true, or its --no- form (e.g. --no-blacklisted) for false",
+        "flag for true, or its --no- form (e.g. --no-blacklisted) for false",
     }
     if exc.rule in words:
         return words[exc.rule]

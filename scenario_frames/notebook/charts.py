@@ -64,10 +64,27 @@ VEGA_LITE_SCHEMA = "https://vega.github.io/schema/vega-lite/v5.6.1.json"
 # (and each against OTHER_COLOR, and white) stays far apart in CIELAB (delta E above 29);
 # OTHER_COLOR is for whatever is lumped together.
 PALETTE: tuple[str, ...] = (
-    "#1f77b4", "#f032e6", "#DCD300", "#d62728", "#000075", "#3cb44b", "#2B3D26", "#9A6324",
-    "#B3446C", "#dbdb8d", "#ff7f0e", "#42d4f4", "#4363d8", "#dcbeff", "#ff9896", "#808000",
-    "#469990", "#875692", "#ffbb78", "#911eb4",
-)  # fmt: skip
+    "#1f77b4",
+    "#f032e6",
+    "#DCD300",
+    "#d62728",
+    "#000075",
+    "#3cb44b",
+    "#2B3D26",
+    "#9A6324",
+    "#B3446C",
+    "#dbdb8d",
+    "#ff7f0e",
+    "#42d4f4",
+    "#4363d8",
+    "#dcbeff",
+    "#ff9896",
+    "#808000",
+    "#469990",
+    "#875692",
+    "#ffbb78",
+    "#911eb4",
+)
 OTHER_COLOR = "#B8B8B8"
 CHANGE_KINDS = ("added", "changed", "removed")
 _CHANGE_COLORS = ("#2ca02c", "#1f77b4", "#d62728")
@@ -163,8 +180,10 @@ def type_capability_counts(catalog_or_models: Any) -> pl.DataFrame:
             "model_id",
             pl.col("type").fill_null(NONE_LABEL),
             # An empty or missing list becomes one "(none)" row instead of vanishing.
-            pl.when(pl.col("capabilities").list.len() > 0).then(pl.col("capabilities"))
-            .otherwise(pl.lit([NONE_LABEL], dtype=pl.List(pl.String))).alias("capability"),
+            pl.when(pl.col("capabilities").list.len() > 0)
+            .then(pl.col("capabilities"))
+            .otherwise(pl.lit([NONE_LABEL], dtype=pl.List(pl.String)))
+            .alias("capability"),
         )
         .explode("capability")
         .group_by("type", "capability")
@@ -182,9 +201,12 @@ def models_by_type_and_capability(catalog_or_models: Any) -> alt.Chart:
     models = _table(catalog_or_models, "models")
     counts = type_capability_counts(models)
     type_order = (
-        models.get_column("type").fill_null(NONE_LABEL).value_counts(sort=True)
-        .get_column("type").to_list()
-    )  # fmt: skip
+        models.get_column("type")
+        .fill_null(NONE_LABEL)
+        .value_counts(sort=True)
+        .get_column("type")
+        .to_list()
+    )
     return _finish(
         alt.Chart(counts, title="Models by type and capability")
         .mark_rect()
@@ -216,13 +238,21 @@ def _axis_scale(values: pl.Series, log: bool) -> tuple[alt.Scale, alt.Axis]:
         scale = alt.Scale(type="log", domain=[lo, hi] if ticks else alt.Undefined, nice=False)
         return scale, alt.Axis(values=ticks, format="~g", grid=True)
     smallest = _float(clean.filter(clean > 0).min()) if (clean > 0).any() else 1.0
-    scale = alt.Scale(type="symlog", constant=smallest, nice=False,
-                      domain=[0, ticks[-1]] if ticks else alt.Undefined)
+    scale = alt.Scale(
+        type="symlog",
+        constant=smallest,
+        nice=False,
+        domain=[0, ticks[-1]] if ticks else alt.Undefined,
+    )
     return scale, alt.Axis(values=[0.0, *ticks], format="~g", grid=True)
 
 
 def cost_vs_latency(
-    catalog_or_variants: Any, *, max_points: int = 5000, seed: int = 0, log: bool = False,
+    catalog_or_variants: Any,
+    *,
+    max_points: int = 5000,
+    seed: int = 0,
+    log: bool = False,
     title: str | None = None,
 ) -> alt.Chart:
     """Each variant as a point: median total latency across, median cost per asset up.
@@ -244,10 +274,12 @@ def cost_vs_latency(
         points = points.sample(max_points, seed=seed)
         title += f" — {max_points:,} of {total:,} variants sampled"
     keep = top_labels(points["capability"].fill_null(NONE_LABEL))
-    points = points.with_columns(
-        pl.col("capability").fill_null(NONE_LABEL)).with_columns(lump("capability", keep))
-    lumped = points.filter(pl.col("capability") == OTHER_LABEL).height > 0 \
-        and OTHER_LABEL not in keep
+    points = points.with_columns(pl.col("capability").fill_null(NONE_LABEL)).with_columns(
+        lump("capability", keep)
+    )
+    lumped = (
+        points.filter(pl.col("capability") == OTHER_LABEL).height > 0 and OTHER_LABEL not in keep
+    )
     x_scale, x_axis = _axis_scale(points[LATENCY], log)
     y_scale, y_axis = _axis_scale(points[COST], log)
     return _finish(
@@ -256,13 +288,20 @@ def cost_vs_latency(
         .encode(
             x=alt.X(f"{LATENCY}:Q", title="total latency p50 (s)", scale=x_scale, axis=x_axis),
             y=alt.Y(f"{COST}:Q", title="cost per asset p50 (CU)", scale=y_scale, axis=y_axis),
-            color=alt.Color("capability:N", title="capability",
-                            scale=color_scale(keep, lumped),
-                            legend=alt.Legend(columns=1, symbolLimit=0, labelLimit=200)),
-            tooltip=["model_id:N", "variant_key:N", "resolution:N",
-                     alt.Tooltip(f"{COST}:Q", format=".3g"),
-                     alt.Tooltip(f"{LATENCY}:Q", format=".3g")],
-        )  # fmt: skip
+            color=alt.Color(
+                "capability:N",
+                title="capability",
+                scale=color_scale(keep, lumped),
+                legend=alt.Legend(columns=1, symbolLimit=0, labelLimit=200),
+            ),
+            tooltip=[
+                "model_id:N",
+                "variant_key:N",
+                "resolution:N",
+                alt.Tooltip(f"{COST}:Q", format=".3g"),
+                alt.Tooltip(f"{LATENCY}:Q", format=".3g"),
+            ],
+        )
     )
 
 
@@ -290,13 +329,26 @@ def growth_counts(
     period = pl.col("created_at").dt.truncate(every).alias("period")
     dtype = models.schema["created_at"]
     if models.is_empty():
-        schema: dict[str, PolarsDataType] = {"period": dtype, **({"group": pl.String} if by else {}),
-                  "created": pl.UInt32, "total": pl.UInt32}  # fmt: skip
+        schema: dict[str, PolarsDataType] = {
+            "period": dtype,
+            **({"group": pl.String} if by else {}),
+            "created": pl.UInt32,
+            "total": pl.UInt32,
+        }
         return pl.DataFrame(schema=schema)
     bounds = models.select(period.min().alias("lo"), period.max().alias("hi")).row(0)
-    periods = pl.DataFrame({"period": pl.datetime_range(
-        bounds[0], bounds[1], every, eager=True, time_zone=getattr(dtype, "time_zone", None),
-        time_unit=getattr(dtype, "time_unit", "us"))})
+    periods = pl.DataFrame(
+        {
+            "period": pl.datetime_range(
+                bounds[0],
+                bounds[1],
+                every,
+                eager=True,
+                time_zone=getattr(dtype, "time_zone", None),
+                time_unit=getattr(dtype, "time_unit", "us"),
+            )
+        }
+    )
     # Truncating each range step again keeps month/quarter steps on the truncate grid.
     periods = periods.select(pl.col("period").dt.truncate(every)).unique(maintain_order=True)
     if by is None:
@@ -306,7 +358,7 @@ def growth_counts(
             .with_columns(pl.col("created").fill_null(0))
             .sort("period")
             .with_columns(pl.col("created").cum_sum().alias("total"))
-        )  # fmt: skip
+        )
     keep = top_labels(models.get_column(by), top)
     group = lump(by, keep).alias("group")
     created = models.group_by(period, group).agg(pl.len().alias("created"))
@@ -317,7 +369,7 @@ def growth_counts(
         .with_columns(pl.col("created").fill_null(0))
         .sort("group", "period")
         .with_columns(pl.col("created").cum_sum().over("group").alias("total"))
-    )  # fmt: skip
+    )
 
 
 def catalog_growth(
@@ -333,27 +385,36 @@ def catalog_growth(
     counts = growth_counts(catalog_or_models, every=every, by=by, top=top)
     base = alt.Chart(counts, title="Catalog growth (models by creation date, cumulative)")
     x = alt.X("period:T", title="created")
-    tooltip: list[Any] = [alt.Tooltip("period:T", title="period"),
-                          alt.Tooltip("created:Q", format=","), alt.Tooltip("total:Q", format=",")]
+    tooltip: list[Any] = [
+        alt.Tooltip("period:T", title="period"),
+        alt.Tooltip("created:Q", format=","),
+        alt.Tooltip("total:Q", format=","),
+    ]
     if by is None:
-        return _finish(base.mark_area(line=True, opacity=0.3).encode(
-            x=x, y=alt.Y("total:Q", title="models"), tooltip=tooltip
-        ))
-    finals = counts.group_by("group").agg(pl.col("total").max()).sort(
-        ["total", "group"], descending=[True, False])
+        return _finish(
+            base.mark_area(line=True, opacity=0.3).encode(
+                x=x, y=alt.Y("total:Q", title="models"), tooltip=tooltip
+            )
+        )
+    finals = (
+        counts.group_by("group")
+        .agg(pl.col("total").max())
+        .sort(["total", "group"], descending=[True, False])
+    )
     named = [g for g in finals["group"].to_list() if g != OTHER_LABEL]
     lumped = OTHER_LABEL in finals["group"].to_list()
     order = [*named, *([OTHER_LABEL] if lumped else [])]
-    return _finish(base.mark_area(opacity=0.85).encode(
-        x=x,
-        y=alt.Y("total:Q", title="models", stack="zero"),
-        color=alt.Color("group:N", title=by, scale=color_scale(named, lumped),
-                        sort=order),
-        order=alt.Order("stack_rank:Q"),
-        tooltip=["group:N", *tooltip],
-    ).transform_calculate(
-        stack_rank=f"indexof({order!r}, datum.group)"
-    ))
+    return _finish(
+        base.mark_area(opacity=0.85)
+        .encode(
+            x=x,
+            y=alt.Y("total:Q", title="models", stack="zero"),
+            color=alt.Color("group:N", title=by, scale=color_scale(named, lumped), sort=order),
+            order=alt.Order("stack_rank:Q"),
+            tooltip=["group:N", *tooltip],
+        )
+        .transform_calculate(stack_rank=f"indexof({order!r}, datum.group)")
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -369,8 +430,13 @@ def _from_history(models: pl.DataFrame) -> pl.DataFrame:
     previous: pl.DataFrame | None = None
     for part in rows.sort("snapshot_at").partition_by("snapshot_at", maintain_order=True):
         stamp, current = part.item(0, "snapshot_at"), part.drop("snapshot_at")
-        record = {"snapshot_at": stamp, "models": current.height, "added": 0, "removed": 0,
-                  "changed": 0}  # fmt: skip
+        record = {
+            "snapshot_at": stamp,
+            "models": current.height,
+            "added": 0,
+            "removed": 0,
+            "changed": 0,
+        }
         if previous is not None:
             record["added"] = current.join(previous, on="model_id", how="anti").height
             record["removed"] = previous.join(current, on="model_id", how="anti").height
@@ -381,9 +447,16 @@ def _from_history(models: pl.DataFrame) -> pl.DataFrame:
                 ).height
         out.append(record)
         previous = current
-    return pl.DataFrame(out, schema={"snapshot_at": rows.schema["snapshot_at"],
-                                     "models": pl.Int64, "added": pl.Int64,
-                                     "removed": pl.Int64, "changed": pl.Int64})  # fmt: skip
+    return pl.DataFrame(
+        out,
+        schema={
+            "snapshot_at": rows.schema["snapshot_at"],
+            "models": pl.Int64,
+            "added": pl.Int64,
+            "removed": pl.Int64,
+            "changed": pl.Int64,
+        },
+    )
 
 
 def snapshot_counts(source: Any) -> pl.DataFrame:
@@ -413,12 +486,24 @@ def snapshot_counts(source: Any) -> pl.DataFrame:
         ).sort("snapshot_at")
     diffs = [source] if hasattr(source, "added") else list(_iter_diffs(source))
     return pl.DataFrame(
-        [{"snapshot_at": d.new_label, "models": getattr(d, "new_models", None),
-          "added": len(d.added), "removed": len(d.removed), "changed": len(d.changed)}
-         for d in diffs],
-        schema={"snapshot_at": pl.String, "models": pl.Int64, "added": pl.Int64,
-                "removed": pl.Int64, "changed": pl.Int64},
-    )  # fmt: skip
+        [
+            {
+                "snapshot_at": d.new_label,
+                "models": getattr(d, "new_models", None),
+                "added": len(d.added),
+                "removed": len(d.removed),
+                "changed": len(d.changed),
+            }
+            for d in diffs
+        ],
+        schema={
+            "snapshot_at": pl.String,
+            "models": pl.Int64,
+            "added": pl.Int64,
+            "removed": pl.Int64,
+            "changed": pl.Int64,
+        },
+    )
 
 
 def _iter_diffs(source: Iterable[Any]) -> Iterable[Any]:
@@ -437,24 +522,29 @@ def snapshot_changes(source: Any) -> alt.Chart:
     counts = snapshot_counts(source)
     long = (
         counts.select(pl.col("snapshot_at").cast(pl.String), *CHANGE_KINDS)
-        .unpivot(index="snapshot_at", on=list(CHANGE_KINDS), variable_name="change",
-                 value_name="models")
-        .with_columns(
-            pl.when(pl.col("change") == "removed").then(-pl.col("models"))
-            .otherwise(pl.col("models")).alias("signed")
+        .unpivot(
+            index="snapshot_at", on=list(CHANGE_KINDS), variable_name="change", value_name="models"
         )
-    )  # fmt: skip
+        .with_columns(
+            pl.when(pl.col("change") == "removed")
+            .then(-pl.col("models"))
+            .otherwise(pl.col("models"))
+            .alias("signed")
+        )
+    )
     return _finish(
         alt.Chart(long, title="Changes between snapshots")
         .mark_bar()
         .encode(
-            x=alt.X("snapshot_at:N", title="snapshot", sort=None,
-                    axis=alt.Axis(labelAngle=-30)),
+            x=alt.X("snapshot_at:N", title="snapshot", sort=None, axis=alt.Axis(labelAngle=-30)),
             y=alt.Y("signed:Q", title="models (removed below zero)"),
-            color=alt.Color("change:N", title="change",
-                            scale=alt.Scale(domain=list(CHANGE_KINDS), range=list(_CHANGE_COLORS))),
+            color=alt.Color(
+                "change:N",
+                title="change",
+                scale=alt.Scale(domain=list(CHANGE_KINDS), range=list(_CHANGE_COLORS)),
+            ),
             tooltip=["snapshot_at:N", "change:N", alt.Tooltip("models:Q", format=",")],
-        )  # fmt: skip
+        )
     )
 
 
@@ -464,7 +554,11 @@ def snapshot_changes(source: Any) -> alt.Chart:
 
 
 def cu_per_job(
-    usage: pl.DataFrame, *, month: str | None = None, top: int = 5, min_jobs: int = 10,
+    usage: pl.DataFrame,
+    *,
+    month: str | None = None,
+    top: int = 5,
+    min_jobs: int = 10,
     weeks: int = 8,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The models that cost the most CU per job in a month, and their weekly CU per job.
@@ -483,8 +577,9 @@ def cu_per_job(
     if month is None:
         month = rows.select(pl.col("time").max().dt.strftime("%Y-%m")).item()
     in_month = rows.filter(pl.col("time").dt.strftime("%Y-%m") == month)
-    label = (pl.coalesce(pl.col("name"), pl.col("model_id")) if has_name
-             else pl.col("model_id")).alias("model")
+    label = (
+        pl.coalesce(pl.col("name"), pl.col("model_id")) if has_name else pl.col("model_id")
+    ).alias("model")
     ranking = (
         in_month.group_by("model_id")
         .agg(label.first(), pl.col("jobs").sum(), pl.col("cost").sum().alias("cu"))
@@ -493,7 +588,7 @@ def cu_per_job(
         .sort(["cu_per_job", "model_id"], descending=[True, False])
         .head(top)
         .with_columns(pl.int_range(1, pl.len() + 1).alias("rank"))
-    )  # fmt: skip
+    )
     if in_month.is_empty():
         end = rows.select(pl.col("time").max()).item()
     else:
@@ -501,31 +596,50 @@ def cu_per_job(
     week = pl.col("time").dt.truncate("1w").alias("week")
     last_week = rows.filter(pl.col("time") <= end).select(week.max()).item() if end else None
     if last_week is None:
-        empty = pl.DataFrame(schema={"model_id": pl.String, "model": pl.String,
-                                     "rank": pl.Int64, "week": rows.schema["time"], "jobs": pl.Int64,
-                                     "cu": pl.Float64, "cu_per_job": pl.Float64})
+        empty = pl.DataFrame(
+            schema={
+                "model_id": pl.String,
+                "model": pl.String,
+                "rank": pl.Int64,
+                "week": rows.schema["time"],
+                "jobs": pl.Int64,
+                "cu": pl.Float64,
+                "cu_per_job": pl.Float64,
+            }
+        )
         return ranking, empty
     first_week = last_week - dt.timedelta(weeks=weeks - 1)
     time_type = rows.schema["time"]
     if not isinstance(time_type, pl.Datetime):
         raise TypeError(f"usage time must be a Datetime column, not {time_type}")
     grid = ranking.select("model_id", "model", "rank").join(
-        pl.DataFrame({"week": pl.datetime_range(first_week, last_week, "1w", eager=True,
-                                                time_unit=time_type.time_unit,
-                                                time_zone=time_type.time_zone)}),
-        how="cross")
+        pl.DataFrame(
+            {
+                "week": pl.datetime_range(
+                    first_week,
+                    last_week,
+                    "1w",
+                    eager=True,
+                    time_unit=time_type.time_unit,
+                    time_zone=time_type.time_zone,
+                )
+            }
+        ),
+        how="cross",
+    )
     weekly = (
         rows.filter(pl.col("model_id").is_in(ranking["model_id"].implode()))
         .group_by("model_id", week)
         .agg(pl.col("jobs").sum(), pl.col("cost").sum().alias("cu"))
-    )  # fmt: skip
+    )
     weekly = (
         grid.join(weekly, on=["model_id", "week"], how="left")
         .with_columns(pl.col("jobs").fill_null(0), pl.col("cu").fill_null(0.0))
-        .with_columns(pl.when(pl.col("jobs") > 0).then(pl.col("cu") / pl.col("jobs"))
-                      .alias("cu_per_job"))
+        .with_columns(
+            pl.when(pl.col("jobs") > 0).then(pl.col("cu") / pl.col("jobs")).alias("cu_per_job")
+        )
         .sort("rank", "week")
-    )  # fmt: skip
+    )
     return ranking, weekly
 
 
@@ -538,23 +652,36 @@ def cu_per_job_chart(usage: pl.DataFrame, **kwargs: Any) -> alt.Chart:
     ranking, weekly = cu_per_job(usage, **kwargs)
     order = ranking["model"].to_list()
     month = kwargs.get("month") or (
-        usage.select(pl.col("time").max().dt.strftime("%Y-%m")).item() if usage.height else "")
+        usage.select(pl.col("time").max().dt.strftime("%Y-%m")).item() if usage.height else ""
+    )
     data = weekly.with_columns(
         pl.col("week").dt.replace_time_zone(None)
         if isinstance(week_type := weekly.schema["week"], pl.Datetime) and week_type.time_zone
-        else pl.col("week"))
+        else pl.col("week")
+    )
     return _finish(
-        alt.Chart(data, title=f"CU per job, week by week: the {len(order)} most expensive "
-                              f"models per job in {month}")
+        alt.Chart(
+            data,
+            title=f"CU per job, week by week: the {len(order)} most expensive "
+            f"models per job in {month}",
+        )
         .mark_line(point=True)
         .encode(
             x=alt.X("week:T", title="week (starting Monday, UTC)"),
             y=alt.Y("cu_per_job:Q", title="CU per job"),
-            color=alt.Color("model:N", title="model (rank this month)", sort=order,
-                            scale=color_scale(order, lumped=False),
-                            legend=alt.Legend(labelLimit=260)),
-            tooltip=["model:N", alt.Tooltip("week:T"), alt.Tooltip("jobs:Q", format=","),
-                     alt.Tooltip("cu:Q", format=",.1f"),
-                     alt.Tooltip("cu_per_job:Q", format=".3g")],
-        )  # fmt: skip
+            color=alt.Color(
+                "model:N",
+                title="model (rank this month)",
+                sort=order,
+                scale=color_scale(order, lumped=False),
+                legend=alt.Legend(labelLimit=260),
+            ),
+            tooltip=[
+                "model:N",
+                alt.Tooltip("week:T"),
+                alt.Tooltip("jobs:Q", format=","),
+                alt.Tooltip("cu:Q", format=",.1f"),
+                alt.Tooltip("cu_per_job:Q", format=".3g"),
+            ],
+        )
     )

@@ -78,17 +78,41 @@ TEXT_COLUMNS: tuple[str, ...] = ("name", "short_description", "model_id")
 
 # Columns of the models table the filters and the preview read.
 _FILTER_COLUMNS: tuple[str, ...] = (
-    "model_id", "name", "short_description", "type", "capabilities", "privacy", "status",
-    "source", "tags", "created_at", "updated_at", "training_images_number",
-)  # fmt: skip
+    "model_id",
+    "name",
+    "short_description",
+    "type",
+    "capabilities",
+    "privacy",
+    "status",
+    "source",
+    "tags",
+    "created_at",
+    "updated_at",
+    "training_images_number",
+)
 _PREVIEW_COLUMNS: tuple[str, ...] = (
-    "model_id", "name", "type", "privacy", "status", "source", "capabilities", "created_at",
-    "updated_at", P50_COST, P50_LATENCY, "training_images_number",
-)  # fmt: skip
+    "model_id",
+    "name",
+    "type",
+    "privacy",
+    "status",
+    "source",
+    "capabilities",
+    "created_at",
+    "updated_at",
+    P50_COST,
+    P50_LATENCY,
+    "training_images_number",
+)
 _PREVIEW_HEADERS = {
-    "model_id": "id", P50_COST: "p50 cost (CU)", P50_LATENCY: "p50 latency (s)",
-    "training_images_number": "training images", "created_at": "created", "updated_at": "updated",
-}  # fmt: skip
+    "model_id": "id",
+    P50_COST: "p50 cost (CU)",
+    P50_LATENCY: "p50 latency (s)",
+    "training_images_number": "training images",
+    "created_at": "created",
+    "updated_at": "updated",
+}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -134,7 +158,9 @@ def _text(query: str) -> Clause:
     """Case-insensitive substring match over the name, short description and id."""
     pattern = "(?i)" + re.escape(query)
     expr = pl.any_horizontal([pl.col(c).str.contains(pattern) for c in TEXT_COLUMNS])
-    code = f"pl.any_horizontal(pl.col(c).str.contains({_lit(pattern)}) for c in {_lit(TEXT_COLUMNS)})"
+    code = (
+        f"pl.any_horizontal(pl.col(c).str.contains({_lit(pattern)}) for c in {_lit(TEXT_COLUMNS)})"
+    )
     return Clause(expr, code)
 
 
@@ -181,15 +207,19 @@ class _Facet:
             exploded = exploded.filter(pl.col("v").is_not_null())
             rows, items = exploded["row"].to_numpy(), exploded["v"]
         counts = (
-            items.drop_nulls().value_counts(name="n").rename({items.name: "v"})
+            items.drop_nulls()
+            .value_counts(name="n")
+            .rename({items.name: "v"})
             .sort(["n", "v"], descending=[True, False])
-        )  # fmt: skip
+        )
         values = tuple(counts["v"].to_list())
         index = pl.DataFrame({"v": list(values), "code": np.arange(len(values), dtype=np.int64)})
         codes = (
-            pl.DataFrame({"v": items}).join(index, on="v", how="left", maintain_order="left")
-            ["code"].fill_null(-1).to_numpy()
-        )  # fmt: skip
+            pl.DataFrame({"v": items})
+            .join(index, on="v", how="left", maintain_order="left")["code"]
+            .fill_null(-1)
+            .to_numpy()
+        )
         return cls(values, codes, rows)
 
     def counts(self, mask: np.ndarray) -> np.ndarray:
@@ -293,15 +323,19 @@ class FilterPanel:
         def multi(column: str, max_rows: int = 5) -> W.SelectMultiple:
             values = self._facets[column].values
             return W.SelectMultiple(
-                options=[(v, v) for v in values], value=(),
-                rows=min(max_rows, max(len(values), 2)), layout=full,
-            )  # fmt: skip
+                options=[(v, v) for v in values],
+                value=(),
+                rows=min(max_rows, max(len(values), 2)),
+                layout=full,
+            )
 
         def match_mode(what: str) -> W.ToggleButtons:
             return W.ToggleButtons(
-                options=["any", "all"], value="any", style={"button_width": "44px"},
+                options=["any", "all"],
+                value="any",
+                style={"button_width": "44px"},
                 tooltips=[f"at least one chosen {what}", f"every chosen {what}"],
-            )  # fmt: skip
+            )
 
         self.types = multi("type", max_rows=6)
         self.privacy = multi("privacy")
@@ -313,13 +347,17 @@ class FilterPanel:
         # Tags: a combobox that suggests the catalog's tags (most used first) and adds the
         # typed tag on Enter; chosen tags show as removable chips, unknown ones in red.
         # ``self.tags`` holds the value (a hidden TagsInput keeps the widget-value API).
-        self.tags = W.TagsInput(value=[], allow_duplicates=False,
-                                layout=W.Layout(display="none"))
+        self.tags = W.TagsInput(value=[], allow_duplicates=False, layout=W.Layout(display="none"))
         self.tag_entry = W.Combobox(
-            value="", options=list(self._tag_suggestions), ensure_option=False,
-            placeholder="type a tag, press Enter (e.g. " + ", ".join(self._tag_suggestions[:2])
-            + ")", continuous_update=False, layout=full,
-        )  # fmt: skip
+            value="",
+            options=list(self._tag_suggestions),
+            ensure_option=False,
+            placeholder="type a tag, press Enter (e.g. "
+            + ", ".join(self._tag_suggestions[:2])
+            + ")",
+            continuous_update=False,
+            layout=full,
+        )
         self.tag_entry.add_class("sf-tag-entry")
         self.tag_chips = W.HBox([], layout=W.Layout(flex_flow="row wrap", width="100%"))
         self.tag_chips.add_class("sf-tag-chips")
@@ -329,8 +367,9 @@ class FilterPanel:
         self.tag_entry.observe(self._on_tag_entry, names="value")
         self.tags.observe(self._on_tags, names="value")  # before the refresh observer
 
-        self.text = W.Text(value="", placeholder="name, description or id",
-                           continuous_update=True, layout=full)
+        self.text = W.Text(
+            value="", placeholder="name, description or id", continuous_update=True, layout=full
+        )
 
         def date(tip: str) -> W.DatePicker:
             return W.DatePicker(value=None, tooltip=tip, layout=W.Layout(width="150px"))
@@ -346,9 +385,15 @@ class FilterPanel:
             lo, hi = bounds if bounds else (0.0, 1.0)
             hi = hi if hi > lo else lo + 1.0
             return W.FloatRangeSlider(
-                value=(lo, hi), min=lo, max=hi, step=(hi - lo) / 200, readout=False,
-                continuous_update=False, disabled=bounds is None, layout=slider_box,
-            )  # fmt: skip
+                value=(lo, hi),
+                min=lo,
+                max=hi,
+                step=(hi - lo) / 200,
+                readout=False,
+                continuous_update=False,
+                disabled=bounds is None,
+                layout=slider_box,
+            )
 
         self.cost = float_range(P50_COST)
         self.latency = float_range(P50_LATENCY)
@@ -356,90 +401,147 @@ class FilterPanel:
         lo, hi = (int(bounds[0]), int(-(-bounds[1] // 1))) if bounds else (0, 1)
         hi = hi if hi > lo else lo + 1
         self.training_images = W.IntRangeSlider(
-            value=(lo, hi), min=lo, max=hi, step=1, readout=False, continuous_update=False,
-            disabled=bounds is None, layout=slider_box,
-        )  # fmt: skip
+            value=(lo, hi),
+            min=lo,
+            max=hi,
+            step=1,
+            readout=False,
+            continuous_update=False,
+            disabled=bounds is None,
+            layout=slider_box,
+        )
         self.readouts: dict[str, W.HTML] = {}
         for name, unit in (("cost", "CU"), ("latency", "s"), ("training_images", "images")):
             r = W.HTML("", layout=full)
             r.add_class("sf-readout")
             self.readouts[name] = r
-            getattr(self, name).observe(lambda _c, n=name, u=unit: self._show_range(n, u),
-                                        names="value")
+            getattr(self, name).observe(
+                lambda _c, n=name, u=unit: self._show_range(n, u), names="value"
+            )
             self._show_range(name, unit)
 
         self.count = W.Label(value="")
         self.count.add_class("sf-count")
         sortable = [c for c in _PREVIEW_COLUMNS if not isinstance(work.schema[c], pl.List)]
         self.sort_by = W.Dropdown(
-            options=[(_PREVIEW_HEADERS.get(c, c), c) for c in sortable], value="created_at",
+            options=[(_PREVIEW_HEADERS.get(c, c), c) for c in sortable],
+            value="created_at",
             layout=W.Layout(width="170px"),
-        )  # fmt: skip
-        self.descending = W.Checkbox(value=True, description="descending", indent=False,
-                                     layout=W.Layout(width="auto"))
-        self.export_format = W.Dropdown(options=["parquet", "csv"],
-                                        value=_format_of(Path(export_path)) or "parquet",
-                                        layout=W.Layout(width="90px"))
-        self.export_path = W.Text(value=str(export_path),
-                                  layout=W.Layout(flex="1 1 180px", min_width="120px"))
-        self.export_button = W.Button(description="Export", icon="download",
-                                      layout=W.Layout(width="100px"))
+        )
+        self.descending = W.Checkbox(
+            value=True, description="descending", indent=False, layout=W.Layout(width="auto")
+        )
+        self.export_format = W.Dropdown(
+            options=["parquet", "csv"],
+            value=_format_of(Path(export_path)) or "parquet",
+            layout=W.Layout(width="90px"),
+        )
+        self.export_path = W.Text(
+            value=str(export_path), layout=W.Layout(flex="1 1 180px", min_width="120px")
+        )
+        self.export_button = W.Button(
+            description="Export", icon="download", layout=W.Layout(width="100px")
+        )
         self.export_status = W.HTML("", layout=full)
         self.export_status.add_class("sf-export-status")
-        self.reset_button = W.Button(description="Reset", icon="undo",
-                                     layout=W.Layout(width="90px"))
+        self.reset_button = W.Button(
+            description="Reset", icon="undo", layout=W.Layout(width="90px")
+        )
         self.export_format.observe(self._on_format, names="value")
         self.export_button.on_click(lambda _b: self._export_clicked())
         self.reset_button.on_click(lambda _b: self.reset())
         self.grid = self._make_grid()
 
         def card(*children: W.Widget) -> W.VBox:
-            box = W.VBox(list(children), layout=W.Layout(
-                flex="1 1 250px", min_width="240px", padding="0 10px 6px 0"))
+            box = W.VBox(
+                list(children),
+                layout=W.Layout(flex="1 1 250px", min_width="240px", padding="0 10px 6px 0"),
+            )
             box.add_class("sf-card")
             return box
 
         def inline(*children: W.Widget) -> W.HBox:
-            return W.HBox(list(children), layout=W.Layout(
-                flex_flow="row wrap", align_items="center", width="100%"))
+            return W.HBox(
+                list(children),
+                layout=W.Layout(flex_flow="row wrap", align_items="center", width="100%"),
+            )
 
-        kind = card(heading("type"), self.types, heading("capabilities"), self.capabilities,
-                    inline(W.HTML("match&nbsp;"), self.capability_mode))
-        facets = card(heading("privacy"), self.privacy, heading("status"), self.status,
-                      heading("source"), self.source)
+        kind = card(
+            heading("type"),
+            self.types,
+            heading("capabilities"),
+            self.capabilities,
+            inline(W.HTML("match&nbsp;"), self.capability_mode),
+        )
+        facets = card(
+            heading("privacy"),
+            self.privacy,
+            heading("status"),
+            self.status,
+            heading("source"),
+            self.source,
+        )
         other = card(
-            heading("search"), self.text,
-            heading("tags"), self.tag_entry, self.tag_chips, self.tag_note,
-            inline(W.HTML("match&nbsp;"), self.tag_mode), self.tags,
+            heading("search"),
+            self.text,
+            heading("tags"),
+            self.tag_entry,
+            self.tag_chips,
+            self.tag_note,
+            inline(W.HTML("match&nbsp;"), self.tag_mode),
+            self.tags,
             heading("created (from – to)"),
             inline(self.created_from, W.HTML("&nbsp;–&nbsp;"), self.created_to),
             heading("updated (from – to)"),
             inline(self.updated_from, W.HTML("&nbsp;–&nbsp;"), self.updated_to),
-            heading("p50 cost per asset"), self.cost, self.readouts["cost"],
-            heading("p50 latency"), self.latency, self.readouts["latency"],
-            heading("training images"), self.training_images, self.readouts["training_images"],
-        )  # fmt: skip
+            heading("p50 cost per asset"),
+            self.cost,
+            self.readouts["cost"],
+            heading("p50 latency"),
+            self.latency,
+            self.readouts["latency"],
+            heading("training images"),
+            self.training_images,
+            self.readouts["training_images"],
+        )
         header = inline(self.count, W.HTML("&nbsp;"), self.reset_button)
         header.layout.justify_content = "space-between"
         body = W.HBox([kind, facets, other], layout=W.Layout(flex_flow="row wrap", width="100%"))
-        tools = inline(W.HTML("sort by&nbsp;"), self.sort_by, self.descending,
-                       W.HTML("&nbsp;export&nbsp;"), self.export_format, self.export_path,
-                       self.export_button, self.export_status)
+        tools = inline(
+            W.HTML("sort by&nbsp;"),
+            self.sort_by,
+            self.descending,
+            W.HTML("&nbsp;export&nbsp;"),
+            self.export_format,
+            self.export_path,
+            self.export_button,
+            self.export_status,
+        )
         style = W.HTML(_PANEL_CSS, layout=W.Layout(height="0px", margin="0"))
-        self.widget = W.VBox([style, header, body, tools, self.grid],
-                             layout=W.Layout(width="100%", min_width="0"))
+        self.widget = W.VBox(
+            [style, header, body, tools, self.grid], layout=W.Layout(width="100%", min_width="0")
+        )
         self.widget.add_class("sf-filter-panel")
 
     def _filter_widgets(self) -> dict[str, W.ValueWidget]:
         return {
-            "types": self.types, "capabilities": self.capabilities,
-            "capability_mode": self.capability_mode, "privacy": self.privacy,
-            "status": self.status, "source": self.source, "tags": self.tags,
-            "tag_mode": self.tag_mode, "text": self.text, "created_from": self.created_from,
-            "created_to": self.created_to, "updated_from": self.updated_from,
-            "updated_to": self.updated_to, "cost": self.cost, "latency": self.latency,
+            "types": self.types,
+            "capabilities": self.capabilities,
+            "capability_mode": self.capability_mode,
+            "privacy": self.privacy,
+            "status": self.status,
+            "source": self.source,
+            "tags": self.tags,
+            "tag_mode": self.tag_mode,
+            "text": self.text,
+            "created_from": self.created_from,
+            "created_to": self.created_to,
+            "updated_from": self.updated_from,
+            "updated_to": self.updated_to,
+            "cost": self.cost,
+            "latency": self.latency,
             "training_images": self.training_images,
-        }  # fmt: skip
+        }
 
     # -- tags and readouts ------------------------------------------------------------------
 
@@ -457,20 +559,32 @@ class FilterPanel:
         chips = []
         for tag in self.tags.value:
             unknown = tag not in self._known_tags
-            b = W.Button(description=tag, icon="times", button_style="danger" if unknown else "",
-                         tooltip=("no model in the catalog has this tag; click to remove"
-                                  if unknown else "click to remove"),
-                         layout=W.Layout(width="auto", max_width="100%"))
+            b = W.Button(
+                description=tag,
+                icon="times",
+                button_style="danger" if unknown else "",
+                tooltip=(
+                    "no model in the catalog has this tag; click to remove"
+                    if unknown
+                    else "click to remove"
+                ),
+                layout=W.Layout(width="auto", max_width="100%"),
+            )
             b.add_class("sf-tag-unknown" if unknown else "sf-tag")
             b.on_click(lambda _b, t=tag: self._remove_tag(t))
             chips.append(b)
         self.tag_chips.children = chips
         missing = [t for t in self.tags.value if t not in self._known_tags]
         self.tag_note.value = (
-            '<span style="color:#b00020">no model has the tag'
-            + ("s " if len(missing) > 1 else " ")
-            + ", ".join(f"“{html.escape(t)}”" for t in missing) + "</span>"
-        ) if missing else ""
+            (
+                '<span style="color:#b00020">no model has the tag'
+                + ("s " if len(missing) > 1 else " ")
+                + ", ".join(f"“{html.escape(t)}”" for t in missing)
+                + "</span>"
+            )
+            if missing
+            else ""
+        )
 
     def _remove_tag(self, tag: str) -> None:
         self.tags.value = [t for t in self.tags.value if t != tag]
@@ -495,26 +609,39 @@ class FilterPanel:
     def clauses(self) -> list[Clause]:
         """The active filters, in a fixed order, each as expression and source text."""
         out: list[Clause] = []
-        for column, w in (("type", self.types), ("privacy", self.privacy),
-                          ("status", self.status), ("source", self.source)):
+        for column, w in (
+            ("type", self.types),
+            ("privacy", self.privacy),
+            ("status", self.status),
+            ("source", self.source),
+        ):
             if w.value:
                 out.append(replace(_is_in(column, w.value), facet=column))
         if self.capabilities.value:
-            out.append(replace(_list_has("capabilities", self.capabilities.value,
-                                         self.capability_mode.value), facet="capabilities"))
+            out.append(
+                replace(
+                    _list_has("capabilities", self.capabilities.value, self.capability_mode.value),
+                    facet="capabilities",
+                )
+            )
         if self.tags.value:
             out.append(_list_has("tags", self.tags.value, self.tag_mode.value))
         query = self.text.value.strip()
         if query:
             out.append(_text(query))
-        for column, lo, hi in (("created_at", self.created_from, self.created_to),
-                               ("updated_at", self.updated_from, self.updated_to)):
+        for column, lo, hi in (
+            ("created_at", self.created_from, self.created_to),
+            ("updated_at", self.updated_from, self.updated_to),
+        ):
             if lo.value is not None:
                 out.append(_bound(column, ">=", to_utc(lo.value)))
             if hi.value is not None:
                 out.append(_bound(column, "<", to_utc(hi.value + _dt.timedelta(days=1))))
-        for column, w in ((P50_COST, self.cost), (P50_LATENCY, self.latency),
-                          ("training_images_number", self.training_images)):
+        for column, w in (
+            (P50_COST, self.cost),
+            (P50_LATENCY, self.latency),
+            ("training_images_number", self.training_images),
+        ):
             if w.disabled:
                 continue
             lo, hi = w.value
@@ -566,8 +693,8 @@ class FilterPanel:
                 "",
                 "# p50 cost / latency per model: its default variant's figure, else the lowest",
                 f"models = {catalog}.models.join(",
-                f"    model_p50({catalog}.variants), on=\"model_id\", how=\"left\", "
-                "maintain_order=\"left\"",
+                f'    model_p50({catalog}.variants), on="model_id", how="left", '
+                'maintain_order="left"',
                 ")",
             ]
         else:
@@ -645,7 +772,8 @@ class FilterPanel:
         todo = [c for c in self._clauses if c.code not in cache]
         if todo:
             masks = self._work.select(
-                c.expr.fill_null(False).alias(f"c{i}") for i, c in enumerate(todo))
+                c.expr.fill_null(False).alias(f"c{i}") for i, c in enumerate(todo)
+            )
             for i, c in enumerate(todo):
                 cache[c.code] = masks.to_series(i).to_numpy()
         arrays = [cache[c.code] for c in self._clauses]
@@ -678,8 +806,9 @@ class FilterPanel:
                     if i not in own:
                         base &= a
             counts = self._facets[column].counts(base)
-            labels = tuple(f"{v}  ({c:,})" for v, c in zip(self._facets[column].values, counts,
-                                                          strict=True))
+            labels = tuple(
+                f"{v}  ({c:,})" for v, c in zip(self._facets[column].values, counts, strict=True)
+            )
             if labels != widget._options_labels:
                 chosen = widget.value
                 self._quiet += 1
@@ -690,8 +819,13 @@ class FilterPanel:
                     self._quiet -= 1
 
     def _facet_widgets(self) -> dict[str, W.SelectMultiple]:
-        return {"type": self.types, "privacy": self.privacy, "status": self.status,
-                "source": self.source, "capabilities": self.capabilities}
+        return {
+            "type": self.types,
+            "privacy": self.privacy,
+            "status": self.status,
+            "source": self.source,
+            "capabilities": self.capabilities,
+        }
 
     # -- the grid ------------------------------------------------------------------------------
 
@@ -708,22 +842,32 @@ class FilterPanel:
         shown = self._work.select(_PREVIEW_COLUMNS)
         table = shown.with_columns(
             [pl.col(c).list.join(", ") for c, t in shown.schema.items() if isinstance(t, pl.List)]
-            + [pl.col(c).dt.strftime("%Y-%m-%d %H:%M") for c, t in shown.schema.items()
-               if isinstance(t, pl.Datetime)]
+            + [
+                pl.col(c).dt.strftime("%Y-%m-%d %H:%M")
+                for c, t in shown.schema.items()
+                if isinstance(t, pl.Datetime)
+            ]
         ).rename({c: _PREVIEW_HEADERS.get(c, c) for c in shown.columns})
         from ipydatagrid import TextRenderer, VegaExpr
 
         # Figures with three significant digits.  A model without a figure shows the grid's
         # own italic "NaN" (ipydatagrid draws NaN itself, before any text expression).
-        figure = TextRenderer(text_value=VegaExpr(
-            "isValid(cell.value) && !isNaN(cell.value) ? format(cell.value, ',.3~g') : ''"))
+        figure = TextRenderer(
+            text_value=VegaExpr(
+                "isValid(cell.value) && !isNaN(cell.value) ? format(cell.value, ',.3~g') : ''"
+            )
+        )
         numeric = [_PREVIEW_HEADERS.get(c, c) for c in (P50_COST, P50_LATENCY)]
         grid = _selection_grid()(
-            table.to_pandas(), selection_mode="cell", base_row_size=22, base_column_size=110,
+            table.to_pandas(),
+            selection_mode="cell",
+            base_row_size=22,
+            base_column_size=110,
             renderers=dict.fromkeys(numeric, figure),
             column_widths={"id": 240, "name": 220, "capabilities": 200},
-            header_visibility="column", layout=W.Layout(height="340px", width="100%"),
-        )  # fmt: skip
+            header_visibility="column",
+            layout=W.Layout(height="340px", width="100%"),
+        )
         grid.add_class("sf-grid")
         return grid
 
@@ -748,7 +892,7 @@ class FilterPanel:
                 self._work.select(pl.int_range(pl.len(), dtype=pl.UInt32).alias("i"), column)
                 .sort(column, descending=descending, nulls_last=True, maintain_order=True)
                 .get_column("i")
-            )  # fmt: skip
+            )
         return self._orders[key]
 
     def preview_frame(self) -> pl.DataFrame:
@@ -858,14 +1002,25 @@ def _selection_grid() -> type:
                 r1, r2, c1, c2 = (int(content.get(k, 0)) for k in ("r1", "r2", "c1", "c2"))
                 part = self._table.iloc[self._view[r1 : r2 + 1], c1 : c2 + 1]
                 serialized, buffers = self._serialize_helper(part.reset_index(drop=True))
-                self.send({"event_type": "data-reply", "value": serialized,
-                           "r1": r1, "r2": r2, "c1": c1, "c2": c2}, buffers)
+                self.send(
+                    {
+                        "event_type": "data-reply",
+                        "value": serialized,
+                        "r1": r1,
+                        "r2": r2,
+                        "c1": c1,
+                        "c2": c2,
+                    },
+                    buffers,
+                )
             elif kind == "unique-values-request":
                 column = content.get("column")
                 values = self._table[column].iloc[self._view].drop_duplicates().to_frame()
                 serialized, buffers = self._serialize_helper(values.reset_index(drop=True))
-                self.send({"event_type": "unique-values-reply", "column": column,
-                           "value": serialized}, buffers)
+                self.send(
+                    {"event_type": "unique-values-reply", "column": column, "value": serialized},
+                    buffers,
+                )
 
     _GRID_CLASS = SelectionGrid
     return SelectionGrid

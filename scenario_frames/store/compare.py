@@ -123,19 +123,32 @@ def _change_lines(detail: Mapping[str, Any]) -> list[str]:
         out += [f"{table} + {k}" for k in d.get("added", [])]
         out += [f"{table} - {k}" for k in d.get("removed", [])]
         for key, cols in d.get("changed", {}).items():
-            out += [f"{table}[{key}].{col}: {_short(v['old'])} -> {_short(v['new'])}" for col, v in cols.items()]
+            out += [
+                f"{table}[{key}].{col}: {_short(v['old'])} -> {_short(v['new'])}"
+                for col, v in cols.items()
+            ]
     return out
 
 
 def _keys_for(table: str, old: pl.DataFrame, new: pl.DataFrame) -> list[str]:
     """The per-model row key of a child table: its natural key when unique, else positions."""
-    structural: list[str] = [c for c in ("parent_name", "position", "asset_position") if c in old.columns and c in new.columns]
-    natural: list[str] = [c for c in CHILD_KEYS.get(table, ()) if c in old.columns and c in new.columns]
+    structural: list[str] = [
+        c
+        for c in ("parent_name", "position", "asset_position")
+        if c in old.columns and c in new.columns
+    ]
+    natural: list[str] = [
+        c for c in CHILD_KEYS.get(table, ()) if c in old.columns and c in new.columns
+    ]
     for keys in (natural, structural):
         if not keys:
             continue
         cols = [schema.KEY, *keys]
-        if not any(df.select(pl.struct(cols).is_duplicated().any()).item() for df in (old, new) if df.height):
+        if not any(
+            df.select(pl.struct(cols).is_duplicated().any()).item()
+            for df in (old, new)
+            if df.height
+        ):
             return keys
     return structural or natural
 
@@ -150,7 +163,9 @@ def _label(keys: list[str], row: Mapping[str, Any]) -> str:
     return "/".join(parts) or "#"
 
 
-def _compare(table: str, old: pl.DataFrame, new: pl.DataFrame, details: dict[str, dict[str, Any]]) -> None:
+def _compare(
+    table: str, old: pl.DataFrame, new: pl.DataFrame, details: dict[str, dict[str, Any]]
+) -> None:
     """Record in ``details`` every difference of one table between models present in both."""
     key = schema.KEY
     is_models = table == "models"
@@ -192,7 +207,9 @@ def _compare(table: str, old: pl.DataFrame, new: pl.DataFrame, details: dict[str
         elif row["__removed"]:
             t["removed"].append(label)
         else:
-            t["changed"][label] = {c: {"old": row[c], "new": row[c + sfx]} for c in values if row[f"__chg_{c}"]}
+            t["changed"][label] = {
+                c: {"old": row[c], "new": row[c + sfx]} for c in values if row[f"__chg_{c}"]
+            }
     if not is_models:  # keep only the kinds of change that happened
         for mid in set(hits[key].to_list()):
             t = details[mid][table]
@@ -236,9 +253,14 @@ def diff(old: Any, new: Any) -> CatalogDiff:
         _compare(table, ta, tb, details)
     details = {k: v for k, v in sorted(details.items()) if v}
     return CatalogDiff(
-        added=sorted(new_ids - old_ids), removed=sorted(old_ids - new_ids), changed=sorted(details),
-        details=details, old_label=old_label, new_label=new_label,
-        old_models=len(old_ids), new_models=len(new_ids),
+        added=sorted(new_ids - old_ids),
+        removed=sorted(old_ids - new_ids),
+        changed=sorted(details),
+        details=details,
+        old_label=old_label,
+        new_label=new_label,
+        old_models=len(old_ids),
+        new_models=len(new_ids),
     )
 
 

@@ -66,17 +66,21 @@ def _snake_query(api_query: Mapping[str, str]) -> dict[str, str]:
     return {SNAKE_NAMES.get(k, schema.snake(k)): v for k, v in api_query.items()}
 
 
-def merge_incremental(previous: Mapping[str, pl.DataFrame], update: Mapping[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
+def merge_incremental(
+    previous: Mapping[str, pl.DataFrame], update: Mapping[str, pl.DataFrame]
+) -> dict[str, pl.DataFrame]:
     """Previous tables with every row of the updated models replaced by the update's rows.
 
     Models in ``update`` (and records it rejected) lose all their old rows in every table,
     then the update's rows are appended; a model that lost a variant loses it here too.
     """
     key = schema.KEY
-    ids = pl.concat([
-        update["models"][key],
-        update.get("rejects", _empty("rejects"))[key].drop_nulls(),
-    ]).unique()
+    ids = pl.concat(
+        [
+            update["models"][key],
+            update.get("rejects", _empty("rejects"))[key].drop_nulls(),
+        ]
+    ).unique()
     keep = ~pl.col(key).is_in(ids.implode()) | pl.col(key).is_null()
     merged: dict[str, pl.DataFrame] = {}
     for name in _table_order({**previous, **update}):
@@ -113,15 +117,20 @@ def refresh_incremental(
     prev_tables, manifest = read_tables(prev_path)
     newest = prev_tables["models"]["updated_at"].max() if prev_tables["models"].height else None
     if not isinstance(newest, datetime):  # None when no model has an updated_at
-        raise SnapshotError(f"{prev_path.name} holds no models with updated_at; take a full snapshot first")
-    overlap = float(manifest.get("duration_s") or 0.0) + 1.0 if overlap_s is None else float(overlap_s)
+        raise SnapshotError(
+            f"{prev_path.name} holds no models with updated_at; take a full snapshot first"
+        )
+    overlap = (
+        float(manifest.get("duration_s") or 0.0) + 1.0 if overlap_s is None else float(overlap_s)
+    )
     watermark = to_utc(newest) - timedelta(seconds=overlap)
     api_query = incremental_query(manifest, watermark)
     update = fetch(**_snake_query(api_query))
     merged = merge_incremental(prev_tables, update.tables)
     # The merged snapshot answers the previous (full) query; the fetch figures are this run's.
-    meta = dataclasses.replace(update.meta, query=dict(manifest.get("query") or {}),
-                               incremental_from=prev_path.name)
+    meta = dataclasses.replace(
+        update.meta, query=dict(manifest.get("query") or {}), incremental_from=prev_path.name
+    )
     catalog = Catalog.from_tables(merged, meta)
     detail = {
         "from": prev_path.name,

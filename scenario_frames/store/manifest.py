@@ -31,7 +31,6 @@ if TYPE_CHECKING:  # pragma: no cover
 log = logging.getLogger(__name__)
 
 
-
 PREFIX = "snapshot_at="
 STAGING = ".staging"
 MANIFEST = "manifest.json"
@@ -65,7 +64,9 @@ def parse_snapshot_at(name: str | os.PathLike[str]) -> datetime:
     try:
         return datetime.strptime(text[:20], TIME_FORMAT).replace(tzinfo=UTC)
     except ValueError:
-        raise SnapshotError(f"{name!s} is not a snapshot name like {PREFIX}2026-11-26T22-58-03Z") from None
+        raise SnapshotError(
+            f"{name!s} is not a snapshot name like {PREFIX}2026-11-26T22-58-03Z"
+        ) from None
 
 
 def list_snapshots(out: str | os.PathLike[str]) -> list[Path]:

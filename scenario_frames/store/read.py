@@ -48,21 +48,25 @@ def _no_snapshot_message(p: Path) -> str:
     if not p.is_dir():
         return f"no snapshot at {p}: it is a file, not a snapshot folder"
     if p.name.startswith(PREFIX):
-        return (f"{p / MANIFEST} is missing: a snapshot folder is complete only with its manifest "
-                "(this one was copied in part or edited by hand)")
+        return (
+            f"{p / MANIFEST} is missing: a snapshot folder is complete only with its manifest "
+            "(this one was copied in part or edited by hand)"
+        )
     partial = sorted(q.name for q in p.iterdir() if q.name.startswith(PREFIX) and q.is_dir())
     if partial:
-        return (f"no complete snapshot under {p}: {MANIFEST} is missing from {partial[-1]}"
-                + (f" and {len(partial) - 1} other {PREFIX}... folder(s)" if len(partial) > 1 else ""))
-    return (f"no snapshot at {p}: it has no {MANIFEST} and no {PREFIX}... folders holding one")
+        return f"no complete snapshot under {p}: {MANIFEST} is missing from {partial[-1]}" + (
+            f" and {len(partial) - 1} other {PREFIX}... folder(s)" if len(partial) > 1 else ""
+        )
+    return f"no snapshot at {p}: it has no {MANIFEST} and no {PREFIX}... folders holding one"
 
 
 def _empty(name: str) -> pl.DataFrame:
     return pl.DataFrame(schema=schema.TABLES[name].schema)
 
 
-def read_tables(path: str | os.PathLike[str], *, verify: bool = True,
-                tables: Iterable[str] | None = None) -> tuple[dict[str, pl.DataFrame], dict[str, Any]]:
+def read_tables(
+    path: str | os.PathLike[str], *, verify: bool = True, tables: Iterable[str] | None = None
+) -> tuple[dict[str, pl.DataFrame], dict[str, Any]]:
     """The tables and manifest of one snapshot; ``verify`` checks each file's sha256 first."""
     folder = _resolve(path)
     manifest = read_manifest(folder)
@@ -77,7 +81,9 @@ def read_tables(path: str | os.PathLike[str], *, verify: bool = True,
         if verify:
             digest = sha256_file(fpath)
             if digest != info.get("sha256"):
-                raise SnapshotError(f"{fpath} does not match its manifest sha256 (the file changed or is damaged)")
+                raise SnapshotError(
+                    f"{fpath} does not match its manifest sha256 (the file changed or is damaged)"
+                )
         out[name] = pl.read_parquet(fpath)
     for name in schema.TABLE_ORDER:
         if name not in out and (wanted is None or name in wanted):

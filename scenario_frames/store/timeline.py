@@ -38,7 +38,9 @@ def _snapshot_tables(folder: Path) -> tuple[dict[str, Path], str | None]:
     ``read_snapshot``'s sha256 check, or by the parquet reader when the history is collected.
     """
     try:
-        manifest = orjson.loads((folder / MANIFEST).read_bytes())  # orjson: a year of manifests adds up
+        manifest = orjson.loads(
+            (folder / MANIFEST).read_bytes()
+        )  # orjson: a year of manifests adds up
         with os.scandir(folder) as entries:
             sizes = {e.name: e.stat().st_size for e in entries if e.name.endswith(".parquet")}
     except orjson.JSONDecodeError as exc:
@@ -55,7 +57,10 @@ def _snapshot_tables(folder: Path) -> tuple[dict[str, Path], str | None]:
         if size is None:
             return {}, f"{file} is listed in its manifest but missing"
         if info.get("bytes") is not None and size != info["bytes"]:
-            return {}, f"{file} has {size:,} bytes, its manifest says {info['bytes']:,} (truncated or changed)"
+            return (
+                {},
+                f"{file} has {size:,} bytes, its manifest says {info['bytes']:,} (truncated or changed)",
+            )
         files[name] = folder / file
     return files, None
 
@@ -107,8 +112,9 @@ def history(out: str | os.PathLike[str], *, damaged: str = "raise") -> dict[str,
         else:
             lf = pl.LazyFrame(schema={**dict(spec_schema), "snapshot_at": pl.String})
         frames[name] = lf.with_columns(
-            snapshot_time=pl.col("snapshot_at").str.slice(0, 20).str.strptime(
-                pl.Datetime("us", "UTC"), TIME_FORMAT, strict=False)
+            snapshot_time=pl.col("snapshot_at")
+            .str.slice(0, 20)
+            .str.strptime(pl.Datetime("us", "UTC"), TIME_FORMAT, strict=False)
         )
     return frames
 

@@ -105,7 +105,11 @@ def _arrow_table(name: str, df: pl.DataFrame) -> pa.Table:
     new_fields = []
     for f in table.schema:
         col = cols.get(f.name)
-        meta = {b"description": col.description.encode(), b"source": col.source.encode()} if col else {}
+        meta = (
+            {b"description": col.description.encode(), b"source": col.source.encode()}
+            if col
+            else {}
+        )
         new_fields.append(f.with_metadata(meta) if meta else f)
     meta = {
         b"scenario_frames.table": name.encode(),
@@ -119,7 +123,10 @@ def _arrow_table(name: str, df: pl.DataFrame) -> pa.Table:
 
 def _write_parquet(name: str, df: pl.DataFrame, path: Path) -> None:
     pq.write_table(
-        _arrow_table(name, df), path, compression="zstd", write_statistics=True,
+        _arrow_table(name, df),
+        path,
+        compression="zstd",
+        write_statistics=True,
         row_group_size=128 * 1024,
     )
 
@@ -129,8 +136,13 @@ def _write_one(name: str, df: pl.DataFrame, folder: Path) -> dict[str, Any]:
     path = folder / f"{name}.parquet"
     _write_parquet(name, df, path)
     digest, size = _sha256_and_sync(path)
-    return {"file": path.name, "rows": df.height, "columns": df.width, "bytes": size,
-            "sha256": digest}
+    return {
+        "file": path.name,
+        "rows": df.height,
+        "columns": df.width,
+        "bytes": size,
+        "sha256": digest,
+    }
 
 
 def _write_tables(tables: Mapping[str, pl.DataFrame], folder: Path) -> dict[str, dict[str, Any]]:

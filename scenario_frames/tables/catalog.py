@@ -56,7 +56,6 @@ log = logging.getLogger(__name__)
 __all__ = ["Catalog", "CatalogMeta"]
 
 
-
 def _list_lengths(chunk: pa.Array) -> np.ndarray:
     """Item counts of a list array as numpy, 0 for null lists.
 
@@ -68,7 +67,9 @@ def _list_lengths(chunk: pa.Array) -> np.ndarray:
     width = np.dtype(f"int{lengths.type.bit_width}")
     if len(lengths) == 0:
         return np.zeros(0, dtype=width)
-    out = np.frombuffer(lengths.buffers()[1], dtype=width)[lengths.offset:lengths.offset + len(lengths)].copy()
+    out = np.frombuffer(lengths.buffers()[1], dtype=width)[
+        lengths.offset : lengths.offset + len(lengths)
+    ].copy()
     if lengths.null_count:
         out[pc.indices_nonzero(pc.is_null(lengths)).to_pylist()] = 0  # undefined under a null
     return out
@@ -120,7 +121,9 @@ def _field_expr(base: pl.Expr, path: tuple[str, ...]) -> pl.Expr:
     return base
 
 
-def _list_nodes(nodes: tuple[S.Node, ...], path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], S.ListOf]]:
+def _list_nodes(
+    nodes: tuple[S.Node, ...], path: tuple[str, ...] = ()
+) -> Iterator[tuple[tuple[str, ...], S.ListOf]]:
     for node in nodes:
         if isinstance(node, S.Obj):
             yield from _list_nodes(node.fields, path + (node.key,))
@@ -129,9 +132,12 @@ def _list_nodes(nodes: tuple[S.Node, ...], path: tuple[str, ...] = ()) -> Iterat
 
 
 _LISTS: dict[str, tuple[tuple[str, ...], S.ListOf]] = {
-    node.table: (path, node) for path, node in _list_nodes(S.MODEL.fields)}
+    node.table: (path, node) for path, node in _list_nodes(S.MODEL.fields)
+}
 _STRING_LISTS = S.STRING_LIST_TABLES
 _EMPTY_DF = {name: pl.DataFrame(schema=S.TABLES[name].schema) for name in S.TABLE_ORDER}
+
+
 def _typed_expr(col: S.Column, base: pl.Expr) -> pl.Expr:
     expr = _field_expr(base, col.path)
     if col.field is not None and col.field.kind == "epoch_ms":
@@ -153,7 +159,9 @@ def _json_col(path: tuple[str, ...], level_json: tuple) -> int:
     raise KeyError(path)
 
 
-def _extra_frame(rows: dict[tuple, dict], keys: list[str], key_types: list[pl.DataType]) -> pl.DataFrame:
+def _extra_frame(
+    rows: dict[tuple, dict], keys: list[str], key_types: list[pl.DataType]
+) -> pl.DataFrame:
     cols: dict[str, list] = {k: [] for k in keys}
     texts: list[str] = []
     for owner, extra in rows.items():
@@ -168,7 +176,9 @@ def _extra_frame(rows: dict[tuple, dict], keys: list[str], key_types: list[pl.Da
 _KEY_TYPES = {"_rid": pl.Int64(), "position": pl.Int32(), "asset_position": pl.Int32()}
 
 
-def _join_extra(df: pl.LazyFrame, extras: dict[tuple, dict] | None, keys: list[str]) -> pl.LazyFrame:
+def _join_extra(
+    df: pl.LazyFrame, extras: dict[tuple, dict] | None, keys: list[str]
+) -> pl.LazyFrame:
     if not extras:
         return df.with_columns(extra=pl.lit(None, pl.String))
     side = _extra_frame(extras, keys, [_KEY_TYPES[k] for k in keys])
@@ -213,8 +223,12 @@ class _Stats:
 
     def apply(self, meta: CatalogMeta) -> CatalogMeta:
         """``meta`` with this run's counts (whatever counts ``meta`` carried are replaced)."""
-        return dataclasses.replace(meta, duplicates=self.duplicates, records_fast=self.records_fast,
-                                   records_exact=self.records_exact)
+        return dataclasses.replace(
+            meta,
+            duplicates=self.duplicates,
+            records_fast=self.records_fast,
+            records_exact=self.records_exact,
+        )
 
 
 def _assemble(outs: Iterable[M.PageOut]) -> tuple[dict[str, pl.DataFrame], _Stats]:
@@ -251,14 +265,20 @@ def _assemble(outs: Iterable[M.PageOut]) -> tuple[dict[str, pl.DataFrame], _Stat
     if batch:
         flush()
     tables, stats.duplicates = _stack(parts, late, [r for lst in reject_lists for r in lst])
-    log.debug("decoded %d record(s) on the fast route and %d on the exact route in %d page(s); "
-              "%d duplicate copy(ies) dropped", stats.records_fast, stats.records_exact,
-              stats.pages, stats.duplicates)
+    log.debug(
+        "decoded %d record(s) on the fast route and %d on the exact route in %d page(s); "
+        "%d duplicate copy(ies) dropped",
+        stats.records_fast,
+        stats.records_exact,
+        stats.pages,
+        stats.duplicates,
+    )
     return tables, stats
 
 
-def _stack(parts: dict[str, list[pl.DataFrame]], late: set[int], rejects: list[tuple]
-           ) -> tuple[dict[str, pl.DataFrame], int]:
+def _stack(
+    parts: dict[str, list[pl.DataFrame]], late: set[int], rejects: list[tuple]
+) -> tuple[dict[str, pl.DataFrame], int]:
     """Stack per-batch tables (in page order) into the final ones.  Returns (tables, duplicates).
 
     Records refused late (``late``: record ids whose inputs did not read) are dropped first.
@@ -270,15 +290,22 @@ def _stack(parts: dict[str, list[pl.DataFrame]], late: set[int], rejects: list[t
     Child rows follow their record.  ``parts`` is emptied on the way so the batches can be
     freed as soon as they are stacked.
     """
-    rejects = sorted(rejects, key=lambda r: (-1 if r[0] is None else r[0],
-                                             -1 if r[1] is None else r[1]))
-    tables: dict[str, pl.DataFrame] = {"rejects": pl.DataFrame(
-        {name: [r[i] for r in rejects] for i, name in enumerate(S.TABLES["rejects"].schema)},
-        schema=S.TABLES["rejects"].schema)}
+    rejects = sorted(
+        rejects, key=lambda r: (-1 if r[0] is None else r[0], -1 if r[1] is None else r[1])
+    )
+    tables: dict[str, pl.DataFrame] = {
+        "rejects": pl.DataFrame(
+            {name: [r[i] for r in rejects] for i, name in enumerate(S.TABLES["rejects"].schema)},
+            schema=S.TABLES["rejects"].schema,
+        )
+    }
     if not parts.get("models"):
         return {name: tables.get(name, _EMPTY_DF[name]) for name in S.TABLE_ORDER}, 0
-    stacked = {name: pl.concat(dfs, rechunk=False) if len(dfs) > 1 else dfs[0]
-               for name, dfs in parts.items() if dfs}
+    stacked = {
+        name: pl.concat(dfs, rechunk=False) if len(dfs) > 1 else dfs[0]
+        for name, dfs in parts.items()
+        if dfs
+    }
     parts.clear()
     # Records kept: drop those refused late, then all but the last copy of each id.
     models = stacked["models"]
@@ -319,8 +346,10 @@ class _Leaves:
                 got = [dict(zip(c.type.names, c.flatten(), strict=True)) for c in self.chunks]
             else:
                 parent = self._level(path[:-1])
-                got = [dict(zip(lv[path[-1]].type.names, lv[path[-1]].flatten(), strict=True))
-                       for lv in parent]
+                got = [
+                    dict(zip(lv[path[-1]].type.names, lv[path[-1]].flatten(), strict=True))
+                    for lv in parent
+                ]
             self._levels[path] = got
         return got
 
@@ -340,16 +369,21 @@ def _leaf_type(struct_type: pa.DataType, path: tuple[str, ...]) -> pa.DataType:
     return struct_type
 
 
-def _frame(leaves: _Leaves, typ: pa.StructType, columns: list[tuple[str, tuple[str, ...]]]
-           ) -> pl.DataFrame:
+def _frame(
+    leaves: _Leaves, typ: pa.StructType, columns: list[tuple[str, tuple[str, ...]]]
+) -> pl.DataFrame:
     """A frame of leaf columns (name, JSON path)."""
-    return pl.DataFrame([_column(name, leaves.get(path), _leaf_type(typ, path))
-                         for name, path in columns])
+    return pl.DataFrame(
+        [_column(name, leaves.get(path), _leaf_type(typ, path)) for name, path in columns]
+    )
 
 
 def _epoch_ms(df: pl.DataFrame, spec: S.TableSpec) -> pl.DataFrame:
-    casts = [pl.col(c.name).cast(pl.Datetime("ms", "UTC")) for c in spec.columns
-             if c.field is not None and c.field.kind == "epoch_ms" and c.name in df.columns]
+    casts = [
+        pl.col(c.name).cast(pl.Datetime("ms", "UTC"))
+        for c in spec.columns
+        if c.field is not None and c.field.kind == "epoch_ms" and c.name in df.columns
+    ]
     return df.with_columns(casts) if casts else df
 
 
@@ -372,8 +406,9 @@ def _batch_tables(outs: list[M.PageOut]) -> dict[str, pl.DataFrame]:
 
     # models: leaf columns; json text and extras placed by row
     spec = S.TABLES["models"]
-    cols = [(c.name, c.path) for c in spec.columns
-            if c.field is not None and c.field.kind != "json"]
+    cols = [
+        (c.name, c.path) for c in spec.columns if c.field is not None and c.field.kind != "json"
+    ]
     models = _frame(leaves, typ, cols).with_columns(_rid=pl.Series(rids, dtype=pl.Int64))
     n = models.height
     row_of = {rid: i for i, rid in enumerate(rids)}
@@ -408,8 +443,11 @@ def _batch_tables(outs: list[M.PageOut]) -> dict[str, pl.DataFrame]:
         items, row, pos = _explode(leaves.get(path))
         item_type = _leaf_type(typ, path).value_type
         nested = node.nested
-        cols = [(c.name, c.path) for c in spec.columns
-                if c.path and not (nested is not None and c.path[0] == nested.key)]
+        cols = [
+            (c.name, c.path)
+            for c in spec.columns
+            if c.path and not (nested is not None and c.path[0] == nested.key)
+        ]
         if nested is not None:
             cols.append(("_sub", (nested.key,)))
         frame = _frame(_Leaves(items or [pa.nulls(0, item_type)]), item_type, cols)
@@ -431,14 +469,22 @@ def _batch_tables(outs: list[M.PageOut]) -> dict[str, pl.DataFrame]:
         keys = ["_rid", "position"]
         if nested is not None:
             sub = pl.col("_sub")
-            df = (df.with_columns(asset_position=pl.int_ranges(0, sub.list.len(), dtype=pl.Int32))
-                  .explode(["_sub", "asset_position"], empty_as_null=True, keep_nulls=True)
-                  .with_columns([_typed_expr(dataclasses.replace(c, path=c.path[1:]), sub)
-                                 for c in spec.columns if c.path and c.path[0] == nested.key]))
+            df = (
+                df.with_columns(asset_position=pl.int_ranges(0, sub.list.len(), dtype=pl.Int32))
+                .explode(["_sub", "asset_position"], empty_as_null=True, keep_nulls=True)
+                .with_columns(
+                    [
+                        _typed_expr(dataclasses.replace(c, path=c.path[1:]), sub)
+                        for c in spec.columns
+                        if c.path and c.path[0] == nested.key
+                    ]
+                )
+            )
             keys.append("asset_position")
         if table == "variants":
-            df = df.with_columns(is_default=(pl.col("variant_key") == pl.col("_default"))
-                                 .fill_null(False))
+            df = df.with_columns(
+                is_default=(pl.col("variant_key") == pl.col("_default")).fill_null(False)
+            )
         df = _epoch_ms(df, spec)
         ex = extras.get(table)
         if ex and nested is not None:
@@ -453,8 +499,10 @@ def _batch_tables(outs: list[M.PageOut]) -> dict[str, pl.DataFrame]:
     # keeping that page's Arrow buffers alive; copied once here, the page buffers go back
     # to the allocator and are reused by the next batch (measured: peak memory for 100,000
     # models down by a sixth, time unchanged; see bench/results/frames.md).
-    return {name: df.rechunk()
-            for name, df in zip(lazy, pl.collect_all(list(lazy.values())), strict=True)}
+    return {
+        name: df.rechunk()
+        for name, df in zip(lazy, pl.collect_all(list(lazy.values())), strict=True)
+    }
 
 
 def _explode(lists: list[pa.ListArray]) -> tuple[list[pa.Array], pl.Series, pl.Series]:
@@ -473,8 +521,9 @@ def _explode(lists: list[pa.ListArray]) -> tuple[list[pa.Array], pl.Series, pl.S
         if total:
             starts = np.cumsum(lengths) - lengths
             rows.append(np.repeat(np.arange(at, at + len(chunk)), lengths))
-            positions.append(np.arange(total, dtype=np.int32)
-                             - np.repeat(starts, lengths).astype(np.int32))
+            positions.append(
+                np.arange(total, dtype=np.int32) - np.repeat(starts, lengths).astype(np.int32)
+            )
             items.append(_list_values(chunk, total))
         at += len(chunk)
     row = pl.Series(np.concatenate(rows) if rows else np.zeros(0, np.int64))
@@ -495,8 +544,14 @@ def _list_values(chunk: pa.ListArray, total: int) -> pa.Array:
 def _input_rows(chunks: list[pa.StructArray]) -> pl.DataFrame:
     """The flattened input rows as leaf columns named after the inputs table."""
     spec = S.TABLES["inputs"]
-    derived = {"position": "_pos", "parent_name": "_parent", "default_number": "_dnum",
-               "default_string": "_dstr", "default_bool": "_dbool", "extra": "_extra"}
+    derived = {
+        "position": "_pos",
+        "parent_name": "_parent",
+        "default_number": "_dnum",
+        "default_string": "_dstr",
+        "default_bool": "_dbool",
+        "extra": "_extra",
+    }
     cols: list[tuple[str, tuple[str, ...]]] = [("_rid", ("_rid",))]
     for c in spec.columns:
         if c.name == S.KEY:
@@ -512,8 +567,9 @@ def _input_rows(chunks: list[pa.StructArray]) -> pl.DataFrame:
 
 def _inputs_table(rows: pl.DataFrame, carry: pl.DataFrame) -> pl.LazyFrame:
     """The inputs table: input rows of the records kept, with their model id."""
-    joined = rows.lazy().join(carry.lazy().select("_rid", S.KEY), on="_rid", how="inner",
-                              maintain_order="left")
+    joined = rows.lazy().join(
+        carry.lazy().select("_rid", S.KEY), on="_rid", how="inner", maintain_order="left"
+    )
     return _conform(joined, "inputs")
 
 
@@ -534,7 +590,9 @@ class Catalog:
     # -- construction ---------------------------------------------------------------------
 
     @classmethod
-    def from_json_pages(cls, pages: Iterable[bytes | str], *, meta: CatalogMeta | None = None) -> Catalog:
+    def from_json_pages(
+        cls, pages: Iterable[bytes | str], *, meta: CatalogMeta | None = None
+    ) -> Catalog:
         """Materialize raw ``GET /models`` response bodies (bytes or str), in page order."""
         tables, stats = _assemble(M.iter_page_outputs(pages))
         meta = meta or CatalogMeta(pages=stats.pages, requests=stats.pages)
@@ -555,8 +613,10 @@ class Catalog:
         """
         unknown = set(tables) - set(S.TABLE_ORDER)
         if unknown:
-            raise ValueError(f"unknown table(s): {', '.join(sorted(unknown))}; "
-                             f"expected names from {', '.join(S.TABLE_ORDER)}")
+            raise ValueError(
+                f"unknown table(s): {', '.join(sorted(unknown))}; "
+                f"expected names from {', '.join(S.TABLE_ORDER)}"
+            )
         out: dict[str, pl.DataFrame] = {}
         for name in S.TABLE_ORDER:
             df = tables.get(name)
@@ -564,8 +624,11 @@ class Catalog:
                 out[name] = _EMPTY_DF[name]
                 continue
             spec = S.TABLES[name]
-            missing = [pl.lit(None, c.dtype).alias(c.name) for c in spec.columns
-                       if c.name not in df.columns]
+            missing = [
+                pl.lit(None, c.dtype).alias(c.name)
+                for c in spec.columns
+                if c.name not in df.columns
+            ]
             if missing:
                 df = df.with_columns(missing)
                 known = [c.name for c in spec.columns]
@@ -606,8 +669,9 @@ class Catalog:
     concepts = property(lambda self: self._tables["concepts"], doc="Composition concepts.")
     epochs = property(lambda self: self._tables["epochs"], doc="Epochs and their sample assets.")
     training_images = property(lambda self: self._tables["training_images"], doc="Training images.")
-    training_image_pairs = property(lambda self: self._tables["training_image_pairs"],
-                                    doc="Training image pairs.")
+    training_image_pairs = property(
+        lambda self: self._tables["training_image_pairs"], doc="Training image pairs."
+    )
     example_assets = property(lambda self: self._tables["example_assets"], doc="Example assets.")
     rejects = property(lambda self: self._tables["rejects"], doc="Records that could not be read.")
 
@@ -626,21 +690,45 @@ class Catalog:
         ones with ``in_schema`` false, so a drifted or hand-made table never hides a column.
         """
         if table is None:
-            parts = [self.describe(name).select(pl.lit(name).alias("table"), pl.all())
-                     for name in self._tables]
+            parts = [
+                self.describe(name).select(pl.lit(name).alias("table"), pl.all())
+                for name in self._tables
+            ]
             return pl.concat(parts, how="vertical")
         df = self.table(table)
         spec = S.TABLES[table]
-        rows = [{"column": c.name, "dtype": str(df.schema.get(c.name, c.dtype)),
-                 "description": c.description, "source": c.source, "in_schema": True}
-                for c in spec.columns]
+        rows = [
+            {
+                "column": c.name,
+                "dtype": str(df.schema.get(c.name, c.dtype)),
+                "description": c.description,
+                "source": c.source,
+                "in_schema": True,
+            }
+            for c in spec.columns
+        ]
         known = {c.name for c in spec.columns}
-        rows += [{"column": name, "dtype": str(dtype), "description": "Not described by the schema.",
-                  "source": None, "in_schema": False}
-                 for name, dtype in df.schema.items() if name not in known]
-        return pl.DataFrame(rows, schema={"column": pl.String, "dtype": pl.String,
-                                          "description": pl.String, "source": pl.String,
-                                          "in_schema": pl.Boolean})
+        rows += [
+            {
+                "column": name,
+                "dtype": str(dtype),
+                "description": "Not described by the schema.",
+                "source": None,
+                "in_schema": False,
+            }
+            for name, dtype in df.schema.items()
+            if name not in known
+        ]
+        return pl.DataFrame(
+            rows,
+            schema={
+                "column": pl.String,
+                "dtype": pl.String,
+                "description": pl.String,
+                "source": pl.String,
+                "in_schema": pl.Boolean,
+            },
+        )
 
     def capability_matrix(self) -> pl.DataFrame:
         """One row per model, one Boolean column per capability.
@@ -654,8 +742,11 @@ class Catalog:
         caps = pl.col("capabilities")
         return models.select(
             pl.col(S.KEY),
-            *[caps.list.contains(pl.lit(c, pl.String)).fill_null(False).alias(c)
-              for c in (*S.CAPABILITIES, *extra)])
+            *[
+                caps.list.contains(pl.lit(c, pl.String)).fill_null(False).alias(c)
+                for c in (*S.CAPABILITIES, *extra)
+            ],
+        )
 
     def to_pandas(self, table: str = "models") -> pd.DataFrame:
         """One table (default ``models``, one row per model) as a pandas DataFrame, via Arrow.
@@ -667,16 +758,21 @@ class Catalog:
         try:
             import pandas  # noqa: F401  (only to tell whether it is installed)
         except ImportError:
-            raise ImportError('Catalog.to_pandas needs pandas, which is not installed: run '
-                              '"pip install pandas" (or "pip install scenario-frames[pandas]")') from None
+            raise ImportError(
+                "Catalog.to_pandas needs pandas, which is not installed: run "
+                '"pip install pandas" (or "pip install scenario-frames[pandas]")'
+            ) from None
         return frame.to_arrow().to_pandas()
 
     def __repr__(self) -> str:
         counts = ", ".join(f"{k}={v}" for k, v in self.counts.items() if v or k == "models")
         m = self._meta
         url = safe_base_url(m.base_url)
-        parts = [counts, f"duplicates={m.duplicates}",
-                 f"fetched_at={m.fetched_at.isoformat(timespec='seconds')}"]
+        parts = [
+            counts,
+            f"duplicates={m.duplicates}",
+            f"fetched_at={m.fetched_at.isoformat(timespec='seconds')}",
+        ]
         if url:
             parts.append(f"base_url={url!r}")
         return f"Catalog({', '.join(parts)})"

@@ -105,7 +105,9 @@ def data_dictionary() -> pl.DataFrame:
                 f"A model's median cost per asset, in compute units: {DEFINITION}.",
                 f"A model's median total latency per asset, in seconds: {DEFINITION}.",
             ],
-            "source": [f"(derived from variants.{VARIANT_COST})",
-                       f"(derived from variants.{VARIANT_LATENCY})"],
+            "source": [
+                f"(derived from variants.{VARIANT_COST})",
+                f"(derived from variants.{VARIANT_LATENCY})",
+            ],
         }
     )

@@ -100,8 +100,9 @@ def split_page(body: bytes) -> Split | str:
     """
     a = np.frombuffer(body, np.uint8)
     folded = a | 32  # '[' -> '{', ']' -> '}': one comparison finds both kinds of bracket
-    ev = np.flatnonzero((a == _QUOTE) | (a == _COLON) | (a == _COMMA) | (folded == _LBRACE)
-                        | (folded == _RBRACE)).astype(np.int32)
+    ev = np.flatnonzero(
+        (a == _QUOTE) | (a == _COLON) | (a == _COMMA) | (folded == _LBRACE) | (folded == _RBRACE)
+    ).astype(np.int32)
     del folded
     ch = a[ev]
     isq = ch == _QUOTE
@@ -121,7 +122,7 @@ def split_page(body: bytes) -> Split | str:
     after = np.cumsum(opens - closes)
     if not len(pos) or after[-1] != 0 or after.min() < 0:
         return "brackets do not balance"
-    if ch[0] != _LBRACE or body[: pos[0]].strip(_WS) or body[pos[-1] + 1:].strip(_WS):
+    if ch[0] != _LBRACE or body[: pos[0]].strip(_WS) or body[pos[-1] + 1 :].strip(_WS):
         return "the page is not one JSON object"
     before = after - opens + closes
     # The top object's keys: colons at depth 1.  Exactly one must be the literal "models".
@@ -129,9 +130,9 @@ def split_page(body: bytes) -> Split | str:
     found = []
     for j in top.tolist():
         k = int(np.searchsorted(quotes, pos[j])) - 1
-        if k < 1 or body[quotes[k] + 1: pos[j]].strip(_WS):
+        if k < 1 or body[quotes[k] + 1 : pos[j]].strip(_WS):
             return "a key is not a string"
-        key = body[quotes[k - 1] + 1: quotes[k]]
+        key = body[quotes[k - 1] + 1 : quotes[k]]
         if b"\\" in key:
             return "a key of the page is escaped"
         if key == b"models":
@@ -139,28 +140,36 @@ def split_page(body: bytes) -> Split | str:
     if len(found) != 1:
         return "no single models key"
     j1 = found[0] + 1
-    if ch[j1] != _LBRACK or body[pos[j1 - 1] + 1: pos[j1]].strip(_WS):
+    if ch[j1] != _LBRACK or body[pos[j1 - 1] + 1 : pos[j1]].strip(_WS):
         return "models is not an array"
-    rel = np.flatnonzero(after[j1 + 1:] < 2)
+    rel = np.flatnonzero(after[j1 + 1 :] < 2)
     k = j1 + 1 + int(rel[0])
     if ch[k] != _RBRACK:
         return "models is not closed"
-    seps = j1 + 1 + np.flatnonzero((ch[j1 + 1: k] == _COMMA) & (before[j1 + 1: k] == 2))
+    seps = j1 + 1 + np.flatnonzero((ch[j1 + 1 : k] == _COMMA) & (before[j1 + 1 : k] == 2))
     bounds = np.concatenate(([j1], seps, [k]))
     lo = pos[bounds[:-1]] + 1  # first byte after '[' or ','
     hi = pos[bounds[1:]]  # the next ',' or ']'
     first = bounds[:-1] + 1  # first structural event of each element
-    if len(seps) == 0 and not body[lo[0]: hi[0]].strip(_WS):
+    if len(seps) == 0 and not body[lo[0] : hi[0]].strip(_WS):
         empty = np.zeros(0, np.int64)
-        return Split(empty, empty, np.zeros(0, bool), empty, np.zeros(0, bool), empty,
-                     int(pos[j1]), int(pos[k]))
+        return Split(
+            empty,
+            empty,
+            np.zeros(0, bool),
+            empty,
+            np.zeros(0, bool),
+            empty,
+            int(pos[j1]),
+            int(pos[k]),
+        )
     starts = lo.copy()
     ends = hi.copy()
     is_object = (ch[first] == _LBRACE) & (pos[first] == lo)
     # Elements with blanks around them (pretty-printed pages): trim by hand, rarely needed.
     loose = np.flatnonzero((a[np.minimum(lo, len(a) - 1)] <= 32) | (a[hi - 1] <= 32))
     for i in loose.tolist():
-        seg = body[lo[i]: hi[i]]
+        seg = body[lo[i] : hi[i]]
         stripped = seg.lstrip(_WS)
         if not stripped:
             return "an element of models is empty"
@@ -171,7 +180,7 @@ def split_page(body: bytes) -> Split | str:
         return "an element of models is empty"
     colon_before = np.concatenate(([0], np.cumsum(ch == _COLON)))
     colons = colon_before[bounds[1:]] - colon_before[bounds[:-1] + 1]
-    depth = np.maximum.reduceat(after[: k], bounds[:-1]) - 2
+    depth = np.maximum.reduceat(after[:k], bounds[:-1]) - 2
     # Where a value may start (after ':', ',' or '['): NaN, Infinity, -Infinity, or a blank
     # that hides the next byte.  Rare in real pages; a flagged record is only read exactly.
     lax = np.zeros(len(starts), bool)
@@ -190,7 +199,7 @@ def split_page(body: bytes) -> Split | str:
         except UnicodeDecodeError:
             for i in range(len(starts)):
                 try:
-                    body[starts[i]:ends[i]].decode("utf-8")
+                    body[starts[i] : ends[i]].decode("utf-8")
                 except UnicodeDecodeError:
                     lax[i] = True
     return Split(starts, ends, is_object, colons, lax, depth, int(pos[j1]), int(pos[k]))
@@ -199,7 +208,7 @@ def split_page(body: bytes) -> Split | str:
 def envelope_error(body: bytes, split: Split) -> str | None:
     """None when the page around its models array is valid JSON, else orjson's reason."""
     try:
-        orjson.loads(body[: split.models_open + 1] + body[split.models_close:])
+        orjson.loads(body[: split.models_open + 1] + body[split.models_close :])
     except orjson.JSONDecodeError as exc:
         return str(exc)
     return None
@@ -219,12 +228,12 @@ def _valid(arr: pa.Array) -> np.ndarray:
     if nulls == n:
         return np.zeros(n, np.int64)
     bits = np.unpackbits(np.frombuffer(arr.buffers()[0], np.uint8), bitorder="little")
-    return bits[arr.offset: arr.offset + n].astype(np.int64)
+    return bits[arr.offset : arr.offset + n].astype(np.int64)
 
 
 def _lengths(lst: pa.Array) -> np.ndarray:
     """Items per list (0 for null lists), from the offsets."""
-    offsets = np.frombuffer(lst.buffers()[1], np.int32)[lst.offset: lst.offset + len(lst) + 1]
+    offsets = np.frombuffer(lst.buffers()[1], np.int32)[lst.offset : lst.offset + len(lst) + 1]
     return np.diff(offsets).astype(np.int64) * _valid(lst)
 
 
@@ -258,5 +267,5 @@ def key_counts(arr: pa.StructArray, level) -> np.ndarray:
 
 def str_lengths(arr: pa.Array) -> np.ndarray:
     """Byte length of each string of a string array (0 under a null), from the offsets."""
-    offsets = np.frombuffer(arr.buffers()[1], np.int32)[arr.offset: arr.offset + len(arr) + 1]
+    offsets = np.frombuffer(arr.buffers()[1], np.int32)[arr.offset : arr.offset + len(arr) + 1]
     return np.diff(offsets).astype(np.int64)

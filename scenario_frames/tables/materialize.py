@@ -86,8 +86,11 @@ def _arrow_fields(nodes: tuple[S.Node, ...]) -> list[pa.Field]:
         else:
             fields = _arrow_fields(node.fields)
             if node.nested is not None:
-                fields.append(pa.field(node.nested.key,
-                                       pa.list_(pa.struct(_arrow_fields(node.nested.fields)))))
+                fields.append(
+                    pa.field(
+                        node.nested.key, pa.list_(pa.struct(_arrow_fields(node.nested.fields)))
+                    )
+                )
             out.append(pa.field(node.key, pa.list_(pa.struct(fields))))
     return out
 
@@ -103,8 +106,9 @@ class Level:
     json: tuple[tuple[tuple[str, ...], str], ...] = ()  # json leaves: path, private column
 
 
-def _level(nodes: tuple[S.Node, ...], *, skip_recursive: bool = True,
-           json_path: tuple[str, ...] = ()) -> Level:
+def _level(
+    nodes: tuple[S.Node, ...], *, skip_recursive: bool = True, json_path: tuple[str, ...] = ()
+) -> Level:
     objs: list[tuple[str, Level]] = []
     lists: list[tuple[str, Level, str]] = []
     json: list[tuple[tuple[str, ...], str]] = []
@@ -118,8 +122,11 @@ def _level(nodes: tuple[S.Node, ...], *, skip_recursive: bool = True,
                 continue  # read on its own; the Arrow read keeps only a marker
             item = _level(node.fields)
             if node.nested is not None:
-                item = dataclasses.replace(item, known=item.known | {node.nested.key},
-                                           nested=(node.nested.key, _level(node.nested.fields)))
+                item = dataclasses.replace(
+                    item,
+                    known=item.known | {node.nested.key},
+                    nested=(node.nested.key, _level(node.nested.fields)),
+                )
             lists.append((node.key, item, node.table))
         elif node.kind == "json":
             json.append((json_path + (node.key,), node.key))
@@ -139,8 +146,9 @@ def _bool_mask(values: np.ndarray) -> pa.BooleanArray:
 RECORD_SCHEMA = pa.schema(list(MODEL_ARROW))
 MODEL_LEVEL: Level = _level(S.MODEL.fields)
 
-_INPUTS_NODE: S.ListOf = next(n for n in S.MODEL.fields
-                              if isinstance(n, S.ListOf) and n.recursive is not None)
+_INPUTS_NODE: S.ListOf = next(
+    n for n in S.MODEL.fields if isinstance(n, S.ListOf) and n.recursive is not None
+)
 _INPUT_RECURSIVE = _INPUTS_NODE.recursive or "inputs"
 _lvl = _level(_INPUTS_NODE.fields)
 INPUT_LEVEL: Level = dataclasses.replace(_lvl, known=_lvl.known | {_INPUT_RECURSIVE})
@@ -148,17 +156,30 @@ INPUT_LEVEL: Level = dataclasses.replace(_lvl, known=_lvl.known | {_INPUT_RECURS
 INPUT_ROW_ARROW: pa.StructType = pa.struct(
     _arrow_fields(tuple(n for n in _INPUTS_NODE.fields if not isinstance(n, S.ListOf)))
     + [pa.field(f"_j{i}", _STR) for i in range(len(INPUT_LEVEL.json))]
-    + [pa.field("_rid", pa.int64()), pa.field("_pos", pa.int32()),
-       pa.field("_parent", _STR), pa.field("_extra", _STR),
-       pa.field("_dnum", pa.float64()), pa.field("_dstr", _STR),
-       pa.field("_dbool", pa.bool_())])
+    + [
+        pa.field("_rid", pa.int64()),
+        pa.field("_pos", pa.int32()),
+        pa.field("_parent", _STR),
+        pa.field("_extra", _STR),
+        pa.field("_dnum", pa.float64()),
+        pa.field("_dstr", _STR),
+        pa.field("_dbool", pa.bool_()),
+    ]
+)
 INPUT_ROWS_SCHEMA = pa.schema([pa.field("rows", pa.list_(INPUT_ROW_ARROW))])
 INPUT_ROW_SCHEMA = pa.schema(list(INPUT_ROW_ARROW))
 # Top-level keys whose subtree holds json leaves of the models table (uiConfig).
 _MODEL_JSON_ROOTS = frozenset(path[0] for path, _ in MODEL_LEVEL.json)
 
-_JSON_TYPE = {dict: "an object", list: "an array", str: "a string", int: "a number",
-              float: "a number", bool: "a boolean", type(None): "null"}
+_JSON_TYPE = {
+    dict: "an object",
+    list: "an array",
+    str: "a string",
+    int: "a number",
+    float: "a number",
+    bool: "a boolean",
+    type(None): "null",
+}
 
 
 # A run of 19 digits may be an integer orjson reads as a float (beyond -2**63 .. 2**64-1).
@@ -207,7 +228,9 @@ def loads_exact(raw: bytes, long_digits: bool = True) -> Any:
     bytes; ``-0`` is read as ``0`` either way).  Repeated keys are found by
     ``repeated_keys``, for a page's decoded records at once."""
     rec = orjson.loads(raw)
-    if long_digits and has_long_digits(raw):  # ``long_digits=False``: the caller knows there are none
+    if long_digits and has_long_digits(
+        raw
+    ):  # ``long_digits=False``: the caller knows there are none
         rec = json.loads(raw)
     return rec
 
@@ -227,14 +250,19 @@ def repeated_keys(recs: list[Any], colons: list[int], raws: list[bytes]) -> dict
         except TypeError:
             dumps.append(b"")
     split = D.split_page(b'{"models":[' + b",".join(d or b"{}" for d in dumps) + b"]}")
-    counted = split.colons.tolist() if not isinstance(split, str) and len(split) == len(recs) \
+    counted = (
+        split.colons.tolist()
+        if not isinstance(split, str) and len(split) == len(recs)
         else [_count_keys(r) for r in recs]
+    )
     out: dict[int, str] = {}
     for k, (rec, n) in enumerate(zip(recs, counted, strict=True)):
         if not dumps[k]:
             n = _count_keys(rec)
         if n != colons[k]:
-            out[k] = f"key {json.dumps(loads_checked(raws[k])[1], ensure_ascii=False)} appears twice"
+            out[k] = (
+                f"key {json.dumps(loads_checked(raws[k])[1], ensure_ascii=False)} appears twice"
+            )
     return out
 
 
@@ -252,8 +280,9 @@ def to_json(value: object) -> bytes:
         if "64-bit" not in str(exc):
             raise TypeError(str(exc)) from None
     try:  # an integer wider than 64 bits (kept exactly by ``loads_exact``): the stdlib writes it
-        return json.dumps(value, ensure_ascii=False, allow_nan=False,
-                          separators=(",", ":")).encode()
+        return json.dumps(
+            value, ensure_ascii=False, allow_nan=False, separators=(",", ":")
+        ).encode()
     except (TypeError, ValueError, RecursionError) as exc:
         raise TypeError(str(exc)) from None
 
@@ -283,7 +312,9 @@ def safe_dumps(value: object) -> str:
 # ---------------------------------------------------------------------------------------------
 
 _CHANGED = re.compile(r"Column\((/[^)]*)\) changed from (\w+) to (\w+)")
-_CONVERT = re.compile(r"Failed to convert JSON to ([^,]+(?:, tz=\w+\])?), couldn't parse:(.*)", re.S)
+_CONVERT = re.compile(
+    r"Failed to convert JSON to ([^,]+(?:, tz=\w+\])?), couldn't parse:(.*)", re.S
+)
 
 
 def arrow_reason(exc: BaseException) -> str:
@@ -313,10 +344,12 @@ _POOL = pa.system_memory_pool()
 
 def _read(body: bytes, schema: pa.Schema) -> pa.Table:
     opts = pj.ReadOptions(use_threads=False, block_size=max(1 << 16, len(body) + 16))
-    parse = pj.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore",
-                            newlines_in_values=b"\n" in body)
-    return pj.read_json(pa.BufferReader(body), read_options=opts, parse_options=parse,
-                        memory_pool=_POOL)
+    parse = pj.ParseOptions(
+        explicit_schema=schema, unexpected_field_behavior="ignore", newlines_in_values=b"\n" in body
+    )
+    return pj.read_json(
+        pa.BufferReader(body), read_options=opts, parse_options=parse, memory_pool=_POOL
+    )
 
 
 PAGE_SCHEMA = pa.schema([pa.field("models", pa.list_(MODEL_ARROW))])
@@ -351,8 +384,9 @@ def read_page_typed(body: bytes, n: int) -> pa.StructArray | None:
     return typed if len(typed) == n and not typed.null_count else None
 
 
-def read_spans(body: bytes, spans: list[tuple[int, int]]
-               ) -> tuple[list[pa.StructArray], list[int], dict[int, str]]:
+def read_spans(
+    body: bytes, spans: list[tuple[int, int]]
+) -> tuple[list[pa.StructArray], list[int], dict[int, str]]:
     """Read records (byte spans of ``body``) as one NDJSON text; when that fails, in halves.
 
     Returns the typed arrays in order, the indexes (into ``spans``) they hold, and the reason
@@ -436,8 +470,13 @@ class PageOut:
         return self.indexes[i] if self.indexes is not None else self.index0 + i
 
 
-def _put_extra(out: dict[str, dict[tuple, dict]], table: str, owner: tuple,
-               path: tuple[str, ...], unknown: dict) -> None:
+def _put_extra(
+    out: dict[str, dict[tuple, dict]],
+    table: str,
+    owner: tuple,
+    path: tuple[str, ...],
+    unknown: dict,
+) -> None:
     node = out.setdefault(table, {}).setdefault(owner, {})
     for key in path:
         nxt = node.get(key)
@@ -447,8 +486,14 @@ def _put_extra(out: dict[str, dict[tuple, dict]], table: str, owner: tuple,
     node.update(unknown)
 
 
-def scan_unknown(level: Level, table: str, dicts: list[dict], owners: list[tuple],
-                 path: tuple[str, ...], out: PageOut) -> None:
+def scan_unknown(
+    level: Level,
+    table: str,
+    dicts: list[dict],
+    owners: list[tuple],
+    path: tuple[str, ...],
+    out: PageOut,
+) -> None:
     """Record every key unknown to ``level`` under its owner row, descending into known
     objects and lists (run only where a stranger was seen)."""
     if not dicts:
@@ -457,14 +502,17 @@ def scan_unknown(level: Level, table: str, dicts: list[dict], owners: list[tuple
     if not set().union(*dicts) <= known:
         for d, owner in zip(dicts, owners, strict=True):
             if not d.keys() <= known:
-                _put_extra(out.extras, table, owner, path,
-                           {k: v for k, v in d.items() if k not in known})
+                _put_extra(
+                    out.extras, table, owner, path, {k: v for k, v in d.items() if k not in known}
+                )
     for key, sub in level.objs:
-        pairs = [(d[key], o) for d, o in zip(dicts, owners, strict=True)
-                 if type(d.get(key)) is dict]
+        pairs = [
+            (d[key], o) for d, o in zip(dicts, owners, strict=True) if type(d.get(key)) is dict
+        ]
         if pairs:
-            scan_unknown(sub, table, [p[0] for p in pairs], [p[1] for p in pairs],
-                         path + (key,), out)
+            scan_unknown(
+                sub, table, [p[0] for p in pairs], [p[1] for p in pairs], path + (key,), out
+            )
     for key, item, child_table in level.lists:
         sd: list[dict] = []
         so: list[tuple] = []
@@ -531,8 +579,15 @@ def unknown_keys(level: Level, d: dict) -> dict | None:
     return out or None
 
 
-def flatten_inputs(rid: int, inputs: list, parent: str | None, prefix: str,
-                   rows: list[dict], where: list[tuple[str, int]], depth: int = 0) -> str | None:
+def flatten_inputs(
+    rid: int,
+    inputs: list,
+    parent: str | None,
+    prefix: str,
+    rows: list[dict],
+    where: list[tuple[str, int]],
+    depth: int = 0,
+) -> str | None:
     """Flatten one list of inputs (and nested inputs_array members) into private rows.
 
     A row holds the input's known keys (Arrow reads the typed ones and ignores the rest), its
@@ -549,8 +604,11 @@ def flatten_inputs(rid: int, inputs: list, parent: str | None, prefix: str,
             continue
         if type(inp) is not dict:
             return f"{prefix}[{pos}]: expected an object, got {json_type(inp)}"
-        row = {k: v for k, v in inp.items()
-               if k in _IN_KNOWN and k not in _IN_TOP_JSON and k != _INPUT_RECURSIVE}
+        row = {
+            k: v
+            for k, v in inp.items()
+            if k in _IN_KNOWN and k not in _IN_TOP_JSON and k != _INPUT_RECURSIVE
+        }
         for path, col in _IN_JSON:
             value = inp.get(path[0])
             if value is not None and len(path) > 1:
@@ -577,8 +635,9 @@ def flatten_inputs(rid: int, inputs: list, parent: str | None, prefix: str,
             if type(members) is not list:
                 return f"{here}: expected an array, got {json_type(members)}"
             name = inp.get("name")
-            why = flatten_inputs(rid, members, name if type(name) is str else None,
-                                 here, rows, where, depth + 1)
+            why = flatten_inputs(
+                rid, members, name if type(name) is str else None, here, rows, where, depth + 1
+            )
             if why:
                 return why
     return None
@@ -592,8 +651,9 @@ def _read_input_rows(body: bytes) -> pa.StructArray | BaseException:
         return exc
 
 
-def _add_inputs(out: PageOut, i: int, inputs: Any, rows: list[dict],
-                where: list[tuple[str, int]]) -> str | None:
+def _add_inputs(
+    out: PageOut, i: int, inputs: Any, rows: list[dict], where: list[tuple[str, int]]
+) -> str | None:
     """Flatten the inputs of the page's record ``i``; a reason when they are malformed."""
     if type(inputs) is not list:
         return f"inputs: expected an array, got {json_type(inputs)}"
@@ -607,8 +667,9 @@ def _add_inputs(out: PageOut, i: int, inputs: Any, rows: list[dict],
     return None
 
 
-def _submit_inputs(out: PageOut, rows: list[dict], where: list[tuple[str, int]],
-                   submit: Callable[..., Any]) -> None:
+def _submit_inputs(
+    out: PageOut, rows: list[dict], where: list[tuple[str, int]], submit: Callable[..., Any]
+) -> None:
     if rows:
         out.input_rows = rows
         out.input_where = where
@@ -642,8 +703,11 @@ def resolve_inputs(out: PageOut) -> None:
             late[i] = f"{where[0]}[{where[1]}]: {why}"
         lines.append(line)
         owners.append(i)
-    out.inputs = read_lines([ln for ln, i in zip(lines, owners, strict=True) if i not in late],
-                            INPUT_ROW_SCHEMA, INPUT_ROW_ARROW)
+    out.inputs = read_lines(
+        [ln for ln, i in zip(lines, owners, strict=True) if i not in late],
+        INPUT_ROW_SCHEMA,
+        INPUT_ROW_ARROW,
+    )
     for i, why in sorted(late.items()):
         rec = out.input_records[i]
         raw = _span_text(out.body, out.spans[i]) if out.body is not None else safe_dumps(rec)
@@ -666,7 +730,7 @@ PY_ROOTS: tuple[str, ...] = tuple(sorted({_INPUT_RECURSIVE} | set(_MODEL_JSON_RO
 
 
 def _span_text(body: bytes, span: tuple[int, int]) -> str:
-    return body[span[0]:span[1]].decode("utf-8", "replace")
+    return body[span[0] : span[1]].decode("utf-8", "replace")
 
 
 def id_problem(mid: object) -> str | None:
@@ -702,15 +766,16 @@ def prepare(body: bytes) -> Prepared:
     starts, ends = split.starts, split.ends
     bad: dict[int, str] = {}
     sizes = ends - starts
-    for i in np.flatnonzero(~split.is_object | (split.depth > D.MAX_DEPTH)
-                            | (sizes > D.MAX_RECORD_BYTES)).tolist():
+    for i in np.flatnonzero(
+        ~split.is_object | (split.depth > D.MAX_DEPTH) | (sizes > D.MAX_RECORD_BYTES)
+    ).tolist():
         if sizes[i] > D.MAX_RECORD_BYTES:
             bad[i] = f"record is {int(sizes[i]):,} bytes; the limit is {D.MAX_RECORD_BYTES:,}"
         elif split.depth[i] > D.MAX_DEPTH:
             bad[i] = D.TOO_DEEP
         else:
             try:
-                what = json_type(orjson.loads(body[starts[i]:ends[i]]))
+                what = json_type(orjson.loads(body[starts[i] : ends[i]]))
             except orjson.JSONDecodeError as exc:
                 what = f"not valid JSON ({exc})"
             bad[i] = f"record is {what}, not an object"
@@ -722,15 +787,26 @@ def prepare(body: bytes) -> Prepared:
         parts, got, failed = read_spans(body, [(int(starts[i]), int(ends[i])) for i in ok])
         bad.update({ok[j]: why for j, why in failed.items()})
         held = np.array([ok[j] for j in got], dtype=np.int64)
-        typed = (parts[0] if len(parts) == 1 else pa.concat_arrays(parts)) if parts \
+        typed = (
+            (parts[0] if len(parts) == 1 else pa.concat_arrays(parts))
+            if parts
             else pa.nulls(0, MODEL_ARROW)
+        )
     counts = D.key_counts(typed, MODEL_LEVEL) if len(typed) else np.zeros(0, np.int64)
     return Prepared(split, "", bad, typed, held, counts)
 
 
-def decode_page(body: bytes, prep: Prepared, page: int | None, rid0: int, *, fast: bool = True,
-                submit: Callable[..., Any] = _run_now, index0: int = 0,
-                indexes: list[int] | None = None) -> PageOut:
+def decode_page(
+    body: bytes,
+    prep: Prepared,
+    page: int | None,
+    rid0: int,
+    *,
+    fast: bool = True,
+    submit: Callable[..., Any] = _run_now,
+    index0: int = 0,
+    indexes: list[int] | None = None,
+) -> PageOut:
     """Materialize one prepared page (never raises).
 
     Record ``i`` of the page gets the global record id ``rid0 + i`` and the reject index
@@ -738,8 +814,9 @@ def decode_page(body: bytes, prep: Prepared, page: int | None, rid0: int, *, fas
     (the oracle).  ``submit`` runs the Arrow read of the inputs.
     """
     if prep.split is None:
-        return _whole_page(body, prep.why, page, rid0, fast=fast, submit=submit, index0=index0,
-                           indexes=indexes)
+        return _whole_page(
+            body, prep.why, page, rid0, fast=fast, submit=submit, index0=index0, indexes=indexes
+        )
     split, typed, held = prep.split, prep.typed, prep.held
     assert typed is not None
     n = len(split)
@@ -747,9 +824,13 @@ def decode_page(body: bytes, prep: Prepared, page: int | None, rid0: int, *, fas
     out = PageOut(page=page, rid0=rid0, index0=index0, indexes=indexes, n_records=n)
     bad = dict(prep.bad)
     for i in list(bad):  # refused before Python; the identity rule speaks first when it applies
-        if split.is_object[i] and split.depth[i] <= D.MAX_DEPTH and ends[i] - starts[i] <= D.MAX_RECORD_BYTES:
+        if (
+            split.is_object[i]
+            and split.depth[i] <= D.MAX_DEPTH
+            and ends[i] - starts[i] <= D.MAX_RECORD_BYTES
+        ):
             try:
-                rec = orjson.loads(body[starts[i]:ends[i]])
+                rec = orjson.loads(body[starts[i] : ends[i]])
             except orjson.JSONDecodeError as exc:
                 bad[i] = f"record is not valid JSON: {exc}"
                 continue
@@ -776,7 +857,7 @@ def decode_page(body: bytes, prep: Prepared, page: int | None, rid0: int, *, fas
     for j in np.flatnonzero(need).tolist():
         i = int(held[j])
         try:
-            rec = loads_exact(body[starts[i]:ends[i]], long_digits)
+            rec = loads_exact(body[starts[i] : ends[i]], long_digits)
         except orjson.JSONDecodeError as exc:
             bad[i] = f"record is not valid JSON: {exc}"
             continue
@@ -788,9 +869,11 @@ def decode_page(body: bytes, prep: Prepared, page: int | None, rid0: int, *, fas
     if decoded:  # a repeated key makes its record a reject (orjson kept only its last value)
         js = list(decoded)
         spans = [(int(starts[int(held[j])]), int(ends[int(held[j])])) for j in js]
-        twice = repeated_keys([decoded[j] for j in js],
-                              [int(split.colons[int(held[j])]) for j in js],
-                              [body[a:b] for a, b in spans])
+        twice = repeated_keys(
+            [decoded[j] for j in js],
+            [int(split.colons[int(held[j])]) for j in js],
+            [body[a:b] for a, b in spans],
+        )
         for k, why in twice.items():
             bad[int(held[js[k]])] = why
             del decoded[js[k]]
@@ -818,7 +901,9 @@ def decode_page(body: bytes, prep: Prepared, page: int | None, rid0: int, *, fas
     # Rejects, kept records.
     for i, why in sorted(bad.items()):
         span = (int(starts[i]), int(ends[i]))
-        out.rejects.append((page, out.index_of(i), _reject_id(body, span), why, _span_text(body, span)))
+        out.rejects.append(
+            (page, out.index_of(i), _reject_id(body, span), why, _span_text(body, span))
+        )
     keep = np.fromiter((int(i) not in bad for i in held), bool, len(held)) if bad else None
     if keep is not None and not keep.all():
         typed = typed.filter(_bool_mask(keep))
@@ -848,7 +933,7 @@ def _reject_id(body: bytes, span: tuple[int, int]) -> str | None:
     if span[1] - span[0] > D.MAX_RECORD_BYTES:
         return None
     try:
-        rec = orjson.loads(body[span[0]:span[1]])
+        rec = orjson.loads(body[span[0] : span[1]])
     except orjson.JSONDecodeError:
         return None
     mid = rec.get("id") if type(rec) is dict else None
@@ -864,26 +949,33 @@ def _whole_page(body: bytes, why: str, page: int | None, rid0: int, **kw: Any) -
         orjson.loads(body)
         doc, twice = loads_checked(body)
     except orjson.JSONDecodeError as exc:
-        return _page_level_reject(page, f"page is not valid JSON: {exc}", body.decode("utf-8", "replace"))
+        return _page_level_reject(
+            page, f"page is not valid JSON: {exc}", body.decode("utf-8", "replace")
+        )
     except (ValueError, RecursionError) as exc:
-        return _page_level_reject(page, f"page cannot be read ({why}): {exc}",
-                                  body.decode("utf-8", "replace"))
+        return _page_level_reject(
+            page, f"page cannot be read ({why}): {exc}", body.decode("utf-8", "replace")
+        )
     if twice is not None:
         return _page_level_reject(
-            page, f"page cannot be read ({why}): key {json.dumps(twice, ensure_ascii=False)} appears twice",
-            body.decode("utf-8", "replace"))
+            page,
+            f"page cannot be read ({why}): key {json.dumps(twice, ensure_ascii=False)} appears twice",
+            body.decode("utf-8", "replace"),
+        )
     if type(doc) is not dict or type(doc.get("models")) is not list:
         what = "no models list" if type(doc) is dict else f"{json_type(doc)}, not an object"
         return _page_level_reject(page, f"page has {what}", body.decode("utf-8", "replace"))
     try:
         again = to_json({"models": doc["models"]})
     except TypeError as exc:
-        return _page_level_reject(page, f"page cannot be read ({why}): {exc}",
-                                  body.decode("utf-8", "replace"))
+        return _page_level_reject(
+            page, f"page cannot be read ({why}): {exc}", body.decode("utf-8", "replace")
+        )
     prep = prepare(again)
     if prep.split is None:
-        return _page_level_reject(page, f"page cannot be read: {prep.why}",
-                                  body.decode("utf-8", "replace"))
+        return _page_level_reject(
+            page, f"page cannot be read: {prep.why}", body.decode("utf-8", "replace")
+        )
     out = decode_page(again, prep, page, rid0, **kw)
     out.fast_records, out.exact_records = 0, out.n_records
     return out
@@ -908,16 +1000,18 @@ def page_output(raw: Any, page: int | None, rid0: int, *, fast: bool = True) -> 
     rules, so a page gives the same output either way.
     """
     if not isinstance(raw, bytes | bytearray | memoryview | str):
-        return _page_level_reject(page, f"page is {type(raw).__name__}, not bytes or str",
-                                  safe_dumps(repr(raw)[:10_000]))
+        return _page_level_reject(
+            page, f"page is {type(raw).__name__}, not bytes or str", safe_dumps(repr(raw)[:10_000])
+        )
     body = _as_bytes(raw)
     out = decode_page(body, prepare(body), page, rid0, fast=fast)
     resolve_inputs(out)
     return out
 
 
-def iter_page_outputs(pages: Iterable[Any], *, workers: int = 2,
-                      fast: bool = True) -> Iterator[PageOut]:
+def iter_page_outputs(
+    pages: Iterable[Any], *, workers: int = 2, fast: bool = True
+) -> Iterator[PageOut]:
     """Process pages in order.
 
     Worker threads run ``prepare`` (the split, the typed read and the key counts of pages
@@ -948,8 +1042,11 @@ def iter_page_outputs(pages: Iterable[Any], *, workers: int = 2,
             page_no, body, fut = ahead.popleft()
             fill()
             if fut is None:
-                out = _page_level_reject(page_no, f"page is {type(body).__name__}, not bytes or str",
-                                         safe_dumps(repr(body)[:10_000]))
+                out = _page_level_reject(
+                    page_no,
+                    f"page is {type(body).__name__}, not bytes or str",
+                    safe_dumps(repr(body)[:10_000]),
+                )
             else:
                 out = decode_page(body, fut.result(), page_no, rid0, fast=fast, submit=pool.submit)
             rid0 += out.n_records
@@ -994,9 +1091,12 @@ def _records_chunk(buf: list[object], start: int) -> PageOut:
             fine.append(to_json(rec))
         except TypeError as exc:
             mid = rec.get("id") if isinstance(rec, dict) else None
-            why = D.TOO_DEEP if "ecursion" in str(exc) else f"record is not JSON-serializable: {exc}"
-            rejects.append((None, start + i, mid if isinstance(mid, str) else None, why,
-                            safe_dumps(rec)))
+            why = (
+                D.TOO_DEEP if "ecursion" in str(exc) else f"record is not JSON-serializable: {exc}"
+            )
+            rejects.append(
+                (None, start + i, mid if isinstance(mid, str) else None, why, safe_dumps(rec))
+            )
         else:
             where.append(i)
     out = PageOut()

@@ -125,7 +125,9 @@ class _Credentials:
         # the base64 token, with or without its "=" padding, raw or URL-encoded ("+" -> %2B,
         # "=" -> %3D, "/" -> %2F), longest first so a longer form is replaced whole.
         forms = {key, secret, token, token.rstrip("=")}
-        forms |= {enc(f) for f in tuple(forms) for enc in (quote, quote_plus, lambda t: quote(t, safe=""))}
+        forms |= {
+            enc(f) for f in tuple(forms) for enc in (quote, quote_plus, lambda t: quote(t, safe=""))
+        }
         self._needles = tuple(sorted((n for n in forms if len(n) >= 3), key=len, reverse=True))
         # In bodies, only forms long enough not to match ordinary data (a key "demo" would).
         self._byte_needles = tuple(n.encode() for n in self._needles if len(n) >= 8)
@@ -205,11 +207,19 @@ class _ScrubLogs(logging.Filter):
 
 
 _SCRUB_LOGS = _ScrubLogs()
-for _name in ("urllib3", "urllib3.connectionpool", "urllib3.poolmanager", "urllib3.response", "urllib3.util.retry"):
+for _name in (
+    "urllib3",
+    "urllib3.connectionpool",
+    "urllib3.poolmanager",
+    "urllib3.response",
+    "urllib3.util.retry",
+):
     logging.getLogger(_name).addFilter(_SCRUB_LOGS)
 
 
-def _resolve_credentials(api_key: str | None, api_secret: str | None) -> _Credentials | _PublicAccess:
+def _resolve_credentials(
+    api_key: str | None, api_secret: str | None
+) -> _Credentials | _PublicAccess:
     """Arguments first, then SCENARIO_API_*, then the official client's SCENARIO_SDK_API_*."""
     if api_key or api_secret:
         if not (api_key and api_secret):
@@ -400,7 +410,9 @@ def _decoder(encoding: str) -> Any:
         return zlib.decompressobj(16 + zlib.MAX_WBITS)
     if enc == "deflate":
         return zlib.decompressobj(32 + zlib.MAX_WBITS)  # zlib or gzip header, detected
-    raise _BodyUnreadable(f"the server sent a body in an encoding we did not ask for (Content-Encoding: {enc[:40]})")
+    raise _BodyUnreadable(
+        f"the server sent a body in an encoding we did not ask for (Content-Encoding: {enc[:40]})"
+    )
 
 
 def _inflate(decoder: Any, data: bytes, room: int) -> tuple[bytes, bool]:
@@ -463,8 +475,10 @@ def _read_body(resp: requests.Response, *, limit: int, until: float) -> bytes:
         size += len(chunk)
         if size > limit:
             resp.close()
-            raise _BodyTooLarge("the body grew past the limit while it was read" +
-                                (" and decoded" if decoder is not None else ""))
+            raise _BodyTooLarge(
+                "the body grew past the limit while it was read"
+                + (" and decoded" if decoder is not None else "")
+            )
         pieces.append(chunk)
     if decoder is not None:
         if not decoder.eof:
@@ -485,8 +499,14 @@ def _read_body(resp: requests.Response, *, limit: int, until: float) -> bytes:
 class _Transient(Exception):
     """An attempt failed in a way worth retrying; carries the error to raise if we give up."""
 
-    def __init__(self, reason: str, error: ScenarioAPIError, retry_after: float | None = None,
-                 *, connect_failure: bool = False) -> None:
+    def __init__(
+        self,
+        reason: str,
+        error: ScenarioAPIError,
+        retry_after: float | None = None,
+        *,
+        connect_failure: bool = False,
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.error = error
@@ -499,7 +519,11 @@ class _StopConnectFailures(stop_base):
 
     def __call__(self, state: RetryCallState) -> bool:
         exc = state.outcome.exception() if state.outcome else None
-        if isinstance(exc, _Transient) and exc.connect_failure and state.attempt_number >= CONNECT_ATTEMPTS:
+        if (
+            isinstance(exc, _Transient)
+            and exc.connect_failure
+            and state.attempt_number >= CONNECT_ATTEMPTS
+        ):
             exc.error.message += f" ({state.attempt_number} attempts)"
             exc.error.args = (str(exc.error.args[0]) + f" ({state.attempt_number} attempts)",)
             return True
@@ -517,16 +541,28 @@ def _transport_failure(exc: BaseException) -> tuple[str, bool]:
             continue
         seen.add(id(e))
         chain.append(e)
-        todo += [e.__cause__, e.__context__, getattr(e, "reason", None) if isinstance(
-            getattr(e, "reason", None), BaseException) else None]
+        todo += [
+            e.__cause__,
+            e.__context__,
+            getattr(e, "reason", None)
+            if isinstance(getattr(e, "reason", None), BaseException)
+            else None,
+        ]
         todo += [a for a in getattr(e, "args", ()) if isinstance(a, BaseException)]
     names = {type(e).__name__ for e in chain}
-    if "NameResolutionError" in names or any(isinstance(e, OSError) and "resolve" in str(e).lower() or
-                                             "Name or service not known" in str(e) for e in chain):
+    if "NameResolutionError" in names or any(
+        isinstance(e, OSError)
+        and "resolve" in str(e).lower()
+        or "Name or service not known" in str(e)
+        for e in chain
+    ):
         return "DNS lookup failed (no such host?)", True
     if any(isinstance(e, ConnectionRefusedError) for e in chain) or "NewConnectionError" in names:
         return "could not connect (connection refused or unreachable)", True
-    if any(isinstance(e, requests.Timeout | urllib3.exceptions.TimeoutError | TimeoutError) for e in chain):
+    if any(
+        isinstance(e, requests.Timeout | urllib3.exceptions.TimeoutError | TimeoutError)
+        for e in chain
+    ):
         return "timeout", False
     return "connection error", False
 
@@ -602,12 +638,14 @@ class ScenarioClient:
             compress = not is_loopback_host(urlsplit(url).hostname)
         session = requests.Session()
         session.trust_env = False  # no ~/.netrc credentials slipping in; proxies handled below
-        session.headers.update({
-            "User-Agent": user_agent or f"scenario-frames/{__version__}",
-            "Accept": "application/json",
-            "Accept-Encoding": "gzip, deflate" if compress else "identity",
-            "Connection": "keep-alive",
-        })  # fmt: skip
+        session.headers.update(
+            {
+                "User-Agent": user_agent or f"scenario-frames/{__version__}",
+                "Accept": "application/json",
+                "Accept-Encoding": "gzip, deflate" if compress else "identity",
+                "Connection": "keep-alive",
+            }
+        )
         adapter = HTTPAdapter(pool_connections=4, pool_maxsize=max(pool_size, 4), max_retries=0)
         session.mount("http://", adapter)
         session.mount("https://", adapter)
@@ -653,7 +691,11 @@ class ScenarioClient:
         return self.base_url + "/" + path.lstrip("/")
 
     def get(
-        self, path: str, params: Mapping[str, str] | None = None, *, check: BodyCheck | None = MODELS_BODY
+        self,
+        path: str,
+        params: Mapping[str, str] | None = None,
+        *,
+        check: BodyCheck | None = MODELS_BODY,
     ) -> requests.Response:
         """GET ``path`` (relative to the base URL) with retries; returns the final 200 response.
 
@@ -663,7 +705,11 @@ class ScenarioClient:
         return self._request(path, params, None if check is None else checked_json(check))[0]
 
     def get_json(
-        self, path: str, params: Mapping[str, str] | None = None, *, check: BodyCheck | None = MODELS_BODY
+        self,
+        path: str,
+        params: Mapping[str, str] | None = None,
+        *,
+        check: BodyCheck | None = MODELS_BODY,
     ) -> tuple[bytes, Any]:
         """Like ``get`` but returns the raw body and its parsed JSON (parsed once, by orjson)."""
         resp, data = self._request(path, params, checked_json(check or (lambda _d: None)))
@@ -698,8 +744,13 @@ class ScenarioClient:
             if self.deadline is not None:
                 end = started + self.deadline
                 if end - now <= 0:
-                    raise _Transient("deadline reached", ServerError(
-                        f"no answer from {self.host} within the {self.deadline:g} s deadline", path=api_path))
+                    raise _Transient(
+                        "deadline reached",
+                        ServerError(
+                            f"no answer from {self.host} within the {self.deadline:g} s deadline",
+                            path=api_path,
+                        ),
+                    )
                 left = end - now
                 timeout = (min(timeout[0], left), min(timeout[1], left))
                 until = min(until, end)
@@ -736,28 +787,40 @@ class ScenarioClient:
                 self.retries += 1
             log.info(
                 "retrying GET %s (attempt %d of %d) in %.2f s: %s",
-                api_path, state.attempt_number + 1, self.max_attempts,
-                state.upcoming_sleep, reason,
-            )  # fmt: skip
+                api_path,
+                state.attempt_number + 1,
+                self.max_attempts,
+                state.upcoming_sleep,
+                reason,
+            )
 
         return note
 
-    def _send(self, url: str, params: Mapping[str, str] | None, timeout: tuple[float, float]) -> requests.Response:
+    def _send(
+        self, url: str, params: Mapping[str, str] | None, timeout: tuple[float, float]
+    ) -> requests.Response:
         """One GET, following redirects by hand so Authorization stays on the base host."""
         headers = {"Authorization": self._auth.authorization()}
         current = url
         query = dict(params) if params else None
         for _hop in range(self.max_redirects + 1):
             check_url(current)
-            proxies = {} if is_loopback_host(urlsplit(current).hostname) else (
-                requests.utils.get_environ_proxies(current)
+            proxies = (
+                {}
+                if is_loopback_host(urlsplit(current).hostname)
+                else (requests.utils.get_environ_proxies(current))
             )
             with self._lock:
                 self.requests_sent += 1
             resp = self._session.get(
-                current, params=query, headers=headers, timeout=timeout,
-                allow_redirects=False, proxies=proxies, stream=True,
-            )  # fmt: skip
+                current,
+                params=query,
+                headers=headers,
+                timeout=timeout,
+                allow_redirects=False,
+                proxies=proxies,
+                stream=True,
+            )
             location = resp.headers.get("location")
             if resp.status_code not in REDIRECT_STATUSES or not location:
                 return resp
@@ -768,8 +831,9 @@ class ScenarioClient:
             except ClientConfigError:
                 raise ScenarioAPIError(
                     "refusing a redirect to an insecure or unsupported URL",
-                    status=resp.status_code, path=urlsplit(url).path,
-                ) from None  # fmt: skip
+                    status=resp.status_code,
+                    path=urlsplit(url).path,
+                ) from None
             if _origin(target) != self._origin and "Authorization" in headers:
                 log.info("redirect to another host: dropping the Authorization header")
                 headers = {}
@@ -787,31 +851,48 @@ class ScenarioClient:
     ) -> tuple[requests.Response, Any]:
         try:
             resp = self._send(url, params, timeout)
-            body = _read_body(resp, limit=self.max_page_bytes, until=until)  # truncation shows up here
+            body = _read_body(
+                resp, limit=self.max_page_bytes, until=until
+            )  # truncation shows up here
         except _BodyTooLarge as exc:
             raise ServerError(
                 f"{exc} from {self.host}: over the max_page_bytes limit of {self.max_page_bytes:,} "
                 "bytes (decoded); refusing it (raise max_page_bytes / --max-page-bytes if the page is genuine)",
-                reason="body-too-large", path=api_path,
-            ) from None  # fmt: skip
+                reason="body-too-large",
+                path=api_path,
+            ) from None
         except _BodyUnreadable as exc:
-            raise ServerError(f"{exc} from {self.host}", reason="unsupported-encoding", path=api_path) from None
+            raise ServerError(
+                f"{exc} from {self.host}", reason="unsupported-encoding", path=api_path
+            ) from None
         except _BodyStalled as exc:
-            error: ScenarioAPIError = ServerError(f"{exc}: {self.host} sends its body too slowly (the whole body must "
-                                f"arrive within {timeout[1]:g} s)", reason="slow-body", path=api_path)
+            error: ScenarioAPIError = ServerError(
+                f"{exc}: {self.host} sends its body too slowly (the whole body must "
+                f"arrive within {timeout[1]:g} s)",
+                reason="slow-body",
+                path=api_path,
+            )
             raise _Transient(f"slow body: {exc}", error) from None
         except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
             what, connect = _transport_failure(exc)
-            error = ServerError(f"{what} talking to {self.host} ({type(exc).__name__})", path=api_path)
-            raise _Transient(f"{what}: {type(exc).__name__}", error, connect_failure=connect) from None
+            error = ServerError(
+                f"{what} talking to {self.host} ({type(exc).__name__})", path=api_path
+            )
+            raise _Transient(
+                f"{what}: {type(exc).__name__}", error, connect_failure=connect
+            ) from None
 
         status = resp.status_code
         if status == 200:
             body, echoed = self._auth.redact(body)
             if echoed:  # kept, checkpointed and decoded only without them
                 resp._content = body  # noqa: SLF001 - what ``resp.content`` returns
-                log.warning("%s echoed the API credentials in a 200 body on GET %s: replaced them with %s",
-                            self.host, api_path, REDACTED)
+                log.warning(
+                    "%s echoed the API credentials in a 200 body on GET %s: replaced them with %s",
+                    self.host,
+                    api_path,
+                    REDACTED,
+                )
             if read is None:
                 return resp, None
             try:
@@ -819,9 +900,13 @@ class ScenarioClient:
             except ValueError:  # orjson.JSONDecodeError included
                 error = ServerError(
                     "the server kept answering 200 with a body that is not valid JSON",
-                    status=200, reason="invalid-body", path=api_path,
-                )  # fmt: skip
-                raise _Transient(f"200 with a body that is not valid JSON ({len(body)} bytes)", error) from None
+                    status=200,
+                    reason="invalid-body",
+                    path=api_path,
+                )
+                raise _Transient(
+                    f"200 with a body that is not valid JSON ({len(body)} bytes)", error
+                ) from None
             if problem:
                 error = ServerError(problem, status=200, reason="invalid-body", path=api_path)
                 raise _Transient(problem, error)
@@ -831,19 +916,25 @@ class ScenarioClient:
         error = error_for_status(status)(message, status=status, reason=reason, path=api_path)
         if status in RETRY_STATUSES:
             retry_after = parse_retry_after(resp.headers)
-            why = self.scrub(f"{status} {resp.reason or ''}".strip())[:200]  # a server may echo anything
+            why = self.scrub(f"{status} {resp.reason or ''}".strip())[
+                :200
+            ]  # a server may echo anything
             if retry_after is not None:
                 if retry_after > self.max_retry_after:
-                    raw = self.scrub(resp.headers.get("retry-after-ms") and
-                                     f"retry-after-ms: {resp.headers['retry-after-ms']}" or
-                                     f"Retry-After: {resp.headers.get('retry-after', '')}")[:80]
+                    raw = self.scrub(
+                        resp.headers.get("retry-after-ms")
+                        and f"retry-after-ms: {resp.headers['retry-after-ms']}"
+                        or f"Retry-After: {resp.headers.get('retry-after', '')}"
+                    )[:80]
                     cls = RateLimitError if status == 429 else error_for_status(status)
                     raise cls(
                         f"{self.host} asked to wait {retry_after:,.0f} s before retrying ({raw}), over the "
                         f"max_retry_after cap of {self.max_retry_after:g} s; giving up instead of sleeping "
                         f"(raise --max-retry-after / max_retry_after to wait that long). Server said: {message}",
-                        status=status, reason=reason or "retry-after-over-cap", path=api_path,
-                    )  # fmt: skip
+                        status=status,
+                        reason=reason or "retry-after-over-cap",
+                        path=api_path,
+                    )
                 why += f" (Retry-After {retry_after:.2f} s)"
             raise _Transient(why, error, retry_after)
         raise error

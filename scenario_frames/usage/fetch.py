@@ -35,8 +35,9 @@ MAX_WINDOW_DAYS = 120  # the API refuses startDate/endDate further apart than th
 # =============================================================================================
 
 
-def usage_windows(start: str | date | datetime, end: str | date | datetime, *,
-                  max_days: int = MAX_WINDOW_DAYS) -> list[tuple[datetime, datetime]]:
+def usage_windows(
+    start: str | date | datetime, end: str | date | datetime, *, max_days: int = MAX_WINDOW_DAYS
+) -> list[tuple[datetime, datetime]]:
     """Cut the half-open period ``[start, end)`` into consecutive windows of at most ``max_days``.
 
     Each window's end is the next one's start, so together they cover the period exactly
@@ -44,8 +45,11 @@ def usage_windows(start: str | date | datetime, end: str | date | datetime, *,
     """
     lo, hi = _as_utc(start, "start"), _as_utc(end, "end")
     if hi <= lo:
-        raise QueryError("usage-range", f"end ({iso_utc(hi)}) must be after start ({iso_utc(lo)}); "
-                                        "the range is start-inclusive, end-exclusive")
+        raise QueryError(
+            "usage-range",
+            f"end ({iso_utc(hi)}) must be after start ({iso_utc(lo)}); "
+            "the range is start-inclusive, end-exclusive",
+        )
     if max_days < 1:
         raise QueryError("usage-range", f"max_days must be at least 1, got {max_days}")
     step = timedelta(days=max_days)
@@ -77,8 +81,11 @@ def check_model_usages_body(data: Any) -> str | None:
     if problem:
         return problem
     for i, item in enumerate(data["modelUsages"]):
-        if not isinstance(item, dict) or not isinstance(item.get("modelId"), str) \
-                or not isinstance(item.get("points", []), list):
+        if (
+            not isinstance(item, dict)
+            or not isinstance(item.get("modelId"), str)
+            or not isinstance(item.get("points", []), list)
+        ):
             return f"modelUsages[{i}] is not an object with a modelId and a points list"
     return None
 
@@ -106,16 +113,21 @@ def _granularity_expr(time: pl.Expr, window_days: float) -> pl.Expr:
     step = gaps.filter(gaps > 0).min()
     fallback = pl.lit("hour" if window_days <= 2 else "day")
     return (
-        pl.when(step.is_null()).then(fallback)
-        .when(step <= 3600).then(pl.lit("hour"))
-        .when(step <= 86400).then(pl.lit("day"))
-        .when(step <= 7 * 86400).then(pl.lit("week"))
+        pl.when(step.is_null())
+        .then(fallback)
+        .when(step <= 3600)
+        .then(pl.lit("hour"))
+        .when(step <= 86400)
+        .then(pl.lit("day"))
+        .when(step <= 7 * 86400)
+        .then(pl.lit("week"))
         .otherwise(pl.lit("month"))
     )
 
 
-def parse_model_usages(body: bytes | str | Mapping[str, Any], *,
-                       window: tuple[datetime, datetime] | None = None) -> pl.DataFrame:
+def parse_model_usages(
+    body: bytes | str | Mapping[str, Any], *, window: tuple[datetime, datetime] | None = None
+) -> pl.DataFrame:
     """Turn one ``{"modelUsages": [...]}`` body into tidy usage rows.
 
     When ``window`` is given, points outside the half-open window are dropped: whatever the
@@ -157,8 +169,12 @@ def parse_model_usages(body: bytes | str | Mapping[str, Any], *,
         before = frame.height
         frame = frame.filter((pl.col("time") >= window[0]) & (pl.col("time") < window[1]))
         if frame.height != before:
-            log.debug("dropped %d usage points outside [%s, %s)", before - frame.height,
-                      iso_utc(window[0]), iso_utc(window[1]))
+            log.debug(
+                "dropped %d usage points outside [%s, %s)",
+                before - frame.height,
+                iso_utc(window[0]),
+                iso_utc(window[1]),
+            )
     return frame.select(pl.col(n).cast(t) for n, t in USAGE_SCHEMA.items())
 
 
@@ -191,7 +207,8 @@ def fetch_model_usage(
             client.close()
         raise ClientConfigError(
             "usage is private to an account: pass api_key and api_secret, or set "
-            "SCENARIO_API_KEY and SCENARIO_API_SECRET (the public token cannot read usage)")
+            "SCENARIO_API_KEY and SCENARIO_API_SECRET (the public token cannot read usage)"
+        )
     ids = as_list(project_ids or [])
     frames: list[pl.DataFrame] = []
     iterator: Iterable[tuple[datetime, datetime]] = windows
@@ -218,8 +235,12 @@ def fetch_model_usage(
     usage = usage.unique(subset=[KEY, "time"], keep="first", maintain_order=True)
     if usage.height != before:
         log.info("removed %d duplicate usage points at window edges", before - usage.height)
-    log.info("fetched %d usage points for %d models in %d call(s)", usage.height,
-             usage.get_column(KEY).n_unique(), len(windows))
+    log.info(
+        "fetched %d usage points for %d models in %d call(s)",
+        usage.height,
+        usage.get_column(KEY).n_unique(),
+        len(windows),
+    )
     return usage.sort(KEY, "time")
 
 

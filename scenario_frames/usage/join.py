@@ -49,19 +49,28 @@ def _lookup(models: pl.LazyFrame, variants: pl.LazyFrame | None, keys: list[str]
     mcols = models.collect_schema().names()
     base = models.select(
         *keys,
-        *[pl.col(c) if c in mcols else pl.lit(None, pl.String).alias(c)
-          for c in ("name", "type", "default_variant_key")],
-        (pl.col("capabilities") if "capabilities" in mcols
-         else pl.lit(None, pl.List(pl.String)).alias("capabilities")),
+        *[
+            pl.col(c) if c in mcols else pl.lit(None, pl.String).alias(c)
+            for c in ("name", "type", "default_variant_key")
+        ],
+        (
+            pl.col("capabilities")
+            if "capabilities" in mcols
+            else pl.lit(None, pl.List(pl.String)).alias("capabilities")
+        ),
     ).unique(subset=keys, keep="last", maintain_order=True)
     vcols = variants.collect_schema().names() if variants is not None else []
     if variants is None or "cost_per_asset_p50_cu" not in vcols:
-        return base.with_columns(pl.lit(None, pl.Float64).alias("cost_per_asset_p50_cu")) \
-            .select(*keys, *CATALOG_COLUMNS)
+        return base.with_columns(pl.lit(None, pl.Float64).alias("cost_per_asset_p50_cu")).select(
+            *keys, *CATALOG_COLUMNS
+        )
     # A model's p50 cost has one definition, shared with the panel and charts (costs.py).
-    default = model_p50(variants, keys=keys, default_variant_keys=base,
-                        cost_name="cost_per_asset_p50_cu").select(*keys, "cost_per_asset_p50_cu")
-    return base.join(default, on=keys, how="left", maintain_order="left").select(*keys, *CATALOG_COLUMNS)
+    default = model_p50(
+        variants, keys=keys, default_variant_keys=base, cost_name="cost_per_asset_p50_cu"
+    ).select(*keys, "cost_per_asset_p50_cu")
+    return base.join(default, on=keys, how="left", maintain_order="left").select(
+        *keys, *CATALOG_COLUMNS
+    )
 
 
 @overload
@@ -102,8 +111,14 @@ def _report_unmatched(joined: pl.DataFrame, what: str) -> None:
     if "catalog_status" in missing.columns:
         counts = missing.get_column("catalog_status").value_counts(sort=True)
         why = ", ".join(f"{n} {status}" for status, n in counts.iter_rows())
-    log.warning("%d usage row(s) for %d model(s) have no match in the %s (%s): %s",
-                missing.height, ids.len(), what, why, shown)
+    log.warning(
+        "%d usage row(s) for %d model(s) have no match in the %s (%s): %s",
+        missing.height,
+        ids.len(),
+        what,
+        why,
+        shown,
+    )
 
 
 def join_usage(catalog: Any, usage: pl.DataFrame) -> pl.DataFrame:
@@ -117,7 +132,8 @@ def join_usage(catalog: Any, usage: pl.DataFrame) -> pl.DataFrame:
     right = catalog_lookup(catalog).with_columns(pl.lit(True).alias("in_catalog"))
     right = _attach_names(usage, right)
     joined = usage.join(right, on=KEY, how="left", maintain_order="left").with_columns(
-        pl.col("in_catalog").fill_null(False))
+        pl.col("in_catalog").fill_null(False)
+    )
     _report_unmatched(joined, "catalog")
     return joined
 
@@ -129,8 +145,11 @@ def _drop_join_outputs(usage: pl.DataFrame) -> pl.DataFrame:
 
 def _ensure_usage(usage: Any) -> pl.DataFrame:
     """Accept a tidy usage frame, or anything load_usage reads."""
-    if isinstance(usage, pl.DataFrame) and set(USAGE_SCHEMA).issubset(usage.columns) \
-            and usage.schema["time"] == TIME_DTYPE:
+    if (
+        isinstance(usage, pl.DataFrame)
+        and set(USAGE_SCHEMA).issubset(usage.columns)
+        and usage.schema["time"] == TIME_DTYPE
+    ):
         return usage
     return load_usage(usage)
 
@@ -147,23 +166,32 @@ def _catalog_states(source: Any) -> pl.DataFrame:
         from .. import store as snapshot
 
         if not snapshot.list_snapshots(source):
-            raise ValueError(f"no snapshots under {os.fspath(source)!r}; write one with "
-                             "`scenario-frames snapshot` first")
+            raise ValueError(
+                f"no snapshots under {os.fspath(source)!r}; write one with "
+                "`scenario-frames snapshot` first"
+            )
         return _catalog_states(snapshot.history(source))
     if isinstance(source, Mapping) and "models" in source:
         models, variants = _lazy(source["models"]), _lazy(source.get("variants"))
-        return _lookup(_with_snapshot_time(models), _with_snapshot_time(variants),
-                       ["snapshot_at", KEY]).collect()
+        return _lookup(
+            _with_snapshot_time(models), _with_snapshot_time(variants), ["snapshot_at", KEY]
+        ).collect()
     if isinstance(source, pl.DataFrame | pl.LazyFrame):
         frame = _with_snapshot_time(_lazy(source)).collect()
         if KEY not in frame.columns:
-            raise UsageColumnError(f"a history frame needs {KEY}; columns seen: {frame.columns}",
-                                   target=KEY, seen=frame.columns, tried=[KEY])
+            raise UsageColumnError(
+                f"a history frame needs {KEY}; columns seen: {frame.columns}",
+                target=KEY,
+                seen=frame.columns,
+                tried=[KEY],
+            )
         cols = [pl.col(c) if c in frame.columns else pl.lit(None).alias(c) for c in CATALOG_COLUMNS]
         return frame.select(pl.col("snapshot_at"), KEY, *cols)
     pairs = source.items() if isinstance(source, Mapping) else source
-    frames = [catalog_lookup(cat).with_columns(pl.lit(_as_utc(at, "snapshot_at")).alias("snapshot_at"))
-              for at, cat in pairs]
+    frames = [
+        catalog_lookup(cat).with_columns(pl.lit(_as_utc(at, "snapshot_at")).alias("snapshot_at"))
+        for at, cat in pairs
+    ]
     if not frames:
         raise ValueError("no snapshots given for the as-of join")
     return pl.concat(frames, how="diagonal_relaxed")
@@ -188,9 +216,12 @@ def _with_snapshot_time(frame: pl.LazyFrame | None) -> pl.LazyFrame | None:
             frame = frame.sort("snapshot_at", maintain_order=True)
         return frame.drop("snapshot_at", strict=False).rename({"snapshot_time": "snapshot_at"})
     if "snapshot_at" not in names:
-        raise UsageColumnError(f"a history table needs snapshot_at or snapshot_time; columns seen: "
-                               f"{names}", target="snapshot_at", seen=names,
-                               tried=["snapshot_at", "snapshot_time"])
+        raise UsageColumnError(
+            f"a history table needs snapshot_at or snapshot_time; columns seen: {names}",
+            target="snapshot_at",
+            seen=names,
+            tried=["snapshot_at", "snapshot_time"],
+        )
     dtype = frame.collect_schema()["snapshot_at"]
     if dtype == pl.String:
         return frame.with_columns(_parse_time_expr(pl.col("snapshot_at")).alias("snapshot_at"))
@@ -209,9 +240,11 @@ def join_usage_asof(history_or_snapshots_dir: Any, usage: pl.DataFrame) -> pl.Da
     """
     usage = _drop_join_outputs(_ensure_usage(usage))
     states = _catalog_states(history_or_snapshots_dir).with_columns(
-        pl.col("snapshot_at").cast(TIME_DTYPE), pl.col(KEY).cast(pl.String))
-    states = states.filter(pl.col("snapshot_at").is_not_null()) \
-        .unique(subset=["snapshot_at", KEY], keep="last", maintain_order=True)
+        pl.col("snapshot_at").cast(TIME_DTYPE), pl.col(KEY).cast(pl.String)
+    )
+    states = states.filter(pl.col("snapshot_at").is_not_null()).unique(
+        subset=["snapshot_at", KEY], keep="last", maintain_order=True
+    )
     if states.height == 0:
         raise ValueError("the snapshots hold no models; nothing to join usage with")
     first_snapshot = states.get_column("snapshot_at").min()
@@ -220,7 +253,8 @@ def join_usage_asof(history_or_snapshots_dir: Any, usage: pl.DataFrame) -> pl.Da
     # where it went missing, so later usage does not match its last known state.
     present = states.select(KEY, "snapshot_at", pl.lit(True).alias("present"))
     grid = (
-        states.select(KEY).unique()
+        states.select(KEY)
+        .unique()
         .join(states.select("snapshot_at").unique(), how="cross")
         .join(present, on=[KEY, "snapshot_at"], how="left")
         .with_columns(pl.col("present").fill_null(False))
@@ -229,27 +263,46 @@ def join_usage_asof(history_or_snapshots_dir: Any, usage: pl.DataFrame) -> pl.Da
     tombstones = grid.filter(
         ~pl.col("present") & pl.col("present").shift(1).over(KEY).fill_null(False)
     ).select(KEY, "snapshot_at")
-    right = pl.concat(
-        [states.with_columns(pl.lit(True).alias("in_catalog")),
-         tombstones.with_columns(pl.lit(False).alias("in_catalog"))],
-        how="diagonal_relaxed",
-    ).sort("snapshot_at").select(KEY, *CATALOG_COLUMNS, "in_catalog", "snapshot_at")
+    right = (
+        pl.concat(
+            [
+                states.with_columns(pl.lit(True).alias("in_catalog")),
+                tombstones.with_columns(pl.lit(False).alias("in_catalog")),
+            ],
+            how="diagonal_relaxed",
+        )
+        .sort("snapshot_at")
+        .select(KEY, *CATALOG_COLUMNS, "in_catalog", "snapshot_at")
+    )
     right = _attach_names(usage, right)
 
     indexed = usage.with_row_index("__row")
     timed = indexed.filter(pl.col("time").is_not_null()).sort("time")
-    matched = timed.join_asof(right, left_on="time", right_on="snapshot_at", by=KEY,
-                              strategy="backward", check_sortedness=False)
+    matched = timed.join_asof(
+        right,
+        left_on="time",
+        right_on="snapshot_at",
+        by=KEY,
+        strategy="backward",
+        check_sortedness=False,
+    )
     untimed = indexed.filter(pl.col("time").is_null())
     joined = pl.concat([matched, untimed], how="diagonal_relaxed").sort("__row").drop("__row")
     status = (
-        pl.when(pl.col("time").is_null()).then(pl.lit("no_time"))
-        .when(pl.col("time") < pl.lit(first_snapshot)).then(pl.lit("before_first_snapshot"))
-        .when(pl.col("in_catalog").fill_null(False)).then(pl.lit("matched"))
+        pl.when(pl.col("time").is_null())
+        .then(pl.lit("no_time"))
+        .when(pl.col("time") < pl.lit(first_snapshot))
+        .then(pl.lit("before_first_snapshot"))
+        .when(pl.col("in_catalog").fill_null(False))
+        .then(pl.lit("matched"))
         .otherwise(pl.lit("not_in_snapshot"))
     )
-    joined = joined.with_columns(pl.col("in_catalog").fill_null(False), status.alias("catalog_status"))
-    joined = joined.select(*usage.columns, *[c for c in right.columns if c != KEY], "catalog_status")
+    joined = joined.with_columns(
+        pl.col("in_catalog").fill_null(False), status.alias("catalog_status")
+    )
+    joined = joined.select(
+        *usage.columns, *[c for c in right.columns if c != KEY], "catalog_status"
+    )
     _report_unmatched(joined, "catalog snapshots")
     return joined
 
@@ -259,8 +312,11 @@ def unmatched_usage(joined: pl.DataFrame) -> pl.DataFrame:
 
     After an as-of join, ``reasons`` lists the ``catalog_status`` values met for the model.
     """
-    reasons = ([pl.col("catalog_status").unique().sort().alias("reasons")]
-               if "catalog_status" in joined.columns else [])
+    reasons = (
+        [pl.col("catalog_status").unique().sort().alias("reasons")]
+        if "catalog_status" in joined.columns
+        else []
+    )
     return (
         joined.filter(~pl.col("in_catalog"))
         .group_by(KEY)

@@ -49,10 +49,15 @@ COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
 }
 
 _SUFFIX_FORMATS = {
-    ".csv": "csv", ".tsv": "tsv", ".txt": "csv",
-    ".parquet": "parquet", ".pq": "parquet",
-    ".ndjson": "ndjson", ".jsonl": "ndjson", ".json": "json",
-}  # fmt: skip
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".txt": "csv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".ndjson": "ndjson",
+    ".jsonl": "ndjson",
+    ".json": "json",
+}
 
 
 def _read_source(source: Any, fmt: str | None) -> pl.DataFrame:
@@ -67,11 +72,14 @@ def _read_source(source: Any, fmt: str | None) -> pl.DataFrame:
         path = Path(source)
         kind = fmt or _SUFFIX_FORMATS.get(path.suffix.lower())
         if kind is None:
-            raise ValueError(f"cannot tell the format of {path.name!r}; pass format= one of "
-                             f"{sorted(set(_SUFFIX_FORMATS.values()))}")
+            raise ValueError(
+                f"cannot tell the format of {path.name!r}; pass format= one of "
+                f"{sorted(set(_SUFFIX_FORMATS.values()))}"
+            )
         if kind in ("csv", "tsv"):
-            return pl.read_csv(path, separator="\t" if kind == "tsv" else ",",
-                               infer_schema_length=10_000)
+            return pl.read_csv(
+                path, separator="\t" if kind == "tsv" else ",", infer_schema_length=10_000
+            )
         if kind == "parquet":
             return pl.read_parquet(path)
         if kind == "ndjson":
@@ -79,11 +87,15 @@ def _read_source(source: Any, fmt: str | None) -> pl.DataFrame:
         if kind == "json":
             return pl.read_json(path)
         raise ValueError(f"unknown format {kind!r}")
-    raise TypeError(f"load_usage takes a path or a polars/pandas DataFrame, not {type(source).__name__}")
+    raise TypeError(
+        f"load_usage takes a path or a polars/pandas DataFrame, not {type(source).__name__}"
+    )
 
 
-def resolve_columns(columns: Sequence[str], overrides: Mapping[str, str | None] | None = None,
-                    ) -> dict[str, str]:
+def resolve_columns(
+    columns: Sequence[str],
+    overrides: Mapping[str, str | None] | None = None,
+) -> dict[str, str]:
     """Map canonical usage columns to the source's columns (canonical -> source name).
 
     An explicit override wins; otherwise the first alias (in priority order) whose
@@ -101,7 +113,11 @@ def resolve_columns(columns: Sequence[str], overrides: Mapping[str, str | None] 
             if name not in columns:
                 raise UsageColumnError(
                     f"{canon}: column {name!r} was asked for but is not in the source; "
-                    f"columns seen: {list(columns)}", target=canon, seen=columns, tried=[name])
+                    f"columns seen: {list(columns)}",
+                    target=canon,
+                    seen=columns,
+                    tried=[name],
+                )
             found[canon] = name
             used.add(name)
             continue
@@ -116,8 +132,12 @@ def resolve_columns(columns: Sequence[str], overrides: Mapping[str, str | None] 
 
 def _alias_examples(canon: str) -> list[str]:
     """Readable names tried for a canonical column (for error messages)."""
-    pretty = {"modelid": ["modelId", "model_id", "Model ID"], "jobcount": ["job_count"],
-              "computeunits": ["compute_units"], "createdat": ["created_at"]}
+    pretty = {
+        "modelid": ["modelId", "model_id", "Model ID"],
+        "jobcount": ["job_count"],
+        "computeunits": ["compute_units"],
+        "createdat": ["created_at"],
+    }
     out: list[str] = []
     for alias in COLUMN_ALIASES[canon]:
         out.extend(pretty.get(alias, [alias]))
@@ -140,8 +160,12 @@ def _time_expr(name: str, dtype: pl.DataType) -> pl.Expr:
         as_float = col.cast(pl.Float64)
         millis = pl.when(as_float.abs() > 1e11).then(as_float).otherwise(as_float * 1000)
         return pl.from_epoch(millis.round(0).cast(pl.Int64), time_unit="ms").cast(TIME_DTYPE)
-    raise UsageColumnError(f"time column {name!r} has dtype {dtype}, which cannot be read as a time",
-                           target="time", seen=[name], tried=[name])
+    raise UsageColumnError(
+        f"time column {name!r} has dtype {dtype}, which cannot be read as a time",
+        target="time",
+        seen=[name],
+        tried=[name],
+    )
 
 
 def load_usage(
@@ -169,15 +193,22 @@ def load_usage(
     """
     frame = _read_source(source, format)
     columns = list(frame.columns)
-    overrides = {"model_id": model_column, "time": time_column, "jobs": jobs_column,
-                 "cost": cost_column}
+    overrides = {
+        "model_id": model_column,
+        "time": time_column,
+        "jobs": jobs_column,
+        "cost": cost_column,
+    }
     found = resolve_columns(columns, overrides)
     if KEY not in found:
         tried = _alias_examples(KEY)
         raise UsageColumnError(
             f"no model column found. Columns seen: {columns}. Names tried (case, spaces, '_' "
             f"and '-' ignored): {tried}. Pass model_column='...' to name it.",
-            target=KEY, seen=columns, tried=tried)
+            target=KEY,
+            seen=columns,
+            tried=tried,
+        )
 
     exprs: list[pl.Expr] = []
     for canon, dtype in USAGE_SCHEMA.items():
@@ -219,7 +250,11 @@ def _check_unreadable(raw: pl.DataFrame, out: pl.DataFrame, found: Mapping[str, 
             samples = raw.get_column(src).filter(lost).head(3).to_list()
             raise UsageColumnError(
                 f"{int(lost.sum())} value(s) of column {src!r} cannot be read as {canon}, "
-                f"e.g. {samples}", target=canon, seen=list(raw.columns), tried=[src])
+                f"e.g. {samples}",
+                target=canon,
+                seen=list(raw.columns),
+                tried=[src],
+            )
 
 
 # =============================================================================================

@@ -19,7 +19,6 @@ from ..listing.query import to_utc
 log = logging.getLogger(__name__)
 
 
-
 TIME_DTYPE = pl.Datetime("us", "UTC")
 USAGE_SCHEMA = pl.Schema(
     {
@@ -34,6 +33,7 @@ USAGE_SCHEMA = pl.Schema(
     }
 )
 
+
 def _as_utc(value: str | date | datetime, what: str) -> datetime:
     """A timezone-aware UTC datetime from a date, a datetime or an ISO string."""
     return to_utc(value, rule="usage-range", what=what)
@@ -47,13 +47,19 @@ def empty_usage() -> pl.DataFrame:
 def _parse_time_expr(col: pl.Expr) -> pl.Expr:
     """Parse ISO-like text to Datetime UTC: offsets are honoured, no offset means UTC."""
     c = col.str.strip_chars()
-    zoned = [f"%Y-%m-%d{sep}%H:%M:%S%.f%#z" for sep in ("T", " ")] + \
-            [f"%Y-%m-%d{sep}%H:%M%#z" for sep in ("T", " ")]
-    naive = [f"%Y-%m-%d{sep}%H:%M:%S%.f" for sep in ("T", " ")] + \
-            [f"%Y-%m-%d{sep}%H:%M" for sep in ("T", " ")]
+    zoned = [f"%Y-%m-%d{sep}%H:%M:%S%.f%#z" for sep in ("T", " ")] + [
+        f"%Y-%m-%d{sep}%H:%M%#z" for sep in ("T", " ")
+    ]
+    naive = [f"%Y-%m-%d{sep}%H:%M:%S%.f" for sep in ("T", " ")] + [
+        f"%Y-%m-%d{sep}%H:%M" for sep in ("T", " ")
+    ]
     attempts = [c.str.to_datetime(f, strict=False, time_zone="UTC", time_unit="us") for f in zoned]
-    attempts += [c.str.to_datetime(f, strict=False, time_unit="us").dt.replace_time_zone("UTC")
-                 for f in naive]
-    attempts += [c.str.to_date(f, strict=False).cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
-                 for f in ("%Y-%m-%d", "%Y/%m/%d")]
+    attempts += [
+        c.str.to_datetime(f, strict=False, time_unit="us").dt.replace_time_zone("UTC")
+        for f in naive
+    ]
+    attempts += [
+        c.str.to_date(f, strict=False).cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
+        for f in ("%Y-%m-%d", "%Y/%m/%d")
+    ]
     return pl.coalesce(attempts)

@@ -24,7 +24,9 @@ log = logging.getLogger(__name__)
 
 def _cu_per_job() -> pl.Expr:
     return (
-        pl.when(pl.col("jobs") > 0).then(pl.col("cost") / pl.col("jobs")).otherwise(None)
+        pl.when(pl.col("jobs") > 0)
+        .then(pl.col("cost") / pl.col("jobs"))
+        .otherwise(None)
         .alias("cu_per_job")
     )
 
@@ -52,9 +54,13 @@ class UsageSummary:
 
     def frames(self) -> dict[str, pl.DataFrame]:
         """The frames by name (handy to write them all out)."""
-        return {"by_model": self.by_model, "by_type": self.by_type,
-                "by_capability": self.by_capability, "by_week": self.by_week,
-                "unmatched": self.unmatched}
+        return {
+            "by_model": self.by_model,
+            "by_type": self.by_type,
+            "by_capability": self.by_capability,
+            "by_week": self.by_week,
+            "unmatched": self.unmatched,
+        }
 
 
 def usage_summary(joined: pl.DataFrame, catalog: Any = None) -> UsageSummary:
@@ -66,10 +72,15 @@ def usage_summary(joined: pl.DataFrame, catalog: Any = None) -> UsageSummary:
     if catalog is not None:
         joined = join_usage(catalog, joined)
     if "in_catalog" not in joined.columns:
-        raise ValueError("usage_summary needs joined usage: call join_usage(catalog, usage) "
-                         "first, or pass catalog=")
-    sums = [pl.col("jobs").sum().alias("jobs"), pl.col("cost").sum().alias("cost"),
-            pl.col("discount").sum().alias("discount")]
+        raise ValueError(
+            "usage_summary needs joined usage: call join_usage(catalog, usage) "
+            "first, or pass catalog="
+        )
+    sums = [
+        pl.col("jobs").sum().alias("jobs"),
+        pl.col("cost").sum().alias("cost"),
+        pl.col("discount").sum().alias("discount"),
+    ]
     known_jobs = pl.col("jobs").filter(pl.col("cost_per_asset_p50_cu").is_not_null()).sum()
     weighted = (
         pl.when(known_jobs > 0)
@@ -80,14 +91,29 @@ def usage_summary(joined: pl.DataFrame, catalog: Any = None) -> UsageSummary:
 
     by_model = (
         joined.group_by(KEY)
-        .agg(pl.col("name").drop_nulls().last().alias("name"),
-             pl.col("type").drop_nulls().last().alias("type"),
-             pl.col("in_catalog").any().alias("in_catalog"),
-             *sums, weighted)
+        .agg(
+            pl.col("name").drop_nulls().last().alias("name"),
+            pl.col("type").drop_nulls().last().alias("type"),
+            pl.col("in_catalog").any().alias("in_catalog"),
+            *sums,
+            weighted,
+        )
         .with_columns(_cu_per_job())
-        .with_columns((pl.col("cu_per_job") / pl.col("catalog_p50_cu")).alias("cu_per_job_vs_catalog"))
-        .select(KEY, "name", "type", "in_catalog", "jobs", "cost", "discount", "cu_per_job",
-                "catalog_p50_cu", "cu_per_job_vs_catalog")
+        .with_columns(
+            (pl.col("cu_per_job") / pl.col("catalog_p50_cu")).alias("cu_per_job_vs_catalog")
+        )
+        .select(
+            KEY,
+            "name",
+            "type",
+            "in_catalog",
+            "jobs",
+            "cost",
+            "discount",
+            "cu_per_job",
+            "catalog_p50_cu",
+            "cu_per_job_vs_catalog",
+        )
         .sort(["cost", KEY], descending=[True, False], nulls_last=True)
     )
     by_type = (
