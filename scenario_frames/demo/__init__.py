@@ -4,7 +4,8 @@
 runs it from the command line.  Without arguments both serve the one demo catalog (2,000
 models, seed 0) that every ``--demo`` of the CLI uses; the key pair ``demo``/``demo`` lists its
 private and unlisted models and its usage, the public token its public models.  See ``server`` for the decisions it makes where the API
-reference leaves room, and ``generator`` for how records are made.
+reference leaves room, ``engine`` for how a ``GET /models`` query is answered (rules, filters,
+order, pagination tokens), and ``generator`` for how records are made.
 """
 
 from __future__ import annotations

@@ -3,7 +3,8 @@
 A model record is a pure function of ``(seed, index)``: nothing is built up front, so a
 catalog of a million models costs nothing until pages are asked for.  Cheap per-index
 facts (id, privacy, type, status, timestamps, score, tags...) come from an integer hash
-and drive filtering and sorting; the full record is built only when it is served.
+(the query engine, ``engine``, filters and sorts on them); the full record is built only when
+it is served.  Nothing here reads a query: this module makes records and keeps the catalog.
 
 The record is derived from ``schema.MODEL``: every leaf is produced by walking the tree and
 reading each Field's kind, enum, ``gen`` hint and bounds.  A few builders give realistic
@@ -16,10 +17,8 @@ groups of consecutive models share their exact creation time (ties for partition
 
 from __future__ import annotations
 
-import bisect
 import copy
 import dataclasses
-import logging
 import math
 import random
 import threading
@@ -32,8 +31,6 @@ from typing import Any
 from .. import schema
 from ..listing.query import iso_utc
 from ..schema import Field, ListOf, Node, Obj
-
-log = logging.getLogger(__name__)
 
 _M64 = (1 << 64) - 1
 _B62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
@@ -420,7 +417,7 @@ _TYPE_TABLE: list[str] = [t for t, w in _TYPE_WEIGHTS for _ in range(w)]
 
 @dataclass(frozen=True, slots=True)
 class Facts:
-    """What the server filters and sorts on, computed from a hash without building the record."""
+    """A model's cheap summary (what listings filter and sort on), computed without the record."""
 
     index: int
     id: str
@@ -1419,13 +1416,12 @@ class DemoCatalog:
         self.blacklist_rate = blacklist_rate
         self.types = tuple(types) if types is not None else None
         _type_table(self.types)
-        self._sorted: dict[tuple[str, frozenset[str]], tuple[int, list[int]]] = {}
         self._lock = threading.RLock()
         self._end = size  # next index to hand out
         self._removed: set[int] = set()
         self._changes: dict[int, dict[str, Any]] = {}
         self._updated: dict[int, int] = {}
-        self.version = 0  # bumped on every mutation (sort caches key on it)
+        self.version = 0  # bumped on every mutation (caches of derived orders key on it)
         self._facts_cache: dict[int, Facts] = {}
         self._id_cache: dict[int, str] = {}  # model ids (pure functions of seed, index)
         self._privacy_cache: dict[int, str] = {}  # untouched privacies, likewise
@@ -1585,53 +1581,7 @@ class DemoCatalog:
                 self._facts_cache.pop(i, None)
             self.version += 1
 
-    # -- ordering ---------------------------------------------------------------------------
-
-    def sort_key(self, index: int, sort_by: str) -> int | float:
-        """The value a model is ordered by for sortBy (ties are broken by id)."""
-        if sort_by == "createdAt":
-            return created_ms(index)
-        if sort_by == "updatedAt":
-            u = self._updated.get(index)
-            return u if u is not None else updated_of(self.seed, index)
-        return score_of(self.seed, index)
-
-    def ordered(
-        self,
-        sort_by: str,
-        desc: bool,
-        privacies: frozenset[str],
-        after: tuple[int | float, str] | None = None,
-        lo: float | None = None,
-        hi: float | None = None,
-    ) -> Iterator[int]:
-        """Live indices of the given privacies in (sort key, id) order, strictly past ``after``.
-
-        ``lo``/``hi`` are exclusive bounds on the sort key that let a windowed listing start
-        and stop early instead of scanning the whole catalog.
-        """
-        if sort_by == "createdAt":
-            it = self._created_order(desc, after, lo, hi)
-        else:
-            it = self._sorted_order(sort_by, desc, privacies, after, lo, hi)
-        seed = self.seed
-        removed, changes, cached = self._removed, self._changes, self._privacy_cache
-        for i in it:
-            if i in removed:
-                continue
-            if i in changes and "privacy" in changes[i]:
-                if changes[i]["privacy"] not in privacies:
-                    continue
-                yield i
-                continue
-            p = cached.get(i)
-            if p is None:
-                p = privacy_of(seed, i)
-                if len(cached) > 2_000_000:
-                    cached.clear()
-                cached[i] = p
-            if p in privacies:
-                yield i
+    # -- cheap per-index lookups, overlays applied ------------------------------------------
 
     def model_id(self, index: int) -> str:
         """The id of model ``index`` (a pure function of seed and index), memoised.
@@ -1647,142 +1597,41 @@ class DemoCatalog:
             self._id_cache[index] = mid
         return mid
 
-    def _created_order(
-        self, desc: bool, after: tuple[int | float, str] | None, lo: float | None, hi: float | None
-    ) -> Iterator[int]:
-        """Indices in (createdAt, id) order within the exclusive bounds, strictly past ``after``.
+    @property
+    def lock(self) -> threading.RLock:
+        """The lock every mutation holds; hold it to read several things without a change between."""
+        return self._lock
 
-        The start is found by binary search on the monotone creation times; ids are only
-        computed where they decide something: to order a tie group with several members, or
-        to compare with ``after`` when a group has exactly its creation time.
+    @property
+    def end(self) -> int:
+        """One past the highest index handed out so far (removed indices included)."""
+        return self._end
+
+    def updated_ms(self, index: int) -> int:
+        """``updatedAt`` of a model in epoch ms: the last update made here, else the generated one."""
+        u = self._updated.get(index)
+        return u if u is not None else updated_of(self.seed, index)
+
+    def live_with_privacy(self, indices: Iterable[int], privacies: frozenset[str]) -> Iterator[int]:
+        """The indices among ``indices`` that are live and have one of ``privacies``, in order.
+
+        An overlaid privacy wins over the generated one; generated privacies are memoised,
+        since the same indices are checked again for every page of a listing.
         """
-        end = self._end
-        if end == 0:
-            return
-        id_of = self.model_id
-        after_t = after[0] if after is not None else None
-        if not desc:
-            start_ms = after_t if after_t is not None else lo
-            i = first_index_at_or_after(int(start_ms)) if start_ms is not None else 0
-            i = tie_group(i).start if i < end else end
-            while i < end:
-                g = tie_group(i)
-                t = created_ms(g.start)
-                if hi is not None and t >= hi:
-                    return
-                i = g.stop
-                if (lo is not None and t <= lo) or (after_t is not None and t < after_t):
-                    continue
-                stop = min(g.stop, end)
-                if stop - g.start == 1:
-                    if after is not None and t == after_t and (t, id_of(g.start)) <= after:
-                        continue
-                    yield g.start
-                    continue
-                for mid, j in sorted((id_of(j), j) for j in range(g.start, stop)):
-                    if after is not None and (t, mid) <= after:
-                        continue
-                    yield j
-        else:
-            stop_ms = after_t if after_t is not None else hi
-            i = first_index_at_or_after(int(stop_ms) + 1) - 1 if stop_ms is not None else end - 1
-            i = min(i, end - 1)
-            while i >= 0:
-                g = tie_group(i)
-                t = created_ms(g.start)
-                if lo is not None and t <= lo:
-                    return
-                i = g.start - 1
-                if (hi is not None and t >= hi) or (after_t is not None and t > after_t):
-                    continue
-                stop = min(g.stop, end)
-                if stop - g.start == 1:
-                    if after is not None and t == after_t and (t, id_of(g.start)) >= after:
-                        continue
-                    yield g.start
-                    continue
-                for mid, j in sorted(((id_of(j), j) for j in range(g.start, stop)), reverse=True):
-                    if after is not None and (t, mid) >= after:
-                        continue
-                    yield j
-
-    def _sorted_list(self, sort_by: str, privacies: frozenset[str]) -> list[int]:
-        """Indices of the given privacies sorted by (key, id), cached until the next mutation."""
-        cache_key = (sort_by, privacies)
-        with self._lock:
-            hit = self._sorted.get(cache_key)
-            if hit is not None and hit[0] == self.version:
-                return hit[1]
-            t0 = time.perf_counter()
-            seed = self.seed
-            changed = self._changes
-            key = self.sort_key
-            cand = []
-            for i in range(self._end):
-                if i in self._removed:
-                    continue
-                p = changed[i].get("privacy") if i in changed else None
-                if (p or privacy_of(seed, i)) in privacies:
-                    cand.append(i)
-            keyed = sorted((key(i, sort_by), i) for i in cand)
-            order: list[int] = []
-            n = len(keyed)
-            a = 0
-            while a < n:
-                b = a + 1
-                while b < n and keyed[b][0] == keyed[a][0]:
-                    b += 1
-                if b - a == 1:
-                    order.append(keyed[a][1])
-                else:
-                    order.extend(sorted((keyed[x][1] for x in range(a, b)), key=self.model_id))
-                a = b
-            self._sorted[cache_key] = (self.version, order)
-            log.debug(
-                "sorted %d models by %s in %.2fs", len(order), sort_by, time.perf_counter() - t0
-            )
-            return order
-
-    def _sorted_order(
-        self,
-        sort_by: str,
-        desc: bool,
-        privacies: frozenset[str],
-        after: tuple[int | float, str] | None,
-        lo: float | None,
-        hi: float | None,
-    ) -> Iterator[int]:
-        order = self._sorted_list(sort_by, privacies)
-
-        def full(j: int) -> tuple[int | float, str]:
-            return (self.sort_key(j, sort_by), self.model_id(j))
-
-        if not desc:
-            if after is not None:
-                pos = bisect.bisect_right(order, after, key=full)
-            elif lo is not None:
-                pos = bisect.bisect_right(order, lo, key=lambda j: self.sort_key(j, sort_by))
-            else:
-                pos = 0
-            for j in order[pos:] if pos else order:
-                k = self.sort_key(j, sort_by)
-                if hi is not None and k >= hi:
-                    return
-                if lo is not None and k <= lo:
-                    continue
-                yield j
-        else:
-            if after is not None:
-                pos = bisect.bisect_left(order, after, key=full) - 1
-            elif hi is not None:
-                pos = bisect.bisect_left(order, hi, key=lambda j: self.sort_key(j, sort_by)) - 1
-            else:
-                pos = len(order) - 1
-            for x in range(pos, -1, -1):
-                j = order[x]
-                k = self.sort_key(j, sort_by)
-                if lo is not None and k <= lo:
-                    return
-                if hi is not None and k >= hi:
-                    continue
-                yield j
+        seed = self.seed
+        removed, changes, cached = self._removed, self._changes, self._privacy_cache
+        for i in indices:
+            if i in removed:
+                continue
+            if i in changes and "privacy" in changes[i]:
+                if changes[i]["privacy"] in privacies:
+                    yield i
+                continue
+            p = cached.get(i)
+            if p is None:
+                p = privacy_of(seed, i)
+                if len(cached) > 2_000_000:
+                    cached.clear()
+                cached[i] = p
+            if p in privacies:
+                yield i

@@ -2,9 +2,12 @@
 
 It speaks the wire format of ``GET /v1/models`` and ``GET /v1/usages`` over a lazily
 generated catalog (see ``generator``), so the toolkit, its tests and its notebooks run
-without internet or an account.
+without internet or an account.  Which models a listing page holds is the query engine's
+answer (``engine``: rules, filters, order, tokens); this module owns HTTP, credentials,
+usage, faults and statistics, and turns the engine's pages into bytes.
 
-Decisions where the reference leaves room, documented here once:
+Decisions where the reference leaves room, documented here once (the engine carries out
+sorting, pagination and filters):
 
 * **Auth.**  HTTP Basic with the demo key/secret (default ``demo``/``demo``) may list
   ``privacy=private`` (which returns the team's private *and* unlisted models) and
@@ -45,19 +48,17 @@ import binascii
 import contextlib
 import errno
 import gzip
-import hashlib
 import hmac
 import json
 import logging
 import math
-import os
 import random
 import socket
 import struct
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import formatdate
@@ -65,10 +66,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from .. import schema
 from ..errors import PortInUseError
-from ..listing.query import LIST_PARAMS, first_broken_rule, parse_iso
+from ..listing.query import LIST_PARAMS, parse_iso
 from . import generator as g
+from .engine import DEFAULT_PRIVACY, QueryEngine, QueryRejected, split_values
 from .generator import DemoCatalog, iso_ms
 
 try:  # orjson is a runtime dependency; the stdlib fallback keeps the demo importable anyway
@@ -300,12 +301,7 @@ class DemoServer:
         self.host = host
         self.port = port
         self.stats = Stats()
-        self._secret = os.urandom(32)
-        self._known_types = set(schema.MODEL_TYPES) | (
-            {g.DRIFT_TYPE} if self.catalog.drift else set()
-        )
-        if self.catalog.types:
-            self._known_types |= set(self.catalog.types)
+        self.engine = QueryEngine(self.catalog)
         self._cache: dict[int, bytes] = {}
         self._cache_lock = threading.Lock()
         self._httpd: _HTTPServer | None = None
@@ -373,7 +369,7 @@ class DemoServer:
         total = len(cat)
         if total <= _SPLIT_EXACT_UP_TO:
             public, private = (
-                sum(1 for _ in cat.ordered("createdAt", False, frozenset({p})))
+                sum(1 for _ in self.engine.ordered("createdAt", False, frozenset({p})))
                 for p in ("public", "private")
             )
             split = PrivacySplit(public, private, total - public - private)
@@ -436,45 +432,6 @@ class DemoServer:
         )
         return "basic" if ok else "invalid"
 
-    # -- tokens -----------------------------------------------------------------------------
-
-    @staticmethod
-    def fingerprint(params: Mapping[str, str]) -> str:
-        """What a pagination token is bound to: every parameter but pageSize and the token."""
-        items = sorted(
-            (k, v) for k, v in params.items() if k not in ("pageSize", "paginationToken")
-        )
-        return hashlib.sha256(_dumps(items)).hexdigest()[:24]
-
-    def make_token(self, fp: str, key: int | float, mid: str) -> str:
-        payload = _dumps({"f": fp, "k": key, "i": mid})
-        mac = hmac.new(self._secret, payload, hashlib.sha256).digest()[:18]
-        return (
-            base64.urlsafe_b64encode(payload).rstrip(b"=") + b"." + base64.urlsafe_b64encode(mac)
-        ).decode()
-
-    def read_token(self, token: str, fp: str) -> tuple[int | float, str]:
-        """The (sort key, id) a token resumes after; 400 when forged or from another query."""
-        bad = _ApiError(
-            400,
-            "paginationToken is not valid for this query: it was altered, or it "
-            "comes from a request with other parameters (only pageSize may change)",
-            "invalid-pagination-token",
-        )
-        try:
-            body, _, mac = token.partition(".")
-            payload = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
-            sig = base64.urlsafe_b64decode(mac)
-        except (binascii.Error, ValueError):
-            raise bad from None
-        want = hmac.new(self._secret, payload, hashlib.sha256).digest()[:18]
-        if not hmac.compare_digest(sig, want):
-            raise bad
-        data = json.loads(payload)
-        if data.get("f") != fp:
-            raise bad
-        return data["k"], data["i"]
-
     # -- serialization ----------------------------------------------------------------------
 
     def record_bytes(self, index: int) -> bytes:
@@ -494,7 +451,11 @@ class DemoServer:
     # -- GET /v1/models ---------------------------------------------------------------------
 
     def list_models(self, params: dict[str, str], auth: str) -> bytes:
-        """The body of one ``GET /v1/models`` page (raises _ApiError for 4xx answers)."""
+        """The body of one ``GET /v1/models`` page (raises _ApiError for 4xx answers).
+
+        Checks in order: credentials (401), the documented rules (400), what the public
+        token may list (403); the engine then picks the page, and this turns it into bytes.
+        """
         if auth in ("none", "invalid"):
             raise _ApiError(
                 401,
@@ -503,99 +464,27 @@ class DemoServer:
                 "with privacy=public",
                 "unauthorized",
             )
-        rule = first_broken_rule(params, self._known_types)
-        if rule is not None:
-            raise _ApiError(400, f"Invalid query ({rule.id}): {rule.message}", rule.id)
-        privacy = params.get("privacy", "private")
-        if auth == "public" and privacy != "public":
-            raise _ApiError(
-                403,
-                "the public-auth-token may only list public models: add "
-                "privacy=public (private is the default), or use your API key "
-                "and secret",
-                "public-token-private-listing",
-            )
-        page_size = int(params.get("pageSize", "100"))
-        explicit_sort = params.get("sortBy")
-        sort_by = explicit_sort or ("score" if privacy == "public" else "createdAt")
-        desc = params.get("sortDirection", "desc") != "asc" if explicit_sort else True
-        if privacy == "public" and sort_by == "score":
-            desc = True
-        privacies = (
-            frozenset({"public"}) if privacy == "public" else frozenset({"private", "unlisted"})
-        )
-        fp = self.fingerprint(params)
-        after = None
-        if params.get("paginationToken"):
-            after = self.read_token(params["paginationToken"], fp)
-        created = _ms(params.get("createdAfter")), _ms(params.get("createdBefore"))
-        updated = _ms(params.get("updatedAfter")), _ms(params.get("updatedBefore"))
-        lo, hi = {"createdAt": created, "updatedAt": updated}.get(sort_by, (None, None))
-        keep = self._filter(params, created, updated)
-        cat = self.catalog
-        picked: list[int] = []
-        more = False
-        for i in cat.ordered(sort_by, desc, privacies, after, lo, hi):
-            if not keep(cat.facts(i)):
-                continue
-            if len(picked) == page_size:
-                more = True
-                break
-            picked.append(i)
-        parts = [b'{"models":[', b",".join(self.record_bytes(i) for i in picked), b"]"]
-        if more:
-            last = picked[-1]
-            token = self.make_token(fp, cat.sort_key(last, sort_by), cat.facts(last).id)
-            parts.append(b',"nextPaginationToken":"' + token.encode() + b'"')
+        try:
+            self.engine.check(params)
+            if auth == "public" and params.get("privacy", DEFAULT_PRIVACY) != "public":
+                raise _ApiError(
+                    403,
+                    "the public-auth-token may only list public models: add "
+                    "privacy=public (private is the default), or use your API key "
+                    "and secret",
+                    "public-token-private-listing",
+                )
+            page = self.engine.page(params)
+        except QueryRejected as e:
+            raise _ApiError(400, e.message, e.reason) from None
+        parts = [b'{"models":[', b",".join(self.record_bytes(i) for i in page.indices), b"]"]
+        if page.next_token is not None:
+            parts.append(b',"nextPaginationToken":"' + page.next_token.encode() + b'"')
         parts.append(b"}")
         body = b"".join(parts)
         if params.get("originalAssets") == "true":
             body = body.replace(_URL_SUFFIX, b"")
         return body
-
-    def _filter(
-        self,
-        p: Mapping[str, str],
-        created: tuple[float | None, float | None],
-        updated: tuple[float | None, float | None],
-    ) -> Callable[[g.Facts], bool]:
-        """A predicate on a model's facts implementing the query's filters.
-
-        ``created`` and ``updated`` are the exclusive (after, before) bounds in epoch ms.
-        """
-        status = p.get("status")
-        types = set(_split(p["types"])) if "types" in p else ({p["type"]} if "type" in p else None)
-        tags = set(_split(p["tags"])) if "tags" in p else None
-        cols = set(_split(p["collectionIds"])) if "collectionIds" in p else None
-        col = p.get("collectionId")
-        loaded = p.get("loadedOnly") == "true"
-        blacklisted = p.get("blacklisted") == "true"
-        (c_lo, c_hi), (u_lo, u_hi) = created, updated
-
-        def keep(f: g.Facts) -> bool:
-            if f.blacklisted and not blacklisted:
-                return False
-            if status is not None and f.status != status:
-                return False
-            if types is not None and f.type not in types:
-                return False
-            if tags is not None and not tags.intersection(f.tags):
-                return False
-            if cols is not None and not cols.intersection(f.collections):
-                return False
-            if col is not None and col not in f.collections:
-                return False
-            if loaded and not f.loaded:
-                return False
-            if c_lo is not None and not f.created > c_lo:
-                return False
-            if c_hi is not None and not f.created < c_hi:
-                return False
-            if u_lo is not None and not f.updated > u_lo:
-                return False
-            return not (u_hi is not None and not f.updated < u_hi)
-
-        return keep
 
     # -- GET /v1/usages ---------------------------------------------------------------------
 
@@ -655,7 +544,7 @@ class DemoServer:
             )
         if auth != "basic":
             raise _ApiError(403, "usages are not available with the public-auth-token", "forbidden")
-        kinds = _split(params.get("type", "usages"))
+        kinds = split_values(params.get("type", "usages"))
         unknown = [k for k in kinds if k not in USAGE_TYPES]
         if unknown:
             raise _ApiError(
@@ -701,7 +590,7 @@ class DemoServer:
             if kind != "model-usages":
                 out[{"usages": "usages"}.get(kind, _camel(kind))] = []
         if "model-usages" in kinds:
-            projects = set(_split(params["projectIds"])) if params.get("projectIds") else None
+            projects = set(split_values(params["projectIds"])) if params.get("projectIds") else None
             drop_zero = params.get("dropZeroPoints") == "true"
             start_ms = int(start.timestamp() * 1000)
             end_ms = int(end.timestamp() * 1000)
@@ -722,17 +611,6 @@ class DemoServer:
 def _camel(kind: str) -> str:
     head, *rest = kind.split("-")
     return head + "".join(w.title() for w in rest)
-
-
-def _split(value: str) -> list[str]:
-    return [v.strip() for v in value.split(",") if v.strip()]
-
-
-def _ms(value: str | None) -> float | None:
-    """Epoch milliseconds (fractional) of an ISO date parameter, or None."""
-    if value is None:
-        return None
-    return parse_iso(value).timestamp() * 1000.0
 
 
 # ---------------------------------------------------------------------------------------------
