@@ -113,3 +113,79 @@ def test_demo_and_base_url_exclude_each_other(tmp_path, capsys):
     )
     assert code == 1
     assert "exclude each other" in capsys.readouterr().err
+
+
+def _usage_args(base_url: str, out, *flags: str) -> list[str]:
+    return [
+        "usage",
+        "--base-url",
+        base_url,
+        "--start",
+        "2025-03-01",
+        "--end",
+        "2025-03-08",
+        "--out",
+        str(out),
+        "--no-progress",
+        *flags,
+    ]
+
+
+def test_the_shared_max_attempts_flag_reaches_the_usage_client(tmp_path, capsys, monkeypatch):
+    """``--max-attempts`` from the shared transport group decides how often usage retries.
+
+    The server answers its first request with a 503: one attempt gives up on it, two retry
+    and succeed.  A usage command that took the flag but built its client without it would
+    retry with the default (8) and succeed the first time.
+    """
+    from scenario_frames.demo import Faults, serve_demo
+
+    monkeypatch.setenv("SCENARIO_API_KEY", "demo")
+    monkeypatch.setenv("SCENARIO_API_SECRET", "demo")
+
+    def one_503() -> Faults:
+        return Faults(rate=1.0, kinds=("503",), max_faults=1)
+
+    with serve_demo(models=40, seed=3, faults=one_503()) as server:
+        code = main(_usage_args(server.base_url, tmp_path / "one", "--max-attempts", "1"))
+        assert code == 1
+        assert "503" in capsys.readouterr().err
+        assert [r.status for r in server.stats.log] == [503]
+        assert not (tmp_path / "one" / "model_usage.parquet").exists()
+
+        server.faults = one_503()
+        server.reset_stats()
+        code = main(_usage_args(server.base_url, tmp_path / "two", "--max-attempts", "2"))
+        assert code == 0, capsys.readouterr().err
+        assert [r.status for r in server.stats.log] == [503, 200]
+        assert (tmp_path / "two" / "model_usage.parquet").exists()
+
+
+def test_the_shared_page_bound_applies_to_usage_on_the_demo(tmp_path, capsys):
+    """``usage --demo`` builds its client from the shared flags too (with the demo's key pair):
+    a body bound far below the demo's answer fails the run, naming the limit."""
+    code = main(
+        [
+            "usage",
+            "--demo",
+            "--start",
+            "2025-03-01",
+            "--end",
+            "2025-03-08",
+            "--out",
+            str(tmp_path),
+            "--no-progress",
+            "--max-page-bytes",
+            "64",
+        ]
+    )
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "max_page_bytes limit of 64 bytes" in err
+    assert not (tmp_path / "model_usage.parquet").exists()
+
+
+def test_unusable_transport_flags_are_refused_by_name_on_usage(tmp_path, capsys):
+    code = main(_usage_args("http://127.0.0.1:9/v1", tmp_path, "--max-attempts", "0"))
+    assert code == 1
+    assert "error: --max-attempts must be at least 1, got 0" in capsys.readouterr().err

@@ -1,9 +1,15 @@
 """What every ``scenario-frames`` command that fetches shares: flags, their checks, the demo's size.
 
-One set of query flags (one per ``GET /models`` parameter) and transport flags (base URL,
-workers, checkpoint, retries, bounds) is declared here and read back here, so each
-subcommand module only adds what is its own.  Nothing heavy is imported at module level:
-building the parser must stay quick.
+The flags come in groups, each declared once here and read back here, so each subcommand
+module only adds what is its own and picks the groups it uses:
+
+* transport (``add_transport_arguments``): base URL, progress, attempts, deadline, the
+  Retry-After and page-body bounds; every command that talks to the API takes them;
+* listing (``add_listing_arguments``): workers and checkpoint, for commands that page
+  through ``GET /models``;
+* query (``add_query_arguments``): one flag per ``GET /models`` parameter, likewise.
+
+Nothing heavy is imported at module level: building the parser must stay quick.
 """
 
 from __future__ import annotations
@@ -122,42 +128,27 @@ _QUERY_FLAG_HELP: dict[str, str] = {
 }
 
 
-def add_connection_arguments(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
-    """The flags every command that fetches takes (``--base-url``, ``--no-progress``), in one group.
+TRANSPORT_GROUP_TITLE = "connection (credentials: SCENARIO_API_KEY / SCENARIO_API_SECRET)"
+QUERY_GROUP_TITLE = "query (GET /models parameters)"
 
-    Declared once so ``snapshot`` and ``usage`` read them the same way; returns the group so a
-    command can add its own transport flags to it.
+
+def add_transport_arguments(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
+    """Add the transport flags every command that talks to the API takes, as one group.
+
+    ``--base-url``, ``--no-progress``, ``--max-attempts``, ``--deadline``,
+    ``--max-retry-after`` and ``--max-page-bytes``: declared here only, so their names, defaults
+    and help read the same on every command, and ``client_from_args`` reads them back.
+    Credentials are deliberately not flags (command lines end up in shell history and process
+    lists): the group's title names the environment variables instead.  Returns the group, so
+    a command that lists models can add the listing flags to it (``add_listing_arguments``).
     """
-    net = parser.add_argument_group(
-        "connection (credentials: SCENARIO_API_KEY / SCENARIO_API_SECRET)"
-    )
+    net = parser.add_argument_group(TRANSPORT_GROUP_TITLE)
     net.add_argument(
         "--base-url",
         metavar="URL",
         help="API base URL (default: $SCENARIO_BASE_URL or the real service)",
     )
     net.add_argument("--no-progress", action="store_true", help="no progress bar")
-    return net
-
-
-def add_fetch_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add the transport flags and one flag per ``GET /models`` query parameter.
-
-    Credentials are deliberately not flags (command lines end up in shell history and
-    process lists): set SCENARIO_API_KEY and SCENARIO_API_SECRET in the environment.
-    """
-    net = add_connection_arguments(parser)
-    net.add_argument(
-        "--workers",
-        type=int,
-        default=DEFAULT_WORKERS,
-        help=f"concurrent requests for one listing (default {DEFAULT_WORKERS})",
-    )
-    net.add_argument(
-        "--checkpoint",
-        metavar="DIR",
-        help="folder keeping pages as they arrive; rerun the same command to resume",
-    )
     net.add_argument("--max-attempts", type=int, default=8, help="attempts per request (default 8)")
     net.add_argument(
         "--deadline",
@@ -181,8 +172,31 @@ def add_fetch_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="BYTES",
         help=f"largest page body read, decoded (default {DEFAULT_MAX_PAGE_BYTES:,})",
     )
+    return net
 
-    q = parser.add_argument_group("query (GET /models parameters)")
+
+def add_listing_arguments(group: argparse._ArgumentGroup) -> None:
+    """Add the flags of a model listing (``--workers``, ``--checkpoint``) to the transport group.
+
+    Only a command that pages through ``GET /models`` takes them: they say how many pages
+    of one listing are in flight and where those pages are kept for a resume.
+    """
+    group.add_argument(
+        "--workers",
+        type=int,
+        default=DEFAULT_WORKERS,
+        help=f"concurrent requests for one listing (default {DEFAULT_WORKERS})",
+    )
+    group.add_argument(
+        "--checkpoint",
+        metavar="DIR",
+        help="folder keeping pages as they arrive; rerun the same command to resume",
+    )
+
+
+def add_query_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add one flag per ``GET /models`` query parameter (``--sort-by`` for ``sort_by``...)."""
+    q = parser.add_argument_group(QUERY_GROUP_TITLE)
     for name in QUERY_KWARGS:
         kind: dict[str, Any] = {}
         if API_NAMES[name] in BOOL_PARAMS:
@@ -194,16 +208,43 @@ def add_fetch_arguments(parser: argparse.ArgumentParser) -> None:
         q.add_argument("--" + name.replace("_", "-"), help=_QUERY_FLAG_HELP[name], **kind)
 
 
+def add_fetch_arguments(parser: argparse.ArgumentParser) -> None:
+    """Every flag of a command that lists models: transport, listing and query groups."""
+    add_listing_arguments(add_transport_arguments(parser))
+    add_query_arguments(parser)
+
+
+def check_transport_flags(args: argparse.Namespace) -> None:
+    """Refuse unusable transport flags by their names, before any server starts or request."""
+    check_base_url(args.base_url)
+    if args.max_attempts is not None and args.max_attempts < 1:
+        raise ValueError(f"--max-attempts must be at least 1, got {args.max_attempts}")
+    client_limits_from_args(args)  # --max-retry-after and --max-page-bytes
+
+
 def query_from_args(args: argparse.Namespace) -> dict[str, Any]:
     """The snake_case query keyword arguments given on the command line."""
     return {k: getattr(args, k) for k in QUERY_KWARGS if getattr(args, k, None) is not None}
 
 
-def client_from_args(args: argparse.Namespace) -> ScenarioClient:
-    """A client configured from the connection flags and the environment."""
+def client_from_args(
+    args: argparse.Namespace,
+    *,
+    base_url: str | None = None,
+    api_key: str | None = None,
+    api_secret: str | None = None,
+) -> ScenarioClient:
+    """A client configured from the transport flags and the environment.
+
+    ``base_url`` and the key pair, when given, replace ``--base-url`` and the environment's
+    credentials (the embedded demo passes its own, so real credentials never reach it); every
+    other transport flag applies either way.
+    """
     workers = getattr(args, "workers", DEFAULT_WORKERS) or DEFAULT_WORKERS
     return ScenarioClient(
-        getattr(args, "base_url", None),
+        base_url if base_url is not None else getattr(args, "base_url", None),
+        api_key,
+        api_secret,
         max_attempts=getattr(args, "max_attempts", 8) or 8,
         deadline=getattr(args, "deadline", None),
         pool_size=max(workers + 2, 4),

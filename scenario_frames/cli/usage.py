@@ -24,7 +24,12 @@ from .._version import __version__
 from ..errors import QueryError
 from ..listing.query import iso_utc, parse_iso
 from ..urls import safe_base_url
-from .common import add_connection_arguments, check_base_url, has_credentials
+from .common import (
+    add_transport_arguments,
+    check_transport_flags,
+    client_from_args,
+    has_credentials,
+)
 
 if TYPE_CHECKING:  # the usage module is imported when the subcommand runs, not at CLI start
     from ..transport.client import ScenarioClient
@@ -79,36 +84,37 @@ def register_usage(subs: argparse._SubParsersAction) -> None:
         action="store_true",
         help="start the embedded demo API in this process and use its demo credentials",
     )
-    add_connection_arguments(p)
+    add_transport_arguments(p)
     p.set_defaults(run=run_usage)
 
 
 @contextlib.contextmanager
 def _client_for(args: argparse.Namespace) -> Iterator[tuple[ScenarioClient, bool]]:
     """The client to use: one on an in-process demo server with ``--demo``, else the real one."""
-    from ..transport.client import ScenarioClient
-
     if args.demo:
-        if args.base_url:
-            raise ValueError("--demo and --base-url exclude each other")
         from ..demo import serve_demo
 
         # The demo catalog of snapshot --demo; its team used public models, the ones that
-        # snapshot --demo lists, so every usage row finds its model there.
+        # snapshot --demo lists, so every usage row finds its model there.  The client carries
+        # the demo's own key pair, so real credentials never reach it.
         with (
             serve_demo(usage_privacies=DEMO_USAGE_PRIVACIES) as server,
-            ScenarioClient(server.base_url, server.api_key, server.api_secret) as client,
+            client_from_args(
+                args,
+                base_url=server.base_url,
+                api_key=server.api_key,
+                api_secret=server.api_secret,
+            ) as client,
         ):
             yield client, True
     else:
-        check_base_url(args.base_url)
         if not has_credentials():
             raise ValueError(
                 "usage is private to an account: set SCENARIO_API_KEY and "
                 "SCENARIO_API_SECRET in the environment (the public access cannot "
                 "read usage), or try --demo"
             )
-        with ScenarioClient(args.base_url) as client:
+        with client_from_args(args) as client:
             yield client, False
 
 
@@ -207,6 +213,9 @@ def run_usage(args: argparse.Namespace) -> int:
     from ..usage import fetch_model_usage, usage_windows
 
     check_range(args)
+    if args.demo and args.base_url:
+        raise ValueError("--demo and --base-url exclude each other")
+    check_transport_flags(args)
     windows = usage_windows(args.start, args.end)
     start, end = windows[0][0], windows[-1][1]
     project_ids = _project_ids(args.project_ids)
