@@ -222,15 +222,13 @@ def loads_checked(raw: bytes) -> tuple[Any, str | None]:
     return doc, found[0] if found else None
 
 
-def loads_exact(raw: bytes, long_digits: bool = True) -> Any:
+def loads_exact(raw: bytes) -> Any:
     """Decode one record's bytes as orjson does (its errors, its strictness), but exactly:
-    integers beyond 64 bits stay integers (the stdlib reads them when such digits are in the
-    bytes; ``-0`` is read as ``0`` either way).  Repeated keys are found by
+    integers beyond 64 bits stay integers (the stdlib reads the record again when its bytes
+    hold such digits; ``-0`` is read as ``0`` either way).  Repeated keys are found by
     ``repeated_keys``, for a page's decoded records at once."""
     rec = orjson.loads(raw)
-    if long_digits and has_long_digits(
-        raw
-    ):  # ``long_digits=False``: the caller knows there are none
+    if has_long_digits(raw):
         rec = json.loads(raw)
     return rec
 
