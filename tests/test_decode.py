@@ -414,6 +414,9 @@ def test_integers_beyond_64_bits_are_kept_exactly_in_extra(
         (b',"zz":1,"zz":2', "zz"),
         (b',"zz":{"q":1,"r":[{"s":1,"s":1}]}', "s"),
         (b',"thumbnail":{"assetId":"x","url":"u","focus":{"x":1,"x":2}}', "x"),
+        # Backslashes in the record: its keys are counted by the splitter, not by '":' pairs.
+        (b',"note":"say \\"hi\\":","zz":1,"zz":2', "zz"),
+        (b',"k\\\\":1,"k\\\\":2', "k\\\\"),
     ],
 )
 def test_a_repeated_key_makes_its_record_a_reject(fast: bool, extra: bytes, key: str) -> None:

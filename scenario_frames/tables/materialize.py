@@ -222,15 +222,13 @@ def loads_checked(raw: bytes) -> tuple[Any, str | None]:
     return doc, found[0] if found else None
 
 
-def loads_exact(raw: bytes, long_digits: bool = True) -> Any:
+def loads_exact(raw: bytes) -> Any:
     """Decode one record's bytes as orjson does (its errors, its strictness), but exactly:
-    integers beyond 64 bits stay integers (the stdlib reads them when such digits are in the
-    bytes; ``-0`` is read as ``0`` either way).  Repeated keys are found by
+    integers beyond 64 bits stay integers (the stdlib reads the record again when its bytes
+    hold such digits; ``-0`` is read as ``0`` either way).  Repeated keys are found by
     ``repeated_keys``, for a page's decoded records at once."""
     rec = orjson.loads(raw)
-    if long_digits and has_long_digits(
-        raw
-    ):  # ``long_digits=False``: the caller knows there are none
+    if has_long_digits(raw):
         rec = json.loads(raw)
     return rec
 
@@ -238,32 +236,42 @@ def loads_exact(raw: bytes, long_digits: bool = True) -> Any:
 def repeated_keys(recs: list[Any], colons: list[int], raws: list[bytes]) -> dict[int, str]:
     """Which decoded records lost a repeated key, with the reason (by position in ``recs``).
 
-    ``colons`` are the keys written in each record's bytes (``decode.Split.colons``).  The
-    decoded records are written again and counted by the same splitter, in one pass: fewer
-    keys than were written means some object repeated a key, of which orjson kept only the
-    last value.  (A record that cannot be written again is counted by walking it.)
+    ``colons`` are the keys written in each record's bytes (``decode.Split.colons``).  Each
+    decoded record is written again and its keys counted: fewer keys than were written means
+    some object repeated a key, of which orjson kept only the last value.  In orjson's compact
+    output a ``"`` is escaped inside strings and a string value is followed by ``,``, ``}`` or
+    ``]``, so when the text holds no backslash its keys are exactly its ``":`` pairs; texts
+    with backslashes are counted by the page splitter, in one pass.  (A record that cannot be
+    written again is counted by walking it.)
     """
-    dumps: list[bytes] = []
-    for rec in recs:
+    counted: list[int] = [0] * len(recs)
+    escaped: list[int] = []
+    texts: list[bytes] = []
+    for k, rec in enumerate(recs):
         try:
-            dumps.append(to_json(rec))
+            text = to_json(rec)
         except TypeError:
-            dumps.append(b"")
-    split = D.split_page(b'{"models":[' + b",".join(d or b"{}" for d in dumps) + b"]}")
-    counted = (
-        split.colons.tolist()
-        if not isinstance(split, str) and len(split) == len(recs)
-        else [_count_keys(r) for r in recs]
-    )
-    out: dict[int, str] = {}
-    for k, (rec, n) in enumerate(zip(recs, counted, strict=True)):
-        if not dumps[k]:
-            n = _count_keys(rec)
-        if n != colons[k]:
-            out[k] = (
-                f"key {json.dumps(loads_checked(raws[k])[1], ensure_ascii=False)} appears twice"
-            )
-    return out
+            counted[k] = _count_keys(rec)
+            continue
+        if b"\\" in text:
+            escaped.append(k)
+            texts.append(text)
+        else:
+            counted[k] = text.count(b'":')
+    if escaped:
+        split = D.split_page(b'{"models":[' + b",".join(texts) + b"]}")
+        by_split = (
+            split.colons.tolist()
+            if not isinstance(split, str) and len(split) == len(escaped)
+            else [_count_keys(recs[k]) for k in escaped]
+        )
+        for k, n in zip(escaped, by_split, strict=True):
+            counted[k] = n
+    return {
+        k: f"key {json.dumps(loads_checked(raws[k])[1], ensure_ascii=False)} appears twice"
+        for k, n in enumerate(counted)
+        if n != colons[k]
+    }
 
 
 def json_type(value: object) -> str:
@@ -853,11 +861,10 @@ def decode_page(
             i = int(held[j])
             bad[i] = id_problem(typed.field("id")[j].as_py())  # type: ignore[assignment]
     decoded: dict[int, dict] = {}
-    long_digits = has_long_digits(body)  # once per page; mostly False
     for j in np.flatnonzero(need).tolist():
         i = int(held[j])
         try:
-            rec = loads_exact(body[starts[i] : ends[i]], long_digits)
+            rec = loads_exact(body[starts[i] : ends[i]])
         except orjson.JSONDecodeError as exc:
             bad[i] = f"record is not valid JSON: {exc}"
             continue
