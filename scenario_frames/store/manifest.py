@@ -245,26 +245,34 @@ class Manifest:
         )
 
     @classmethod
-    def read(cls, folder: str | os.PathLike[str]) -> Manifest:
-        """The manifest of a snapshot folder; ``SnapshotError`` when it is missing or unreadable.
+    def parse(cls, raw: bytes) -> Manifest:
+        """A manifest from the bytes of its file (parsed with orjson: ``history`` reads every
+        manifest under OUT, and a year of them adds up).
 
-        Parsed with orjson: ``history`` reads every manifest under OUT, a year of them adds up.
+        Raises ``ValueError`` whose message completes "the manifest ...": it is not valid
+        JSON, not an object, or a value has the wrong type.
         """
-        p = Path(folder) / MANIFEST
-        try:
-            raw = p.read_bytes()
-        except FileNotFoundError:
-            raise SnapshotError(f"{folder!s} is not a snapshot: it has no {MANIFEST}") from None
         try:
             data = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
-            raise SnapshotError(f"{p} is not valid JSON ({exc})") from None
+            raise ValueError(f"is not valid JSON ({exc})") from None
         if not isinstance(data, dict):
-            raise SnapshotError(f"{p} is not a JSON object")
+            raise ValueError("is not a JSON object")
         try:
             return cls.from_json(data)
         except (TypeError, ValueError) as exc:
-            raise SnapshotError(f"{p} cannot be read: {exc}") from None
+            raise ValueError(f"cannot be read: {exc}") from None
+
+    @classmethod
+    def read(cls, folder: str | os.PathLike[str]) -> Manifest:
+        """The manifest of a snapshot folder; ``SnapshotError`` when it is missing or unreadable."""
+        p = Path(folder) / MANIFEST
+        try:
+            return cls.parse(p.read_bytes())
+        except FileNotFoundError:
+            raise SnapshotError(f"{folder!s} is not a snapshot: it has no {MANIFEST}") from None
+        except ValueError as exc:
+            raise SnapshotError(f"{p} {exc}") from None
 
 
 def read_manifest(path: str | os.PathLike[str]) -> dict[str, Any]:

@@ -37,11 +37,11 @@ def _snapshot_tables(folder: Path) -> tuple[dict[str, Path], str | None]:
     ``read_snapshot``'s sha256 check, or by the parquet reader when the history is collected.
     """
     try:
-        tables = Manifest.read(folder).tables
+        tables = Manifest.parse((folder / MANIFEST).read_bytes()).tables
         with os.scandir(folder) as entries:
             sizes = {e.name: e.stat().st_size for e in entries if e.name.endswith(".parquet")}
-    except SnapshotError as exc:
-        return {}, str(exc)
+    except ValueError as exc:
+        return {}, f"its {MANIFEST} {exc}"
     except OSError as exc:
         return {}, f"it cannot be read ({exc.strerror or exc})"
     if not tables:
