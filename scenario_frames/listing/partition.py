@@ -504,6 +504,7 @@ def list_pages(
                     stored,
                 )
     partitioned = mode == "partitioned"
+    resumed = bool(parts)  # before the run appends its own windows to the same list
     if not partitioned:
         log.info("fetching sequentially: %s", blocker or "the checkpoint was made sequentially")
 
@@ -544,7 +545,7 @@ def list_pages(
         workers=run.workers,
         partitions=len(run.parts),
         mode_reason=blocker or ("partitioned" if partitioned else "resumed sequential checkpoint"),
-        resumed=bool(parts),
+        resumed=resumed,
     )
     return Listing(pages, stats, keys, store.started_at if store is not None else None)
 
