@@ -7,6 +7,10 @@ other requests are still in flight: the tables are ready moments after the last 
 This module is the one place a listing meets the tables: ``listing`` and ``transport`` below
 never see a table, and ``tables`` never sees a request.  (The command-line flags that feed it
 are in ``cli.common``.)
+
+What a fetch cost is one type, ``fetch_stats.FetchStats``: the listing measures it
+(``listing.partition.Listing.stats``), ``fetch_catalog_pages`` hands all of it to the
+catalog's ``CatalogMeta`` (which extends it), and the table builder adds its own counts.
 """
 
 from __future__ import annotations

@@ -247,9 +247,10 @@ def write_snapshot(
 ) -> Path:
     """Write the catalog as a new snapshot folder under OUT atomically; returns its path.
 
-    ``at`` names the folder (default: the catalog's ``meta.fetched_at``, else now).
+    ``at`` names the folder (default: the catalog's ``meta.fetched_at``).
     ``incremental`` (set by ``refresh_incremental``) records where a merged snapshot came
-    from.  Existing snapshots are never modified; a name already taken gets a ``-NNN`` suffix.
+    from.  The manifest is ``Manifest.from_catalog``'s, written as its ``to_json()``.
+    Existing snapshots are never modified; a name already taken gets a ``-NNN`` suffix.
     """
     root = Path(out)
     root.mkdir(parents=True, exist_ok=True)
