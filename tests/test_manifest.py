@@ -204,3 +204,18 @@ def test_fetch_stats_from_dict_is_lenient_with_other_versions_and_strict_with_ty
     for bad in ({"pages": 1.5}, {"resumed": "maybe"}, {"workers": [1]}):
         with pytest.raises(ValueError, match=f"{next(iter(bad))} must be"):
             FetchStats.from_dict(bad)
+
+
+def test_tables_wrapped_by_hand_are_written_with_a_default_meta(tmp_path: Path) -> None:
+    """A catalog-like object without a CatalogMeta: fetched now, named by that same time."""
+    from types import SimpleNamespace
+
+    tables = Catalog.from_records(make_records(5, seed=8)).tables
+    folder = snap.write_snapshot(SimpleNamespace(tables=tables, meta=None), tmp_path)
+    meta = snap.read_snapshot(folder).meta
+    assert folder.name == snap.PREFIX + snap.snapshot_name(meta.fetched_at)
+    assert meta.fetch_stats() == FetchStats() and meta.query == {} and meta.base_url is None
+    partial = SimpleNamespace(pages=4, query={"privacy": "public"})  # a meta-like object
+    folder = snap.write_snapshot(SimpleNamespace(tables=tables, meta=partial), tmp_path)
+    meta = snap.read_snapshot(folder).meta
+    assert (meta.pages, meta.query, meta.requests) == (4, {"privacy": "public"}, 0)

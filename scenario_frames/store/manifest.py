@@ -146,15 +146,17 @@ class Manifest:
         files: Mapping[str, Mapping[str, Any]],
         *,
         incremental: Mapping[str, Any] | None = None,
-        snapshot_at: str | None = None,
     ) -> Manifest:
-        """The manifest of a snapshot of ``catalog`` whose table files are ``files``.
+        """The manifest of a snapshot of ``catalog`` whose table files are ``files``, not yet
+        named (``snapshot_at`` is set once the folder has its name).
 
         The meta is taken as the catalog has it, made fit to be written: ``fetched_at`` in
         UTC, the base URL without credentials, the duration rounded to microseconds, and
-        ``incremental_from`` taken from ``incremental["from"]`` when given.
+        ``incremental_from`` taken from ``incremental["from"]`` when given.  A catalog-like
+        object without a ``CatalogMeta`` (tables wrapped by hand) gets what its ``meta``
+        offers of the fields, and defaults (fetched now) for the rest.
         """
-        meta = catalog.meta
+        meta = _catalog_meta(getattr(catalog, "meta", None))
         detail = dict(incremental) if incremental else None
         meta = dataclasses.replace(
             meta,
@@ -169,7 +171,6 @@ class Manifest:
             meta=meta,
             rows={name: tables[name].height for name in _table_order(tables)},
             tables={name: dict(info) for name, info in files.items()},
-            snapshot_at=snapshot_at,
             written_at=datetime.now(UTC),
             incremental_detail=detail,
             format=FORMAT,
@@ -273,6 +274,16 @@ class Manifest:
             raise SnapshotError(f"{folder!s} is not a snapshot: it has no {MANIFEST}") from None
         except ValueError as exc:
             raise SnapshotError(f"{p} {exc}") from None
+
+
+def _catalog_meta(meta: object) -> CatalogMeta:
+    """``meta`` as a ``CatalogMeta``: itself when it is one, else the fields it has."""
+    from ..tables.catalog import CatalogMeta
+
+    if isinstance(meta, CatalogMeta):
+        return meta
+    names = [f.name for f in dataclasses.fields(CatalogMeta)]
+    return CatalogMeta.from_dict({n: getattr(meta, n) for n in names if hasattr(meta, n)})
 
 
 def read_manifest(path: str | os.PathLike[str]) -> dict[str, Any]:

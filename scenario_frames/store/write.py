@@ -255,7 +255,6 @@ def write_snapshot(
     root = Path(out)
     root.mkdir(parents=True, exist_ok=True)
     clean_staging(root)
-    base = snapshot_name(at if at is not None else catalog.meta.fetched_at)
 
     staging_root = root / STAGING
     staging = staging_root / f"{os.getpid()}.{secrets.token_hex(4)}.{socket.gethostname()}"
@@ -263,6 +262,7 @@ def write_snapshot(
     try:
         files = _write_tables(catalog.tables, staging)
         manifest = Manifest.from_catalog(catalog, files, incremental=incremental)
+        base = snapshot_name(at if at is not None else manifest.meta.fetched_at)
 
         for attempt in range(1000):
             name = PREFIX + base + (f"-{attempt:03d}" if attempt else "")

@@ -106,7 +106,10 @@ class CatalogMeta(FetchStats):
         values = dict(d)
         at = values.get("fetched_at")
         if isinstance(at, str):
-            at = datetime.fromisoformat(at)
+            try:
+                at = datetime.fromisoformat(at)
+            except ValueError:
+                raise ValueError(f"fetched_at must be ISO 8601 text, not {at!r}") from None
         if isinstance(at, datetime):
             values["fetched_at"] = (
                 at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
