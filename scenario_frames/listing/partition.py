@@ -475,7 +475,9 @@ def list_pages(
     work on it while the rest is still on the way.  Pages restored from a checkpoint are
     not passed, and a sequential window restarted after a refused token drops its pages.
     ``Listing.keys`` names the final pages; a page whose key and body object match what the
-    sink saw is that very page.
+    sink saw is that very page.  ``Listing.stats`` says what the call cost and how it ran: the
+    client's request and retry counts over the call (another user of the same client in the
+    meantime counts too), the pages, bytes and records kept, the time, the windows.
     """
     before = client.stats()
     started = time.monotonic()
