@@ -7,20 +7,22 @@ other requests are still in flight: the tables are ready moments after the last 
 This module is the one place a listing meets the tables: ``listing`` and ``transport`` below
 never see a table, and ``tables`` never sees a request.  (The command-line flags that feed it
 are in ``cli.common``.)
+
+What a fetch cost is one type, ``fetch_stats.FetchStats``: the listing measures it
+(``listing.partition.Listing.stats``), ``fetch_catalog_pages`` hands all of it to the
+catalog's ``CatalogMeta`` (which extends it), and the table builder adds its own counts.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
 from .listing.paginate import DEFAULT_PAGE_SIZE
-from .listing.partition import PageKey, PageSink, list_pages
+from .listing.partition import Listing, PageKey, PageSink, list_pages
 from .listing.query import API_NAMES, ModelQuery
 from .schema import QueryPrivacy, QuerySortBy, QuerySortDirection, QueryStatus
 from .transport.client import ScenarioClient
@@ -37,39 +39,6 @@ DEFAULT_WORKERS = 8
 # fetch workers; Arrow's reader and polars do most of their work without it).
 BUILD_THREADS = 2
 QUERY_KWARGS = tuple(k for k in API_NAMES if k != "pagination_token")
-
-
-@dataclass(frozen=True)
-class FetchStats:
-    """What a fetch cost: HTTP requests (retries and probes included), pages kept, time.
-
-    ``models`` counts the records in the pages as sent (a model listed twice counts twice):
-    de-duplication is the table builder's (``Catalog.meta.duplicates``).
-    """
-
-    requests: int
-    retries: int
-    pages: int
-    models: int
-    duration_s: float
-    partitioned: bool
-    workers: int
-    partitions: int = 1
-    mode_reason: str = ""
-
-
-@dataclass(frozen=True)
-class FetchResult:
-    """Raw page bodies, as the server sent them, and the fetch's statistics.
-
-    ``keys`` gives each page's place in the listing (``pages.PageKey``), as a ``sink`` saw it.
-    ``started_at`` is, with a checkpoint, when its fetch began (perhaps in an earlier run).
-    """
-
-    pages: list[bytes]
-    stats: FetchStats
-    keys: tuple[PageKey, ...] = ()
-    started_at: datetime | None = None
 
 
 def _query_kwargs(arguments: Mapping[str, Any], *, skip: tuple[str, ...] = ()) -> dict[str, Any]:
@@ -113,7 +82,7 @@ def fetch_pages(
     blacklisted: bool | None = None,
     loaded_only: bool | None = None,
     original_assets: bool | None = None,
-) -> FetchResult:
+) -> Listing:
     """Every page of one listing, fetched by up to ``workers`` concurrent requests.
 
     ``query`` is a ``ModelQuery`` or its snake_case keyword arguments (validated before any
@@ -132,8 +101,6 @@ def fetch_pages(
     q = _as_query(query if query is not None else keywords)
     if workers < 1:
         raise ValueError("workers must be at least 1")
-    before = client.stats()
-    started = time.monotonic()
     listing = list_pages(
         client,
         q,
@@ -143,18 +110,7 @@ def fetch_pages(
         progress=progress,
         sink=sink,
     )
-    after = client.stats()
-    stats = FetchStats(
-        requests=after["requests"] - before["requests"],
-        retries=after["retries"] - before["retries"],
-        pages=len(listing.pages),
-        models=listing.models,
-        duration_s=time.monotonic() - started,
-        partitioned=listing.partitioned,
-        workers=workers if listing.partitioned else 1,
-        partitions=listing.partitions,
-        mode_reason=listing.reason,
-    )
+    stats = listing.stats
     log.info(
         "fetched %d records in %d pages with %d requests (%d retries) in %.2f s (%s)",
         stats.models,
@@ -166,7 +122,7 @@ def fetch_pages(
         if stats.partitioned
         else "sequential",
     )
-    return FetchResult(listing.pages, stats, tuple(listing.keys), listing.started_at)
+    return listing
 
 
 def fetch_catalog(
@@ -251,7 +207,7 @@ def fetch_catalog_pages(
     loaded_only: bool | None = None,
     original_assets: bool | None = None,
     page_size: int | None = None,
-) -> tuple[Catalog, FetchResult]:
+) -> tuple[Catalog, Listing]:
     """``fetch_catalog`` that also returns the raw pages it was built from.
 
     The snapshot command keeps them until its snapshot is written, so a failed write can
@@ -307,17 +263,12 @@ def fetch_catalog_pages(
     finally:
         if own:
             client.close()
-    s = result.stats
+    # The listing's figures as they are; the builder fills in its own counts (``DECODED``).
     meta = CatalogMeta(
+        **result.stats.stats_fields(),
         fetched_at=result.started_at or fetched_at,
         query=q.describe(),
         base_url=client.base_url,
-        pages=s.pages,
-        requests=s.requests,
-        retries=s.retries,
-        duration_s=s.duration_s,
-        duplicates=0,  # counted by the builder, the one place that de-duplicates
-        incremental_from=None,
     )
     del final
     return builder.finish(meta), result

@@ -308,7 +308,7 @@ def run_snapshot(args: argparse.Namespace) -> int:
     print(snapshot_summary(path))
     split = getattr(args, "demo_split", None)
     if split is not None:
-        listed = snap.read_manifest(path).get("rows", {}).get("models", 0)
+        listed = snap.Manifest.read(path).rows.get("models", 0)
         print(demo_note(split, args.privacy, listed))
     return 0
 
@@ -339,10 +339,10 @@ def _fmt_counts(pairs: list[tuple[str, int]], limit: int) -> str:
 def snapshot_summary(path: str | os.PathLike[str]) -> str:
     """One screen about a snapshot: folder, models per type, rows per table, fetch figures."""
     folder = Path(path)
-    m = snap.read_manifest(folder)
-    rows = m.get("rows", {})
+    m = snap.Manifest.read(folder)
+    meta, rows = m.meta, m.rows
     types: list[tuple[str, int]] = []
-    if "models" in m.get("tables", {}):
+    if "models" in m.tables:
         counts = (
             pl.read_parquet(folder / "models.parquet", columns=["type"])
             .group_by("type")
@@ -350,18 +350,18 @@ def snapshot_summary(path: str | os.PathLike[str]) -> str:
             .sort(["len", "type"], descending=[True, False])
         )
         types = [(t or "(none)", n) for t, n in counts.iter_rows()]
-    query = " ".join(f"{k}={v}" for k, v in sorted((m.get("query") or {}).items())) or "(defaults)"
-    kind = f"incremental from {m['incremental_from']}" if m.get("incremental") else "full"
-    if m.get("incremental"):
-        fetched = (m.get("incremental_detail") or {}).get("fetched_models", "?")
+    query = " ".join(f"{k}={v}" for k, v in sorted(meta.query.items())) or "(defaults)"
+    kind = f"incremental from {meta.incremental_from}" if m.incremental else "full"
+    if m.incremental:
+        fetched = (m.incremental_detail or {}).get("fetched_models", "?")
         kind += f", {fetched} updated model(s) fetched"
     lines = [
         f"snapshot  {folder}",
-        f"source    {m.get('base_url') or '(unknown)'}  query: {query}  [{kind}]",
+        f"source    {meta.base_url or '(unknown)'}  query: {query}  [{kind}]",
         f"models    {rows.get('models', 0):,} in {len(types)} types: {_fmt_counts(types, 6)}",
         "rows      " + _fmt_counts([(t, n) for t, n in rows.items() if t != "rejects"], 99),
-        f"fetch     {m.get('duration_s', 0):.2f} s, {m.get('pages', 0):,} pages, "
-        f"{m.get('requests', 0):,} requests, {m.get('retries', 0):,} retries",
+        f"fetch     {meta.duration_s:.2f} s, {meta.pages:,} pages, "
+        f"{meta.requests:,} requests, {meta.retries:,} retries",
         f"rejects   {rows.get('rejects', 0):,}"
         + ("  (see rejects.parquet)" if rows.get("rejects") else ""),
     ]

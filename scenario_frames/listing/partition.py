@@ -22,14 +22,16 @@ import logging
 import math
 import os
 import threading
+import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
 
 from ..errors import BadRequestError
+from ..fetch_stats import FetchStats
 from ..transport.client import ScenarioClient
 from .checkpoint import Checkpoint, Partition, fingerprint
 from .paginate import (
@@ -114,24 +116,21 @@ PageKey = tuple[tuple[int, int], int, int]
 PageSink = Callable[[PageKey, bytes], None]
 
 
-@dataclass
+@dataclass(frozen=True)
 class Listing:
-    """Every page of a listing as the server sent it, and how they were fetched.
+    """Every page of a listing as the server sent it, and what fetching it cost.
 
-    Pages are not de-duplicated here (a model in two pages is in both); ``models`` counts
-    the records they hold.
+    Pages are not de-duplicated here (a model in two pages is in both); ``stats.models``
+    counts the records they hold.  ``keys`` gives each page's place in the listing, in the
+    order of ``pages`` (as a ``PageSink`` saw it).  ``started_at`` is, with a checkpoint, when
+    its fetch began (perhaps in an earlier run).  ``stats`` leaves the table builder's counts
+    (``fetch_stats.DECODED``) at zero: no table has been built yet.
     """
 
     pages: list[bytes]
-    models: int
-    partitioned: bool
-    partitions: int
-    reason: str  # why sequential, or "partitioned"
-    keys: list[PageKey] = field(default_factory=list)  # each page's key, same order as pages
-    started_at: datetime | None = (
-        None  # with a checkpoint: when its fetch began (maybe an earlier run)
-    )
-    resumed: bool = False  # pages came (at least partly) from a checkpoint
+    stats: FetchStats
+    keys: tuple[PageKey, ...] = ()
+    started_at: datetime | None = None
 
 
 def partition_blocker(query: ModelQuery, workers: int) -> str | None:
@@ -476,8 +475,12 @@ def list_pages(
     work on it while the rest is still on the way.  Pages restored from a checkpoint are
     not passed, and a sequential window restarted after a refused token drops its pages.
     ``Listing.keys`` names the final pages; a page whose key and body object match what the
-    sink saw is that very page.
+    sink saw is that very page.  ``Listing.stats`` says what the call cost and how it ran: the
+    client's request and retry counts over the call (another user of the same client in the
+    meantime counts too), the pages, bytes and records kept, the time, the windows.
     """
+    before = client.stats()
+    started = time.monotonic()
     blocker = partition_blocker(query, workers)
     mode = "sequential" if blocker else "partitioned"
     store = Checkpoint(checkpoint) if checkpoint is not None else None
@@ -503,6 +506,7 @@ def list_pages(
                     stored,
                 )
     partitioned = mode == "partitioned"
+    resumed = bool(parts)  # before the run appends its own windows to the same list
     if not partitioned:
         log.info("fetching sequentially: %s", blocker or "the checkpoint was made sequentially")
 
@@ -530,12 +534,22 @@ def list_pages(
     finally:
         if bar is not None:
             bar.close()
-    listing = _assemble(
-        run, blocker or ("partitioned" if partitioned else "resumed sequential checkpoint")
+    pages, keys, records = _assemble(run)
+    after = client.stats()
+    stats = FetchStats(
+        requests=after["requests"] - before["requests"],
+        retries=after["retries"] - before["retries"],
+        pages=len(pages),
+        body_bytes=sum(len(body) for body in pages),
+        models=records,
+        duration_s=time.monotonic() - started,
+        partitioned=partitioned,
+        workers=run.workers,
+        partitions=len(run.parts),
+        mode_reason=blocker or ("partitioned" if partitioned else "resumed sequential checkpoint"),
+        resumed=resumed,
     )
-    if store is not None:
-        listing.started_at, listing.resumed = store.started_at, bool(parts)
-    return listing
+    return Listing(pages, stats, keys, store.started_at if store is not None else None)
 
 
 def _execute(run: _Run) -> None:
@@ -614,8 +628,9 @@ def _first_page(run: _Run, p0: Partition) -> None:
     run.keep(p0, page)
 
 
-def _assemble(run: _Run, reason: str) -> Listing:
-    """Concatenate windows in listing order; bodies stay exactly as kept (no de-duplication)."""
+def _assemble(run: _Run) -> tuple[list[bytes], tuple[PageKey, ...], int]:
+    """Every window's pages in listing order, their keys, and the records they hold; bodies
+    stay exactly as kept (no de-duplication)."""
     out: list[bytes] = []
     keys: list[PageKey] = []
     records = 0
@@ -624,4 +639,4 @@ def _assemble(run: _Run, reason: str) -> Listing:
             keys.append(page_key(p, index))
             out.append(body)
             records += len(ids)
-    return Listing(out, records, run.partitioned, len(run.parts), reason, keys)
+    return out, tuple(keys), records

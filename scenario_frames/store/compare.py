@@ -21,7 +21,7 @@ from .. import schema
 if TYPE_CHECKING:  # pragma: no cover
     pass
 
-from .manifest import _jsonable, _meta_value, snapshot_name
+from .manifest import _jsonable, snapshot_name
 from .read import _resolve, read_tables
 
 log = logging.getLogger(__name__)
@@ -226,8 +226,7 @@ def _as_tables(source: Any) -> tuple[dict[str, pl.DataFrame], str]:
     held = getattr(source, "tables", None)
     if held is None:
         raise TypeError(f"diff() takes Catalogs or snapshot paths, not {type(source).__name__}")
-    meta = getattr(source, "meta", None)
-    when = _meta_value(meta, "fetched_at")
+    when = getattr(getattr(source, "meta", None), "fetched_at", None)
     return dict(held), (f"catalog fetched {snapshot_name(when)}" if when else "catalog")
 
 

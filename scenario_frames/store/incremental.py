@@ -24,9 +24,9 @@ from ..listing.query import SNAKE_NAMES, iso_utc, to_utc
 if TYPE_CHECKING:  # pragma: no cover
     from ..tables.catalog import Catalog
 
-from .manifest import _jsonable, latest_snapshot
+from .manifest import Manifest, _jsonable, _table_order, latest_snapshot
 from .read import _empty, read_tables
-from .write import _table_order, write_snapshot
+from .write import write_snapshot
 
 log = logging.getLogger(__name__)
 
@@ -38,14 +38,20 @@ _INCREMENTAL_OWN = ("sortBy", "sortDirection", "updatedAfter", "pageSize", "pagi
 _INCREMENTAL_BLOCKERS = ("createdAfter", "createdBefore", "updatedBefore")
 
 
-def incremental_query(manifest: Mapping[str, Any], updated_after: datetime) -> dict[str, str]:
+def incremental_query(
+    manifest: Manifest | Mapping[str, Any], updated_after: datetime
+) -> dict[str, str]:
     """The API-named query that lists what changed since a snapshot, keeping its filters.
+
+    ``manifest`` is the snapshot's ``Manifest``, or its JSON form (``read_manifest``).
 
     Raises ``SnapshotError`` when the snapshot's listing cannot be refreshed this way: the
     API offers ``updatedAfter`` only on public listings sorted by updatedAt, and a date
     window of the original query cannot be combined with that sort.
     """
-    query = dict(manifest.get("query") or {})
+    if not isinstance(manifest, Manifest):
+        manifest = Manifest.from_json(manifest)
+    query = dict(manifest.meta.query)
     if query.get("privacy") != "public":
         raise SnapshotError(
             "incremental refresh needs a snapshot of a public listing (privacy=public): the API "
@@ -120,16 +126,14 @@ def refresh_incremental(
         raise SnapshotError(
             f"{prev_path.name} holds no models with updated_at; take a full snapshot first"
         )
-    overlap = (
-        float(manifest.get("duration_s") or 0.0) + 1.0 if overlap_s is None else float(overlap_s)
-    )
+    overlap = manifest.meta.duration_s + 1.0 if overlap_s is None else float(overlap_s)
     watermark = to_utc(newest) - timedelta(seconds=overlap)
     api_query = incremental_query(manifest, watermark)
     update = fetch(**_snake_query(api_query))
     merged = merge_incremental(prev_tables, update.tables)
     # The merged snapshot answers the previous (full) query; the fetch figures are this run's.
     meta = dataclasses.replace(
-        update.meta, query=dict(manifest.get("query") or {}), incremental_from=prev_path.name
+        update.meta, query=dict(manifest.meta.query), incremental_from=prev_path.name
     )
     catalog = Catalog.from_tables(merged, meta)
     detail = {

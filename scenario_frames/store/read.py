@@ -11,7 +11,7 @@ import logging
 import os
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import polars as pl
 
@@ -22,7 +22,7 @@ from ..files import sha256_file
 if TYPE_CHECKING:  # pragma: no cover
     from ..tables.catalog import Catalog
 
-from .manifest import MANIFEST, PREFIX, latest_snapshot, meta_from_manifest, read_manifest
+from .manifest import MANIFEST, PREFIX, Manifest, latest_snapshot
 
 log = logging.getLogger(__name__)
 
@@ -66,13 +66,13 @@ def _empty(name: str) -> pl.DataFrame:
 
 def read_tables(
     path: str | os.PathLike[str], *, verify: bool = True, tables: Iterable[str] | None = None
-) -> tuple[dict[str, pl.DataFrame], dict[str, Any]]:
+) -> tuple[dict[str, pl.DataFrame], Manifest]:
     """The tables and manifest of one snapshot; ``verify`` checks each file's sha256 first."""
     folder = _resolve(path)
-    manifest = read_manifest(folder)
+    manifest = Manifest.read(folder)
     wanted = set(tables) if tables is not None else None
     out: dict[str, pl.DataFrame] = {}
-    for name, info in manifest.get("tables", {}).items():
+    for name, info in manifest.tables.items():
         if wanted is not None and name not in wanted:
             continue
         fpath = folder / info["file"]
@@ -100,7 +100,7 @@ def read_snapshot(path: str | os.PathLike[str], *, verify: bool = True) -> Catal
     from ..tables.catalog import Catalog
 
     tables, manifest = read_tables(path, verify=verify)
-    return Catalog.from_tables(tables, meta_from_manifest(manifest))
+    return Catalog.from_tables(tables, manifest.meta)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -12,7 +12,6 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import orjson
 import polars as pl
 
 from .. import schema
@@ -21,7 +20,7 @@ from ..errors import SnapshotError
 if TYPE_CHECKING:  # pragma: no cover
     pass
 
-from .manifest import MANIFEST, TIME_FORMAT, list_snapshots
+from .manifest import MANIFEST, TIME_FORMAT, Manifest, list_snapshots
 
 log = logging.getLogger(__name__)
 
@@ -38,21 +37,18 @@ def _snapshot_tables(folder: Path) -> tuple[dict[str, Path], str | None]:
     ``read_snapshot``'s sha256 check, or by the parquet reader when the history is collected.
     """
     try:
-        manifest = orjson.loads(
-            (folder / MANIFEST).read_bytes()
-        )  # orjson: a year of manifests adds up
+        tables = Manifest.parse((folder / MANIFEST).read_bytes()).tables
         with os.scandir(folder) as entries:
             sizes = {e.name: e.stat().st_size for e in entries if e.name.endswith(".parquet")}
-    except orjson.JSONDecodeError as exc:
-        return {}, f"its {MANIFEST} is not valid JSON ({exc})"
+    except ValueError as exc:
+        return {}, f"its {MANIFEST} {exc}"
     except OSError as exc:
         return {}, f"it cannot be read ({exc.strerror or exc})"
-    tables = manifest.get("tables") if isinstance(manifest, dict) else None
-    if not isinstance(tables, dict):
-        return {}, "its manifest lists no tables"
+    if not tables:
+        return {}, f"its {MANIFEST} lists no tables"
     files: dict[str, Path] = {}
     for name, info in tables.items():
-        file = str((info or {}).get("file", f"{name}.parquet"))
+        file = str(info.get("file", f"{name}.parquet"))
         size = sizes.get(file)
         if size is None:
             return {}, f"{file} is listed in its manifest but missing"

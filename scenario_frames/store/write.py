@@ -29,6 +29,7 @@ staging folder left by a dead writer is removed by the next write.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno
 import hashlib
 import json
@@ -40,7 +41,7 @@ import socket
 import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -51,21 +52,17 @@ import pyarrow.parquet as pq
 from .. import schema
 from .._version import __version__
 from ..errors import SnapshotError
-from ..listing.query import to_utc
-from ..urls import safe_base_url
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..tables.catalog import Catalog
 
 from .manifest import (
-    FORMAT,
     MANIFEST,
     PREFIX,
     SCHEMA_VERSION,
     STAGING,
-    _jsonable,
-    _meta_value,
-    schema_fingerprint,
+    Manifest,
+    _table_order,
     snapshot_name,
 )
 
@@ -241,11 +238,6 @@ def check_writable(out: str | os.PathLike[str]) -> Path:
     return root
 
 
-def _table_order(tables: Mapping[str, pl.DataFrame]) -> list[str]:
-    names = [t for t in schema.TABLE_ORDER if t in tables]
-    return names + sorted(t for t in tables if t not in schema.TABLE_ORDER)
-
-
 def write_snapshot(
     catalog: Catalog,
     out: str | os.PathLike[str],
@@ -255,60 +247,32 @@ def write_snapshot(
 ) -> Path:
     """Write the catalog as a new snapshot folder under OUT atomically; returns its path.
 
-    ``at`` names the folder (default: the catalog's ``meta.fetched_at``, else now).
+    ``at`` names the folder (default: the catalog's ``meta.fetched_at``).
     ``incremental`` (set by ``refresh_incremental``) records where a merged snapshot came
-    from.  Existing snapshots are never modified; a name already taken gets a ``-NNN`` suffix.
+    from.  The manifest is ``Manifest.from_catalog``'s, written as its ``to_json()``.
+    Existing snapshots are never modified; a name already taken gets a ``-NNN`` suffix.
     """
     root = Path(out)
     root.mkdir(parents=True, exist_ok=True)
     clean_staging(root)
-    meta = getattr(catalog, "meta", None)
-    fetched_at = to_utc(_meta_value(meta, "fetched_at") or datetime.now(UTC))
-    base = snapshot_name(at if at is not None else fetched_at)
 
     staging_root = root / STAGING
     staging = staging_root / f"{os.getpid()}.{secrets.token_hex(4)}.{socket.gethostname()}"
     staging.mkdir(parents=True)  # parents: another writer may just have removed an empty .staging
     try:
-        tables = catalog.tables
-        rows = {name: tables[name].height for name in _table_order(tables)}
-        files = _write_tables(tables, staging)
-        inc = dict(incremental) if incremental else None
-        incremental_from = (inc or {}).get("from") or _meta_value(meta, "incremental_from")
-        manifest: dict[str, Any] = {
-            "format": FORMAT,
-            "schema_version": SCHEMA_VERSION,
-            "schema_fingerprint": schema_fingerprint(),
-            "scenario_frames_version": __version__,
-            "snapshot_at": None,  # filled with the final folder name below
-            "fetched_at": fetched_at.isoformat().replace("+00:00", "Z"),
-            "written_at": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
-            "base_url": safe_base_url(_meta_value(meta, "base_url")),
-            "query": dict(_meta_value(meta, "query") or {}),
-            "rows": rows,
-            "pages": _meta_value(meta, "pages", 0),
-            "requests": _meta_value(meta, "requests", 0),
-            "retries": _meta_value(meta, "retries", 0),
-            "duplicates": _meta_value(meta, "duplicates", 0),
-            # records decoded on the fast route (typed read only) and on the exact one
-            "records_fast": _meta_value(meta, "records_fast", 0),
-            "records_exact": _meta_value(meta, "records_exact", 0),
-            "duration_s": round(float(_meta_value(meta, "duration_s", 0.0) or 0.0), 6),
-            "incremental": inc is not None or bool(incremental_from),
-            "incremental_from": incremental_from,
-            "incremental_detail": inc,
-            "tables": files,
-        }
+        files = _write_tables(catalog.tables, staging)
+        manifest = Manifest.from_catalog(catalog, files, incremental=incremental)
+        base = snapshot_name(at if at is not None else manifest.meta.fetched_at)
 
         for attempt in range(1000):
             name = PREFIX + base + (f"-{attempt:03d}" if attempt else "")
             target = root / name
             if target.exists():
                 continue
-            manifest["snapshot_at"] = name.removeprefix(PREFIX)
+            named = dataclasses.replace(manifest, snapshot_at=name.removeprefix(PREFIX))
             mpath = staging / MANIFEST
             with open(mpath, "w", encoding="utf-8") as fh:
-                json.dump(_jsonable(manifest), fh, indent=2, default=str)
+                json.dump(named.to_json(), fh, indent=2, default=str)
                 fh.write("\n")
                 fh.flush()
                 os.fsync(fh.fileno())

@@ -107,7 +107,7 @@ class CatalogBuilder:
         finally:
             self._pool.shutdown(wait=True, cancel_futures=True)
         meta = meta or CatalogMeta(pages=n_pages, requests=n_pages)
-        return Catalog(tables, stats.apply(meta))
+        return Catalog(tables, meta.with_decoded(stats))
 
     def close(self) -> None:
         """Stop without a result: pending pages are dropped (for error paths)."""

@@ -37,7 +37,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 import numpy as np
 import polars as pl
@@ -45,6 +45,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .. import schema as S
+from ..fetch_stats import FetchStats
 from ..urls import safe_base_url
 from . import materialize as M
 
@@ -75,39 +76,46 @@ def _list_lengths(chunk: pa.Array) -> np.ndarray:
     return out
 
 
-@dataclass(frozen=True)
-class CatalogMeta:
-    """How and when a catalog was obtained (filled by the fetcher; defaults for local data)."""
+@dataclass(frozen=True, kw_only=True)
+class CatalogMeta(FetchStats):
+    """How and when a catalog was obtained (filled by the fetcher; defaults for local data).
+
+    The fetch's figures (pages, requests, retries, duration, duplicates, records per
+    decoding route ...) are the inherited ``FetchStats`` fields, declared once there; this
+    adds when (``fetched_at``, UTC), what (``query``, API names), where from (``base_url``)
+    and, for a merged incremental snapshot, which snapshot it refreshed.
+    """
 
     fetched_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     query: dict[str, str] = field(default_factory=dict)
     base_url: str | None = None
-    pages: int = 0
-    requests: int = 0
-    retries: int = 0
-    duration_s: float = 0.0
-    duplicates: int = 0
     incremental_from: str | None = None
-    records_fast: int = 0  # records decoded on the fast route (typed read only)
-    records_exact: int = 0  # records decoded on the exact route (walked in Python)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready values (``fetched_at`` as ISO 8601 text)."""
-        d = dataclasses.asdict(self)
+        d = super().to_dict()
         d["fetched_at"] = self.fetched_at.isoformat()
+        d["query"] = dict(self.query)
         return d
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> CatalogMeta:
-        """Inverse of ``to_dict``; unknown keys are ignored so old and new files both load."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        kw = {k: v for k, v in d.items() if k in names}
-        if isinstance(kw.get("fetched_at"), str):
-            kw["fetched_at"] = datetime.fromisoformat(kw["fetched_at"])
-        if isinstance(kw.get("fetched_at"), datetime) and kw["fetched_at"].tzinfo is None:
-            kw["fetched_at"] = kw["fetched_at"].replace(tzinfo=UTC)
-        kw["query"] = dict(kw.get("query") or {})
-        return cls(**kw)
+    def from_dict(cls, d: Mapping[str, Any]) -> Self:
+        """Inverse of ``to_dict``; unknown keys are ignored and missing ones take their
+        default, so old and new files both load.  ``fetched_at`` may be ISO text or a
+        datetime; a naive one is taken as UTC, any other offset converted to UTC."""
+        values = dict(d)
+        at = values.get("fetched_at")
+        if isinstance(at, str):
+            try:
+                at = datetime.fromisoformat(at)
+            except ValueError:
+                raise ValueError(f"fetched_at must be ISO 8601 text, not {at!r}") from None
+        if isinstance(at, datetime):
+            values["fetched_at"] = (
+                at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+            )
+        values["query"] = dict(values.get("query") or {})
+        return super().from_dict(values)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -212,27 +220,16 @@ def _epoch_extras(ex: dict[tuple, dict], counts: dict[tuple[int, int], int]) -> 
 BATCH_RECORDS = 10_000
 
 
-@dataclass
-class _Stats:
-    """What assembling saw: pages, duplicate copies dropped, records per decoding route."""
-
-    pages: int = 0
-    duplicates: int = 0
-    records_fast: int = 0
-    records_exact: int = 0
-
-    def apply(self, meta: CatalogMeta) -> CatalogMeta:
-        """``meta`` with this run's counts (whatever counts ``meta`` carried are replaced)."""
-        return dataclasses.replace(
-            meta,
-            duplicates=self.duplicates,
-            records_fast=self.records_fast,
-            records_exact=self.records_exact,
-        )
+# What ``_assemble`` returns besides the tables: the builder's counts (``fetch_stats.DECODED``)
+# and the pages it read.  The old name stays because the decode tests annotate with it.
+_Stats = FetchStats
 
 
-def _assemble(outs: Iterable[M.PageOut]) -> tuple[dict[str, pl.DataFrame], _Stats]:
+def _assemble(outs: Iterable[M.PageOut]) -> tuple[dict[str, pl.DataFrame], FetchStats]:
     """Derive every table from page outputs.  Returns (tables, stats).
+
+    ``stats`` holds the pages read and the counts the builder owns (duplicates dropped,
+    records per decoding route); ``meta.with_decoded(stats)`` puts them into a meta.
 
     Pages are turned into tables in batches of about ``BATCH_RECORDS`` records, so the
     Arrow arrays of a batch are released (where polars copied them) before the next batch
@@ -243,7 +240,7 @@ def _assemble(outs: Iterable[M.PageOut]) -> tuple[dict[str, pl.DataFrame], _Stat
     parts: dict[str, list[pl.DataFrame]] = {name: [] for name in S.TABLE_ORDER[:-1]}
     late: set[int] = set()
     reject_lists: list[list[tuple]] = []
-    stats = _Stats()
+    pages = fast = exact = 0
 
     def flush() -> None:
         for name, df in _batch_tables(batch).items():
@@ -251,9 +248,9 @@ def _assemble(outs: Iterable[M.PageOut]) -> tuple[dict[str, pl.DataFrame], _Stat
         batch.clear()
 
     for out in outs:  # each page arrives with its inputs resolved
-        stats.pages += 1
-        stats.records_fast += out.fast_records
-        stats.records_exact += out.exact_records
+        pages += 1
+        fast += out.fast_records
+        exact += out.exact_records
         late |= out.late
         reject_lists.append(out.rejects)
         if out.models is not None and len(out.models):
@@ -264,7 +261,8 @@ def _assemble(outs: Iterable[M.PageOut]) -> tuple[dict[str, pl.DataFrame], _Stat
                 n_batch = 0
     if batch:
         flush()
-    tables, stats.duplicates = _stack(parts, late, [r for lst in reject_lists for r in lst])
+    tables, duplicates = _stack(parts, late, [r for lst in reject_lists for r in lst])
+    stats = FetchStats(pages=pages, duplicates=duplicates, records_fast=fast, records_exact=exact)
     log.debug(
         "decoded %d record(s) on the fast route and %d on the exact route in %d page(s); "
         "%d duplicate copy(ies) dropped",
@@ -596,13 +594,13 @@ class Catalog:
         """Materialize raw ``GET /models`` response bodies (bytes or str), in page order."""
         tables, stats = _assemble(M.iter_page_outputs(pages))
         meta = meta or CatalogMeta(pages=stats.pages, requests=stats.pages)
-        return cls(tables, stats.apply(meta))
+        return cls(tables, meta.with_decoded(stats))
 
     @classmethod
     def from_records(cls, records: Iterable[object], *, meta: CatalogMeta | None = None) -> Catalog:
         """Materialize decoded model records (API-shaped dicts); rejects have a null page."""
         tables, stats = _assemble(M.records_pages(records))
-        return cls(tables, stats.apply(meta or CatalogMeta()))
+        return cls(tables, (meta or CatalogMeta()).with_decoded(stats))
 
     @classmethod
     def from_tables(cls, tables: Mapping[str, pl.DataFrame], meta: CatalogMeta) -> Catalog:
