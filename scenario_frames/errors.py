@@ -134,14 +134,15 @@ def clean_url(url: str, scrub: Scrub | None = None) -> str:
 
 
 def _excerpt(text: str, scrub: Scrub) -> str:
-    """At most ``BODY_EXCERPT_CHARS`` of ``text``, scrubbed before it is cut.
+    """At most about ``BODY_EXCERPT_CHARS`` of ``text``, scrubbed before it is cut.
 
     Scrubbing a wider window first means a credential straddling the cut is replaced whole,
-    never left half visible.
+    never left half visible.  A text that is already an excerpt (marker included) is kept
+    whole, so describing a description changes nothing.
     """
+    if len(text) <= BODY_EXCERPT_CHARS + 64:
+        return scrub(text)
     window = scrub(text[: BODY_EXCERPT_CHARS * 4])
-    if len(window) <= BODY_EXCERPT_CHARS and len(text) <= BODY_EXCERPT_CHARS * 4:
-        return window
     return window[:BODY_EXCERPT_CHARS] + f" [... {len(text):,} characters in all]"
 
 
@@ -409,6 +410,10 @@ class ScenarioAPIError(ScenarioFramesError):
     (404, {'message': 'no such model'}, 'r-1')
     """
 
+    # Whether ``status`` defaults to the response's: not for a connection that failed after
+    # the status line came, where the status says nothing about what went wrong.
+    _status_from_response = True
+
     def __init__(
         self,
         message: str,
@@ -423,7 +428,9 @@ class ScenarioAPIError(ScenarioFramesError):
         super().__init__(message)
         self.request = request if request is not None else APIRequest(method, path)
         self.response = response
-        self.status = status if status is not None or response is None else response.status
+        if status is None and response is not None and self._status_from_response:
+            status = response.status
+        self.status = status
         self.message = message
         self.reason = reason
         self.method = self.request.method
@@ -509,9 +516,10 @@ class APIConnectionError(ScenarioAPIError):
     """No complete answer: the connection could not be opened, or dropped, after every attempt.
 
     Refused connections and DNS failures are tried ``CONNECT_ATTEMPTS`` times, a connection
-    cut in the middle of an answer ``max_attempts`` times.  ``status`` is None unless the
-    server had sent its status line before the connection dropped (``response`` then holds
-    it and its headers).  Not a ``ServerError``: nothing proves the server itself failed.
+    cut in the middle of an answer ``max_attempts`` times.  ``status`` is None: no error
+    status was answered.  When the server had sent its status line and headers before the
+    connection dropped, ``response`` holds them (its body is None), so ``request_id`` still
+    works.  Not a ``ServerError``: nothing proves the server itself failed.
 
     Examples
     --------
@@ -519,6 +527,8 @@ class APIConnectionError(ScenarioAPIError):
     >>> err.status is None and err.response is None
     True
     """
+
+    _status_from_response = False
 
 
 class APITimeoutError(APIConnectionError):

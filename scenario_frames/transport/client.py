@@ -757,6 +757,8 @@ class ScenarioClient:
         if self.deadline is not None:
             stop = stop | stop_before_delay(self.deadline)
 
+        failures: list[ScenarioAPIError] = []  # the error of the latest failed attempt
+
         def attempt() -> tuple[requests.Response, Any]:
             self.gate.wait()
             timeout = self.timeout
@@ -765,9 +767,14 @@ class ScenarioClient:
             if self.deadline is not None:
                 end = started + self.deadline
                 if end - now <= 0:
+                    # The deadline ended the retries (a back-off or the shared gate ran past
+                    # it): report the failure that was being retried, as when tenacity stops
+                    # before sleeping; only a request that never got to try times out here.
                     raise _Transient(
                         "deadline reached",
-                        APITimeoutError(
+                        failures[-1]
+                        if failures
+                        else APITimeoutError(
                             f"no answer from {self.host} within the {self.deadline:g} s deadline",
                             reason="deadline",
                             request=request,
@@ -776,7 +783,11 @@ class ScenarioClient:
                 left = end - now
                 timeout = (min(timeout[0], left), min(timeout[1], left))
                 until = min(until, end)
-            return self._attempt(url, request, params, read, timeout, until)
+            try:
+                return self._attempt(url, request, params, read, timeout, until)
+            except _Transient as exc:
+                failures[:] = [exc.error]
+                raise
 
         retrying = Retrying(
             stop=stop,
