@@ -595,6 +595,12 @@ class ScenarioClient:
     ``max_page_bytes`` (decoded, gzip or not) the request fails naming the limit.
     ``compress`` asks for gzip bodies; by default it is on except for loopback servers,
     where compressing only burns CPU on both ends.
+
+    Failures raise the classes of ``scenario_frames.errors``, each carrying the request
+    (``describe_request``: credentials scrubbed) and the response when there was one: an
+    error status its ``APIStatusError`` subclass, a refused body
+    ``APIResponseValidationError``, no complete answer ``APIConnectionError``, and an
+    answer that did not come in time ``APITimeoutError``.
     """
 
     def __init__(
