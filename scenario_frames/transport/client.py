@@ -11,6 +11,7 @@ seen by one of them pauses all of them (the back-off gate).
 from __future__ import annotations
 
 import base64
+import functools
 import ipaddress
 import logging
 import os
@@ -757,7 +758,9 @@ class ScenarioClient:
     ) -> tuple[requests.Response, Any]:
         url = self.url_for(path)
         api_path = urlsplit(url).path
-        request = self.describe_request(path, params)
+        # Described only when an error needs it: cleaning the URL costs more than nothing, and
+        # nearly every request succeeds.
+        request = functools.cache(functools.partial(self.describe_request, path, params))
         started = time.monotonic()
         stop: stop_base = stop_after_attempt(self.max_attempts) | _StopConnectFailures()
         if self.deadline is not None:
@@ -783,7 +786,7 @@ class ScenarioClient:
                         else APITimeoutError(
                             f"no answer from {self.host} within the {self.deadline:g} s deadline",
                             reason="deadline",
-                            request=request,
+                            request=request(),
                         ),
                     )
                 left = end - now
@@ -840,7 +843,7 @@ class ScenarioClient:
         url: str,
         params: Mapping[str, str] | None,
         timeout: tuple[float, float],
-        request: APIRequest,
+        request: Callable[[], APIRequest],
     ) -> requests.Response:
         """One GET, following redirects by hand so Authorization stays on the base host."""
         headers = {"Authorization": self._auth.authorization()}
@@ -875,7 +878,7 @@ class ScenarioClient:
                 raise ScenarioAPIError(
                     "refusing a redirect to an insecure or unsupported URL",
                     reason="insecure-redirect",
-                    request=request,
+                    request=request(),
                     response=self._describe(resp, None),
                 ) from None
             if _origin(target) != self._origin and "Authorization" in headers:
@@ -885,14 +888,14 @@ class ScenarioClient:
         raise ScenarioAPIError(
             f"too many redirects (more than {self.max_redirects})",
             reason="too-many-redirects",
-            request=request,
+            request=request(),
             response=self._describe(resp, None),
         )
 
     def _attempt(
         self,
         url: str,
-        request: APIRequest,
+        request: Callable[[], APIRequest],
         params: Mapping[str, str] | None,
         read: BodyReader | None,
         timeout: tuple[float, float],
@@ -907,14 +910,14 @@ class ScenarioClient:
                 f"{exc} from {self.host}: over the max_page_bytes limit of {self.max_page_bytes:,} "
                 "bytes (decoded); refusing it (raise max_page_bytes / --max-page-bytes if the page is genuine)",
                 reason="body-too-large",
-                request=request,
+                request=request(),
                 response=self._describe(resp, None),
             ) from None
         except _BodyUnreadable as exc:
             raise APIResponseValidationError(
                 f"{exc} from {self.host}",
                 reason="unsupported-encoding",
-                request=request,
+                request=request(),
                 response=self._describe(resp, None),
             ) from None
         except _BodyStalled as exc:
@@ -922,7 +925,7 @@ class ScenarioClient:
                 f"{exc}: {self.host} sends its body too slowly (the whole body must "
                 f"arrive within {timeout[1]:g} s)",
                 reason="slow-body",
-                request=request,
+                request=request(),
                 response=self._describe(resp, None),
             )
             raise _Transient(f"slow body: {exc}", error) from None
@@ -932,7 +935,7 @@ class ScenarioClient:
             error = cls(
                 f"{what} talking to {self.host} ({type(exc).__name__})",
                 reason="timeout" if timed_out else None,
-                request=request,
+                request=request(),
                 response=self._describe(resp, None),  # the status line, if it came before the cut
             )
             raise _Transient(
@@ -947,7 +950,7 @@ class ScenarioClient:
                 log.warning(
                     "%s echoed the API credentials in a 200 body on GET %s: replaced them with %s",
                     self.host,
-                    request.path,
+                    request().path,
                     REDACTED,
                 )
             if read is None:
@@ -958,7 +961,7 @@ class ScenarioClient:
                 error = APIResponseValidationError(
                     "the server kept answering 200 with a body that is not valid JSON",
                     reason="invalid-body",
-                    request=request,
+                    request=request(),
                     response=self._describe(resp, body),
                 )
                 raise _Transient(
@@ -968,7 +971,7 @@ class ScenarioClient:
                 error = APIResponseValidationError(
                     problem,
                     reason="invalid-body",
-                    request=request,
+                    request=request(),
                     response=self._describe(resp, body),
                 )
                 raise _Transient(problem, error)
@@ -976,7 +979,9 @@ class ScenarioClient:
 
         message, reason = self._error_text(resp, body)
         response = self._describe(resp, body)
-        error = error_for_status(status)(message, reason=reason, request=request, response=response)
+        error = error_for_status(status)(
+            message, reason=reason, request=request(), response=response
+        )
         if status in RETRY_STATUSES:
             retry_after = parse_retry_after(resp.headers)
             why = self.scrub(f"{status} {resp.reason or ''}".strip())[
@@ -995,7 +1000,7 @@ class ScenarioClient:
                         f"max_retry_after cap of {self.max_retry_after:g} s; giving up instead of sleeping "
                         f"(raise --max-retry-after / max_retry_after to wait that long). Server said: {message}",
                         reason=reason or "retry-after-over-cap",
-                        request=request,
+                        request=request(),
                         response=response,
                     )
                 why += f" (Retry-After {retry_after:.2f} s)"
