@@ -166,7 +166,7 @@ def _clean_body(value: Any, scrub: Scrub, depth: int = 0) -> Any:
     return _excerpt(repr(value), scrub)
 
 
-def _read_body(raw: bytes | str, scrub: Scrub) -> Any:
+def _parse_body(raw: bytes | str, scrub: Scrub) -> Any:
     """The body as parsed JSON when it is small and valid, else a text excerpt; scrubbed."""
     if len(raw) <= BODY_PARSE_BYTES:
         try:
@@ -347,7 +347,7 @@ class APIResponse:
         return cls(
             int(status),
             _clean_headers(headers, scrub),
-            None if body is None else _read_body(body, scrub),
+            None if body is None else _parse_body(body, scrub),
         )
 
     @property
