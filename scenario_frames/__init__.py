@@ -16,6 +16,12 @@ from typing import TYPE_CHECKING
 
 from ._version import __version__
 from .errors import (
+    APIConnectionError,
+    APIRequest,
+    APIResponse,
+    APIResponseValidationError,
+    APIStatusError,
+    APITimeoutError,
     AuthenticationError,
     BadRequestError,
     NotFoundError,
@@ -126,6 +132,12 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "APIConnectionError",
+    "APIRequest",
+    "APIResponse",
+    "APIResponseValidationError",
+    "APIStatusError",
+    "APITimeoutError",
     "AuthenticationError",
     "BadRequestError",
     "ModelQuery",

@@ -1,14 +1,37 @@
 """Every error class of scenario_frames, in one place (the foundation layer: imports nothing of ours).
 
-API errors carry the HTTP status, the server's message and reason, and the request path
-(never the query string's secrets, never credentials), so a notebook user sees what went
-wrong without a traceback dive, and nothing sensitive ends up in logs.
+API errors follow the shape of httpx and of the official ``scenario-sdk``: each carries the
+request it was about (``request``: method and URL, cleaned) and, when the server answered,
+the response (``response``: status, headers and parsed body), so a notebook user can read
+the request id, the ``Retry-After`` or the server's own explanation without a traceback
+dive.  Nothing an error holds contains a credential: URLs lose their userinfo and the values
+of credential-like query parameters, credential-like headers are dropped, and the client
+scrubs its own key and secret out of every string it hands over.
+
+The API errors::
+
+    ScenarioAPIError                  every API error; always has .request
+    ├── APIStatusError                the server answered with an error status (.response set)
+    │   ├── BadRequestError           400
+    │   ├── AuthenticationError       401
+    │   ├── PermissionDeniedError     403
+    │   ├── NotFoundError             404
+    │   ├── RateLimitError            429
+    │   └── ServerError               5xx
+    │       └── APIResponseValidationError   a body we refuse (invalid JSON on a 200, too large, ...)
+    ├── APIConnectionError            no complete answer: refused, DNS failure, connection dropped
+    │   └── APITimeoutError           connect or read timeout, a body too slow, the deadline
+    └── PaginationError               the listing loops, makes no progress or hits the page cap
 """
 
 from __future__ import annotations
 
 import errno
-from collections.abc import Sequence
+import json
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 
 class ScenarioFramesError(Exception):
@@ -32,8 +55,364 @@ class QueryError(ScenarioFramesError, ValueError):
         )
 
 
+# ---------------------------------------------------------------------------------------------
+# What an API error carries: the request it was about and the response, both scrubbed
+# ---------------------------------------------------------------------------------------------
+
+Scrub = Callable[[str], str]
+"""A function that removes known secrets from a piece of text (the client's credentials)."""
+
+REDACTED_VALUE = "***"
+# A query parameter, header or JSON key whose name holds one of these (compared lower-case,
+# without "-" and "_") is taken for a credential: its value is replaced, or the header dropped.
+SENSITIVE_NAME_PARTS = (
+    "auth",
+    "cookie",
+    "credential",
+    "key",
+    "passw",
+    "secret",
+    "session",
+    "signature",
+    "token",
+)
+# Where servers and the proxies in front of them put the id support asks for, first match wins.
+REQUEST_ID_HEADERS = (
+    "x-request-id",
+    "request-id",
+    "x-amzn-requestid",
+    "x-amz-request-id",
+    "x-correlation-id",
+)
+# Headers whose value is a URL: cleaned like the request's URL (a redirect target may carry
+# a query string the server built from our credentials).
+URL_HEADERS = ("location", "content-location")
+# Bounds on what an error keeps of a response, so an exception stays small whatever the server
+# sent: bodies up to BODY_PARSE_BYTES are parsed as JSON, anything else is kept as a text
+# excerpt of BODY_EXCERPT_CHARS; nesting deeper than BODY_MAX_DEPTH is cut.
+BODY_PARSE_BYTES = 64 << 10
+BODY_EXCERPT_CHARS = 2000
+BODY_MAX_DEPTH = 32
+MAX_HEADERS = 64
+HEADER_VALUE_CHARS = 512
+
+
+def is_sensitive_name(name: str) -> bool:
+    """True when a parameter, header or key name suggests its value is a credential."""
+    folded = name.lower().replace("-", "").replace("_", "")
+    return any(part in folded for part in SENSITIVE_NAME_PARTS)
+
+
+def _no_scrub(text: str) -> str:
+    return text
+
+
+def clean_url(url: str, scrub: Scrub | None = None) -> str:
+    """``url`` fit to be shown: no userinfo, no fragment, credential-like query values replaced.
+
+    ``scrub`` (the client's) also removes the credentials' own text wherever it appears, in
+    the path or in a value whose name looks harmless (a pagination token echoing them).
+    """
+    scrub = scrub or _no_scrub
+    text = scrub(str(url))
+    try:
+        parts = urlsplit(text)
+        host = parts.hostname or ""
+        port = parts.port
+    except ValueError:
+        return "<unparsable URL>"
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = f"{host}:{port}" if port else host
+    pairs = []
+    for name, value in parse_qsl(parts.query, keep_blank_values=True):
+        name = scrub(name)
+        value = REDACTED_VALUE if is_sensitive_name(name) else scrub(value)
+        pairs.append((name, value))
+    query = urlencode(pairs, safe="*")
+    return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
+
+
+def _excerpt(text: str, scrub: Scrub) -> str:
+    """At most about ``BODY_EXCERPT_CHARS`` of ``text``, scrubbed before it is cut.
+
+    Scrubbing a wider window first means a credential straddling the cut is replaced whole,
+    never left half visible.  A text that is already an excerpt (marker included) is kept
+    whole, so describing a description changes nothing.
+    """
+    if len(text) <= BODY_EXCERPT_CHARS + 64:
+        return scrub(text)
+    window = scrub(text[: BODY_EXCERPT_CHARS * 4])
+    return window[:BODY_EXCERPT_CHARS] + f" [... {len(text):,} characters in all]"
+
+
+def _clean_body(value: Any, scrub: Scrub, depth: int = 0) -> Any:
+    """A copy of a parsed body with credential-like keys replaced and every string scrubbed."""
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    if isinstance(value, str):
+        return _excerpt(value, scrub)
+    if depth >= BODY_MAX_DEPTH:
+        return "[nested too deep]"
+    if isinstance(value, Mapping):
+        return {
+            scrub(str(k)): REDACTED_VALUE
+            if is_sensitive_name(str(k))
+            else _clean_body(v, scrub, depth + 1)
+            for k, v in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [_clean_body(v, scrub, depth + 1) for v in value]
+    return _excerpt(repr(value), scrub)
+
+
+def _parse_body(raw: bytes | str, scrub: Scrub) -> Any:
+    """The body as parsed JSON when it is small and valid, else a text excerpt; scrubbed."""
+    if len(raw) <= BODY_PARSE_BYTES:
+        try:
+            return _clean_body(json.loads(raw), scrub)
+        except (ValueError, RecursionError):  # not JSON (UnicodeDecodeError is a ValueError)
+            pass
+    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+    return _excerpt(text, scrub) if text else None
+
+
+class Headers(Mapping[str, str]):
+    """Read-only response headers, looked up without regard to case (names kept lower-case).
+
+    Immutable and picklable, unlike the live header objects of HTTP libraries.
+
+    Examples
+    --------
+    >>> h = Headers({"Retry-After": "2"})
+    >>> h["retry-after"], h.get("RETRY-AFTER"), dict(h)
+    ('2', '2', {'retry-after': '2'})
+    """
+
+    __slots__ = ("_items",)
+
+    def __init__(self, items: Mapping[str, str] | Iterable[tuple[str, str]] = ()) -> None:
+        pairs = items.items() if isinstance(items, Mapping) else items
+        seen: dict[str, str] = {}
+        for name, value in pairs:
+            seen.setdefault(str(name).lower(), str(value))
+        self._items: tuple[tuple[str, str], ...] = tuple(seen.items())
+
+    def __getitem__(self, name: str) -> str:
+        wanted = name.lower()
+        for key, value in self._items:
+            if key == wanted:
+                return value
+        raise KeyError(name)
+
+    def __iter__(self) -> Iterator[str]:
+        return (key for key, _ in self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __hash__(self) -> int:
+        return hash(self._items)
+
+    def __repr__(self) -> str:
+        return f"Headers({dict(self._items)!r})"
+
+
+def _clean_headers(headers: Mapping[str, str], scrub: Scrub) -> Headers:
+    """Headers without credential-like ones, values scrubbed and bounded, URLs cleaned."""
+    kept: list[tuple[str, str]] = []
+    for name, value in headers.items():
+        low = str(name).lower()
+        if is_sensitive_name(low):
+            continue
+        text = clean_url(str(value), scrub) if low in URL_HEADERS else scrub(str(value))
+        kept.append((low, text[:HEADER_VALUE_CHARS]))
+        if len(kept) >= MAX_HEADERS:
+            break
+    return Headers(kept)
+
+
+@dataclass(frozen=True)
+class APIRequest:
+    """The request an API error is about, as it may be shown: method and a cleaned URL.
+
+    The URL never holds userinfo or a fragment, and the value of every query parameter whose
+    name looks like a credential (``key``, ``secret``, ``token``, ...) is replaced by
+    ``***``; this holds however the object is made.  ``APIRequest.build`` also removes the
+    client's own credentials wherever their text appears.
+
+    Parameters
+    ----------
+    method : str
+        The HTTP method, upper-cased.
+    url : str
+        The URL (absolute, or just a path when no more is known); cleaned on construction.
+
+    Attributes
+    ----------
+    method : str
+    url : str
+    path : str
+        The URL's path, e.g. ``/v1/models``.
+
+    Examples
+    --------
+    >>> APIRequest("get", "https://u:p@api.example/v1/models?privacy=public&apiKey=k1")
+    APIRequest(method='GET', url='https://api.example/v1/models?privacy=public&apiKey=***')
+    """
+
+    method: str = "GET"
+    url: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "method", str(self.method).upper()[:16])
+        object.__setattr__(self, "url", clean_url(self.url))
+
+    @classmethod
+    def build(
+        cls,
+        method: str,
+        url: str,
+        params: Mapping[str, str] | None = None,
+        *,
+        scrub: Scrub | None = None,
+    ) -> APIRequest:
+        """The description of ``method url`` with ``params`` as its query string, scrubbed."""
+        if params:
+            url += ("&" if "?" in url else "?") + urlencode(list(params.items()))
+        return cls(method, clean_url(url, scrub))
+
+    @property
+    def path(self) -> str:
+        return urlsplit(self.url).path
+
+
+@dataclass(frozen=True)
+class APIResponse:
+    """What the server answered, as far as an error keeps it: status, headers and body.
+
+    Credential-like headers (``Authorization``, ``WWW-Authenticate``, ``Set-Cookie``,
+    ``X-Api-Key``, ...) are dropped; the rest (the request id, ``Retry-After``,
+    ``Content-Type``, rate-limit headers) are kept, bounded in number and length.  The body
+    is the parsed JSON when it is small and valid JSON, else a text excerpt (or None when
+    empty or unread), with credential-like keys replaced.  ``APIResponse.build`` also removes
+    the client's own credentials from every header value and every string of the body.
+
+    Parameters
+    ----------
+    status : int
+        The HTTP status code.
+    headers : Mapping[str, str]
+        The response headers; filtered on construction.
+    body : Any
+        The parsed JSON body, a text excerpt, or None.
+
+    Attributes
+    ----------
+    status : int
+    headers : Mapping[str, str]
+        A ``Headers``: read-only and case-insensitive.
+    body : Any
+    request_id : str or None
+        The server's id of the request (``X-Request-Id`` and its relatives), for support.
+
+    Examples
+    --------
+    >>> r = APIResponse.build(
+    ...     429, {"Retry-After": "3", "Set-Cookie": "s=1"}, b'{"message": "slow down"}'
+    ... )
+    >>> r.status, dict(r.headers), r.body
+    (429, {'retry-after': '3'}, {'message': 'slow down'})
+    """
+
+    status: int
+    headers: Mapping[str, str] = field(default_factory=Headers)
+    body: Any = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "headers", _clean_headers(self.headers, _no_scrub))
+        object.__setattr__(self, "body", _clean_body(self.body, _no_scrub))
+
+    @classmethod
+    def build(
+        cls,
+        status: int,
+        headers: Mapping[str, str],
+        body: bytes | str | None,
+        *,
+        scrub: Scrub | None = None,
+    ) -> APIResponse:
+        """Describe a raw response: parse (or excerpt) ``body`` and scrub everything."""
+        scrub = scrub or _no_scrub
+        return cls(
+            int(status),
+            _clean_headers(headers, scrub),
+            None if body is None else _parse_body(body, scrub),
+        )
+
+    @property
+    def request_id(self) -> str | None:
+        for name in REQUEST_ID_HEADERS:
+            value = self.headers.get(name)
+            if value:
+                return value
+        return None
+
+
+_NO_HEADERS = Headers()
+
+
 class ScenarioAPIError(ScenarioFramesError):
-    """The API answered with an error, or could not be reached in the allowed attempts."""
+    """The API answered with an error, or could not be reached in the allowed attempts.
+
+    The base of every API error: ``except ScenarioAPIError`` catches them all.  It always
+    carries the request (``request``); ``response`` is set when the server sent a status line,
+    and None for connection failures that got none.  Nothing it holds contains a credential.
+
+    Parameters
+    ----------
+    message : str
+        What went wrong, in words (the server's ``message`` when it sent one).
+    status : int, optional
+        The HTTP status; defaults to ``response.status``.
+    reason : str, optional
+        A short machine-readable cause: the server's ``reason``, or ours (``"slow-body"``,
+        ``"invalid-body"``, ``"page-cap"`` ...).
+    method, path : str
+        Used to describe the request when ``request`` is not given.
+    request : APIRequest, optional
+    response : APIResponse, optional
+
+    Attributes
+    ----------
+    message, reason, status, method, path
+        As above; ``method`` and ``path`` are the request's.
+    request : APIRequest
+        Method and cleaned URL (query string included, credential-like values replaced).
+    response : APIResponse or None
+    headers : Headers
+        The response headers (empty without a response).
+    body : Any
+        The parsed JSON body, or a text excerpt, or None.
+    request_id : str or None
+        The server's request id, when it sent one.
+
+    Examples
+    --------
+    >>> err = NotFoundError(
+    ...     "no such model",
+    ...     request=APIRequest("GET", "https://api.example/v1/models/m1"),
+    ...     response=APIResponse.build(404, {"X-Request-Id": "r-1"}, b'{"message": "no such model"}'),
+    ... )
+    >>> str(err)
+    'GET /v1/models/m1 -> 404: no such model [request id r-1]'
+    >>> err.status, err.body, err.request_id
+    (404, {'message': 'no such model'}, 'r-1')
+    """
+
+    # Whether ``status`` defaults to the response's: not for a connection that failed after
+    # the status line came, where the status says nothing about what went wrong.
+    _status_from_response = True
 
     def __init__(
         self,
@@ -43,55 +422,128 @@ class ScenarioAPIError(ScenarioFramesError):
         reason: str | None = None,
         method: str = "GET",
         path: str = "",
+        request: APIRequest | None = None,
+        response: APIResponse | None = None,
     ) -> None:
+        super().__init__(message)
+        self.request = request if request is not None else APIRequest(method, path)
+        self.response = response
+        if status is None and response is not None and self._status_from_response:
+            status = response.status
         self.status = status
         self.message = message
         self.reason = reason
-        self.method = method
-        self.path = path
-        parts = [f"{method} {path}".strip()]
-        if status is not None:
-            parts.append(f"-> {status}")
-        text = " ".join(p for p in parts if p)
-        detail = message + (f" (reason: {reason})" if reason else "")
-        super().__init__(f"{text}: {detail}" if text else detail)
+        self.method = self.request.method
+        self.path = path or self.request.path
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        return self.response.headers if self.response is not None else _NO_HEADERS
+
+    @property
+    def body(self) -> Any:
+        return self.response.body if self.response is not None else None
+
+    @property
+    def request_id(self) -> str | None:
+        return self.response.request_id if self.response is not None else None
+
+    def __str__(self) -> str:
+        head = f"{self.method} {self.path}".strip()
+        if self.status is not None:
+            head += f" -> {self.status}"
+        detail = self.message + (f" (reason: {self.reason})" if self.reason else "")
+        if self.request_id:
+            detail += f" [request id {self.request_id}]"
+        return f"{head}: {detail}" if head else detail
 
     def __repr__(self) -> str:
         return (
             f"{type(self).__name__}(status={self.status!r}, message={self.message!r}, "
-            f"reason={self.reason!r}, path={self.path!r})"
+            f"reason={self.reason!r}, method={self.method!r}, url={self.request.url!r}, "
+            f"request_id={self.request_id!r})"
         )
 
 
-class BadRequestError(ScenarioAPIError):
+class APIStatusError(ScenarioAPIError):
+    """The server answered with an error status (the statuses without a class of their own).
+
+    The subclasses below stand for the statuses a caller handles differently; any other
+    4xx (or a 408/409 still answered after every retry) is an ``APIStatusError`` itself.
+    ``response`` is set whenever the error comes from the client.
+    """
+
+
+class BadRequestError(APIStatusError):
     """400: the server refused the query."""
 
 
-class AuthenticationError(ScenarioAPIError):
+class AuthenticationError(APIStatusError):
     """401: missing or wrong credentials."""
 
 
-class PermissionDeniedError(ScenarioAPIError):
+class PermissionDeniedError(APIStatusError):
     """403: the credentials may not do this."""
 
 
-class NotFoundError(ScenarioAPIError):
+class NotFoundError(APIStatusError):
     """404: no such endpoint or resource."""
 
 
-class RateLimitError(ScenarioAPIError):
-    """429 still answered after every allowed attempt."""
+class RateLimitError(APIStatusError):
+    """429 still answered after every allowed attempt, or with a Retry-After over the cap.
+
+    ``headers["retry-after"]`` holds the server's own value.
+    """
 
 
-class ServerError(ScenarioAPIError):
-    """5xx, a broken body, or a transport failure still present after every allowed attempt."""
+class ServerError(APIStatusError):
+    """5xx still answered after every allowed attempt: the fault is on the server's side."""
+
+
+class APIResponseValidationError(ServerError):
+    """The server answered, but with a body we refuse: still a server-side fault.
+
+    A 200 whose body is not valid JSON or lacks what the endpoint promises (``reason``
+    ``"invalid-body"``), a body over ``max_page_bytes`` (``"body-too-large"``) or in an
+    encoding we did not ask for (``"unsupported-encoding"``).  It is a ``ServerError`` so
+    that code catching server faults catches these too; ``status`` is the status the body
+    came with (usually 200).
+    """
+
+
+class APIConnectionError(ScenarioAPIError):
+    """No complete answer: the connection could not be opened, or dropped, after every attempt.
+
+    Refused connections and DNS failures are tried ``CONNECT_ATTEMPTS`` times, a connection
+    cut in the middle of an answer ``max_attempts`` times.  ``status`` is None: no error
+    status was answered.  When the server had sent its status line and headers before the
+    connection dropped, ``response`` holds them (its body is None), so ``request_id`` still
+    works.  Not a ``ServerError``: nothing proves the server itself failed.
+
+    Examples
+    --------
+    >>> err = APIConnectionError("could not connect", request=APIRequest("GET", "http://127.0.0.1:9/v1/models"))
+    >>> err.status is None and err.response is None
+    True
+    """
+
+    _status_from_response = False
+
+
+class APITimeoutError(APIConnectionError):
+    """An answer did not come in time: connect or read timeout, a body too slow, the deadline.
+
+    ``reason`` tells which: ``"timeout"`` (connect or read timeout), ``"slow-body"`` (the
+    body as a whole did not arrive within the read timeout) or ``"deadline"``.
+    """
 
 
 class PaginationError(ScenarioAPIError):
-    """Paging went wrong: a token came back twice (a loop) or the page cap was reached."""
+    """Paging went wrong: a token came back twice (a loop), no progress, or the page cap was reached."""
 
 
-STATUS_ERRORS: dict[int, type[ScenarioAPIError]] = {
+STATUS_ERRORS: dict[int, type[APIStatusError]] = {
     400: BadRequestError,
     401: AuthenticationError,
     403: PermissionDeniedError,
@@ -100,11 +552,11 @@ STATUS_ERRORS: dict[int, type[ScenarioAPIError]] = {
 }
 
 
-def error_for_status(status: int) -> type[ScenarioAPIError]:
-    """The exception class that stands for an HTTP status."""
+def error_for_status(status: int) -> type[APIStatusError]:
+    """The exception class that stands for an HTTP status (``APIStatusError`` for the rest)."""
     if status >= 500:
         return ServerError
-    return STATUS_ERRORS.get(status, ScenarioAPIError)
+    return STATUS_ERRORS.get(status, APIStatusError)
 
 
 class ClientConfigError(ScenarioFramesError, ValueError):

@@ -22,6 +22,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from scenario_frames import (
+    APIResponseValidationError,
+    APIStatusError,
     AuthenticationError,
     BadRequestError,
     NotFoundError,
@@ -217,6 +219,12 @@ def test_client_errors_are_typed_and_not_retried(
     e = err.value
     assert (e.status, e.reason, e.path) == (status, reason, "/v1" + path)
     assert e.message and "?" not in str(e) and "secretish" not in str(e)
+    # The error carries the request and the response: URL with its query, parsed JSON body.
+    assert isinstance(e, APIStatusError) and e.response is not None
+    assert e.request.method == "GET" and e.request.path == "/v1" + path
+    assert e.request.url.startswith(demo.base_url + path)
+    assert e.body["reason"] == reason and e.body["message"] == e.message
+    assert e.headers["content-type"].startswith("application/json")
     assert demo.stats.requests - before == 1, "a 4xx was retried"
     assert client.stats() == {"requests": 1, "retries": 0}
 
@@ -301,10 +309,12 @@ def test_listing_pages_read_by_arrow_still_retry_every_unusable_200(
 
 def test_unusable_body_gives_server_error_when_attempts_run_out() -> None:
     with scripted(lambda n, h: (200, {}, b"{}")) as (base, log):
-        with pytest.raises(ServerError) as err:
+        with pytest.raises(APIResponseValidationError) as err:
             fast(base_url=base, max_attempts=3).get("/models")
     assert len(log) == 3
+    assert isinstance(err.value, ServerError), "a broken body stays a server-side error"
     assert (err.value.status, err.value.reason) == (200, "invalid-body")
+    assert err.value.body == {} and err.value.response.status == 200
 
 
 def test_body_check_is_pluggable() -> None:
@@ -363,7 +373,7 @@ def test_max_attempts_and_deadline() -> None:
             fast(base_url=base, max_attempts=3).get("/models")
         assert len(log) == 3 and err.value.status == 503
         log.clear()
-        with pytest.raises(ServerError):
+        with pytest.raises(ServerError) as err:
             bounded(
                 lambda: ScenarioClient(
                     base, max_attempts=100, deadline=0.6, backoff=0.1, backoff_max=0.2
@@ -371,6 +381,8 @@ def test_max_attempts_and_deadline() -> None:
                 30,
             )
     # The deadline, not the attempts, ended it: no attempt reached the server past the deadline.
+    # Whether it stopped before a back-off or right after one, the error is the 503 retried.
+    assert type(err.value) is ServerError and err.value.status == 503
     assert 2 <= len(log) < 100
     assert log[-1]["t"] - log[0]["t"] <= 0.6
 
@@ -573,7 +585,7 @@ def test_bounded_reader_returns_the_body_or_refuses_it_by_its_decoded_size(
         got, _ = client.get_read("/models", read=lambda b: (b, None))
         assert got == body
     else:
-        with pytest.raises(ServerError) as err:
+        with pytest.raises(APIResponseValidationError) as err:
             client.get_read("/models", read=lambda b: (b, None))
         assert err.value.reason == "body-too-large" and f"{limit:,} bytes" in str(err.value)
         assert len(log) - before == 1, "an oversized body was retried"

@@ -37,7 +37,13 @@ import pytest
 from _bounded import bounded
 from _scripted_server import scripted
 
-from scenario_frames import RateLimitError, ServerError
+from scenario_frames import (
+    APIConnectionError,
+    APIResponseValidationError,
+    APITimeoutError,
+    RateLimitError,
+    ServerError,
+)
 from scenario_frames import store as snap
 from scenario_frames.demo import serve_demo
 from scenario_frames.demo.generator import make_records
@@ -176,11 +182,14 @@ def test_a_dripped_body_fails_within_the_deadline(how: str) -> None:
     kw = {"deadline": 2.0} if how == "deadline" else {"timeout": (1.0, 1.5), "max_attempts": 2}
     with scripted(dripping()) as (base, log):
         client = ScenarioClient(base, backoff=0.01, backoff_max=0.02, **kw)
-        with pytest.raises(ServerError) as err:
+        with pytest.raises(APITimeoutError) as err:
             bounded(lambda: client.get("/models"), 30)
         # The client gave up while the server was still dripping its first answer.
         assert log[0]["sent"] < len(BODY_14) and not log[0].get("done")
-    assert err.value.reason == "slow-body"
+    assert err.value.reason == "slow-body" and not isinstance(err.value, ServerError)
+    # The status line and headers came before the body stalled: the error keeps them.
+    assert err.value.status is None and err.value.response is not None
+    assert err.value.response.status == 200 and err.value.headers["content-length"] == "14"
     assert base.split("//")[1].split("/")[0] in str(err.value), "the error names the host"
     assert len(log) == (1 if how == "deadline" else 2)
 
@@ -253,7 +262,7 @@ def test_a_gzip_bomb_is_not_inflated_past_the_page_limit(gzip_bomb: bytes) -> No
         assert len(log) == 1, "an oversized body is not retried"
     assert ok == "result ok"
     assert (
-        refused.startswith("result ServerError")
+        refused.startswith("result APIResponseValidationError")
         and "8,388,608 bytes" in refused
         and "max_page_bytes" in refused
     )
@@ -264,7 +273,9 @@ def test_a_gzip_bomb_is_not_inflated_past_the_page_limit(gzip_bomb: bytes) -> No
 def test_an_announced_oversized_body_is_refused_before_reading() -> None:
     big = (200, JSON, b" " * (3 << 20) + page([]))
     with scripted(lambda n, h: big) as (base, log):
-        with pytest.raises(ServerError, match="announced a 3,145,741-byte body") as err:
+        with pytest.raises(
+            APIResponseValidationError, match="announced a 3,145,741-byte body"
+        ) as err:
             bounded(lambda: ScenarioClient(base, max_page_bytes=1 << 20).get("/models"), 30)
     assert err.value.reason == "body-too-large" and len(log) == 1
 
@@ -652,8 +663,11 @@ def test_an_unreachable_host_fails_fast_and_is_named(where: str) -> None:
         else "https://no-such-host.invalid/v1"
     )
     client = ScenarioClient(url, backoff=0.01, backoff_max=0.02)
-    with pytest.raises(ServerError) as err:
+    with pytest.raises(APIConnectionError) as err:
         bounded(lambda: client.get("/models"), 60)
+    assert type(err.value) is APIConnectionError, "not a timeout, not a server error"
+    assert err.value.status is None and err.value.response is None
+    assert err.value.request.url == url + "/models"
     host = url.split("//")[1].split("/")[0]
     assert host in str(err.value) and f"{CONNECT_ATTEMPTS} attempts" in str(err.value)
     assert client.stats()["requests"] == CONNECT_ATTEMPTS < client.max_attempts
@@ -741,7 +755,8 @@ def test_a_body_in_an_encoding_we_did_not_ask_for_is_refused_by_name() -> None:
     brotli = (200, {**JSON, "Content-Encoding": "br"}, b"\x8b\x03\x80hello\x03")
     with scripted(lambda n, h: brotli) as (base, log):
         with pytest.raises(
-            ServerError, match=r"encoding we did not ask for \(Content-Encoding: br\)"
+            APIResponseValidationError,
+            match=r"encoding we did not ask for \(Content-Encoding: br\)",
         ) as err:
             bounded(lambda: ScenarioClient(base).get("/models"), 30)
     assert err.value.reason == "unsupported-encoding" and len(log) == 1
@@ -763,7 +778,7 @@ def test_an_endless_body_without_length_ends_at_the_page_limit() -> None:
         return 200, {**JSON, "Connection": "close"}, write
 
     with scripted(endless) as (base, log):
-        with pytest.raises(ServerError) as err:
+        with pytest.raises(APIResponseValidationError) as err:
             bounded(lambda: ScenarioClient(base, max_page_bytes=1 << 20).get("/models"), 30)
     assert err.value.reason == "body-too-large" and "1,048,576 bytes" in str(err.value)
     assert len(log) == 1

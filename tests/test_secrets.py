@@ -11,6 +11,7 @@ import base64
 import logging
 import os
 import pickle
+import socket
 import subprocess
 import sys
 import traceback
@@ -21,7 +22,13 @@ import orjson
 import pytest
 from _scripted_server import scripted
 
-from scenario_frames import AuthenticationError, ScenarioAPIError
+from scenario_frames import (
+    APIConnectionError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    ScenarioAPIError,
+)
 from scenario_frames.demo import serve_demo
 from scenario_frames.errors import ClientConfigError
 from scenario_frames.fetch import fetch_pages
@@ -215,6 +222,7 @@ def echoing(status: int, then_ok: int | None = None):
             ":reason": f"Echo {auth}",
             "WWW-Authenticate": f'Basic realm="{auth}"',
             "X-Echo-Authorization": auth,
+            "X-Echo": f"seen {auth}",  # a harmless name: kept, its value scrubbed
             "Retry-After": "0",
             "Content-Type": "application/json",
         }
@@ -239,7 +247,12 @@ def test_echoed_credentials_are_scrubbed_from_errors_and_logs(creds_env, caplog)
         e = err.value
         text = "".join(traceback.format_exception(e)) + str(e) + repr(e) + repr(vars(e))
         assert_clean(text, f"the {status} exception")
+        assert_no_form(error_material(e), f"what the {status} exception carries")
         assert "***" in e.message, "the echoed message was dropped instead of scrubbed"
+        # The headers and the body are carried, scrubbed rather than dropped.
+        assert e.headers["x-echo"] == "seen Basic ***" and e.headers["retry-after"] == "0"
+        assert e.body["detail"] == {"header": "Basic ***"}
+        assert "x-echo-authorization" not in e.headers and "www-authenticate" not in e.headers
     lines = [r.getMessage() + repr(r.args) for r in caplog.records]
     assert any("retrying" in line for line in lines)
     for line in lines:
@@ -363,6 +376,15 @@ def assert_no_form(data: str | bytes, where: str) -> None:
         )
 
 
+def error_material(e: BaseException) -> bytes:
+    """Everything an error shows or holds: text, reprs, attributes, descriptions, its pickle."""
+    parts = [str(e), repr(e), repr(vars(e)), "".join(traceback.format_exception(e))]
+    if isinstance(e, ScenarioAPIError):
+        parts += [repr(e.request), repr(e.response), repr(dict(e.headers)), repr(e.body)]
+        parts += [e.request.url, str(e.request_id), repr(e.status), repr(e.reason)]
+    return "".join(parts).encode() + pickle.dumps(e)
+
+
 def test_unpadded_and_url_encoded_echoes_are_scrubbed_from_errors(creds_env) -> None:
     def answer(n: int, handler):
         token = handler.headers.get("Authorization", "").split()[-1]
@@ -381,7 +403,8 @@ def test_unpadded_and_url_encoded_echoes_are_scrubbed_from_errors(creds_env) -> 
         str(err.value) + repr(err.value) + "".join(traceback.format_exception(err.value)),
         "the error",
     )
-    assert "unpadded ***" in str(err.value)
+    assert_no_form(error_material(err.value), "what the error carries")
+    assert "unpadded ***" in str(err.value) and "unpadded ***" in err.value.body["message"]
 
 
 def _page(models: list, token: str | None) -> bytes:
@@ -483,3 +506,95 @@ def test_credentials_echoed_in_200_bodies_never_reach_checkpoints_or_snapshots(t
         p.read_bytes() for p in files if "ck-stopped" in str(p)
     )
     assert b"echoed the API credentials" in stderr, "no warning about the echo"
+
+
+# ---------------------------------------------------------------------------------------------
+# What errors carry (the request's URL, the response's headers and body): every kind of error
+# with the credentials put in the query string, echoed in headers, in the body and in a
+# redirect's Location
+# ---------------------------------------------------------------------------------------------
+
+# A caller who (wrongly) puts the credentials in the query, by name and under harmless names.
+LEAKY_PARAMS = {
+    "privacy": "private",
+    "apiKey": KEY,
+    "note": SECRET,
+    "paginationToken": "tok-" + B64,
+    "echo": quote_plus(f"Basic {B64}"),
+}
+
+
+def _closed_port() -> int:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def _echo_everything(n: int, handler):
+    """A 400 that echoes the query string and the Authorization header wherever it can."""
+    auth = handler.headers.get("Authorization", "")
+    body = orjson.dumps(
+        {
+            "message": f"bad query {handler.path}",
+            "reason": "echo",
+            "apiSecret": SECRET,
+            "auth": auth,
+        }
+    )
+    headers = {
+        "Content-Type": "application/json",
+        "X-Request-Id": "req-echo",
+        "X-Seen-Query": handler.path,
+        "X-Api-Key": KEY,
+        "Set-Cookie": f"session={B64}",
+    }
+    return 400, headers, body
+
+
+def _redirect_with_credentials(n: int, handler):
+    auth = handler.headers.get("Authorization", "")
+    location = f"http://example.com/v1/models?auth={quote_plus(auth)}&k={KEY}&s={SECRET}"
+    return 302, {"Location": location, "X-Request-Id": "req-redirect"}, b""
+
+
+def test_no_error_kind_carries_credentials_in_request_headers_or_body(creds_env) -> None:
+    seen_errors: dict[str, ScenarioAPIError] = {}
+    with scripted(_echo_everything) as (base, log):
+        with pytest.raises(BadRequestError) as err:
+            ScenarioClient(base).get("/models", LEAKY_PARAMS)
+        seen_errors["status"] = err.value
+    assert KEY in log[0]["path"] and SECRET in log[0]["path"], "the server got the secrets to echo"
+    with scripted(_redirect_with_credentials) as (base, _log):
+        with pytest.raises(ScenarioAPIError, match="insecure") as err:
+            ScenarioClient(base).get("/models", LEAKY_PARAMS)
+        seen_errors["redirect"] = err.value
+    refused = ScenarioClient(f"http://127.0.0.1:{_closed_port()}/v1", backoff=0.001)
+    with pytest.raises(APIConnectionError) as err:
+        refused.get("/models", LEAKY_PARAMS)
+    seen_errors["refused"] = err.value
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)  # never accepts: a read timeout
+    with listener:
+        silent = ScenarioClient(
+            f"http://127.0.0.1:{listener.getsockname()[1]}/v1", timeout=(5.0, 0.05), max_attempts=1
+        )
+        with pytest.raises(APITimeoutError) as err:
+            silent.get("/models", LEAKY_PARAMS)
+        seen_errors["timeout"] = err.value
+
+    for kind, e in seen_errors.items():
+        assert_no_form(error_material(e), f"the {kind} error")
+        # The request is carried all the same: harmless parameters and the redacted ones.
+        assert "privacy=private" in e.request.url and "apiKey=***" in e.request.url, kind
+        assert "note=***" in e.request.url and "paginationToken=***" in e.request.url, kind
+    status = seen_errors["status"]
+    assert status.request_id == "req-echo" and "x-api-key" not in status.headers
+    assert "set-cookie" not in status.headers and "note=***" in status.headers["x-seen-query"]
+    assert status.body["apiSecret"] == "***" and status.body["auth"] == "***"
+    assert "note=***" in status.body["message"]
+    redirect = seen_errors["redirect"]
+    assert redirect.status == 302 and redirect.request_id == "req-redirect"
+    assert redirect.headers["location"] == "http://example.com/v1/models?auth=***&k=***&s=***"

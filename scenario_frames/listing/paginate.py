@@ -217,7 +217,7 @@ def iter_pages(
                     f"stopped after {page_cap} pages (the page cap); the listing still had more. "
                     "Raise page_cap or narrow the query",
                     reason="page-cap",
-                    path=MODELS_PATH,
+                    request=client.describe_request(MODELS_PATH, params),
                 )
             sent = dict(params)
             if token:
@@ -230,7 +230,7 @@ def iter_pages(
                     f"the server sent pagination token #{len(seen)} again after page {index}: "
                     "the listing loops; stopping",
                     reason="token-loop",
-                    path=MODELS_PATH,
+                    request=client.describe_request(MODELS_PATH, sent),
                 )
             if nxt is not None:
                 seen.add(nxt)
@@ -243,7 +243,7 @@ def iter_pages(
                         f"model not already listed, each with a new pagination token ({len(ids_seen)} "
                         "distinct models so far): the listing makes no progress; stopping",
                         reason="no-progress",
-                        path=MODELS_PATH,
+                        request=client.describe_request(MODELS_PATH, sent),
                     )
             if bar is not None:
                 bar.add(n)

@@ -11,6 +11,7 @@ seen by one of them pauses all of them (the back-off gate).
 from __future__ import annotations
 
 import base64
+import functools
 import ipaddress
 import logging
 import os
@@ -39,10 +40,14 @@ from tenacity.stop import stop_base
 
 from .._version import __version__
 from ..errors import (
+    APIConnectionError,
+    APIRequest,
+    APIResponse,
+    APIResponseValidationError,
+    APITimeoutError,
     ClientConfigError,
     RateLimitError,
     ScenarioAPIError,
-    ServerError,
     error_for_status,
 )
 
@@ -525,13 +530,14 @@ class _StopConnectFailures(stop_base):
             and state.attempt_number >= CONNECT_ATTEMPTS
         ):
             exc.error.message += f" ({state.attempt_number} attempts)"
-            exc.error.args = (str(exc.error.args[0]) + f" ({state.attempt_number} attempts)",)
+            exc.error.args = (exc.error.message,)
             return True
         return False
 
 
-def _transport_failure(exc: BaseException) -> tuple[str, bool]:
-    """(what went wrong in words, whether the connection could not be opened at all)."""
+def _transport_failure(exc: BaseException) -> tuple[str, bool, bool]:
+    """(what went wrong in words, whether the connection could not be opened at all, whether
+    it was a timeout)."""
     seen: set[int] = set()
     chain: list[BaseException] = []
     todo: list[BaseException | None] = [exc]
@@ -556,15 +562,20 @@ def _transport_failure(exc: BaseException) -> tuple[str, bool]:
         or "Name or service not known" in str(e)
         for e in chain
     ):
-        return "DNS lookup failed (no such host?)", True
+        return "DNS lookup failed (no such host?)", True, False
     if any(isinstance(e, ConnectionRefusedError) for e in chain) or "NewConnectionError" in names:
-        return "could not connect (connection refused or unreachable)", True
+        return "could not connect (connection refused or unreachable)", True, False
+    if any(
+        isinstance(e, requests.ConnectTimeout | urllib3.exceptions.ConnectTimeoutError)
+        for e in chain
+    ):
+        return "connect timeout", False, True
     if any(
         isinstance(e, requests.Timeout | urllib3.exceptions.TimeoutError | TimeoutError)
         for e in chain
     ):
-        return "timeout", False
-    return "connection error", False
+        return "read timeout", False, True
+    return "connection error", False, False
 
 
 class ScenarioClient:
@@ -585,6 +596,12 @@ class ScenarioClient:
     ``max_page_bytes`` (decoded, gzip or not) the request fails naming the limit.
     ``compress`` asks for gzip bodies; by default it is on except for loopback servers,
     where compressing only burns CPU on both ends.
+
+    Failures raise the classes of ``scenario_frames.errors``, each carrying the request
+    (``describe_request``: credentials scrubbed) and the response when there was one: an
+    error status its ``APIStatusError`` subclass, a refused body
+    ``APIResponseValidationError``, no complete answer ``APIConnectionError``, and an
+    answer that did not come in time ``APITimeoutError``.
     """
 
     def __init__(
@@ -690,6 +707,16 @@ class ScenarioClient:
     def url_for(self, path: str) -> str:
         return self.base_url + "/" + path.lstrip("/")
 
+    def describe_request(self, path: str, params: Mapping[str, str] | None = None) -> APIRequest:
+        """The request ``GET path?params`` as an error may carry it: URL cleaned, credentials out."""
+        return APIRequest.build("GET", self.url_for(path), params, scrub=self.scrub)
+
+    def _describe(self, resp: requests.Response | None, body: bytes | None) -> APIResponse | None:
+        """What an error keeps of ``resp`` (None without one): headers filtered, body parsed, scrubbed."""
+        if resp is None:
+            return None
+        return APIResponse.build(resp.status_code, resp.headers, body, scrub=self.scrub)
+
     def get(
         self,
         path: str,
@@ -731,10 +758,15 @@ class ScenarioClient:
     ) -> tuple[requests.Response, Any]:
         url = self.url_for(path)
         api_path = urlsplit(url).path
+        # Described only when an error needs it: cleaning the URL costs more than nothing, and
+        # nearly every request succeeds.
+        request = functools.cache(functools.partial(self.describe_request, path, params))
         started = time.monotonic()
         stop: stop_base = stop_after_attempt(self.max_attempts) | _StopConnectFailures()
         if self.deadline is not None:
             stop = stop | stop_before_delay(self.deadline)
+
+        failures: list[ScenarioAPIError] = []  # the error of the latest failed attempt
 
         def attempt() -> tuple[requests.Response, Any]:
             self.gate.wait()
@@ -744,17 +776,27 @@ class ScenarioClient:
             if self.deadline is not None:
                 end = started + self.deadline
                 if end - now <= 0:
+                    # The deadline ended the retries (a back-off or the shared gate ran past
+                    # it): report the failure that was being retried, as when tenacity stops
+                    # before sleeping; only a request that never got to try times out here.
                     raise _Transient(
                         "deadline reached",
-                        ServerError(
+                        failures[-1]
+                        if failures
+                        else APITimeoutError(
                             f"no answer from {self.host} within the {self.deadline:g} s deadline",
-                            path=api_path,
+                            reason="deadline",
+                            request=request(),
                         ),
                     )
                 left = end - now
                 timeout = (min(timeout[0], left), min(timeout[1], left))
                 until = min(until, end)
-            return self._attempt(url, api_path, params, read, timeout, until)
+            try:
+                return self._attempt(url, request, params, read, timeout, until)
+            except _Transient as exc:
+                failures[:] = [exc.error]
+                raise
 
         retrying = Retrying(
             stop=stop,
@@ -797,7 +839,11 @@ class ScenarioClient:
         return note
 
     def _send(
-        self, url: str, params: Mapping[str, str] | None, timeout: tuple[float, float]
+        self,
+        url: str,
+        params: Mapping[str, str] | None,
+        timeout: tuple[float, float],
+        request: Callable[[], APIRequest],
     ) -> requests.Response:
         """One GET, following redirects by hand so Authorization stays on the base host."""
         headers = {"Authorization": self._auth.authorization()}
@@ -831,52 +877,66 @@ class ScenarioClient:
             except ClientConfigError:
                 raise ScenarioAPIError(
                     "refusing a redirect to an insecure or unsupported URL",
-                    status=resp.status_code,
-                    path=urlsplit(url).path,
+                    reason="insecure-redirect",
+                    request=request(),
+                    response=self._describe(resp, None),
                 ) from None
             if _origin(target) != self._origin and "Authorization" in headers:
                 log.info("redirect to another host: dropping the Authorization header")
                 headers = {}
             current, query = target, None  # the Location carries its own query string
-        raise ScenarioAPIError("too many redirects", path=urlsplit(url).path)
+        raise ScenarioAPIError(
+            f"too many redirects (more than {self.max_redirects})",
+            reason="too-many-redirects",
+            request=request(),
+            response=self._describe(resp, None),
+        )
 
     def _attempt(
         self,
         url: str,
-        api_path: str,
+        request: Callable[[], APIRequest],
         params: Mapping[str, str] | None,
         read: BodyReader | None,
         timeout: tuple[float, float],
         until: float,
     ) -> tuple[requests.Response, Any]:
+        resp: requests.Response | None = None
         try:
-            resp = self._send(url, params, timeout)
-            body = _read_body(
-                resp, limit=self.max_page_bytes, until=until
-            )  # truncation shows up here
+            resp = self._send(url, params, timeout, request)
+            body = _read_body(resp, limit=self.max_page_bytes, until=until)  # truncation shows here
         except _BodyTooLarge as exc:
-            raise ServerError(
+            raise APIResponseValidationError(
                 f"{exc} from {self.host}: over the max_page_bytes limit of {self.max_page_bytes:,} "
                 "bytes (decoded); refusing it (raise max_page_bytes / --max-page-bytes if the page is genuine)",
                 reason="body-too-large",
-                path=api_path,
+                request=request(),
+                response=self._describe(resp, None),
             ) from None
         except _BodyUnreadable as exc:
-            raise ServerError(
-                f"{exc} from {self.host}", reason="unsupported-encoding", path=api_path
+            raise APIResponseValidationError(
+                f"{exc} from {self.host}",
+                reason="unsupported-encoding",
+                request=request(),
+                response=self._describe(resp, None),
             ) from None
         except _BodyStalled as exc:
-            error: ScenarioAPIError = ServerError(
+            error: ScenarioAPIError = APITimeoutError(
                 f"{exc}: {self.host} sends its body too slowly (the whole body must "
                 f"arrive within {timeout[1]:g} s)",
                 reason="slow-body",
-                path=api_path,
+                request=request(),
+                response=self._describe(resp, None),
             )
             raise _Transient(f"slow body: {exc}", error) from None
         except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
-            what, connect = _transport_failure(exc)
-            error = ServerError(
-                f"{what} talking to {self.host} ({type(exc).__name__})", path=api_path
+            what, connect, timed_out = _transport_failure(exc)
+            cls = APITimeoutError if timed_out else APIConnectionError
+            error = cls(
+                f"{what} talking to {self.host} ({type(exc).__name__})",
+                reason="timeout" if timed_out else None,
+                request=request(),
+                response=self._describe(resp, None),  # the status line, if it came before the cut
             )
             raise _Transient(
                 f"{what}: {type(exc).__name__}", error, connect_failure=connect
@@ -890,7 +950,7 @@ class ScenarioClient:
                 log.warning(
                     "%s echoed the API credentials in a 200 body on GET %s: replaced them with %s",
                     self.host,
-                    api_path,
+                    request().path,
                     REDACTED,
                 )
             if read is None:
@@ -898,22 +958,30 @@ class ScenarioClient:
             try:
                 data, problem = read(body)
             except ValueError:  # orjson.JSONDecodeError included
-                error = ServerError(
+                error = APIResponseValidationError(
                     "the server kept answering 200 with a body that is not valid JSON",
-                    status=200,
                     reason="invalid-body",
-                    path=api_path,
+                    request=request(),
+                    response=self._describe(resp, body),
                 )
                 raise _Transient(
                     f"200 with a body that is not valid JSON ({len(body)} bytes)", error
                 ) from None
             if problem:
-                error = ServerError(problem, status=200, reason="invalid-body", path=api_path)
+                error = APIResponseValidationError(
+                    problem,
+                    reason="invalid-body",
+                    request=request(),
+                    response=self._describe(resp, body),
+                )
                 raise _Transient(problem, error)
             return resp, data
 
         message, reason = self._error_text(resp, body)
-        error = error_for_status(status)(message, status=status, reason=reason, path=api_path)
+        response = self._describe(resp, body)
+        error = error_for_status(status)(
+            message, reason=reason, request=request(), response=response
+        )
         if status in RETRY_STATUSES:
             retry_after = parse_retry_after(resp.headers)
             why = self.scrub(f"{status} {resp.reason or ''}".strip())[
@@ -926,14 +994,14 @@ class ScenarioClient:
                         and f"retry-after-ms: {resp.headers['retry-after-ms']}"
                         or f"Retry-After: {resp.headers.get('retry-after', '')}"
                     )[:80]
-                    cls = RateLimitError if status == 429 else error_for_status(status)
-                    raise cls(
+                    cls_ = RateLimitError if status == 429 else error_for_status(status)
+                    raise cls_(
                         f"{self.host} asked to wait {retry_after:,.0f} s before retrying ({raw}), over the "
                         f"max_retry_after cap of {self.max_retry_after:g} s; giving up instead of sleeping "
                         f"(raise --max-retry-after / max_retry_after to wait that long). Server said: {message}",
-                        status=status,
                         reason=reason or "retry-after-over-cap",
-                        path=api_path,
+                        request=request(),
+                        response=response,
                     )
                 why += f" (Retry-After {retry_after:.2f} s)"
             raise _Transient(why, error, retry_after)

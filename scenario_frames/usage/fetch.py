@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 import polars as pl
 
-from ..errors import QueryError, ServerError
+from ..errors import APIResponseValidationError, QueryError
 from ..listing.query import as_list, iso_utc
 from ..schema import KEY
 from ..transport.client import ClientConfigError, ScenarioClient, expect_list
@@ -136,10 +136,14 @@ def parse_model_usages(
     try:
         data = orjson.loads(body) if isinstance(body, bytes | bytearray | str) else body
     except orjson.JSONDecodeError:
-        raise ServerError("usage answer is not valid JSON", path=USAGE_PATH) from None
+        raise APIResponseValidationError(
+            "usage answer is not valid JSON", reason="invalid-body", path=USAGE_PATH
+        ) from None
     problem = check_model_usages_body(data)
     if problem:
-        raise ServerError(f"unusable usage answer: {problem}", path=USAGE_PATH)
+        raise APIResponseValidationError(
+            f"unusable usage answer: {problem}", reason="invalid-body", path=USAGE_PATH
+        )
     usages = data["modelUsages"]
     if not usages:
         return empty_usage()
@@ -162,7 +166,9 @@ def parse_model_usages(
     )
     bad = frame.filter(pl.col("time").is_null()).height
     if bad:
-        raise ServerError(f"{bad} usage points have no readable time", path=USAGE_PATH)
+        raise APIResponseValidationError(
+            f"{bad} usage points have no readable time", reason="invalid-body", path=USAGE_PATH
+        )
     days = (window[1] - window[0]).total_seconds() / 86400 if window else 31.0
     frame = frame.with_columns(_granularity_expr(pl.col("time"), days).alias("granularity"))
     if window is not None:
