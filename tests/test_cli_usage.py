@@ -6,6 +6,7 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import polars as pl
+import pytest
 
 from scenario_frames.cli import main
 from scenario_frames.usage import USAGE_SCHEMA
@@ -185,7 +186,30 @@ def test_the_shared_page_bound_applies_to_usage_on_the_demo(tmp_path, capsys):
     assert not (tmp_path / "model_usage.parquet").exists()
 
 
-def test_unusable_transport_flags_are_refused_by_name_on_usage(tmp_path, capsys):
-    code = main(_usage_args("http://127.0.0.1:9/v1", tmp_path, "--max-attempts", "0"))
-    assert code == 1
-    assert "error: --max-attempts must be at least 1, got 0" in capsys.readouterr().err
+@pytest.mark.parametrize(
+    "flags, status, message",
+    [
+        (("--max-attempts", "0"), 1, "error: --max-attempts must be at least 1, got 0"),
+        # refused by the flag's type while parsing (argparse's usage error, exit status 2)
+        (("--deadline", "0"), 2, "--deadline: expected a number of seconds, above 0, got '0'"),
+    ],
+    ids=["max-attempts", "deadline"],
+)
+@pytest.mark.parametrize("command", ["usage", "snapshot"])
+def test_unusable_transport_flags_are_refused_by_name(
+    tmp_path, capsys, command, flags, status, message
+):
+    """Both commands check the shared transport flags with the same rule and words, before
+    any request (port 9 on loopback: nothing would answer)."""
+    if command == "usage":
+        argv = _usage_args("http://127.0.0.1:9/v1", tmp_path, *flags)
+    else:
+        argv = ["snapshot", "--base-url", "http://127.0.0.1:9/v1", "--privacy", "public"]
+        argv += ["--out", str(tmp_path), "--no-progress", *flags]
+    try:
+        code = main(argv)
+    except SystemExit as exc:
+        code = exc.code
+    assert code == status
+    assert message in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())

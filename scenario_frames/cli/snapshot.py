@@ -20,7 +20,13 @@ from typing import Any
 import polars as pl
 
 from .. import store as snap
-from .common import DEMO_MODELS, check_base_url, check_checkpoint, demo_models, has_credentials
+from .common import (
+    DEMO_MODELS,
+    check_checkpoint,
+    check_transport_flags,
+    demo_models,
+    has_credentials,
+)
 
 # The query flags we check under --incremental (snake_case argparse destinations).
 _QUERY_DESTS = (
@@ -122,8 +128,7 @@ def _client(args: argparse.Namespace) -> Iterator[Any]:
     credentials in the environment are never sent to the demo server; the listing is public
     unless --privacy private asks for the demo team's private and unlisted models.
     """
-    from ..transport.client import ScenarioClient
-    from .common import client_from_args, client_limits_from_args
+    from .common import client_from_args
 
     if not args.demo:
         client = client_from_args(args)
@@ -138,15 +143,11 @@ def _client(args: argparse.Namespace) -> Iterator[Any]:
         args.privacy = "public"
     with serve_demo(models=args.demo_models) as server:
         args.demo_split = server.privacy_split()
-        workers = args.workers or 1
-        client = ScenarioClient(
-            server.base_url,
-            server.api_key,
-            server.api_secret,
-            max_attempts=args.max_attempts,
-            deadline=args.deadline,
-            pool_size=max(workers + 2, 4),
-            **client_limits_from_args(args),
+        client = client_from_args(
+            args,
+            base_url=server.base_url,
+            api_key=server.api_key,
+            api_secret=server.api_secret,
         )
         try:
             yield client
@@ -249,14 +250,10 @@ def check_flags(args: argparse.Namespace) -> None:
 
     if args.demo and args.base_url:
         raise ValueError("--demo serves its own API; drop --base-url (or drop --demo)")
-    check_base_url(args.base_url)
+    check_transport_flags(args)
     check_checkpoint(args.checkpoint)
     if args.workers is not None and args.workers < 1:
         raise ValueError(f"--workers must be at least 1, got {args.workers}")
-    if args.max_attempts is not None and args.max_attempts < 1:
-        raise ValueError(f"--max-attempts must be at least 1, got {args.max_attempts}")
-    if args.deadline is not None and args.deadline <= 0:
-        raise ValueError(f"--deadline must be a positive number of seconds, got {args.deadline}")
     credentials = args.demo or has_credentials()
     if args.privacy == "private" and not credentials:
         raise ValueError(
