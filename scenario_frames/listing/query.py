@@ -373,7 +373,10 @@ class ModelQuery:
         >>> from datetime import date
         >>> from scenario_frames import ModelQuery
         >>> query = ModelQuery.build(
-        ...     privacy="public", tags="anime,ink", created_before=date(2026, 1, 1), sort_by="createdAt"
+        ...     privacy="public",
+        ...     tags="anime,ink",
+        ...     created_before=date(2026, 1, 1),
+        ...     sort_by="createdAt",
         ... )
         >>> query.tags, query.created_before
         (['anime', 'ink'], '2026-01-01T00:00:00.000Z')
@@ -425,7 +428,8 @@ class ModelQuery:
         Examples
         --------
         >>> from scenario_frames import ModelQuery
-        >>> ModelQuery.build(privacy="public", types=["sd-xl-lora", "flux.1-lora"]).params(page_size=50)
+        >>> query = ModelQuery.build(privacy="public", types=["sd-xl-lora", "flux.1-lora"])
+        >>> query.params(page_size=50)
         {'privacy': 'public', 'types': 'sd-xl-lora,flux.1-lora', 'pageSize': '50'}
         """
         out: dict[str, str] = {}
@@ -521,10 +525,12 @@ class ModelQuery:
 
     @property
     def effective_privacy(self) -> str:
+        """The privacy the API lists: the query's own, else ``private`` (the API's default)."""
         return self.privacy or "private"
 
     @property
     def effective_sort_by(self) -> str:
+        """The field the API sorts by: ``sort_by``, else ``score`` (public) or ``createdAt``."""
         return _sort_by(self.params())
 
     def describe(self) -> dict[str, str]:

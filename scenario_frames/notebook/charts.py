@@ -911,9 +911,8 @@ def cu_per_job(
     >>> from scenario_frames import fetch_model_usage, serve_demo
     >>> from scenario_frames.notebook import charts
     >>> with serve_demo(models=40, seed=1) as demo:
-    ...     usage = fetch_model_usage(
-    ...         "2026-01-01", "2026-03-01", base_url=demo.base_url, api_key="demo", api_secret="demo"
-    ...     )
+    ...     account = {"base_url": demo.base_url, "api_key": "demo", "api_secret": "demo"}
+    ...     usage = fetch_model_usage("2026-01-01", "2026-03-01", **account)
     >>> ranking, weekly = charts.cu_per_job(usage, top=3)
     >>> ranking["rank"].to_list(), ranking["jobs"].to_list()
     ([1, 2, 3], [513, 343, 231])
@@ -1014,9 +1013,8 @@ def cu_per_job_chart(usage: pl.DataFrame, **kwargs: Any) -> alt.Chart:
     >>> from scenario_frames import fetch_model_usage, serve_demo
     >>> from scenario_frames.notebook import charts
     >>> with serve_demo(models=40, seed=1) as demo:
-    ...     usage = fetch_model_usage(
-    ...         "2026-01-01", "2026-03-01", base_url=demo.base_url, api_key="demo", api_secret="demo"
-    ...     )
+    ...     account = {"base_url": demo.base_url, "api_key": "demo", "api_secret": "demo"}
+    ...     usage = fetch_model_usage("2026-01-01", "2026-03-01", **account)
     >>> chart = charts.cu_per_job_chart(usage, top=3)
     >>> chart.to_dict()["title"]
     'CU per job, week by week: the 3 most expensive models per job in 2026-02'
