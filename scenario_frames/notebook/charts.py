@@ -738,22 +738,27 @@ def snapshot_counts(source: Any) -> pl.DataFrame:
     Three daily snapshots; each day the demo renames one model and adds three (about half of
     them public):
 
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> scratch = tempfile.TemporaryDirectory()
+    >>> workdir = Path(scratch.name)
     >>> from datetime import UTC, datetime
     >>> from scenario_frames import fetch_catalog, history, serve_demo, write_snapshot
     >>> from scenario_frames.notebook import charts
     >>> with serve_demo(models=40, seed=1) as demo:
     ...     for day in (1, 2, 3):
     ...         catalog = fetch_catalog(base_url=demo.base_url, progress=False)
-    ...         _ = write_snapshot(catalog, tmp_path, at=datetime(2026, 1, day, tzinfo=UTC))
+    ...         _ = write_snapshot(catalog, workdir, at=datetime(2026, 1, day, tzinfo=UTC))
     ...         demo.catalog.update([catalog.models["model_id"][day]], {"name": "Renamed"})
     ...         _ = demo.catalog.add_models(3)
-    >>> counts = charts.snapshot_counts(history(tmp_path))
+    >>> counts = charts.snapshot_counts(history(workdir))
     >>> counts.columns
     ['snapshot_at', 'models', 'added', 'removed', 'changed']
     >>> counts.rows()  # doctest: +NORMALIZE_WHITESPACE
     [('2026-01-01T00-00-00Z', 26, 0, 0, 0),
      ('2026-01-02T00-00-00Z', 28, 2, 0, 1),
      ('2026-01-03T00-00-00Z', 30, 2, 0, 1)]
+    >>> scratch.cleanup()
     """
     if isinstance(source, Mapping):
         source = source["models"]
@@ -819,18 +824,23 @@ def snapshot_changes(source: Any) -> alt.Chart:
 
     Examples
     --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> scratch = tempfile.TemporaryDirectory()
+    >>> workdir = Path(scratch.name)
     >>> from datetime import UTC, datetime
     >>> from scenario_frames import fetch_catalog, history, serve_demo, write_snapshot
     >>> from scenario_frames.notebook import charts
     >>> with serve_demo(models=40, seed=1) as demo:
     ...     for day in (1, 2, 3):
     ...         catalog = fetch_catalog(base_url=demo.base_url, progress=False)
-    ...         _ = write_snapshot(catalog, tmp_path, at=datetime(2026, 1, day, tzinfo=UTC))
+    ...         _ = write_snapshot(catalog, workdir, at=datetime(2026, 1, day, tzinfo=UTC))
     ...         demo.catalog.update([catalog.models["model_id"][day]], {"name": "Renamed"})
     ...         _ = demo.catalog.add_models(3)
-    >>> chart = charts.snapshot_changes(history(tmp_path))
+    >>> chart = charts.snapshot_changes(history(workdir))
     >>> chart.to_dict()["mark"]["type"]
     'bar'
+    >>> scratch.cleanup()
     """
     counts = snapshot_counts(source)
     long = (

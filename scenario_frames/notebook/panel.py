@@ -1061,13 +1061,18 @@ class FilterPanel:
 
         Examples
         --------
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> scratch = tempfile.TemporaryDirectory()
+        >>> workdir = Path(scratch.name)
         >>> from scenario_frames import FilterPanel, fetch_catalog, serve_demo
         >>> with serve_demo(models=40, seed=1) as demo:
         ...     catalog = fetch_catalog(base_url=demo.base_url, progress=False)
         >>> panel = FilterPanel(catalog).set(privacy=["public"], types=["flux.1-lora"])
-        >>> path = panel.export(tmp_path / "flux.csv")
+        >>> path = panel.export(workdir / "flux.csv")
         >>> path.name, len(path.read_text().splitlines())
         ('flux.csv', 5)
+        >>> scratch.cleanup()
         """
         path = Path(path)
         fmt = format or _format_of(path)

@@ -99,17 +99,22 @@ def latest_snapshot(out: str | os.PathLike[str]) -> Path | None:
 
     Examples
     --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> scratch = tempfile.TemporaryDirectory()
+    >>> workdir = Path(scratch.name)
     >>> from scenario_frames import fetch_catalog, serve_demo
     >>> with serve_demo(models=40, seed=1) as demo:
     ...     catalog = fetch_catalog(base_url=demo.base_url, progress=False)
     >>> from datetime import UTC, datetime
     >>> from scenario_frames import latest_snapshot, write_snapshot
-    >>> print(latest_snapshot(tmp_path))
+    >>> print(latest_snapshot(workdir))
     None
     >>> for day in (3, 1, 2):
-    ...     _ = write_snapshot(catalog, tmp_path, at=datetime(2026, 1, day, tzinfo=UTC))
-    >>> latest_snapshot(tmp_path).name
+    ...     _ = write_snapshot(catalog, workdir, at=datetime(2026, 1, day, tzinfo=UTC))
+    >>> latest_snapshot(workdir).name
     'snapshot_at=2026-01-03T00-00-00Z'
+    >>> scratch.cleanup()
     """
     snaps = list_snapshots(out)
     return snaps[-1] if snaps else None

@@ -123,16 +123,21 @@ def read_snapshot(path: str | os.PathLike[str], *, verify: bool = True) -> Catal
 
     Examples
     --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> scratch = tempfile.TemporaryDirectory()
+    >>> workdir = Path(scratch.name)
     >>> from scenario_frames import fetch_catalog, serve_demo
     >>> with serve_demo(models=40, seed=1) as demo:
     ...     catalog = fetch_catalog(base_url=demo.base_url, progress=False)
     >>> from scenario_frames import read_snapshot, write_snapshot
-    >>> folder = write_snapshot(catalog, tmp_path)
+    >>> folder = write_snapshot(catalog, workdir)
     >>> back = read_snapshot(folder)
     >>> back.counts == catalog.counts, back.models.equals(catalog.models)
     (True, True)
-    >>> read_snapshot(tmp_path).meta.query
+    >>> read_snapshot(workdir).meta.query
     {'privacy': 'public'}
+    >>> scratch.cleanup()
     """
     from ..tables.catalog import Catalog
 

@@ -110,20 +110,25 @@ def history(out: str | os.PathLike[str], *, damaged: str = "raise") -> dict[str,
     --------
     Two snapshots a day apart, with one model renamed in between:
 
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> scratch = tempfile.TemporaryDirectory()
+    >>> workdir = Path(scratch.name)
     >>> from datetime import UTC, datetime
     >>> import polars as pl
     >>> from scenario_frames import fetch_catalog, history, serve_demo, write_snapshot
     >>> with serve_demo(models=40, seed=1) as demo:
     ...     for day in (1, 2):
     ...         catalog = fetch_catalog(base_url=demo.base_url, progress=False)
-    ...         _ = write_snapshot(catalog, tmp_path, at=datetime(2026, 1, day, tzinfo=UTC))
+    ...         _ = write_snapshot(catalog, workdir, at=datetime(2026, 1, day, tzinfo=UTC))
     ...         demo.catalog.update([catalog.models["model_id"][0]], {"name": "Renamed"})
-    >>> models = history(tmp_path)["models"]
+    >>> models = history(workdir)["models"]
     >>> models.group_by("snapshot_at").len().sort("snapshot_at").collect().rows()
     [('2026-01-01T00-00-00Z', 26), ('2026-01-02T00-00-00Z', 26)]
     >>> renamed = models.filter(pl.col("name") == "Renamed").select("snapshot_time")
     >>> renamed.collect().item()
     datetime.datetime(2026, 1, 2, 0, 0, tzinfo=zoneinfo.ZoneInfo(key='UTC'))
+    >>> scratch.cleanup()
     """
     if damaged not in ("raise", "skip"):
         raise ValueError(f"damaged must be 'raise' or 'skip', not {damaged!r}")

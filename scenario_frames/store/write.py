@@ -292,18 +292,23 @@ def write_snapshot(
 
     Examples
     --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> scratch = tempfile.TemporaryDirectory()
+    >>> workdir = Path(scratch.name)
     >>> from scenario_frames import fetch_catalog, serve_demo
     >>> with serve_demo(models=40, seed=1) as demo:
     ...     catalog = fetch_catalog(base_url=demo.base_url, progress=False)
     >>> from datetime import UTC, datetime
     >>> from scenario_frames import write_snapshot
-    >>> folder = write_snapshot(catalog, tmp_path, at=datetime(2026, 1, 5, tzinfo=UTC))
+    >>> folder = write_snapshot(catalog, workdir, at=datetime(2026, 1, 5, tzinfo=UTC))
     >>> folder.name
     'snapshot_at=2026-01-05T00-00-00Z'
     >>> sorted(p.name for p in folder.iterdir())[:3]
     ['capabilities.parquet', 'collections.parquet', 'concepts.parquet']
-    >>> write_snapshot(catalog, tmp_path, at=datetime(2026, 1, 5, tzinfo=UTC)).name
+    >>> write_snapshot(catalog, workdir, at=datetime(2026, 1, 5, tzinfo=UTC)).name
     'snapshot_at=2026-01-05T00-00-00Z-001'
+    >>> scratch.cleanup()
     """
     root = Path(out)
     root.mkdir(parents=True, exist_ok=True)

@@ -308,6 +308,10 @@ def join_usage_asof(history_or_snapshots_dir: Any, usage: pl.DataFrame) -> pl.Da
     --------
     One snapshot taken on 4 January: earlier usage has no catalog to match yet.
 
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> scratch = tempfile.TemporaryDirectory()
+    >>> workdir = Path(scratch.name)
     >>> from scenario_frames import fetch_catalog, fetch_model_usage, serve_demo
     >>> with serve_demo(models=40, seed=1) as demo:
     ...     account = {"base_url": demo.base_url, "api_key": "demo", "api_secret": "demo"}
@@ -315,10 +319,11 @@ def join_usage_asof(history_or_snapshots_dir: Any, usage: pl.DataFrame) -> pl.Da
     ...     usage = fetch_model_usage("2026-01-01", "2026-01-08", **account)
     >>> from datetime import UTC, datetime
     >>> from scenario_frames import join_usage_asof, write_snapshot
-    >>> _ = write_snapshot(catalog, tmp_path, at=datetime(2026, 1, 4, tzinfo=UTC))
-    >>> joined = join_usage_asof(tmp_path, usage)
+    >>> _ = write_snapshot(catalog, workdir, at=datetime(2026, 1, 4, tzinfo=UTC))
+    >>> joined = join_usage_asof(workdir, usage)
     >>> joined["catalog_status"].value_counts().sort("catalog_status").rows()
     [('before_first_snapshot', 51), ('matched', 56), ('not_in_snapshot', 12)]
+    >>> scratch.cleanup()
     """
     usage = _drop_join_outputs(_ensure_usage(usage))
     states = _catalog_states(history_or_snapshots_dir).with_columns(

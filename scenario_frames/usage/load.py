@@ -220,6 +220,10 @@ def load_usage(
     --------
     A job log with its own column names, one row per job:
 
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> scratch = tempfile.TemporaryDirectory()
+    >>> workdir = Path(scratch.name)
     >>> from scenario_frames import load_usage
     >>> import polars as pl
     >>> jobs = pl.DataFrame(
@@ -229,12 +233,13 @@ def load_usage(
     ...         "CU": [2.5, 1.25],
     ...     }
     ... )
-    >>> jobs.write_csv(tmp_path / "jobs.csv")
-    >>> usage = load_usage(tmp_path / "jobs.csv")
+    >>> jobs.write_csv(workdir / "jobs.csv")
+    >>> usage = load_usage(workdir / "jobs.csv")
     >>> usage.select("model_id", "jobs", "cost").rows()
     [('model_a', 1, 2.5), ('model_b', 1, 1.25)]
     >>> usage.schema["time"]
     Datetime(time_unit='us', time_zone='UTC')
+    >>> scratch.cleanup()
     """
     frame = _read_source(source, format)
     columns = list(frame.columns)
