@@ -179,10 +179,8 @@ def fetch_pages(
     Start the embedded demo API on a free loopback port and fetch its public models:
 
     >>> from scenario_frames import ScenarioClient, fetch_pages, serve_demo
-    >>> with serve_demo(models=40, seed=1) as demo:
-    ...     client = ScenarioClient(demo.base_url)
+    >>> with serve_demo(models=40, seed=1) as demo, ScenarioClient(demo.base_url) as client:
     ...     result = fetch_pages(client=client, privacy="public", progress=False)
-    ...     client.close()
     >>> result.stats.pages, result.stats.models
     (1, 26)
     >>> result.pages[0][:12]
@@ -291,9 +289,11 @@ def fetch_catalog(
         A client to use instead of building one (then ``base_url``, the key pair and the
         limits below are its own).
     max_retry_after : float, optional
-        The longest ``Retry-After`` wait, in seconds, of the client built here.
+        The longest ``Retry-After`` wait, in seconds, of the client built here (see
+        ``ScenarioClient``).
     max_page_bytes : int, optional
-        The largest decoded page body the client built here accepts.
+        The largest decoded page body the client built here accepts (see
+        ``ScenarioClient``).
     privacy, status, type, types, tags, collection_id, collection_ids : optional
         Query parameters of ``GET /models`` in snake_case (unset ones are not sent), checked
         by ``listing.query.ModelQuery`` before any request.  Without ``privacy`` the listing

@@ -69,10 +69,11 @@ def history(out: str | os.PathLike[str], *, damaged: str = "raise") -> dict[str,
     """Every snapshot under ``out`` at once: a LazyFrame per table with ``snapshot_at``.
 
     Questions over time ("when did this model appear?", "how did its cost move?") become
-    one polars query, and nothing is read until it is collected.  Each frame scans the ``OUT/snapshot_at=*/<table>.parquet`` files with hive partitioning,
-    so ``snapshot_at`` is the folder's value (a string that sorts in time order) and filters
-    on it skip whole folders while filters on other columns are pushed into the parquet
-    reader (row-group statistics).  ``snapshot_time`` is the same instant as a UTC Datetime.
+    one polars query, and nothing is read until it is collected.  Each frame scans the
+    ``OUT/snapshot_at=*/<table>.parquet`` files with hive partitioning, so ``snapshot_at``
+    is the folder's value (a string that sorts in time order) and filters on it skip whole
+    folders while filters on other columns are pushed into the parquet reader (row-group
+    statistics).  ``snapshot_time`` is the same instant as a UTC Datetime.
     Columns a snapshot lacks read as null, so older snapshots stay readable.
 
     Only complete snapshots are read: folders without a ``manifest.json`` (a write in
