@@ -176,11 +176,13 @@ def fetch_pages(
 
     Examples
     --------
-    Start the embedded demo API on a free loopback port and fetch its public models:
+    Start the embedded demo API on a free loopback port and fetch its public models (the
+    examples pass the demo's key pair, so that no key pair set in the environment is used):
 
     >>> from scenario_frames import ScenarioClient, fetch_pages, serve_demo
-    >>> with serve_demo(models=40, seed=1) as demo, ScenarioClient(demo.base_url) as client:
-    ...     result = fetch_pages(client=client, privacy="public", progress=False)
+    >>> with serve_demo(models=40, seed=1) as demo:
+    ...     with ScenarioClient(demo.base_url, "demo", "demo") as client:
+    ...         result = fetch_pages(client=client, privacy="public", progress=False)
     >>> result.stats.pages, result.stats.models
     (1, 26)
     >>> result.pages[0][:12]
@@ -418,7 +420,8 @@ def fetch_catalog_pages(
     >>> from scenario_frames import serve_demo
     >>> from scenario_frames.fetch import fetch_catalog_pages
     >>> with serve_demo(models=40, seed=1) as demo:
-    ...     catalog, result = fetch_catalog_pages(base_url=demo.base_url, progress=False)
+    ...     account = {"base_url": demo.base_url, "api_key": "demo", "api_secret": "demo"}
+    ...     catalog, result = fetch_catalog_pages(**account, privacy="public", progress=False)
     >>> catalog.counts["models"], len(result.pages)
     (26, 1)
     """

@@ -966,9 +966,10 @@ def serve_demo(
     --------
     >>> from scenario_frames import fetch_catalog, serve_demo
     >>> with serve_demo(models=40, seed=1) as demo:
-    ...     url = demo.base_url
-    ...     public = fetch_catalog(base_url=url, progress=False)
-    ...     private = fetch_catalog(base_url=url, api_key="demo", api_secret="demo", progress=False)
+    ...     account = {"base_url": demo.base_url, "api_key": "demo", "api_secret": "demo"}
+    ...     public = fetch_catalog(**account, privacy="public", progress=False)
+    ...     private = fetch_catalog(**account, privacy="private", progress=False)
+    >>> url = demo.base_url
     >>> url.startswith("http://127.0.0.1:"), url.endswith("/v1")
     (True, True)
     >>> len(public), len(private)

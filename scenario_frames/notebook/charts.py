@@ -291,7 +291,8 @@ def type_capability_counts(catalog_or_models: Any) -> pl.DataFrame:
     >>> from scenario_frames import fetch_catalog, serve_demo
     >>> from scenario_frames.notebook import charts
     >>> with serve_demo(models=40, seed=1) as demo:
-    ...     catalog = fetch_catalog(base_url=demo.base_url, progress=False)
+    ...     account = {"base_url": demo.base_url, "api_key": "demo", "api_secret": "demo"}
+    ...     catalog = fetch_catalog(**account, privacy="public", progress=False)
     >>> counts = charts.type_capability_counts(catalog)
     >>> counts.columns
     ['type', 'capability', 'models']
@@ -342,7 +343,8 @@ def models_by_type_and_capability(catalog_or_models: Any) -> alt.Chart:
     >>> from scenario_frames import fetch_catalog, serve_demo
     >>> from scenario_frames.notebook import charts
     >>> with serve_demo(models=40, seed=1) as demo:
-    ...     catalog = fetch_catalog(base_url=demo.base_url, progress=False)
+    ...     account = {"base_url": demo.base_url, "api_key": "demo", "api_secret": "demo"}
+    ...     catalog = fetch_catalog(**account, privacy="public", progress=False)
     >>> chart = charts.models_by_type_and_capability(catalog)
     >>> chart.to_dict()["mark"]["type"]
     'rect'
@@ -441,7 +443,8 @@ def cost_vs_latency(
     >>> from scenario_frames import fetch_catalog, serve_demo
     >>> from scenario_frames.notebook import charts
     >>> with serve_demo(models=40, seed=1) as demo:
-    ...     catalog = fetch_catalog(base_url=demo.base_url, progress=False)
+    ...     account = {"base_url": demo.base_url, "api_key": "demo", "api_secret": "demo"}
+    ...     catalog = fetch_catalog(**account, privacy="public", progress=False)
     >>> chart = charts.cost_vs_latency(catalog, log=True)
     >>> chart.to_dict()["title"]
     'Cost vs latency of variants (p50)'
@@ -533,7 +536,8 @@ def growth_counts(
     >>> from scenario_frames import fetch_catalog, serve_demo
     >>> from scenario_frames.notebook import charts
     >>> with serve_demo(models=40, seed=1) as demo:
-    ...     catalog = fetch_catalog(base_url=demo.base_url, progress=False)
+    ...     account = {"base_url": demo.base_url, "api_key": "demo", "api_secret": "demo"}
+    ...     catalog = fetch_catalog(**account, privacy="public", progress=False)
     >>> counts = charts.growth_counts(catalog, every="1d")
     >>> counts.columns, counts["total"].to_list()
     (['period', 'created', 'total'], [3, 3, 3, 7, 10, 14, 19, 20, 23, 26])
@@ -623,7 +627,8 @@ def catalog_growth(
     >>> from scenario_frames import fetch_catalog, serve_demo
     >>> from scenario_frames.notebook import charts
     >>> with serve_demo(models=40, seed=1) as demo:
-    ...     catalog = fetch_catalog(base_url=demo.base_url, progress=False)
+    ...     account = {"base_url": demo.base_url, "api_key": "demo", "api_secret": "demo"}
+    ...     catalog = fetch_catalog(**account, privacy="public", progress=False)
     >>> chart = charts.catalog_growth(catalog, every="1d", by="type")
     >>> chart.to_dict()["mark"]["type"]
     'area'
@@ -746,8 +751,9 @@ def snapshot_counts(source: Any) -> pl.DataFrame:
     >>> from scenario_frames import fetch_catalog, history, serve_demo, write_snapshot
     >>> from scenario_frames.notebook import charts
     >>> with serve_demo(models=40, seed=1) as demo:
+    ...     account = {"base_url": demo.base_url, "api_key": "demo", "api_secret": "demo"}
     ...     for day in (1, 2, 3):
-    ...         catalog = fetch_catalog(base_url=demo.base_url, progress=False)
+    ...         catalog = fetch_catalog(**account, privacy="public", progress=False)
     ...         _ = write_snapshot(catalog, workdir, at=datetime(2026, 1, day, tzinfo=UTC))
     ...         demo.catalog.update([catalog.models["model_id"][day]], {"name": "Renamed"})
     ...         _ = demo.catalog.add_models(3)
@@ -832,8 +838,9 @@ def snapshot_changes(source: Any) -> alt.Chart:
     >>> from scenario_frames import fetch_catalog, history, serve_demo, write_snapshot
     >>> from scenario_frames.notebook import charts
     >>> with serve_demo(models=40, seed=1) as demo:
+    ...     account = {"base_url": demo.base_url, "api_key": "demo", "api_secret": "demo"}
     ...     for day in (1, 2, 3):
-    ...         catalog = fetch_catalog(base_url=demo.base_url, progress=False)
+    ...         catalog = fetch_catalog(**account, privacy="public", progress=False)
     ...         _ = write_snapshot(catalog, workdir, at=datetime(2026, 1, day, tzinfo=UTC))
     ...         demo.catalog.update([catalog.models["model_id"][day]], {"name": "Renamed"})
     ...         _ = demo.catalog.add_models(3)

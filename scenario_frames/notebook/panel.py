@@ -278,7 +278,8 @@ class FilterPanel:
     --------
     >>> from scenario_frames import FilterPanel, fetch_catalog, serve_demo
     >>> with serve_demo(models=40, seed=1) as demo:
-    ...     catalog = fetch_catalog(base_url=demo.base_url, progress=False)
+    ...     account = {"base_url": demo.base_url, "api_key": "demo", "api_secret": "demo"}
+    ...     catalog = fetch_catalog(**account, privacy="public", progress=False)
     >>> panel = FilterPanel(catalog)
     >>> panel
     FilterPanel(26 of 26 models, 0 active filters)
@@ -1067,7 +1068,8 @@ class FilterPanel:
         >>> workdir = Path(scratch.name)
         >>> from scenario_frames import FilterPanel, fetch_catalog, serve_demo
         >>> with serve_demo(models=40, seed=1) as demo:
-        ...     catalog = fetch_catalog(base_url=demo.base_url, progress=False)
+        ...     account = {"base_url": demo.base_url, "api_key": "demo", "api_secret": "demo"}
+        ...     catalog = fetch_catalog(**account, privacy="public", progress=False)
         >>> panel = FilterPanel(catalog).set(privacy=["public"], types=["flux.1-lora"])
         >>> path = panel.export(workdir / "flux.csv")
         >>> path.name, len(path.read_text().splitlines())

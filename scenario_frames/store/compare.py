@@ -265,12 +265,13 @@ def diff(old: Any, new: Any) -> CatalogDiff:
 
     >>> from scenario_frames import diff, fetch_catalog, serve_demo
     >>> with serve_demo(models=40, seed=1) as demo:
-    ...     before = fetch_catalog(base_url=demo.base_url, progress=False)
+    ...     account = {"base_url": demo.base_url, "api_key": "demo", "api_secret": "demo"}
+    ...     before = fetch_catalog(**account, privacy="public", progress=False)
     ...     renamed, removed = before.models["model_id"][:2]
     ...     demo.catalog.update([renamed], {"name": "Renamed"})
     ...     demo.catalog.remove([removed])
     ...     _ = demo.catalog.add_models(2)
-    ...     after = fetch_catalog(base_url=demo.base_url, progress=False)
+    ...     after = fetch_catalog(**account, privacy="public", progress=False)
     >>> changes = diff(before, after)
     >>> len(changes.added), changes.removed == [removed], changes.changed == [renamed]
     (1, True, True)

@@ -105,7 +105,8 @@ def latest_snapshot(out: str | os.PathLike[str]) -> Path | None:
     >>> workdir = Path(scratch.name)
     >>> from scenario_frames import fetch_catalog, serve_demo
     >>> with serve_demo(models=40, seed=1) as demo:
-    ...     catalog = fetch_catalog(base_url=demo.base_url, progress=False)
+    ...     account = {"base_url": demo.base_url, "api_key": "demo", "api_secret": "demo"}
+    ...     catalog = fetch_catalog(**account, privacy="public", progress=False)
     >>> from datetime import UTC, datetime
     >>> from scenario_frames import latest_snapshot, write_snapshot
     >>> print(latest_snapshot(workdir))

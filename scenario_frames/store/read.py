@@ -129,7 +129,8 @@ def read_snapshot(path: str | os.PathLike[str], *, verify: bool = True) -> Catal
     >>> workdir = Path(scratch.name)
     >>> from scenario_frames import fetch_catalog, serve_demo
     >>> with serve_demo(models=40, seed=1) as demo:
-    ...     catalog = fetch_catalog(base_url=demo.base_url, progress=False)
+    ...     account = {"base_url": demo.base_url, "api_key": "demo", "api_secret": "demo"}
+    ...     catalog = fetch_catalog(**account, privacy="public", progress=False)
     >>> from scenario_frames import read_snapshot, write_snapshot
     >>> folder = write_snapshot(catalog, workdir)
     >>> back = read_snapshot(folder)

@@ -119,8 +119,9 @@ def history(out: str | os.PathLike[str], *, damaged: str = "raise") -> dict[str,
     >>> import polars as pl
     >>> from scenario_frames import fetch_catalog, history, serve_demo, write_snapshot
     >>> with serve_demo(models=40, seed=1) as demo:
+    ...     account = {"base_url": demo.base_url, "api_key": "demo", "api_secret": "demo"}
     ...     for day in (1, 2):
-    ...         catalog = fetch_catalog(base_url=demo.base_url, progress=False)
+    ...         catalog = fetch_catalog(**account, privacy="public", progress=False)
     ...         _ = write_snapshot(catalog, workdir, at=datetime(2026, 1, day, tzinfo=UTC))
     ...         demo.catalog.update([catalog.models["model_id"][0]], {"name": "Renamed"})
     >>> models = history(workdir)["models"]

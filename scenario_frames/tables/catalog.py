@@ -606,7 +606,8 @@ class Catalog:
 
     >>> from scenario_frames import fetch_catalog, serve_demo
     >>> with serve_demo(models=40, seed=1) as demo:
-    ...     catalog = fetch_catalog(base_url=demo.base_url, progress=False)
+    ...     account = {"base_url": demo.base_url, "api_key": "demo", "api_secret": "demo"}
+    ...     catalog = fetch_catalog(**account, privacy="public", progress=False)
     >>> len(catalog)
     26
     >>> list(catalog.tables)[:4]
@@ -651,7 +652,7 @@ class Catalog:
         --------
         >>> from scenario_frames import Catalog, ScenarioClient, fetch_pages, serve_demo
         >>> with serve_demo(models=40, seed=1) as demo:
-        ...     with ScenarioClient(demo.base_url) as client:
+        ...     with ScenarioClient(demo.base_url, "demo", "demo") as client:
         ...         result = fetch_pages(client=client, privacy="public", progress=False)
         >>> catalog = Catalog.from_json_pages(result.pages)
         >>> catalog.counts["models"], catalog.meta.pages
@@ -729,7 +730,8 @@ class Catalog:
         --------
         >>> from scenario_frames import fetch_catalog, serve_demo
         >>> with serve_demo(models=40, seed=1) as demo:
-        ...     catalog = fetch_catalog(base_url=demo.base_url, progress=False)
+        ...     account = {"base_url": demo.base_url, "api_key": "demo", "api_secret": "demo"}
+        ...     catalog = fetch_catalog(**account, privacy="public", progress=False)
         >>> from scenario_frames import Catalog
         >>> narrow = {"models": catalog.models.select("model_id", "name")}
         >>> rebuilt = Catalog.from_tables(narrow, catalog.meta)
@@ -818,7 +820,8 @@ class Catalog:
         --------
         >>> from scenario_frames import fetch_catalog, serve_demo
         >>> with serve_demo(models=40, seed=1) as demo:
-        ...     catalog = fetch_catalog(base_url=demo.base_url, progress=False)
+        ...     account = {"base_url": demo.base_url, "api_key": "demo", "api_secret": "demo"}
+        ...     catalog = fetch_catalog(**account, privacy="public", progress=False)
         >>> catalog.table("variants").height
         159
         >>> catalog.table("tags").equals(catalog.tags)
@@ -863,7 +866,8 @@ class Catalog:
         --------
         >>> from scenario_frames import fetch_catalog, serve_demo
         >>> with serve_demo(models=40, seed=1) as demo:
-        ...     catalog = fetch_catalog(base_url=demo.base_url, progress=False)
+        ...     account = {"base_url": demo.base_url, "api_key": "demo", "api_secret": "demo"}
+        ...     catalog = fetch_catalog(**account, privacy="public", progress=False)
         >>> relabelled = catalog.with_meta(query={"privacy": "public", "note": "demo"})
         >>> relabelled.meta.query["note"], catalog.meta.query
         ('demo', {'privacy': 'public'})
@@ -905,7 +909,8 @@ class Catalog:
         --------
         >>> from scenario_frames import fetch_catalog, serve_demo
         >>> with serve_demo(models=40, seed=1) as demo:
-        ...     catalog = fetch_catalog(base_url=demo.base_url, progress=False)
+        ...     account = {"base_url": demo.base_url, "api_key": "demo", "api_secret": "demo"}
+        ...     catalog = fetch_catalog(**account, privacy="public", progress=False)
         >>> catalog.describe("tags").select("column", "dtype", "in_schema").rows()
         [('model_id', 'String', True), ('position', 'Int32', True), ('tag', 'String', True)]
         >>> catalog.describe().columns
@@ -969,7 +974,8 @@ class Catalog:
         --------
         >>> from scenario_frames import fetch_catalog, serve_demo
         >>> with serve_demo(models=40, seed=1) as demo:
-        ...     catalog = fetch_catalog(base_url=demo.base_url, progress=False)
+        ...     account = {"base_url": demo.base_url, "api_key": "demo", "api_secret": "demo"}
+        ...     catalog = fetch_catalog(**account, privacy="public", progress=False)
         >>> matrix = catalog.capability_matrix()
         >>> matrix.columns[0], matrix.height == len(catalog)
         ('model_id', True)
@@ -1015,7 +1021,8 @@ class Catalog:
         --------
         >>> from scenario_frames import fetch_catalog, serve_demo
         >>> with serve_demo(models=40, seed=1) as demo:
-        ...     catalog = fetch_catalog(base_url=demo.base_url, progress=False)
+        ...     account = {"base_url": demo.base_url, "api_key": "demo", "api_secret": "demo"}
+        ...     catalog = fetch_catalog(**account, privacy="public", progress=False)
         >>> frame = catalog.to_pandas("tags")
         >>> type(frame).__name__, frame.shape
         ('DataFrame', (66, 3))
