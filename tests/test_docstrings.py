@@ -11,8 +11,10 @@ with doctest lines.  The other public methods of the classes people call (``Mode
 ``FilterPanel``) are held to the same rules but for ``Examples``.
 
 ``python -m pytest`` runs those examples (``--doctest-modules`` over the package, see
-``[tool.pytest.ini_options]``); the last tests check that this stays configured and that importing any module of the package has no side effect, since
-collecting the doctests imports every one of them.
+``[tool.pytest.ini_options]``).  The last tests check that this stays configured, that the
+examples which start a demo give the same answers with someone's own Scenario settings in
+the environment (they pass the demo's key pair and URL), and that importing any module of
+the package has no side effect, since collecting the doctests imports every one of them.
 
 The checker itself is tested on hand-made docstrings, so that a check removed or loosened
 shows up as a failing test here rather than as a convention silently no longer enforced.
@@ -391,6 +393,39 @@ def test_pytest_runs_the_package_doctests(pytestconfig: pytest.Config) -> None:
     """``python -m pytest`` collects the package's modules with their doctests."""
     assert pytestconfig.getoption("doctestmodules"), "--doctest-modules is off"
     assert "scenario_frames" in pytestconfig.getini("testpaths")
+
+
+def _package_modules() -> Iterator[Any]:
+    import importlib
+    import pkgutil
+
+    for info in pkgutil.walk_packages(sf.__path__, "scenario_frames."):
+        if not info.name.endswith("__main__"):
+            yield importlib.import_module(info.name)
+
+
+def test_examples_ignore_scenario_settings_in_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The demo examples pass the demo's key pair and URL: a user's own settings change nothing.
+
+    People who use the toolkit tend to have ``SCENARIO_API_KEY`` set; an example relying on
+    the environment would then send their key to the demo and fail.  Run every example that
+    starts a demo with settings that would break such an example.
+    """
+    monkeypatch.setenv("SCENARIO_API_KEY", "someone-elses-key")
+    monkeypatch.setenv("SCENARIO_API_SECRET", "someone-elses-secret")
+    monkeypatch.setenv("SCENARIO_BASE_URL", "http://127.0.0.1:9/v1")
+    runner = doctest.DocTestRunner()
+    report: list[str] = []
+    ran = 0
+    for module in _package_modules():
+        for test in doctest.DocTestFinder().find(module):
+            if any("serve_demo(" in example.source for example in test.examples):
+                runner.run(test, out=report.append)
+                ran += 1
+    assert ran >= 30, ran
+    assert runner.failures == 0, "".join(report)
 
 
 def test_importing_every_module_has_no_side_effect(tmp_path: Path) -> None:
