@@ -83,13 +83,79 @@ def fetch_pages(
     loaded_only: bool | None = None,
     original_assets: bool | None = None,
 ) -> Listing:
-    """Every page of one listing, fetched by up to ``workers`` concurrent requests.
+    """Fetch every page of one ``GET /models`` listing, as the server sent them.
 
-    ``query`` is a ``ModelQuery`` or its snake_case keyword arguments (validated before any
-    request).  ``page_size`` applies unless the query sets one.  ``checkpoint`` names a
-    folder that makes the fetch resumable after a crash.  ``sink(key, body)`` previews each
-    page as it arrives (see ``pages.list_pages``).  The query can instead be given as keyword
-    arguments (``privacy="public", sort_by="createdAt"``), but not both ways at once.
+    The listing is cut into ``createdAt`` windows that up to ``workers`` concurrent requests
+    page through (see ``listing.partition``); the bodies are returned unparsed, so callers
+    that want the raw JSON (to archive it, or to build tables their own way) get exactly what
+    the server sent.  Use :func:`fetch_catalog` to get typed tables instead.
+
+    Parameters
+    ----------
+    query : ModelQuery or mapping, optional
+        The listing's query: a ``ModelQuery`` or its snake_case keyword arguments as a
+        mapping, validated before any request.  Leave it out to pass the query as keyword
+        arguments instead (``privacy="public", sort_by="createdAt"``); giving both at once
+        raises ``TypeError``.
+    client : ScenarioClient
+        The client that sends the requests (base URL, credentials, retries).
+    workers : int, default 8
+        The most requests in flight at once; at least 1.
+    checkpoint : str or os.PathLike, optional
+        A folder that makes the fetch resumable: after a crash, a second call with the same
+        folder and query fetches only what is missing.
+    progress : bool, default True
+        Show a progress bar (a terminal or Jupyter) or log lines (elsewhere).
+    page_size : int, default 500
+        Records per page, used unless the query sets its own ``page_size``.
+    sink : callable, optional
+        ``sink(key, body)`` previews each page as soon as it arrives, while the rest is still
+        on the way (see ``listing.partition.list_pages``).
+    privacy, status, type, types, tags, collection_id, collection_ids : optional
+        Query parameters of ``GET /models`` in snake_case (unset ones are not sent); lists
+        may be given as sequences or comma-separated text.
+    created_after, created_before, updated_after, updated_before : str, date or datetime, optional
+        Time bounds of the query, sent as UTC ISO 8601 text.
+    sort_by, sort_direction, blacklisted, loaded_only, original_assets : optional
+        The remaining query parameters of ``GET /models``.
+
+    Returns
+    -------
+    Listing
+        ``pages`` (the raw bodies, in listing order), ``keys`` (each page's place in the
+        listing, ``PageKey``), ``stats`` (``FetchStats``: requests, retries, pages, records,
+        time) and ``started_at`` (with a checkpoint: when its fetch began, perhaps in an
+        earlier run).
+
+    Raises
+    ------
+    QueryError
+        The query breaks one of the documented rules (raised before any request).
+    TypeError
+        The query was given both as ``query=`` and as keyword arguments.
+    ValueError
+        ``workers`` is below 1.
+    ScenarioAPIError
+        The API refused a request for good (after the client's retries), or the pagination
+        went wrong (``PaginationError``).
+
+    See Also
+    --------
+    fetch_catalog : The same listing as typed polars tables.
+
+    Examples
+    --------
+    Start the embedded demo API on a free loopback port and fetch its public models (the
+    examples pass the demo's key pair, so that no key pair set in the environment is used):
+
+    >>> from scenario_frames import ScenarioClient, fetch_pages, serve_demo
+    >>> with serve_demo(models=40, seed=1) as demo:
+    ...     with ScenarioClient(demo.base_url, "demo", "demo") as client:
+    ...         result = fetch_pages(client=client, privacy="public", progress=False)
+    >>> result.stats.pages, result.stats.models
+    (1, 26)
+    >>> result.pages[0][:12]
+    b'{"models":[{'
     """
     # page_size is fetch_pages's own (the size used unless the query sets one), never a query's
     keywords = _query_kwargs(locals(), skip=("page_size",))
@@ -154,16 +220,85 @@ def fetch_catalog(
     original_assets: bool | None = None,
     page_size: int | None = None,
 ) -> Catalog:
-    """Fetch a listing and return it as a typed ``Catalog`` (``tables.catalog``).
+    """Fetch a ``GET /models`` listing and return it as a typed ``Catalog``.
 
-    The keyword arguments from ``privacy`` on are the query parameters of ``GET /models`` in
-    snake_case (unset ones are not sent); ``listing.query.ModelQuery`` checks their rules before
-    any request.  Without ``privacy`` the listing is public when no credentials were found,
-    private otherwise.
-    ``max_retry_after`` (seconds) and ``max_page_bytes`` bound the waits and bodies of the
-    client built here (see ``ScenarioClient``; they cannot be combined with ``client=``).
-    With a checkpoint, ``meta.fetched_at`` is when the checkpoint's fetch began, so pages
-    resumed or reused from it never pass for newer than they are.
+    Builds a client from the arguments (or the environment), lists the query in parallel
+    and turns each page into partial tables as soon as it lands, while the other requests
+    are still in flight: the tables are ready moments after the last page.  This is the
+    usual way into the toolkit; the ``Catalog`` it returns is what snapshots, diffs, usage
+    joins and the notebook panel work with.
+
+    Parameters
+    ----------
+    base_url : str, optional
+        The API's base URL; default ``SCENARIO_BASE_URL``, else the real service.
+    api_key, api_secret : str, optional
+        The key pair (HTTP Basic); default ``SCENARIO_API_KEY``/``SCENARIO_API_SECRET``, else
+        ``SCENARIO_SDK_API_KEY``/``SCENARIO_SDK_API_SECRET``.  With none, public access.
+    workers : int, default 8
+        The most requests in flight at once.
+    checkpoint : str or os.PathLike, optional
+        A folder that makes the fetch resumable after a crash.  With a checkpoint,
+        ``meta.fetched_at`` is when the checkpoint's fetch began, so pages resumed or reused
+        from it never pass for newer than they are.
+    progress : bool, default True
+        Show a progress bar (a terminal or Jupyter) or log lines (elsewhere).
+    client : ScenarioClient, optional
+        A client to use instead of building one (then ``base_url``, the key pair and the
+        limits below are its own).
+    max_retry_after : float, optional
+        The longest ``Retry-After`` wait, in seconds, of the client built here (see
+        ``ScenarioClient``).
+    max_page_bytes : int, optional
+        The largest decoded page body the client built here accepts (see
+        ``ScenarioClient``).
+    privacy, status, type, types, tags, collection_id, collection_ids : optional
+        Query parameters of ``GET /models`` in snake_case (unset ones are not sent), checked
+        by ``listing.query.ModelQuery`` before any request.  Without ``privacy`` the listing
+        is public when no credentials were found, private otherwise.
+    created_after, created_before, updated_after, updated_before : str, date or datetime, optional
+        Time bounds of the query, sent as UTC ISO 8601 text.
+    sort_by, sort_direction, blacklisted, loaded_only, original_assets, page_size : optional
+        The remaining query parameters of ``GET /models``.
+
+    Returns
+    -------
+    Catalog
+        The typed tables (``models``, its child tables keyed by ``model_id``, ``rejects``)
+        with ``meta`` saying when, from where and with which query they were fetched.
+
+    Raises
+    ------
+    QueryError
+        The query breaks one of the documented rules (raised before any request).
+    ValueError
+        ``max_retry_after`` or ``max_page_bytes`` were combined with ``client=`` (set them on
+        that client instead).
+    ScenarioAPIError
+        The API refused a request for good (after the client's retries), or the pagination
+        went wrong (``PaginationError``).
+
+    See Also
+    --------
+    fetch_pages : The raw page bodies of a listing.
+    write_snapshot : Keep a catalog on disk as parquet.
+
+    Examples
+    --------
+    Start the embedded demo API on a free loopback port and list its private and unlisted
+    models with the demo's key pair:
+
+    >>> from scenario_frames import fetch_catalog, serve_demo
+    >>> with serve_demo(models=40, seed=1) as demo:
+    ...     catalog = fetch_catalog(
+    ...         base_url=demo.base_url, api_key="demo", api_secret="demo", progress=False
+    ...     )
+    >>> catalog.counts["models"], catalog.counts["variants"]
+    (14, 37)
+    >>> sorted(catalog.models["privacy"].unique())
+    ['private', 'unlisted']
+    >>> catalog.meta.query
+    {'privacy': 'private'}
     """
     return fetch_catalog_pages(
         base_url=base_url,
@@ -208,10 +343,43 @@ def fetch_catalog_pages(
     original_assets: bool | None = None,
     page_size: int | None = None,
 ) -> tuple[Catalog, Listing]:
-    """``fetch_catalog`` that also returns the raw pages it was built from.
+    """Fetch a listing as a ``Catalog`` and also return the raw pages it was built from.
 
-    The snapshot command keeps them until its snapshot is written, so a failed write can
-    save them as a checkpoint instead of losing them.
+    The snapshot command keeps the pages until its snapshot is written, so a failed write
+    can save them as a checkpoint instead of losing them.
+
+    Parameters
+    ----------
+    base_url, api_key, api_secret, workers, checkpoint, progress, client : optional
+        As in :func:`fetch_catalog`.
+    max_retry_after, max_page_bytes : optional
+        As in :func:`fetch_catalog`.
+    privacy, status, type, types, tags, collection_id, collection_ids : optional
+        As in :func:`fetch_catalog`.
+    created_after, created_before, updated_after, updated_before : optional
+        As in :func:`fetch_catalog`.
+    sort_by, sort_direction, blacklisted, loaded_only, original_assets, page_size : optional
+        As in :func:`fetch_catalog`.
+
+    Returns
+    -------
+    tuple of (Catalog, Listing)
+        The catalog, and the pages and statistics of the fetch.
+
+    Raises
+    ------
+    QueryError, ValueError, ScenarioAPIError
+        As :func:`fetch_catalog`.
+
+    Examples
+    --------
+    >>> from scenario_frames import serve_demo
+    >>> from scenario_frames.fetch import fetch_catalog_pages
+    >>> with serve_demo(models=40, seed=1) as demo:
+    ...     account = {"base_url": demo.base_url, "api_key": "demo", "api_secret": "demo"}
+    ...     catalog, result = fetch_catalog_pages(**account, privacy="public", progress=False)
+    >>> catalog.counts["models"], len(result.pages)
+    (26, 1)
     """
     query = _query_kwargs(locals())
     from .tables.builder import CatalogBuilder

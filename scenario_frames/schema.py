@@ -1160,7 +1160,36 @@ def known_keys(nodes: tuple[Node, ...]) -> frozenset[str]:
 
 
 def data_dictionary(table: str | None = None) -> pl.DataFrame:
-    """The data dictionary: table, column, dtype, description and JSON source path."""
+    """The data dictionary: table, column, dtype, description and JSON source path.
+
+    Everything the toolkit knows about its tables comes from this module's one description
+    of the model record; this shows it as a frame, to browse or filter without fetching
+    anything.  (``Catalog.describe`` does the same for the columns a catalog actually holds.)
+
+    Parameters
+    ----------
+    table : str, optional
+        One table's columns; default every table's, in ``TABLE_ORDER``.
+
+    Returns
+    -------
+    polars.DataFrame
+        One row per column: ``table``, ``column``, ``dtype``, ``description`` and ``source``
+        (the path of the JSON field it is read from, or ``(derived)``).
+
+    Raises
+    ------
+    KeyError
+        An unknown table name.
+
+    Examples
+    --------
+    >>> from scenario_frames import data_dictionary
+    >>> data_dictionary("tags").select("column", "dtype", "source").rows()
+    [('model_id', 'String', 'id'), ('position', 'Int32', '(derived)'), ('tag', 'String', 'tags[]')]
+    >>> data_dictionary()["table"].n_unique()
+    12
+    """
     names = [table] if table else list(TABLE_ORDER)
     rows = [
         {

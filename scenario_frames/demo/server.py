@@ -794,15 +794,64 @@ def serve_demo(
 ) -> Iterator[DemoServer]:
     """Run a demo server in-process on a free loopback port for the duration of a with-block.
 
-    Without arguments it serves the one demo catalog of the CLI's ``--demo`` (2,000 models,
-    seed 0), so notebook and command outputs join.  ``models``/``seed`` choose another
-    generated catalog (or pass a ``catalog``); ``latency_ms`` delays every answer;
-    ``faults`` injects errors (``Faults(rate=0.1)``); ``drift`` adds fields and enum values
-    the reference does not list; ``api_key``/``api_secret`` are the HTTP Basic pair that
-    lists private and unlisted models (default ``demo``/``demo``); ``host``/``port`` where to
-    bind (port 0 picks a free one); ``usage_models`` caps how many models have usage and
-    ``usage_privacies`` which privacies they are drawn from; ``types`` restricts model types.
-    Yields the started server; ``server.base_url`` is the URL.
+    The demo is an embedded Scenario API (``GET /v1/models`` and ``GET /v1/usages``) over a
+    generated catalog: a way to try the toolkit, and to test against, with no account and no
+    network.  Without arguments it serves the one demo catalog of the CLI's ``--demo``
+    (2,000 models, seed 0), so notebook and command outputs join.  The same ``models`` and
+    ``seed`` always give the same catalog.
+
+    Parameters
+    ----------
+    models : int, default 2000
+        How many models the generated catalog holds (across every privacy).
+    seed : int, default 0
+        The generator's seed.
+    latency_ms : float, default 0.0
+        A delay added to every answer.
+    faults : Faults, optional
+        Errors to inject (``Faults(rate=0.1)``); default none.
+    drift : bool, default False
+        Add fields and enum values the API reference does not list.
+    api_key, api_secret : str, default "demo"
+        The HTTP Basic pair that lists the private and unlisted models and reads usage
+        (the public token lists the public models).
+    host : str, default "127.0.0.1"
+        The address to bind (loopback unless you mean otherwise).
+    port : int, default 0
+        The port to bind; 0 picks a free one.
+    catalog : DemoCatalog, optional
+        Serve this catalog instead of generating one from ``models`` and ``seed``.
+    usage_models : int, default 300
+        The most models that have usage.
+    types : tuple of str, optional
+        Restrict the model types drawn (e.g. to what a given client release knows).
+    usage_privacies : tuple of str, default ("public", "private", "unlisted")
+        The privacies the models with usage are drawn from: every private and unlisted
+        model among them, and one public model in ten.
+
+    Yields
+    ------
+    DemoServer
+        The started server; ``server.base_url`` is the URL to point clients at, and
+        ``server.catalog`` the generated catalog (add, update or remove models there).
+
+    Raises
+    ------
+    PortInUseError
+        ``port`` is already taken.
+
+    Examples
+    --------
+    >>> from scenario_frames import fetch_catalog, serve_demo
+    >>> with serve_demo(models=40, seed=1) as demo:
+    ...     account = {"base_url": demo.base_url, "api_key": "demo", "api_secret": "demo"}
+    ...     public = fetch_catalog(**account, privacy="public", progress=False)
+    ...     private = fetch_catalog(**account, privacy="private", progress=False)
+    >>> url = demo.base_url
+    >>> url.startswith("http://127.0.0.1:"), url.endswith("/v1")
+    (True, True)
+    >>> len(public), len(private)
+    (26, 14)
     """
     server = DemoServer(
         models=models,

@@ -285,7 +285,46 @@ class ModelQuery:
     """A ``GET /models`` query in snake_case, checked against every documented rule.
 
     Construct it with keyword arguments (unset ones are not sent); ``params()`` gives the
-    API-named query string values.  Invalid combinations raise ``QueryError`` here.
+    API-named query string values.  Invalid combinations raise ``QueryError`` here, before
+    any request, so a mistake costs no round trip and is named by the argument at fault.
+    ``build`` is the usual way in: it also accepts dates, datetimes and sequences.
+
+    Parameters
+    ----------
+    privacy, status, type, types, tags, collection_id, collection_ids : optional
+        The filters of ``GET /models`` in snake_case; lists as lists of text.
+    created_after, created_before, updated_after, updated_before : str, optional
+        Time bounds as UTC ISO 8601 text.
+    sort_by, sort_direction, blacklisted, loaded_only, original_assets : optional
+        The remaining parameters of ``GET /models``.
+    page_size : int, optional
+        Records per page.
+    extra : dict of str to str, optional
+        Parameters sent as they are (API names), for what the reference does not list yet.
+
+    Raises
+    ------
+    QueryError
+        (from ``build`` and ``validate``) A documented rule is broken; ``rule`` names it.
+
+    See Also
+    --------
+    fetch_catalog : Takes the same keywords.
+
+    Examples
+    --------
+    >>> from scenario_frames import ModelQuery, QueryError
+    >>> query = ModelQuery.build(
+    ...     privacy="public", types=["sd-xl-lora"], created_after="2026-01-01", sort_by="createdAt"
+    ... )
+    >>> query.params()  # doctest: +NORMALIZE_WHITESPACE
+    {'privacy': 'public', 'types': 'sd-xl-lora', 'createdAfter': '2026-01-01T00:00:00.000Z',
+     'sortBy': 'createdAt'}
+    >>> try:
+    ...     ModelQuery.build(privacy="public", status="trained")
+    ... except QueryError as exc:
+    ...     print(exc.rule)
+    private-only
     """
 
     privacy: str | None = None
@@ -309,7 +348,39 @@ class ModelQuery:
 
     @classmethod
     def build(cls, **kwargs: object) -> ModelQuery:
-        """Normalize keyword arguments (dates, lists, booleans), then validate every rule."""
+        """Normalize keyword arguments (dates, lists, booleans), then validate every rule.
+
+        Parameters
+        ----------
+        **kwargs
+            Query arguments in snake_case (see the class); ``None`` means unset.  Dates and
+            datetimes become UTC text, comma-separated text becomes a list.
+
+        Returns
+        -------
+        ModelQuery
+            The checked query.
+
+        Raises
+        ------
+        TypeError
+            An unknown argument name (the message lists the known ones).
+        QueryError
+            A value cannot be read, or a documented rule is broken.
+
+        Examples
+        --------
+        >>> from datetime import date
+        >>> from scenario_frames import ModelQuery
+        >>> query = ModelQuery.build(
+        ...     privacy="public",
+        ...     tags="anime,ink",
+        ...     created_before=date(2026, 1, 1),
+        ...     sort_by="createdAt",
+        ... )
+        >>> query.tags, query.created_before
+        (['anime', 'ink'], '2026-01-01T00:00:00.000Z')
+        """
         unknown = [k for k in kwargs if k not in API_NAMES and k != "extra"]
         if unknown:
             raise TypeError(
@@ -342,7 +413,25 @@ class ModelQuery:
         return q
 
     def params(self, *, page_size: int | None = None) -> dict[str, str]:
-        """The API-named query parameters as strings (lists comma joined)."""
+        """The API-named query parameters as strings (lists comma joined).
+
+        Parameters
+        ----------
+        page_size : int, optional
+            A ``pageSize`` to send unless the query sets its own.
+
+        Returns
+        -------
+        dict of str to str
+            The query string values by API name; ``extra`` ones last.
+
+        Examples
+        --------
+        >>> from scenario_frames import ModelQuery
+        >>> query = ModelQuery.build(privacy="public", types=["sd-xl-lora", "flux.1-lora"])
+        >>> query.params(page_size=50)
+        {'privacy': 'public', 'types': 'sd-xl-lora,flux.1-lora', 'pageSize': '50'}
+        """
         out: dict[str, str] = {}
         for f in fields(self):
             if f.name == "extra":
@@ -363,7 +452,25 @@ class ModelQuery:
         return out
 
     def validate(self) -> None:
-        """Raise ``QueryError`` for the first broken rule; warn about unknown model types."""
+        """Raise ``QueryError`` for the first broken rule; warn about unknown model types.
+
+        Unknown enum values and model types only warn (``UnknownEnumWarning``) and are
+        sent anyway, since the API may have added them.
+
+        Raises
+        ------
+        QueryError
+            The first documented rule the query breaks.
+
+        Examples
+        --------
+        >>> from scenario_frames import ModelQuery, QueryError
+        >>> try:
+        ...     ModelQuery(privacy="private", tags=["ink"]).validate()
+        ... except QueryError as exc:
+        ...     print(exc.rule)
+        public-only
+        """
         p = self.params()
         for rule in RULES:
             if not rule.broken(p):
@@ -391,21 +498,55 @@ class ModelQuery:
             )
 
     def with_changes(self, **changes: object) -> ModelQuery:
-        """A copy with some API-level fields replaced (used to cut a listing into windows)."""
+        """A copy with some API-level fields replaced (used to cut a listing into windows).
+
+        The values are taken as they are (no normalization, no validation).
+
+        Parameters
+        ----------
+        **changes
+            Fields of the query and their new values.
+
+        Returns
+        -------
+        ModelQuery
+            The new query; this one is unchanged.
+
+        Examples
+        --------
+        >>> from scenario_frames import ModelQuery
+        >>> query = ModelQuery.build(privacy="public")
+        >>> query.with_changes(created_before="2026-01-01T00:00:00.000Z").params()
+        {'privacy': 'public', 'createdBefore': '2026-01-01T00:00:00.000Z'}
+        """
         data = {f.name: getattr(self, f.name) for f in fields(self)}
         data.update(changes)
         return ModelQuery(**data)
 
     @property
     def effective_privacy(self) -> str:
+        """The privacy the API lists: the query's own, else ``private`` (the API's default)."""
         return self.privacy or "private"
 
     @property
     def effective_sort_by(self) -> str:
+        """The field the API sorts by: ``sort_by``, else ``score`` (public) or ``createdAt``."""
         return _sort_by(self.params())
 
     def describe(self) -> dict[str, str]:
-        """The query as a plain dict for manifests and logs (contains no credentials)."""
+        """The query as a plain dict for manifests and logs (contains no credentials).
+
+        Returns
+        -------
+        dict of str to str
+            The same values as ``params()``.
+
+        Examples
+        --------
+        >>> from scenario_frames import ModelQuery
+        >>> ModelQuery.build(privacy="public").describe()
+        {'privacy': 'public'}
+        """
         return self.params()
 
 

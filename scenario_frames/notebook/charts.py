@@ -109,20 +109,90 @@ def _finish(chart: _ChartT) -> _ChartT:
 
 
 def top_labels(values: pl.Series, top: int = len(PALETTE)) -> list[str]:
-    """The ``top`` most frequent non-null values (ties by name), most frequent first."""
+    """The ``top`` most frequent non-null values (ties by name), most frequent first.
+
+    The charts name these categories and lump the rest into ``other``, so the colours stay
+    few enough to tell apart.
+
+    Parameters
+    ----------
+    values : polars.Series
+        The values to count (compared as text).
+    top : int, default len(PALETTE)
+        How many to keep.
+
+    Returns
+    -------
+    list of str
+        At most ``top`` values.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> from scenario_frames.notebook.charts import top_labels
+    >>> top_labels(pl.Series(["a", "b", "b", "c", "c", None]), top=2)
+    ['b', 'c']
+    """
     counts = values.drop_nulls().cast(pl.String).value_counts(name="n")
     name = counts.columns[0]
     return counts.sort(["n", name], descending=[True, False]).head(top)[name].to_list()
 
 
 def lump(column: str, keep: list[str], label: str = OTHER_LABEL) -> pl.Expr:
-    """``column`` as text where it is one of ``keep``, else ``label``."""
+    """``column`` as text where it is one of ``keep``, else ``label``.
+
+    Parameters
+    ----------
+    column : str
+        The column to relabel.
+    keep : list of str
+        The values that keep their name (see ``top_labels``).
+    label : str, default "other"
+        The name of everything else.
+
+    Returns
+    -------
+    polars.Expr
+        A String expression named after ``column``.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> from scenario_frames.notebook.charts import lump
+    >>> pl.DataFrame({"type": ["a", "b", "c"]}).select(lump("type", ["a"]))["type"].to_list()
+    ['a', 'other', 'other']
+    """
     text = pl.col(column).cast(pl.String)
     return pl.when(text.is_in(keep)).then(text).otherwise(pl.lit(label))
 
 
 def color_scale(keep: list[str], lumped: bool) -> alt.Scale:
-    """A categorical scale giving each kept value its own palette colour (and grey 'other')."""
+    """A categorical scale giving each kept value its own palette colour (and grey 'other').
+
+    Parameters
+    ----------
+    keep : list of str
+        The named categories, in order; at most ``len(PALETTE)``.
+    lumped : bool
+        Whether an ``other`` category follows them (it is drawn grey).
+
+    Returns
+    -------
+    altair.Scale
+        The scale's domain and colours.
+
+    Raises
+    ------
+    ValueError
+        More categories than the palette has colours.
+
+    Examples
+    --------
+    >>> from scenario_frames.notebook.charts import color_scale
+    >>> scale = color_scale(["txt2img", "img2img"], lumped=True)
+    >>> scale.domain, scale.range
+    (['txt2img', 'img2img', 'other'], ['#1f77b4', '#f032e6', '#B8B8B8'])
+    """
     if len(keep) > len(PALETTE):
         raise ValueError(f"at most {len(PALETTE)} named categories fit the palette")
     domain, colours = list(keep), list(PALETTE[: len(keep)])
@@ -133,7 +203,31 @@ def color_scale(keep: list[str], lumped: bool) -> alt.Scale:
 
 
 def log_ticks(values: pl.Series, most: int = 12) -> list[float]:
-    """Tick values on a 1-2-5 ladder spanning the positive values (fewer steps when long)."""
+    """Tick values on a 1-2-5 ladder spanning the positive values (fewer steps when long).
+
+    A log axis labels its decades only; costs and latencies spanning a decade or two then
+    get few or no labels near the points, so the charts place their own.
+
+    Parameters
+    ----------
+    values : polars.Series
+        The figures on the axis; nulls, zeros and negatives are ignored.
+    most : int, default 12
+        The most ticks wanted: above it the ladder becomes 1-3, then decades.
+
+    Returns
+    -------
+    list of float
+        From the step at or below the smallest value to the one at or above the largest;
+        empty when no value is positive.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> from scenario_frames.notebook.charts import log_ticks
+    >>> log_ticks(pl.Series([0.3, 4.0, 70.0]))
+    [0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0]
+    """
     positive = values.drop_nulls().filter(values.drop_nulls() > 0)
     if positive.is_empty():
         return []
@@ -173,7 +267,38 @@ def _table(source: Any, name: str) -> pl.DataFrame:
 
 
 def type_capability_counts(catalog_or_models: Any) -> pl.DataFrame:
-    """Models per (type, capability); a model with no capability counts under ``(none)``."""
+    """Models per (type, capability); a model with no capability counts under ``(none)``.
+
+    The table behind ``models_by_type_and_capability``.
+
+    Parameters
+    ----------
+    catalog_or_models : Catalog or polars.DataFrame
+        A catalog, or its models table.
+
+    Returns
+    -------
+    polars.DataFrame
+        ``type``, ``capability`` and ``models`` (a missing type also reads ``(none)``).
+
+    Raises
+    ------
+    TypeError
+        The argument is neither a catalog nor a DataFrame.
+
+    Examples
+    --------
+    >>> from scenario_frames import fetch_catalog, serve_demo
+    >>> from scenario_frames.notebook import charts
+    >>> with serve_demo(models=40, seed=1) as demo:
+    ...     account = {"base_url": demo.base_url, "api_key": "demo", "api_secret": "demo"}
+    ...     catalog = fetch_catalog(**account, privacy="public", progress=False)
+    >>> counts = charts.type_capability_counts(catalog)
+    >>> counts.columns
+    ['type', 'capability', 'models']
+    >>> counts.filter(type="flux.1-lora", capability="img2img")["models"].item()
+    4
+    """
     models = _table(catalog_or_models, "models")
     return (
         models.select(
@@ -197,6 +322,32 @@ def models_by_type_and_capability(catalog_or_models: Any) -> alt.Chart:
 
     Types are ordered by their total number of models (largest first) so the families that
     matter most sit at the top; hover a cell for the exact count.
+
+    Parameters
+    ----------
+    catalog_or_models : Catalog or polars.DataFrame
+        A catalog, or its models table.
+
+    Returns
+    -------
+    altair.Chart
+        The heat map (restyle it with ``.properties(...)``).
+
+    Raises
+    ------
+    TypeError
+        The argument is neither a catalog nor a DataFrame.
+
+    Examples
+    --------
+    >>> from scenario_frames import fetch_catalog, serve_demo
+    >>> from scenario_frames.notebook import charts
+    >>> with serve_demo(models=40, seed=1) as demo:
+    ...     account = {"base_url": demo.base_url, "api_key": "demo", "api_secret": "demo"}
+    ...     catalog = fetch_catalog(**account, privacy="public", progress=False)
+    >>> chart = charts.models_by_type_and_capability(catalog)
+    >>> chart.to_dict()["mark"]["type"]
+    'rect'
     """
     models = _table(catalog_or_models, "models")
     counts = type_capability_counts(models)
@@ -263,6 +414,40 @@ def cost_vs_latency(
     over the data's range, which suits long-tailed costs.  Colours: the ``len(PALETTE)`` most
     common capabilities by name, the rest as ``other`` (see the module doc).  ``title``
     replaces the first part of the title (e.g. to say which selection is shown).
+
+    Parameters
+    ----------
+    catalog_or_variants : Catalog or polars.DataFrame
+        A catalog, or its variants table.
+    max_points : int, default 5000
+        The most points drawn (Altair embeds at most 5,000 rows).
+    seed : int, default 0
+        The seed of the sample drawn above ``max_points``.
+    log : bool, default False
+        Log scales on both axes.
+    title : str, optional
+        The first part of the title.
+
+    Returns
+    -------
+    altair.Chart
+        The scatter plot.
+
+    Raises
+    ------
+    TypeError
+        The argument is neither a catalog nor a DataFrame.
+
+    Examples
+    --------
+    >>> from scenario_frames import fetch_catalog, serve_demo
+    >>> from scenario_frames.notebook import charts
+    >>> with serve_demo(models=40, seed=1) as demo:
+    ...     account = {"base_url": demo.base_url, "api_key": "demo", "api_secret": "demo"}
+    ...     catalog = fetch_catalog(**account, privacy="public", progress=False)
+    >>> chart = charts.cost_vs_latency(catalog, log=True)
+    >>> chart.to_dict()["title"]
+    'Cost vs latency of variants (p50)'
     """
     variants = _table(catalog_or_variants, "variants")
     points = variants.select(
@@ -324,6 +509,40 @@ def growth_counts(
     every (group, period) pair, with ``created = 0`` where nothing was created: a running
     total is then defined everywhere and a stack of the groups' totals never dips, ending at
     the number of models with a creation date.
+
+    Parameters
+    ----------
+    catalog_or_models : Catalog or polars.DataFrame
+        A catalog, or its models table.
+    every : str, default "1mo"
+        The period, as a polars duration.
+    by : str, optional
+        A column of the models table to split by.
+    top : int, default 6
+        How many of ``by``'s values keep their name.
+
+    Returns
+    -------
+    polars.DataFrame
+        ``period`` (Datetime UTC), ``group`` (with ``by``), ``created`` and ``total``.
+
+    Raises
+    ------
+    TypeError
+        The argument is neither a catalog nor a DataFrame.
+
+    Examples
+    --------
+    >>> from scenario_frames import fetch_catalog, serve_demo
+    >>> from scenario_frames.notebook import charts
+    >>> with serve_demo(models=40, seed=1) as demo:
+    ...     account = {"base_url": demo.base_url, "api_key": "demo", "api_secret": "demo"}
+    ...     catalog = fetch_catalog(**account, privacy="public", progress=False)
+    >>> counts = charts.growth_counts(catalog, every="1d")
+    >>> counts.columns, counts["total"].to_list()
+    (['period', 'created', 'total'], [3, 3, 3, 7, 10, 14, 19, 20, 23, 26])
+    >>> charts.growth_counts(catalog, every="1y", by="privacy").columns
+    ['group', 'period', 'created', 'total']
     """
     models = _table(catalog_or_models, "models").filter(pl.col("created_at").is_not_null())
     period = pl.col("created_at").dt.truncate(every).alias("period")
@@ -381,6 +600,38 @@ def catalog_growth(
     a record of models since removed (snapshots tell that story: ``snapshot_changes``).
     With ``by``, the groups' running totals are stacked over a complete (group, period)
     grid (see ``growth_counts``), largest group at the bottom.
+
+    Parameters
+    ----------
+    catalog_or_models : Catalog or polars.DataFrame
+        A catalog, or its models table.
+    every : str, default "1mo"
+        The period, as a polars duration (``"1w"``, ``"1mo"``, ``"1q"``...).
+    by : str, optional
+        A column of the models table to stack by (e.g. ``"type"``).
+    top : int, default 6
+        How many of ``by``'s values keep their name; the rest are ``other``.
+
+    Returns
+    -------
+    altair.Chart
+        The running total (stacked areas with ``by``).
+
+    Raises
+    ------
+    TypeError
+        The argument is neither a catalog nor a DataFrame.
+
+    Examples
+    --------
+    >>> from scenario_frames import fetch_catalog, serve_demo
+    >>> from scenario_frames.notebook import charts
+    >>> with serve_demo(models=40, seed=1) as demo:
+    ...     account = {"base_url": demo.base_url, "api_key": "demo", "api_secret": "demo"}
+    ...     catalog = fetch_catalog(**account, privacy="public", progress=False)
+    >>> chart = charts.catalog_growth(catalog, every="1d", by="type")
+    >>> chart.to_dict()["mark"]["type"]
+    'area'
     """
     counts = growth_counts(catalog_or_models, every=every, by=by, top=top)
     base = alt.Chart(counts, title="Catalog growth (models by creation date, cumulative)")
@@ -471,6 +722,49 @@ def snapshot_counts(source: Any) -> pl.DataFrame:
     * one ``CatalogDiff`` or a sequence of them (``snapshot_at`` = each diff's new label);
     * a DataFrame that already has ``snapshot_at`` and some of ``added`` / ``removed`` /
       ``changed`` (counts per snapshot): returned with missing kinds as 0.
+
+    Parameters
+    ----------
+    source : dict, polars.DataFrame, polars.LazyFrame, CatalogDiff or list of CatalogDiff
+        The snapshots to count, as above.
+
+    Returns
+    -------
+    polars.DataFrame
+        One row per snapshot, oldest first.
+
+    Raises
+    ------
+    TypeError
+        ``source`` is none of the above.
+
+    Examples
+    --------
+    Three daily snapshots; each day the demo renames one model and adds three (about half of
+    them public):
+
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> scratch = tempfile.TemporaryDirectory()
+    >>> workdir = Path(scratch.name)
+    >>> from datetime import UTC, datetime
+    >>> from scenario_frames import fetch_catalog, history, serve_demo, write_snapshot
+    >>> from scenario_frames.notebook import charts
+    >>> with serve_demo(models=40, seed=1) as demo:
+    ...     account = {"base_url": demo.base_url, "api_key": "demo", "api_secret": "demo"}
+    ...     for day in (1, 2, 3):
+    ...         catalog = fetch_catalog(**account, privacy="public", progress=False)
+    ...         _ = write_snapshot(catalog, workdir, at=datetime(2026, 1, day, tzinfo=UTC))
+    ...         demo.catalog.update([catalog.models["model_id"][day]], {"name": "Renamed"})
+    ...         _ = demo.catalog.add_models(3)
+    >>> counts = charts.snapshot_counts(history(workdir))
+    >>> counts.columns
+    ['snapshot_at', 'models', 'added', 'removed', 'changed']
+    >>> counts.rows()  # doctest: +NORMALIZE_WHITESPACE
+    [('2026-01-01T00-00-00Z', 26, 0, 0, 0),
+     ('2026-01-02T00-00-00Z', 28, 2, 0, 1),
+     ('2026-01-03T00-00-00Z', 30, 2, 0, 1)]
+    >>> scratch.cleanup()
     """
     if isinstance(source, Mapping):
         source = source["models"]
@@ -518,6 +812,42 @@ def snapshot_changes(source: Any) -> alt.Chart:
 
     ``source`` is anything ``snapshot_counts`` accepts (history, diffs or a counts frame).
     The first snapshot of a history has nothing to compare with and shows no bars.
+
+    Parameters
+    ----------
+    source : dict, polars.DataFrame, polars.LazyFrame, CatalogDiff or list of CatalogDiff
+        Anything ``snapshot_counts`` accepts.
+
+    Returns
+    -------
+    altair.Chart
+        The bars, one group per snapshot.
+
+    Raises
+    ------
+    TypeError
+        ``source`` is none of what ``snapshot_counts`` accepts.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> scratch = tempfile.TemporaryDirectory()
+    >>> workdir = Path(scratch.name)
+    >>> from datetime import UTC, datetime
+    >>> from scenario_frames import fetch_catalog, history, serve_demo, write_snapshot
+    >>> from scenario_frames.notebook import charts
+    >>> with serve_demo(models=40, seed=1) as demo:
+    ...     account = {"base_url": demo.base_url, "api_key": "demo", "api_secret": "demo"}
+    ...     for day in (1, 2, 3):
+    ...         catalog = fetch_catalog(**account, privacy="public", progress=False)
+    ...         _ = write_snapshot(catalog, workdir, at=datetime(2026, 1, day, tzinfo=UTC))
+    ...         demo.catalog.update([catalog.models["model_id"][day]], {"name": "Renamed"})
+    ...         _ = demo.catalog.add_models(3)
+    >>> chart = charts.snapshot_changes(history(workdir))
+    >>> chart.to_dict()["mark"]["type"]
+    'bar'
+    >>> scratch.cleanup()
     """
     counts = snapshot_counts(source)
     long = (
@@ -571,6 +901,40 @@ def cu_per_job(
     ``cu_per_job``, ``rank``), and for those models one row per week (Monday, UTC) over the
     ``weeks`` weeks ending with the month, in rank order, with ``jobs``, ``cu`` and
     ``cu_per_job`` (null in a week without jobs, where the ratio is undefined).
+
+    Parameters
+    ----------
+    usage : polars.DataFrame
+        Usage or joined usage, as above.
+    month : str, optional
+        The month to rank, ``"YYYY-MM"``; default the latest in the data.
+    top : int, default 5
+        How many models to rank.
+    min_jobs : int, default 10
+        The fewest jobs in the month for a model to be ranked.
+    weeks : int, default 8
+        How many weeks the weekly frame covers, ending with the month.
+
+    Returns
+    -------
+    ranking : polars.DataFrame
+        ``model_id``, ``model`` (its name when known), ``jobs``, ``cu``, ``cu_per_job``
+        and ``rank``.
+    weekly : polars.DataFrame
+        ``model_id``, ``model``, ``rank``, ``week``, ``jobs``, ``cu`` and ``cu_per_job``.
+
+    Examples
+    --------
+    >>> from scenario_frames import fetch_model_usage, serve_demo
+    >>> from scenario_frames.notebook import charts
+    >>> with serve_demo(models=40, seed=1) as demo:
+    ...     account = {"base_url": demo.base_url, "api_key": "demo", "api_secret": "demo"}
+    ...     usage = fetch_model_usage("2026-01-01", "2026-03-01", **account)
+    >>> ranking, weekly = charts.cu_per_job(usage, top=3)
+    >>> ranking["rank"].to_list(), ranking["jobs"].to_list()
+    ([1, 2, 3], [513, 343, 231])
+    >>> weekly.height
+    24
     """
     has_name = "name" in usage.columns
     rows = usage.filter(pl.col("time").is_not_null())
@@ -648,6 +1012,29 @@ def cu_per_job_chart(usage: pl.DataFrame, **kwargs: Any) -> alt.Chart:
 
     One line per model, in rank order, each in its own palette colour; points mark the
     weeks, hover shows jobs and CU.  Keyword arguments go to ``cu_per_job``.
+
+    Parameters
+    ----------
+    usage : polars.DataFrame
+        Usage or joined usage (see ``cu_per_job``).
+    **kwargs
+        ``month``, ``top``, ``min_jobs`` and ``weeks``, as in ``cu_per_job``.
+
+    Returns
+    -------
+    altair.Chart
+        The lines, one per ranked model.
+
+    Examples
+    --------
+    >>> from scenario_frames import fetch_model_usage, serve_demo
+    >>> from scenario_frames.notebook import charts
+    >>> with serve_demo(models=40, seed=1) as demo:
+    ...     account = {"base_url": demo.base_url, "api_key": "demo", "api_secret": "demo"}
+    ...     usage = fetch_model_usage("2026-01-01", "2026-03-01", **account)
+    >>> chart = charts.cu_per_job_chart(usage, top=3)
+    >>> chart.to_dict()["title"]
+    'CU per job, week by week: the 3 most expensive models per job in 2026-02'
     """
     ranking, weekly = cu_per_job(usage, **kwargs)
     order = ranking["model"].to_list()

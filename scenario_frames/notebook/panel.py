@@ -246,6 +246,55 @@ class FilterPanel:
     last expression of a cell (or ``display(panel)``).  Filters can be set by hand through
     the widget attributes (``panel.types.value = ("flux.1-lora",)``) or several at once with
     ``panel.set(...)``; ``with panel.hold(): ...`` batches changes into a single refresh.
+
+    Whatever is clicked can be taken away three ways: ``filtered`` (the selected rows),
+    ``expression`` (one polars expression) and ``code()`` (a snippet that redoes the
+    selection), so exploring ends in data and code rather than in a screenshot.
+
+    Parameters
+    ----------
+    catalog_or_models : Catalog or polars.DataFrame
+        The catalog (its ``models`` and ``variants``), or a models table.
+    variants : polars.DataFrame, optional
+        The variants behind the cost and latency filters, when a models table is given
+        (without them those filters are disabled).
+    preview_rows : int, default 10
+        The rows ``preview_frame()`` returns.
+    export_path : str or pathlib.Path, default "filtered_models.parquet"
+        The file the export button writes first.
+
+    Raises
+    ------
+    TypeError
+        ``catalog_or_models`` is neither a catalog nor a DataFrame.
+    ValueError
+        The models table lacks columns the filters read.
+
+    See Also
+    --------
+    FilterPanel.code : The selection as Python source.
+
+    Examples
+    --------
+    >>> from scenario_frames import FilterPanel, fetch_catalog, serve_demo
+    >>> with serve_demo(models=40, seed=1) as demo:
+    ...     account = {"base_url": demo.base_url, "api_key": "demo", "api_secret": "demo"}
+    ...     catalog = fetch_catalog(**account, privacy="public", progress=False)
+    >>> panel = FilterPanel(catalog)
+    >>> panel
+    FilterPanel(26 of 26 models, 0 active filters)
+    >>> panel.set(types=["flux.1-lora"]).filtered.height
+    4
+    >>> print(panel.code())
+    import polars as pl
+    <BLANKLINE>
+    models = catalog.models
+    selected = models.filter(
+        pl.col("type").is_in(["flux.1-lora"]),
+    )
+    <BLANKLINE>
+    >>> panel.reset()
+    FilterPanel(26 of 26 models, 0 active filters)
     """
 
     def __init__(
@@ -590,7 +639,13 @@ class FilterPanel:
         self.tags.value = [t for t in self.tags.value if t != tag]
 
     def unknown_tags(self) -> list[str]:
-        """The chosen tags no model of the catalog has (shown in red in the panel)."""
+        """The chosen tags no model of the catalog has (shown in red in the panel).
+
+        Returns
+        -------
+        list of str
+            Those tags, in the order chosen.
+        """
         return [t for t in self.tags.value if t not in self._known_tags]
 
     def _show_range(self, name: str, unit: str) -> None:
@@ -607,7 +662,13 @@ class FilterPanel:
     # -- the filter ------------------------------------------------------------------------
 
     def clauses(self) -> list[Clause]:
-        """The active filters, in a fixed order, each as expression and source text."""
+        """The active filters, in a fixed order, each as expression and source text.
+
+        Returns
+        -------
+        list of Clause
+            One per active filter: ``expr``, ``code`` and the facet column it filters on.
+        """
         out: list[Clause] = []
         for column, w in (
             ("type", self.types),
@@ -681,6 +742,18 @@ class FilterPanel:
 
         The snippet binds the rows to ``result``; running it on the panel's catalog gives
         exactly ``panel.filtered``.
+
+        Parameters
+        ----------
+        catalog : str, default "catalog"
+            The variable name the snippet reads the catalog from.
+        result : str, default "selected"
+            The variable name the snippet binds the rows to.
+
+        Returns
+        -------
+        str
+            Self-contained source (its imports included), ending with a newline.
         """
         clauses = self._clauses
         uses_p50 = any(P50_COST in c.code or P50_LATENCY in c.code for c in clauses)
@@ -712,7 +785,13 @@ class FilterPanel:
 
     @contextmanager
     def hold(self) -> Iterator[FilterPanel]:
-        """Batch several filter changes into one refresh (and one round of observers)."""
+        """Batch several filter changes into one refresh (and one round of observers).
+
+        Yields
+        ------
+        FilterPanel
+            This panel; it refreshes once when the outermost ``with`` block ends.
+        """
         self._held += 1
         try:
             yield self
@@ -722,7 +801,23 @@ class FilterPanel:
                 self._refresh()
 
     def set(self, **values: Any) -> FilterPanel:
-        """Set several filters at once by widget name (``types=["sd-xl"], cost=(0, 2)``)."""
+        """Set several filters at once by widget name (``types=["sd-xl"], cost=(0, 2)``).
+
+        Parameters
+        ----------
+        **values
+            Widget names (the keys of ``state``) and their new values.
+
+        Returns
+        -------
+        FilterPanel
+            This panel, refreshed once.
+
+        Raises
+        ------
+        KeyError
+            An unknown widget name (the message lists the known ones).
+        """
         widgets = self._filter_widgets()
         unknown = sorted(set(values) - set(widgets))
         if unknown:
@@ -738,16 +833,44 @@ class FilterPanel:
         return self
 
     def reset(self) -> FilterPanel:
-        """Put every filter back to 'no filter'."""
+        """Put every filter back to 'no filter'.
+
+        Returns
+        -------
+        FilterPanel
+            This panel, refreshed once.
+        """
         return self.set(**self._defaults)
 
     def observe(self, callback: Callable[[FilterPanel], None]) -> Callable[[FilterPanel], None]:
-        """Call ``callback(panel)`` after every change of the selection; returns the callback."""
+        """Call ``callback(panel)`` after every change of the selection.
+
+        Parameters
+        ----------
+        callback : callable
+            Called with the panel after each refresh.
+
+        Returns
+        -------
+        callable
+            ``callback`` itself (so this works as a decorator).
+        """
         self._observers.append(callback)
         return callback
 
     def unobserve(self, callback: Callable[[FilterPanel], None]) -> None:
-        """Stop calling ``callback``."""
+        """Stop calling ``callback``.
+
+        Parameters
+        ----------
+        callback : callable
+            A callback given to ``observe``.
+
+        Raises
+        ------
+        ValueError
+            ``callback`` was not observing.
+        """
         self._observers.remove(callback)
 
     def _on_change(self, _change: dict) -> None:
@@ -879,7 +1002,13 @@ class FilterPanel:
         self.grid.show(self._selected_order())
 
     def grid_frame(self) -> pl.DataFrame:
-        """Every selected row handed to the grid, in the chosen order (preview columns)."""
+        """Every selected row handed to the grid, in the chosen order (preview columns).
+
+        Returns
+        -------
+        polars.DataFrame
+            The preview columns (with per-model p50 cost and latency) of the selected rows.
+        """
         return self._work.select(_PREVIEW_COLUMNS)[self._selected_order()]
 
     # -- preview -----------------------------------------------------------------------------
@@ -896,7 +1025,13 @@ class FilterPanel:
         return self._orders[key]
 
     def preview_frame(self) -> pl.DataFrame:
-        """The first ``preview_rows`` rows the grid shows, in the chosen sort order."""
+        """The first ``preview_rows`` rows the grid shows, in the chosen sort order.
+
+        Returns
+        -------
+        polars.DataFrame
+            At most ``preview_rows`` rows of the preview columns.
+        """
         order = self._order(self.sort_by.value, self.descending.value)
         rows = order.filter(self._mask.gather(order)).head(self._preview_rows)
         return self._work.select(_PREVIEW_COLUMNS)[rows]
@@ -907,6 +1042,39 @@ class FilterPanel:
         """Write the selected rows to parquet or CSV (format from the suffix unless given).
 
         CSV has no list type, so list columns are written as ``;``-joined text there.
+
+        Parameters
+        ----------
+        path : str or pathlib.Path
+            The file to write (its folder is created when missing).
+        format : {"parquet", "csv"}, optional
+            The file format; default from the suffix (``.parquet``, ``.pq``, ``.csv``).
+
+        Returns
+        -------
+        pathlib.Path
+            The file written.
+
+        Raises
+        ------
+        ValueError
+            The format is neither given nor told by the suffix.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> scratch = tempfile.TemporaryDirectory()
+        >>> workdir = Path(scratch.name)
+        >>> from scenario_frames import FilterPanel, fetch_catalog, serve_demo
+        >>> with serve_demo(models=40, seed=1) as demo:
+        ...     account = {"base_url": demo.base_url, "api_key": "demo", "api_secret": "demo"}
+        ...     catalog = fetch_catalog(**account, privacy="public", progress=False)
+        >>> panel = FilterPanel(catalog).set(privacy=["public"], types=["flux.1-lora"])
+        >>> path = panel.export(workdir / "flux.csv")
+        >>> path.name, len(path.read_text().splitlines())
+        ('flux.csv', 5)
+        >>> scratch.cleanup()
         """
         path = Path(path)
         fmt = format or _format_of(path)

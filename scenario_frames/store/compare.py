@@ -235,7 +235,49 @@ def diff(old: Any, new: Any) -> CatalogDiff:
 
     A model counts as changed when any of its columns differs, or any of its rows in a child
     table (variants, inputs, capabilities, ...) was added, removed or changed; each change is
-    listed as old -> new.  Rejects are not compared.
+    listed as old -> new.  Rejects are not compared.  Child rows are matched by their
+    natural key (``CHILD_KEYS``), so a reordered list is not a change.
+
+    Parameters
+    ----------
+    old, new : Catalog or str or os.PathLike
+        The two catalogs: ``Catalog`` objects, snapshot folders, or folders holding
+        snapshots (their latest one is used).
+
+    Returns
+    -------
+    CatalogDiff
+        ``added``, ``removed`` and ``changed`` model ids (sorted), ``details`` per changed
+        model and table, and ``summary()`` for a readable text.  It is false when nothing
+        changed.
+
+    Raises
+    ------
+    TypeError
+        An argument is neither a catalog nor a path.
+    SnapshotError
+        A path holds no readable snapshot.
+
+    Examples
+    --------
+    Fetch the demo, rename one model, remove another and add two, then fetch again:
+
+    >>> from scenario_frames import diff, fetch_catalog, serve_demo
+    >>> with serve_demo(models=40, seed=1) as demo:
+    ...     account = {"base_url": demo.base_url, "api_key": "demo", "api_secret": "demo"}
+    ...     before = fetch_catalog(**account, privacy="public", progress=False)
+    ...     renamed, removed = before.models["model_id"][:2]
+    ...     demo.catalog.update([renamed], {"name": "Renamed"})
+    ...     demo.catalog.remove([removed])
+    ...     _ = demo.catalog.add_models(2)
+    ...     after = fetch_catalog(**account, privacy="public", progress=False)
+    >>> changes = diff(before, after)
+    >>> len(changes.added), changes.removed == [removed], changes.changed == [renamed]
+    (1, True, True)
+    >>> changes.details[renamed]["models"]["name"]["new"]
+    'Renamed'
+    >>> bool(diff(after, after))
+    False
     """
     a, old_label = _as_tables(old)
     b, new_label = _as_tables(new)

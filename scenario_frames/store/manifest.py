@@ -89,7 +89,42 @@ def list_snapshots(out: str | os.PathLike[str]) -> list[Path]:
 
 
 def latest_snapshot(out: str | os.PathLike[str]) -> Path | None:
-    """The newest complete snapshot folder under OUT, or None when there is none."""
+    """Find the newest complete snapshot folder under ``out``.
+
+    A folder counts once its manifest is written (the last step of ``write_snapshot``), so a
+    write in progress or an interrupted one is never picked.
+
+    Parameters
+    ----------
+    out : str or os.PathLike
+        The folder holding the snapshots.
+
+    Returns
+    -------
+    pathlib.Path or None
+        The newest snapshot folder (names sort in time order), or None when there is none
+        (or ``out`` does not exist).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> scratch = tempfile.TemporaryDirectory()
+    >>> workdir = Path(scratch.name)
+    >>> from scenario_frames import fetch_catalog, serve_demo
+    >>> with serve_demo(models=40, seed=1) as demo:
+    ...     account = {"base_url": demo.base_url, "api_key": "demo", "api_secret": "demo"}
+    ...     catalog = fetch_catalog(**account, privacy="public", progress=False)
+    >>> from datetime import UTC, datetime
+    >>> from scenario_frames import latest_snapshot, write_snapshot
+    >>> print(latest_snapshot(workdir))
+    None
+    >>> for day in (3, 1, 2):
+    ...     _ = write_snapshot(catalog, workdir, at=datetime(2026, 1, day, tzinfo=UTC))
+    >>> latest_snapshot(workdir).name
+    'snapshot_at=2026-01-03T00-00-00Z'
+    >>> scratch.cleanup()
+    """
     snaps = list_snapshots(out)
     return snaps[-1] if snaps else None
 

@@ -92,10 +92,53 @@ def read_tables(
 
 
 def read_snapshot(path: str | os.PathLike[str], *, verify: bool = True) -> Catalog:
-    """The Catalog stored in a snapshot folder (or the latest one under OUT).
+    """Read the Catalog stored in a snapshot folder (or the latest one under a folder).
 
     With ``verify`` (the default) every file's sha256 is checked against the manifest first,
     so a damaged or edited file raises ``SnapshotError`` instead of giving wrong answers.
+    Tables written by an older release come back complete (see ``Catalog.from_tables``).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A snapshot folder, or the folder holding the snapshots (then the latest one is read).
+    verify : bool, default True
+        Check every file against its sha256 in the manifest before reading it.
+
+    Returns
+    -------
+    Catalog
+        The tables, with ``meta`` rebuilt from the manifest.
+
+    Raises
+    ------
+    SnapshotError
+        There is no snapshot at ``path``, its manifest is unreadable, or a file is missing
+        or does not match its sha256.
+
+    See Also
+    --------
+    write_snapshot : Write a snapshot.
+    latest_snapshot : The newest snapshot folder under a folder.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> scratch = tempfile.TemporaryDirectory()
+    >>> workdir = Path(scratch.name)
+    >>> from scenario_frames import fetch_catalog, serve_demo
+    >>> with serve_demo(models=40, seed=1) as demo:
+    ...     account = {"base_url": demo.base_url, "api_key": "demo", "api_secret": "demo"}
+    ...     catalog = fetch_catalog(**account, privacy="public", progress=False)
+    >>> from scenario_frames import read_snapshot, write_snapshot
+    >>> folder = write_snapshot(catalog, workdir)
+    >>> back = read_snapshot(folder)
+    >>> back.counts == catalog.counts, back.models.equals(catalog.models)
+    (True, True)
+    >>> read_snapshot(workdir).meta.query
+    {'privacy': 'public'}
+    >>> scratch.cleanup()
     """
     from ..tables.catalog import Catalog
 

@@ -62,12 +62,14 @@ def _snapshot_tables(folder: Path) -> tuple[dict[str, Path], str | None]:
 
 
 def history(out: str | os.PathLike[str], *, damaged: str = "raise") -> dict[str, pl.LazyFrame]:
-    """A LazyFrame per table over every snapshot under OUT, with ``snapshot_at`` (and ``snapshot_time``).
+    """Every snapshot under ``out`` at once: a LazyFrame per table with ``snapshot_at``.
 
-    Each frame scans the ``OUT/snapshot_at=*/<table>.parquet`` files with hive partitioning,
-    so ``snapshot_at`` is the folder's value (a string that sorts in time order) and filters
-    on it skip whole folders while filters on other columns are pushed into the parquet
-    reader (row-group statistics).  ``snapshot_time`` is the same instant as a UTC Datetime.
+    Questions over time ("when did this model appear?", "how did its cost move?") become
+    one polars query, and nothing is read until it is collected.  Each frame scans the
+    ``OUT/snapshot_at=*/<table>.parquet`` files with hive partitioning, so ``snapshot_at``
+    is the folder's value (a string that sorts in time order) and filters on it skip whole
+    folders while filters on other columns are pushed into the parquet reader (row-group
+    statistics).  ``snapshot_time`` is the same instant as a UTC Datetime.
     Columns a snapshot lacks read as null, so older snapshots stay readable.
 
     Only complete snapshots are read: folders without a ``manifest.json`` (a write in
@@ -75,6 +77,56 @@ def history(out: str | os.PathLike[str], *, damaged: str = "raise") -> dict[str,
     manifest, a listed file missing or of another size than recorded) raises ``SnapshotError``
     naming the folder and the problem, because a history silently missing a day gives wrong
     answers; pass ``damaged="skip"`` to leave such folders out with a warning instead.
+
+    Parameters
+    ----------
+    out : str or os.PathLike
+        The folder holding the snapshots.
+    damaged : {"raise", "skip"}, default "raise"
+        What to do with a damaged snapshot: raise, or leave it out with a logged warning.
+
+    Returns
+    -------
+    dict of str to polars.LazyFrame
+        One frame per table of ``schema.TABLE_ORDER``, each with the table's columns plus
+        ``snapshot_at`` (String) and ``snapshot_time`` (Datetime UTC); empty frames when
+        there is no snapshot.
+
+    Raises
+    ------
+    SnapshotError
+        A snapshot is damaged and ``damaged`` is ``"raise"``.
+    ValueError
+        ``damaged`` is neither ``"raise"`` nor ``"skip"``.
+
+    See Also
+    --------
+    join_usage_asof : Usage joined with the catalog as it was at each point.
+
+    Examples
+    --------
+    Two snapshots a day apart, with one model renamed in between:
+
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> scratch = tempfile.TemporaryDirectory()
+    >>> workdir = Path(scratch.name)
+    >>> from datetime import UTC, datetime
+    >>> import polars as pl
+    >>> from scenario_frames import fetch_catalog, history, serve_demo, write_snapshot
+    >>> with serve_demo(models=40, seed=1) as demo:
+    ...     account = {"base_url": demo.base_url, "api_key": "demo", "api_secret": "demo"}
+    ...     for day in (1, 2):
+    ...         catalog = fetch_catalog(**account, privacy="public", progress=False)
+    ...         _ = write_snapshot(catalog, workdir, at=datetime(2026, 1, day, tzinfo=UTC))
+    ...         demo.catalog.update([catalog.models["model_id"][0]], {"name": "Renamed"})
+    >>> models = history(workdir)["models"]
+    >>> models.group_by("snapshot_at").len().sort("snapshot_at").collect().rows()
+    [('2026-01-01T00-00-00Z', 26), ('2026-01-02T00-00-00Z', 26)]
+    >>> renamed = models.filter(pl.col("name") == "Renamed").select("snapshot_time")
+    >>> renamed.collect().item()
+    datetime.datetime(2026, 1, 2, 0, 0, tzinfo=zoneinfo.ZoneInfo(key='UTC'))
+    >>> scratch.cleanup()
     """
     if damaged not in ("raise", "skip"):
         raise ValueError(f"damaged must be 'raise' or 'skip', not {damaged!r}")

@@ -245,12 +245,63 @@ def write_snapshot(
     at: datetime | None = None,
     incremental: Mapping[str, Any] | None = None,
 ) -> Path:
-    """Write the catalog as a new snapshot folder under OUT atomically; returns its path.
+    """Write the catalog as a new snapshot folder under ``out``, atomically.
 
-    ``at`` names the folder (default: the catalog's ``meta.fetched_at``).
-    ``incremental`` (set by ``refresh_incremental``) records where a merged snapshot came
-    from.  The manifest is ``Manifest.from_catalog``'s, written as its ``to_json()``.
+    Each table becomes a parquet file, next to a ``manifest.json`` (``Manifest.from_catalog``) that records the sha256
+    of every file, the row counts, the query and where the data came from (the base URL
+    without credentials).  The folder is assembled in a staging area and renamed into place
+    in one step, so a reader never sees half a snapshot and a crash leaves nothing behind.
     Existing snapshots are never modified; a name already taken gets a ``-NNN`` suffix.
+
+    Parameters
+    ----------
+    catalog : Catalog
+        The catalog to keep.
+    out : str or os.PathLike
+        The folder holding the snapshots (created when missing).
+    at : datetime, optional
+        The time that names the folder (``snapshot_at=2026-11-26T22-58-03Z``, UTC, whole
+        seconds); default the catalog's ``meta.fetched_at``, else now.
+    incremental : mapping, optional
+        Set by ``refresh_incremental``: records where a merged snapshot came from.
+
+    Returns
+    -------
+    pathlib.Path
+        The new snapshot folder.
+
+    Raises
+    ------
+    SnapshotError
+        No free name was left for ``at`` (a thousand snapshots in one second).
+    OSError
+        The folder cannot be written.
+
+    See Also
+    --------
+    read_snapshot : Read a snapshot back, verified.
+    history : Every snapshot under ``out`` at once.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> scratch = tempfile.TemporaryDirectory()
+    >>> workdir = Path(scratch.name)
+    >>> from scenario_frames import fetch_catalog, serve_demo
+    >>> with serve_demo(models=40, seed=1) as demo:
+    ...     account = {"base_url": demo.base_url, "api_key": "demo", "api_secret": "demo"}
+    ...     catalog = fetch_catalog(**account, privacy="public", progress=False)
+    >>> from datetime import UTC, datetime
+    >>> from scenario_frames import write_snapshot
+    >>> folder = write_snapshot(catalog, workdir, at=datetime(2026, 1, 5, tzinfo=UTC))
+    >>> folder.name
+    'snapshot_at=2026-01-05T00-00-00Z'
+    >>> sorted(p.name for p in folder.iterdir())[:3]
+    ['capabilities.parquet', 'collections.parquet', 'concepts.parquet']
+    >>> write_snapshot(catalog, workdir, at=datetime(2026, 1, 5, tzinfo=UTC)).name
+    'snapshot_at=2026-01-05T00-00-00Z-001'
+    >>> scratch.cleanup()
     """
     root = Path(out)
     root.mkdir(parents=True, exist_ok=True)

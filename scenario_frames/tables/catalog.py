@@ -577,7 +577,44 @@ def _inputs_table(rows: pl.DataFrame, carry: pl.DataFrame) -> pl.LazyFrame:
 
 
 class Catalog:
-    """An immutable bundle of the catalog's tables (``schema.TABLE_ORDER``) and its metadata."""
+    """An immutable bundle of the catalog's tables (``schema.TABLE_ORDER``) and its metadata.
+
+    Every part of the toolkit downstream of a fetch works with this one object: the tables
+    are polars DataFrames keyed by ``model_id`` (``models`` has one row per model, each child
+    table one row per item of a model's list, ``rejects`` the records that could not be
+    read), and ``meta`` says how and when they were obtained.  It never changes once built
+    (``with_meta`` returns a new one), so it can be shared freely.  Usually made by
+    :func:`fetch_catalog` or :func:`read_snapshot` rather than by hand.
+
+    Parameters
+    ----------
+    tables : mapping of str to polars.DataFrame
+        The tables by name, taken as they are (``from_tables`` fills in missing ones).
+    meta : CatalogMeta
+        How and when the tables were obtained.
+
+    See Also
+    --------
+    fetch_catalog : Fetch a catalog from the API.
+    read_snapshot : Read a catalog back from a parquet snapshot.
+
+    Examples
+    --------
+    Fetch the public models of a small embedded demo and look at the tables:
+
+    >>> from scenario_frames import fetch_catalog, serve_demo
+    >>> with serve_demo(models=40, seed=1) as demo:
+    ...     account = {"base_url": demo.base_url, "api_key": "demo", "api_secret": "demo"}
+    ...     catalog = fetch_catalog(**account, privacy="public", progress=False)
+    >>> len(catalog)
+    26
+    >>> list(catalog.tables)[:4]
+    ['models', 'capabilities', 'tags', 'collections']
+    >>> catalog.models.schema["created_at"]
+    Datetime(time_unit='us', time_zone='UTC')
+    >>> catalog.tags.columns
+    ['model_id', 'position', 'tag']
+    """
 
     __slots__ = ("_tables", "_meta")
 
@@ -591,23 +628,113 @@ class Catalog:
     def from_json_pages(
         cls, pages: Iterable[bytes | str], *, meta: CatalogMeta | None = None
     ) -> Catalog:
-        """Materialize raw ``GET /models`` response bodies (bytes or str), in page order."""
+        """Build a catalog from raw ``GET /models`` response bodies, in page order.
+
+        This is how a fetch's pages become tables; it is also the way to rebuild a catalog
+        from bodies archived earlier (``fetch_pages``).  A bad record costs only itself (it
+        lands in ``rejects``), and of several records with one id the later one wins.
+
+        Parameters
+        ----------
+        pages : iterable of bytes or str
+            The response bodies, in listing order.
+        meta : CatalogMeta, optional
+            The metadata to keep; by default one counting the pages (as requests too).
+
+        Returns
+        -------
+        Catalog
+            The tables, with ``meta.duplicates`` and the per-route record counts filled in.
+
+        Examples
+        --------
+        >>> from scenario_frames import Catalog, ScenarioClient, fetch_pages, serve_demo
+        >>> with serve_demo(models=40, seed=1) as demo:
+        ...     with ScenarioClient(demo.base_url, "demo", "demo") as client:
+        ...         result = fetch_pages(client=client, privacy="public", progress=False)
+        >>> catalog = Catalog.from_json_pages(result.pages)
+        >>> catalog.counts["models"], catalog.meta.pages
+        (26, 1)
+        """
         tables, stats = _assemble(M.iter_page_outputs(pages))
         meta = meta or CatalogMeta(pages=stats.pages, requests=stats.pages)
         return cls(tables, meta.with_decoded(stats))
 
     @classmethod
     def from_records(cls, records: Iterable[object], *, meta: CatalogMeta | None = None) -> Catalog:
-        """Materialize decoded model records (API-shaped dicts); rejects have a null page."""
+        """Build a catalog from decoded model records (dicts shaped like the API's).
+
+        Handy for records that came some other way than a listing (a test, a saved JSON
+        file).  The same rules as for pages apply; rejects have a null ``page``.
+
+        Parameters
+        ----------
+        records : iterable of object
+            The model records, in order (a later record with an id already seen wins).
+        meta : CatalogMeta, optional
+            The metadata to keep; by default an empty one fetched now.
+
+        Returns
+        -------
+        Catalog
+            The tables of the records.
+
+        Examples
+        --------
+        A record without an id is refused, and the second copy of ``model_a`` wins:
+
+        >>> from scenario_frames import Catalog
+        >>> catalog = Catalog.from_records(
+        ...     [
+        ...         {"id": "model_a", "name": "First", "tags": ["ink"]},
+        ...         {"name": "no id"},
+        ...         {"id": "model_a", "name": "Second"},
+        ...     ]
+        ... )
+        >>> catalog.models.select("model_id", "name").rows()
+        [('model_a', 'Second')]
+        >>> catalog.meta.duplicates, catalog.rejects["reason"].to_list()
+        (1, ['no id'])
+        """
         tables, stats = _assemble(M.records_pages(records))
         return cls(tables, (meta or CatalogMeta()).with_decoded(stats))
 
     @classmethod
     def from_tables(cls, tables: Mapping[str, pl.DataFrame], meta: CatalogMeta) -> Catalog:
-        """Wrap existing tables (e.g. read back from parquet).
+        """Wrap existing tables (e.g. read back from parquet) as a catalog.
 
         Missing tables become empty ones, and schema columns a table lacks (an older file)
-        are added as nulls; columns the schema does not know are kept at the end.
+        are added as nulls; columns the schema does not know are kept at the end.  So files
+        written by an older release still read as a complete catalog.
+
+        Parameters
+        ----------
+        tables : mapping of str to polars.DataFrame
+            Tables by name; every name must be one of ``schema.TABLE_ORDER``.
+        meta : CatalogMeta
+            The metadata to keep.
+
+        Returns
+        -------
+        Catalog
+            Every table of the schema, in schema order.
+
+        Raises
+        ------
+        ValueError
+            A table name the schema does not know.
+
+        Examples
+        --------
+        >>> from scenario_frames import fetch_catalog, serve_demo
+        >>> with serve_demo(models=40, seed=1) as demo:
+        ...     account = {"base_url": demo.base_url, "api_key": "demo", "api_secret": "demo"}
+        ...     catalog = fetch_catalog(**account, privacy="public", progress=False)
+        >>> from scenario_frames import Catalog
+        >>> narrow = {"models": catalog.models.select("model_id", "name")}
+        >>> rebuilt = Catalog.from_tables(narrow, catalog.meta)
+        >>> rebuilt.models.width == catalog.models.width, rebuilt.counts["tags"]
+        (True, 0)
         """
         unknown = set(tables) - set(S.TABLE_ORDER)
         if unknown:
@@ -638,21 +765,66 @@ class Catalog:
 
     @property
     def tables(self) -> dict[str, pl.DataFrame]:
-        """Every table by name, in ``schema.TABLE_ORDER`` (a fresh dict: the catalog stays as is)."""
+        """Every table by name, in ``schema.TABLE_ORDER`` (a fresh dict: the catalog stays as is).
+
+        Returns
+        -------
+        dict of str to polars.DataFrame
+            The tables, ``models`` first and ``rejects`` last.
+        """
         return dict(self._tables)
 
     @property
     def meta(self) -> CatalogMeta:
-        """How and when the catalog was obtained."""
+        """How and when the catalog was obtained.
+
+        Returns
+        -------
+        CatalogMeta
+            The fetch time, query, base URL (without credentials), request and page counts.
+        """
         return self._meta
 
     @property
     def counts(self) -> dict[str, int]:
-        """Rows per table."""
+        """Rows per table.
+
+        Returns
+        -------
+        dict of str to int
+            The number of rows of each table, in ``schema.TABLE_ORDER``.
+        """
         return {name: df.height for name, df in self._tables.items()}
 
     def table(self, name: str) -> pl.DataFrame:
-        """One table by name (``KeyError`` listing the names when unknown)."""
+        """One table by name.
+
+        Parameters
+        ----------
+        name : str
+            A name of ``schema.TABLE_ORDER`` (``"models"``, ``"variants"``, ...).
+
+        Returns
+        -------
+        polars.DataFrame
+            The table.
+
+        Raises
+        ------
+        KeyError
+            The name is unknown; the message lists the table names.
+
+        Examples
+        --------
+        >>> from scenario_frames import fetch_catalog, serve_demo
+        >>> with serve_demo(models=40, seed=1) as demo:
+        ...     account = {"base_url": demo.base_url, "api_key": "demo", "api_secret": "demo"}
+        ...     catalog = fetch_catalog(**account, privacy="public", progress=False)
+        >>> catalog.table("variants").height
+        159
+        >>> catalog.table("tags").equals(catalog.tags)
+        True
+        """
         try:
             return self._tables[name]
         except KeyError:
@@ -674,18 +846,73 @@ class Catalog:
     rejects = property(lambda self: self._tables["rejects"], doc="Records that could not be read.")
 
     def with_meta(self, **changes: Any) -> Catalog:
-        """The same tables with some metadata fields replaced."""
+        """Return the same tables with some metadata fields replaced.
+
+        The catalog itself never changes; the new one shares its tables.
+
+        Parameters
+        ----------
+        **changes
+            ``CatalogMeta`` fields and their new values.
+
+        Returns
+        -------
+        Catalog
+            A new catalog over the same tables.
+
+        Examples
+        --------
+        >>> from scenario_frames import fetch_catalog, serve_demo
+        >>> with serve_demo(models=40, seed=1) as demo:
+        ...     account = {"base_url": demo.base_url, "api_key": "demo", "api_secret": "demo"}
+        ...     catalog = fetch_catalog(**account, privacy="public", progress=False)
+        >>> relabelled = catalog.with_meta(query={"privacy": "public", "note": "demo"})
+        >>> relabelled.meta.query["note"], catalog.meta.query
+        ('demo', {'privacy': 'public'})
+        """
         return Catalog(self._tables, dataclasses.replace(self._meta, **changes))
 
     # -- views ----------------------------------------------------------------------------
 
     def describe(self, table: str | None = None) -> pl.DataFrame:
-        """The data dictionary: column, dtype, description, source, in_schema.
+        """The data dictionary of this catalog's tables: what each column holds and where from.
 
-        With a table name, that table's columns.  Without one, every table's, in schema order,
-        with a leading ``table`` column: the whole dictionary in one frame to browse or filter.
         Columns a table holds but the schema does not describe are listed after the described
-        ones with ``in_schema`` false, so a drifted or hand-made table never hides a column.
+        ones with ``in_schema`` false, so a drifted or hand-made table never hides a column;
+        the dtype shown is the one the table actually has.
+
+        Parameters
+        ----------
+        table : str, optional
+            A table name: that table's columns.  Without one, every table's, in schema
+            order, with a leading ``table`` column: the whole dictionary in one frame to
+            browse or filter.
+
+        Returns
+        -------
+        polars.DataFrame
+            Columns ``column``, ``dtype``, ``description``, ``source`` (the JSON path) and
+            ``in_schema`` (with a leading ``table`` when no table was named).
+
+        Raises
+        ------
+        KeyError
+            An unknown table name.
+
+        See Also
+        --------
+        data_dictionary : The same from the schema alone, without a catalog.
+
+        Examples
+        --------
+        >>> from scenario_frames import fetch_catalog, serve_demo
+        >>> with serve_demo(models=40, seed=1) as demo:
+        ...     account = {"base_url": demo.base_url, "api_key": "demo", "api_secret": "demo"}
+        ...     catalog = fetch_catalog(**account, privacy="public", progress=False)
+        >>> catalog.describe("tags").select("column", "dtype", "in_schema").rows()
+        [('model_id', 'String', True), ('position', 'Int32', True), ('tag', 'String', True)]
+        >>> catalog.describe().columns
+        ['table', 'column', 'dtype', 'description', 'source', 'in_schema']
         """
         if table is None:
             parts = [
@@ -733,6 +960,25 @@ class Catalog:
 
         The documented capabilities come first in schema order (all of them, so the shape is
         stable), then any capability the catalog holds that the schema does not know, sorted.
+        Handy for "which models can do X and Y" filters and for counting models per
+        capability.
+
+        Returns
+        -------
+        polars.DataFrame
+            ``model_id`` followed by one Boolean column per capability, in ``models`` order.
+
+        Examples
+        --------
+        >>> from scenario_frames import fetch_catalog, serve_demo
+        >>> with serve_demo(models=40, seed=1) as demo:
+        ...     account = {"base_url": demo.base_url, "api_key": "demo", "api_secret": "demo"}
+        ...     catalog = fetch_catalog(**account, privacy="public", progress=False)
+        >>> matrix = catalog.capability_matrix()
+        >>> matrix.columns[0], matrix.height == len(catalog)
+        ('model_id', True)
+        >>> int(matrix["txt2img"].sum())
+        21
         """
         models = self.models
         seen = self.capabilities["capability"].drop_nulls().unique().to_list()
@@ -747,10 +993,37 @@ class Catalog:
         )
 
     def to_pandas(self, table: str = "models") -> pd.DataFrame:
-        """One table (default ``models``, one row per model) as a pandas DataFrame, via Arrow.
+        """One table as a pandas DataFrame, via Arrow.
 
         pandas is optional (the toolkit itself works in polars); without it this raises an
         ``ImportError`` saying how to install it, rather than a bare "No module named".
+
+        Parameters
+        ----------
+        table : str, default "models"
+            The table's name (``models`` has one row per model).
+
+        Returns
+        -------
+        pandas.DataFrame
+            The table's rows and columns.
+
+        Raises
+        ------
+        ImportError
+            pandas is not installed (``pip install scenario-frames[pandas]``).
+        KeyError
+            An unknown table name.
+
+        Examples
+        --------
+        >>> from scenario_frames import fetch_catalog, serve_demo
+        >>> with serve_demo(models=40, seed=1) as demo:
+        ...     account = {"base_url": demo.base_url, "api_key": "demo", "api_secret": "demo"}
+        ...     catalog = fetch_catalog(**account, privacy="public", progress=False)
+        >>> frame = catalog.to_pandas("tags")
+        >>> type(frame).__name__, frame.shape
+        ('DataFrame', (66, 3))
         """
         frame = self.table(table)
         try:

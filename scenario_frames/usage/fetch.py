@@ -196,13 +196,66 @@ def fetch_model_usage(
     progress: bool = False,
     max_days: int = MAX_WINDOW_DAYS,
 ) -> pl.DataFrame:
-    """Per-model usage points for the half-open period ``[start, end)`` as one tidy frame.
+    """Fetch per-model usage points for the half-open period ``[start, end)`` as one tidy frame.
 
-    Periods longer than ``max_days`` (120, the API's limit) are fetched in consecutive
+    Usage is what an account's jobs cost, model by model and day by day
+    (``GET /usages?type=model-usages``); joined with the catalog it tells which models are
+    used and what they cost.  Periods longer than ``max_days`` (120, the API's limit) are fetched in consecutive
     windows (see :func:`usage_windows`); each answer is cut to its own window and the rows
     are de-duplicated on ``(model_id, time)``, so the result has neither overlap nor gap.
     Credentials, base URL, retries and the secrecy rules are the :class:`ScenarioClient`'s;
     pass ``client`` to reuse one (e.g. with a custom deadline).
+
+    Parameters
+    ----------
+    start, end : str, date or datetime
+        The period, start included and end excluded (naive times are taken as UTC).
+    project_ids : str or iterable of str, optional
+        Only the usage of these projects (a list, or comma-separated text); default all.
+    base_url, api_key, api_secret : str, optional
+        As for :func:`fetch_catalog`; usage needs a key pair (the public token cannot read it).
+    client : ScenarioClient, optional
+        A client to use instead of building one from the three arguments above.
+    progress : bool, default False
+        Show a progress bar over the windows.
+    max_days : int, default 120
+        The longest window of one request (the API's limit).
+
+    Returns
+    -------
+    polars.DataFrame
+        One row per (``model_id``, ``time``), sorted by both: ``jobs``, ``cost`` (compute
+        units), ``discount``, ``api_key_cost``, ``api_key_discount`` and ``granularity``.
+
+    Raises
+    ------
+    ClientConfigError
+        No key pair was given or found (usage is private to an account).
+    QueryError
+        ``end`` is not after ``start``, or ``max_days`` is below 1.
+    ScenarioAPIError
+        The API refused a request for good (after the client's retries).
+
+    See Also
+    --------
+    load_usage : Usage you keep yourself, in the same shape.
+    join_usage : Attach catalog columns to each usage row.
+
+    Examples
+    --------
+    A week of the demo account's usage:
+
+    >>> from scenario_frames import fetch_catalog, fetch_model_usage, serve_demo
+    >>> with serve_demo(models=40, seed=1) as demo:
+    ...     account = {"base_url": demo.base_url, "api_key": "demo", "api_secret": "demo"}
+    ...     catalog = fetch_catalog(**account, progress=False)
+    ...     usage = fetch_model_usage("2026-01-01", "2026-01-08", **account)
+    >>> usage.height, usage["model_id"].n_unique()
+    (119, 17)
+    >>> usage.columns[:4]
+    ['model_id', 'time', 'jobs', 'cost']
+    >>> str(usage["time"].min()), str(usage["time"].max())
+    ('2026-01-01 00:00:00+00:00', '2026-01-07 00:00:00+00:00')
     """
     windows = usage_windows(start, end, max_days=max_days)
     own_client = client is None

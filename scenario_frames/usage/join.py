@@ -122,11 +122,52 @@ def _report_unmatched(joined: pl.DataFrame, what: str) -> None:
 
 
 def join_usage(catalog: Any, usage: pl.DataFrame) -> pl.DataFrame:
-    """Each usage row with its model's name, type, capabilities and p50 cost (see costs.py).
+    """Attach each usage row's model: name, type, capabilities and p50 cost (see costs.py).
 
     A left join: every usage row stays, in its order.  ``in_catalog`` is False for rows whose
     model the catalog does not hold (their catalog columns are null) and a warning is logged;
-    :func:`unmatched_usage` or :class:`UsageSummary` list them.
+    :func:`unmatched_usage` or :class:`UsageSummary` list them.  Joining a frame that was
+    joined before replaces the earlier join's columns.
+
+    Parameters
+    ----------
+    catalog : Catalog or mapping of str to polars.DataFrame
+        The catalog (or its tables) to look models up in.
+    usage : polars.DataFrame
+        Tidy usage (:func:`fetch_model_usage`, :func:`load_usage`), or anything
+        :func:`load_usage` reads.
+
+    Returns
+    -------
+    polars.DataFrame
+        The usage columns, then ``name``, ``type``, ``capabilities``,
+        ``default_variant_key``, ``cost_per_asset_p50_cu`` and ``in_catalog``.
+
+    Raises
+    ------
+    UsageColumnError
+        ``usage`` lacks a model column.
+
+    See Also
+    --------
+    join_usage_asof : Join with the catalog as it was at each usage row's time.
+    usage_summary : Totals of joined usage.
+
+    Examples
+    --------
+    The demo's usage includes a few public models, which its private listing does not hold:
+
+    >>> from scenario_frames import fetch_catalog, fetch_model_usage, serve_demo
+    >>> with serve_demo(models=40, seed=1) as demo:
+    ...     account = {"base_url": demo.base_url, "api_key": "demo", "api_secret": "demo"}
+    ...     catalog = fetch_catalog(**account, progress=False)
+    ...     usage = fetch_model_usage("2026-01-01", "2026-01-08", **account)
+    >>> from scenario_frames import join_usage
+    >>> joined = join_usage(catalog, usage)
+    >>> joined.columns[-3:]
+    ['default_variant_key', 'cost_per_asset_p50_cu', 'in_catalog']
+    >>> joined["in_catalog"].value_counts(sort=True).rows()
+    [(True, 98), (False, 21)]
     """
     usage = _drop_join_outputs(_ensure_usage(usage))
     right = catalog_lookup(catalog).with_columns(pl.lit(True).alias("in_catalog"))
@@ -237,6 +278,52 @@ def join_usage_asof(history_or_snapshots_dir: Any, usage: pl.DataFrame) -> pl.Da
     first snapshot, or a row without a time gives ``in_catalog = False``, with the reason in
     ``catalog_status`` (``matched``, ``not_in_snapshot``, ``before_first_snapshot``,
     ``no_time``).  Rows keep their order and none is dropped.
+
+    So a month of usage is priced and named with the catalog of its day, not today's: a
+    model renamed, repriced or deleted since keeps what it was when the jobs ran.
+
+    Parameters
+    ----------
+    history_or_snapshots_dir : str, os.PathLike, dict, polars.DataFrame or mapping
+        A folder of snapshots (read with :func:`history`), the dict of tables
+        :func:`history` returns, a single models history frame, a mapping
+        ``{snapshot_at: Catalog}`` or an iterable of ``(snapshot_at, Catalog)`` pairs.
+    usage : polars.DataFrame
+        Tidy usage, or anything :func:`load_usage` reads.
+
+    Returns
+    -------
+    polars.DataFrame
+        The usage columns, the catalog columns of :func:`join_usage`, ``snapshot_at``
+        (Datetime UTC), ``in_catalog`` and ``catalog_status``.
+
+    Raises
+    ------
+    ValueError
+        The folder holds no snapshots, or the snapshots hold no models.
+    UsageColumnError
+        A history frame lacks ``model_id`` or ``snapshot_at``.
+
+    Examples
+    --------
+    One snapshot taken on 4 January: earlier usage has no catalog to match yet.
+
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> scratch = tempfile.TemporaryDirectory()
+    >>> workdir = Path(scratch.name)
+    >>> from scenario_frames import fetch_catalog, fetch_model_usage, serve_demo
+    >>> with serve_demo(models=40, seed=1) as demo:
+    ...     account = {"base_url": demo.base_url, "api_key": "demo", "api_secret": "demo"}
+    ...     catalog = fetch_catalog(**account, progress=False)
+    ...     usage = fetch_model_usage("2026-01-01", "2026-01-08", **account)
+    >>> from datetime import UTC, datetime
+    >>> from scenario_frames import join_usage_asof, write_snapshot
+    >>> _ = write_snapshot(catalog, workdir, at=datetime(2026, 1, 4, tzinfo=UTC))
+    >>> joined = join_usage_asof(workdir, usage)
+    >>> joined["catalog_status"].value_counts().sort("catalog_status").rows()
+    [('before_first_snapshot', 51), ('matched', 56), ('not_in_snapshot', 12)]
+    >>> scratch.cleanup()
     """
     usage = _drop_join_outputs(_ensure_usage(usage))
     states = _catalog_states(history_or_snapshots_dir).with_columns(

@@ -179,6 +179,9 @@ def load_usage(
 ) -> pl.DataFrame:
     """Load usage you keep yourself (CSV, TSV, Parquet, NDJSON/JSON, a polars or pandas frame).
 
+    Job logs and billing exports name their columns in many ways; this reads them into the
+    same tidy shape as :func:`fetch_model_usage`, so the joins and summaries work on either.
+
     Column names are matched loosely (case, spaces, ``_`` and ``-`` are ignored): ``modelId``,
     ``model_id``, ``Model ID`` or ``model`` become ``model_id``; ``time``, ``timestamp``,
     ``date``, ``day`` or ``created_at`` become ``time`` (parsed to Datetime UTC; naive times
@@ -190,6 +193,53 @@ def load_usage(
     A missing usage column is filled in: ``jobs`` with 1 (a job log has one row per job),
     the others with nulls.  Only ``model_id`` is required; without it a
     :class:`UsageColumnError` (a ValueError) lists the columns seen and the names tried.
+
+    Parameters
+    ----------
+    source : str, os.PathLike, polars.DataFrame or pandas.DataFrame
+        A file path, or a frame already in memory.
+    model_column, time_column, jobs_column, cost_column : str, optional
+        The name of that column in ``source``, when the loose matching would not find it.
+    format : str, optional
+        The file format (``"csv"``, ``"tsv"``, ``"parquet"``, ``"ndjson"``, ``"json"``);
+        default from the file's suffix.
+
+    Returns
+    -------
+    polars.DataFrame
+        The usage columns (``model_id``, ``time``, ``jobs``, ``cost``, ``discount``,
+        ``api_key_cost``, ``api_key_discount``, ``granularity``) with their types, then
+        ``source``'s other columns.
+
+    Raises
+    ------
+    UsageColumnError
+        No model column was found, or a named column is missing or cannot be read.
+
+    Examples
+    --------
+    A job log with its own column names, one row per job:
+
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> scratch = tempfile.TemporaryDirectory()
+    >>> workdir = Path(scratch.name)
+    >>> from scenario_frames import load_usage
+    >>> import polars as pl
+    >>> jobs = pl.DataFrame(
+    ...     {
+    ...         "Model ID": ["model_a", "model_b"],
+    ...         "Timestamp": ["2026-01-02T10:00:00Z", "2026-01-03"],
+    ...         "CU": [2.5, 1.25],
+    ...     }
+    ... )
+    >>> jobs.write_csv(workdir / "jobs.csv")
+    >>> usage = load_usage(workdir / "jobs.csv")
+    >>> usage.select("model_id", "jobs", "cost").rows()
+    [('model_a', 1, 2.5), ('model_b', 1, 1.25)]
+    >>> usage.schema["time"]
+    Datetime(time_unit='us', time_zone='UTC')
+    >>> scratch.cleanup()
     """
     frame = _read_source(source, format)
     columns = list(frame.columns)

@@ -67,7 +67,43 @@ def usage_summary(joined: pl.DataFrame, catalog: Any = None) -> UsageSummary:
     """Summarize a joined usage frame (from :func:`join_usage` or :func:`join_usage_asof`).
 
     Given raw usage and a ``catalog``, joins first.  Jobs and CU are summed; CU per job is
-    total CU over total jobs of the group (null when there were no jobs).
+    total CU over total jobs of the group (null when there were no jobs).  The answer to
+    "where do our compute units go": by model, type, capability and week, with the usage of
+    models the catalog does not hold kept apart rather than lost.
+
+    Parameters
+    ----------
+    joined : polars.DataFrame
+        Joined usage; or raw usage when ``catalog`` is given.
+    catalog : Catalog, optional
+        Join ``joined`` with this catalog first.
+
+    Returns
+    -------
+    UsageSummary
+        ``by_model``, ``by_type``, ``by_capability``, ``by_week`` and ``unmatched`` frames,
+        and the headline figures in ``totals``.
+
+    Raises
+    ------
+    ValueError
+        ``joined`` was not joined and no ``catalog`` was given.
+
+    Examples
+    --------
+    >>> from scenario_frames import fetch_catalog, fetch_model_usage, serve_demo
+    >>> with serve_demo(models=40, seed=1) as demo:
+    ...     account = {"base_url": demo.base_url, "api_key": "demo", "api_secret": "demo"}
+    ...     catalog = fetch_catalog(**account, progress=False)
+    ...     usage = fetch_model_usage("2026-01-01", "2026-01-08", **account)
+    >>> from scenario_frames import usage_summary
+    >>> summary = usage_summary(usage, catalog)
+    >>> summary.totals["jobs"], summary.totals["unmatched_models"]
+    (1672, 3)
+    >>> list(summary.frames())
+    ['by_model', 'by_type', 'by_capability', 'by_week', 'unmatched']
+    >>> summary.by_type.columns
+    ['type', 'models', 'jobs', 'cost', 'discount', 'cu_per_job']
     """
     if catalog is not None:
         joined = join_usage(catalog, joined)
