@@ -351,6 +351,9 @@ def test_panel_fits_filters_and_tags_in_jupyterlab(lab: tuple[str, Path]) -> Non
             with_tag = _wait_for_new_count(count, after)
             assert _counts(with_tag)[0] < n_type, (after, with_tag)
             expect(page.locator(".sf-filter-panel .sf-tag-chips .sf-tag")).to_have_count(1)
+            # The kernel clears the box after taking a tag; typing before that clear has
+            # arrived would be overwritten by it, so wait for the empty box first.
+            expect(entry).to_have_value("", timeout=30_000)
             # An unknown tag is flagged in red, visibly.
             entry.fill("no-such-tag-anywhere")
             entry.press("Enter")
