@@ -40,8 +40,9 @@ class ScenarioFramesError(Exception):
     One ``except ScenarioFramesError`` catches them all: the API errors
     (``ScenarioAPIError`` and its subclasses), a query refused before any request
     (``QueryError``), and the configuration, checkpoint, usage-column and snapshot errors.
-    A bug's own exception (a ``TypeError``, a ``KeyError``) is not one, so catching this
-    class never hides one.
+    (The demo server's ``PortInUseError`` is an ``OSError`` instead.)  A bug's own
+    exception (a ``TypeError``, a ``KeyError``) is not one, so catching this class never
+    hides a bug.
 
     See Also
     --------
@@ -62,9 +63,9 @@ class ScenarioFramesError(Exception):
 class QueryError(ScenarioFramesError, ValueError):
     """A query breaks one of the documented rules of ``GET /models``; raised before any request.
 
-    Checking the rules on our side turns what would be a 400 from the server (or, worse, a
-    silently ignored parameter) into an error that says what to change.  It is also a
-    ``ValueError``, so code that already catches bad arguments catches it too.
+    Checking the rules on our side means a mistake costs no round trip and the error names
+    what to change.  It is also a ``ValueError``, so code that already catches bad
+    arguments catches it too.
     ``query.cli_message(exc)`` words the same error with the command line's flags.
 
     Parameters
