@@ -35,15 +35,71 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 
 class ScenarioFramesError(Exception):
-    """Base class of every error this package raises on purpose."""
+    """Base class of every error this package raises on purpose.
+
+    One ``except ScenarioFramesError`` catches them all: the API errors
+    (``ScenarioAPIError`` and its subclasses), a query refused before any request
+    (``QueryError``), and the configuration, checkpoint, usage-column and snapshot errors.
+    (The demo server's ``PortInUseError`` is an ``OSError`` instead.)  A bug's own
+    exception (a ``TypeError``, a ``KeyError``) is not one, so catching this class never
+    hides a bug.
+
+    See Also
+    --------
+    ScenarioAPIError : The base of the errors about a request to the API.
+    QueryError : A query the API would refuse, caught before it is sent.
+
+    Examples
+    --------
+    >>> from scenario_frames import ModelQuery, ScenarioFramesError
+    >>> try:
+    ...     ModelQuery.build(privacy="public", created_after="yesterday")
+    ... except ScenarioFramesError as exc:
+    ...     print(type(exc).__name__, isinstance(exc, ValueError))
+    QueryError True
+    """
 
 
 class QueryError(ScenarioFramesError, ValueError):
     """A query breaks one of the documented rules of ``GET /models``; raised before any request.
 
-    ``rule`` is a short stable identifier (e.g. ``"type-with-types"``) that tests and callers
-    can match on; the message names the rule and how to fix the query in Python terms.
+    Checking the rules on our side means a mistake costs no round trip and the error names
+    what to change.  It is also a ``ValueError``, so code that already catches bad
+    arguments catches it too.
     ``query.cli_message(exc)`` words the same error with the command line's flags.
+
+    Parameters
+    ----------
+    rule : str
+        A short, stable identifier of the broken rule (e.g. ``"type-with-types"``) that
+        tests and callers can match on without parsing the message.
+    message : str
+        What is wrong and how to fix the query, in Python terms.  ``str(exc)`` puts the rule
+        in front of it: ``"[rule] message"``.
+    params : tuple of str, optional
+        The snake_case keywords at fault, when they are known (the command line names their
+        flags from them); empty otherwise.
+
+    Attributes
+    ----------
+    rule, message, params
+        As given.
+
+    See Also
+    --------
+    ModelQuery.build : Checks a query's arguments and raises this error.
+
+    Examples
+    --------
+    >>> from scenario_frames import ModelQuery, QueryError
+    >>> try:
+    ...     ModelQuery.build(privacy="public", status="trained")
+    ... except QueryError as exc:
+    ...     error = exc
+    >>> error.rule, error.params
+    ('private-only', ('status', 'collection_id'))
+    >>> str(error).startswith("[private-only] status and collectionId")
+    True
     """
 
     def __init__(self, rule: str, message: str, *, params: tuple[str, ...] = ()) -> None:
@@ -381,7 +437,11 @@ class ScenarioAPIError(ScenarioFramesError):
     method, path : str
         Used to describe the request when ``request`` is not given.
     request : APIRequest, optional
+        The request the error is about, already cleaned; by default one made of ``method``
+        and ``path``.
     response : APIResponse, optional
+        What the server answered (status, kept headers, parsed body), already cleaned; None
+        (the default) when no status line came back.
 
     Attributes
     ----------
@@ -468,37 +528,124 @@ class ScenarioAPIError(ScenarioFramesError):
 class APIStatusError(ScenarioAPIError):
     """The server answered with an error status (the statuses without a class of their own).
 
-    The subclasses below stand for the statuses a caller handles differently; any other
-    4xx (or a 408/409 still answered after every retry) is an ``APIStatusError`` itself.
+    Its subclasses stand for the statuses a caller handles differently; any other 4xx (or a
+    408/409 still answered after every retry) is an ``APIStatusError`` itself.
     ``response`` is set whenever the error comes from the client.
+
+    See Also
+    --------
+    ScenarioAPIError : The parent class, whose parameters and attributes this one shares.
+    error_for_status : The class that stands for a given status.
     """
 
 
 class BadRequestError(APIStatusError):
-    """400: the server refused the query."""
+    """400: the server refused the query.
+
+    See Also
+    --------
+    APIStatusError : The parent class (the parameters and attributes are the same).
+    QueryError : The rules checked before a query is sent, which catch many a 400 earlier.
+    """
 
 
 class AuthenticationError(APIStatusError):
-    """401: missing or wrong credentials."""
+    """401: missing or wrong credentials.
+
+    A 401 is not retried: the same credentials would be refused again.
+
+    See Also
+    --------
+    APIStatusError : The parent class (the parameters and attributes are the same).
+    PermissionDeniedError : The credentials are known but may not do this (403).
+
+    Examples
+    --------
+    Ask the embedded demo for its private models with a wrong secret:
+
+    >>> from scenario_frames import AuthenticationError, fetch_catalog, serve_demo
+    >>> with serve_demo(models=40, seed=1) as demo:
+    ...     try:
+    ...         fetch_catalog(
+    ...             base_url=demo.base_url,
+    ...             api_key="demo",
+    ...             api_secret="not-the-secret",
+    ...             privacy="private",
+    ...             progress=False,
+    ...         )
+    ...     except AuthenticationError as exc:
+    ...         error = exc
+    >>> error.status, error.reason, error.request.path
+    (401, 'unauthorized', '/v1/models')
+    >>> "not-the-secret" in str(error) + repr(error)
+    False
+    """
 
 
 class PermissionDeniedError(APIStatusError):
-    """403: the credentials may not do this."""
+    """403: the credentials may not do this.
+
+    See Also
+    --------
+    APIStatusError : The parent class (the parameters and attributes are the same).
+    AuthenticationError : The credentials are missing or wrong (401).
+    """
 
 
 class NotFoundError(APIStatusError):
-    """404: no such endpoint or resource."""
+    """404: no such endpoint or resource.
+
+    See Also
+    --------
+    APIStatusError : The parent class (the parameters and attributes are the same).
+    """
 
 
 class RateLimitError(APIStatusError):
     """429 still answered after every allowed attempt, or with a Retry-After over the cap.
 
-    ``headers["retry-after"]`` holds the server's own value.
+    ``headers["retry-after"]`` holds the server's own value.  The cap is the client's
+    ``max_retry_after`` (60 seconds unless changed): a longer wait is not slept through but
+    raised at once, so that a notebook or a scheduled job hears about it.
+
+    See Also
+    --------
+    APIStatusError : The parent class (the parameters and attributes are the same).
+    ScenarioClient : Where ``max_retry_after`` and the number of attempts are set.
+
+    Examples
+    --------
+    A demo that answers every request with a 429 asking for two minutes of patience:
+
+    >>> from scenario_frames import RateLimitError, fetch_catalog, serve_demo
+    >>> from scenario_frames.demo import Faults
+    >>> always_429 = Faults(rate=1.0, kinds=("429-seconds",), retry_after=120)
+    >>> with serve_demo(models=40, seed=1, faults=always_429) as demo:
+    ...     try:
+    ...         fetch_catalog(
+    ...             base_url=demo.base_url,
+    ...             api_key="demo",
+    ...             api_secret="demo",
+    ...             privacy="public",
+    ...             progress=False,
+    ...         )
+    ...     except RateLimitError as exc:
+    ...         error = exc
+    >>> error.status, error.reason, error.headers["retry-after"]
+    (429, 'rate-limited', '120')
+    >>> "over the max_retry_after cap of 60 s" in error.message
+    True
     """
 
 
 class ServerError(APIStatusError):
-    """5xx still answered after every allowed attempt: the fault is on the server's side."""
+    """5xx still answered after every allowed attempt: the fault is on the server's side.
+
+    See Also
+    --------
+    APIStatusError : The parent class (the parameters and attributes are the same).
+    APIResponseValidationError : A server fault shown by a body rather than a status.
+    """
 
 
 class APIResponseValidationError(ServerError):
@@ -509,6 +656,10 @@ class APIResponseValidationError(ServerError):
     encoding we did not ask for (``"unsupported-encoding"``).  It is a ``ServerError`` so
     that code catching server faults catches these too; ``status`` is the status the body
     came with (usually 200).
+
+    See Also
+    --------
+    ServerError : The parent class (the parameters and attributes are the same).
     """
 
 
@@ -520,6 +671,11 @@ class APIConnectionError(ScenarioAPIError):
     status was answered.  When the server had sent its status line and headers before the
     connection dropped, ``response`` holds them (its body is None), so ``request_id`` still
     works.  Not a ``ServerError``: nothing proves the server itself failed.
+
+    See Also
+    --------
+    ScenarioAPIError : The parent class (the parameters and attributes are the same).
+    APITimeoutError : The answer did not come in time.
 
     Examples
     --------
@@ -535,12 +691,45 @@ class APITimeoutError(APIConnectionError):
     """An answer did not come in time: connect or read timeout, a body too slow, the deadline.
 
     ``reason`` tells which: ``"timeout"`` (connect or read timeout), ``"slow-body"`` (the
-    body as a whole did not arrive within the read timeout) or ``"deadline"``.
+    body as a whole did not arrive within the read timeout) or ``"deadline"``.  The first
+    two are retried like a dropped connection, up to the client's ``max_attempts``; the
+    deadline ends the retries.
+
+    See Also
+    --------
+    APIConnectionError : The parent class (the parameters and attributes are the same).
+    ScenarioClient : Where ``timeout``, ``max_attempts`` and ``deadline`` are set.
+
+    Examples
+    --------
+    A socket that listens but never answers, and a client that waits a tenth of a second
+    for an answer and tries once:
+
+    >>> import socket
+    >>> from scenario_frames import APITimeoutError, ScenarioClient, fetch_catalog
+    >>> with socket.create_server(("127.0.0.1", 0)) as silent:
+    ...     url = f"http://127.0.0.1:{silent.getsockname()[1]}/v1"
+    ...     with ScenarioClient(url, "demo", "demo", timeout=(1.0, 0.1), max_attempts=1) as client:
+    ...         try:
+    ...             fetch_catalog(client=client, privacy="public", progress=False)
+    ...         except APITimeoutError as exc:
+    ...             error = exc
+    >>> error.reason, error.status, error.response is None
+    ('timeout', None, True)
+    >>> "read timeout" in error.message
+    True
     """
 
 
 class PaginationError(ScenarioAPIError):
-    """Paging went wrong: a token came back twice (a loop), no progress, or the page cap was reached."""
+    """Paging went wrong: a token came back twice (a loop), no progress, or the page cap was reached.
+
+    ``reason`` tells which: ``"token-loop"``, ``"no-progress"`` or ``"page-cap"``.
+
+    See Also
+    --------
+    ScenarioAPIError : The parent class (the parameters and attributes are the same).
+    """
 
 
 STATUS_ERRORS: dict[int, type[APIStatusError]] = {

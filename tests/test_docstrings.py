@@ -8,7 +8,9 @@ have a one-line summary, well-formed sections (a known header, underlined with a
 in numpydoc's order), a ``Parameters`` section naming exactly the parameters of its signature,
 a ``Returns`` or ``Yields`` section when it returns something, and an ``Examples`` section
 with doctest lines.  The other public methods of the classes people call (``ModelQuery``,
-``FilterPanel``) are held to the same rules but for ``Examples``.
+``FilterPanel``) are held to the same rules but for ``Examples``.  A class that only reuses
+the constructor of a checked parent (most error classes) names that parent under ``See Also``
+instead of repeating its ``Parameters``, and shows ``Examples`` only where they help.
 
 ``python -m pytest`` runs those examples (``--doctest-modules`` over the package, see
 ``[tool.pytest.ini_options]``).  The last tests check that this stays configured, that the
@@ -28,14 +30,13 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 import scenario_frames as sf
-from scenario_frames import errors
 from scenario_frames.listing.query import ModelQuery
 from scenario_frames.notebook import charts
 from scenario_frames.notebook.panel import FilterPanel
@@ -43,9 +44,12 @@ from scenario_frames.tables.catalog import Catalog
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# numpydoc's sections, in the order numpydoc's own validation expects them.
+# numpydoc's sections, in the order of its style guide (a class lists its Attributes and
+# Methods right after its Parameters).
 SECTION_ORDER = (
     "Parameters",
+    "Attributes",
+    "Methods",
     "Returns",
     "Yields",
     "Receives",
@@ -57,8 +61,6 @@ SECTION_ORDER = (
     "Notes",
     "References",
     "Examples",
-    "Attributes",
-    "Methods",
 )
 # Headers of other conventions (Google style and friends) that must not creep in.
 FOREIGN_HEADER = re.compile(
@@ -71,14 +73,6 @@ UNDERLINE = re.compile(r"^-{3,}$")
 # name a public object (checked below), so the list cannot quietly outlive its reason.
 EXEMPT: dict[str, str] = {
     "__version__": "a version string, not a callable",
-    "ScenarioClient": "transport/client.py is rewritten by the errors and transport work",
-    "CatalogMeta": "a record type of the fetch statistics work (tables/catalog.py CatalogMeta)",
-    **{
-        name: "errors.py is rewritten by the errors work"
-        for name in sf.__all__
-        if isinstance(getattr(errors, name, None), type)
-        and issubclass(getattr(errors, name), BaseException)
-    },
 }
 
 
@@ -161,6 +155,32 @@ def _signature_parameters(obj: Any) -> list[str] | None:
     return names
 
 
+def _see_also_names(body: list[str]) -> list[str]:
+    """The names a See Also section lists (``name : description`` or ``name1, name2``)."""
+    names: list[str] = []
+    for line in body:
+        if not line.strip() or line.startswith(" "):
+            continue  # a blank line or a description's continuation
+        for entry in line.split(" : ", 1)[0].split(","):
+            name = entry.strip().strip("`").lstrip("~")
+            names.append(name.rsplit(".", 1)[-1])
+    return names
+
+
+def constructor_parent(obj: Any, checked: Collection[type]) -> type | None:
+    """The checked parent class whose constructor ``obj`` reuses, or None.
+
+    A class that defines no ``__init__`` of its own takes its parameters from its parent;
+    when that parent's docstring is checked too, the parameters are documented there.
+    """
+    if not inspect.isclass(obj) or "__init__" in vars(obj):
+        return None
+    for base in obj.__bases__:
+        if base.__init__ is obj.__init__:  # the direct base the constructor comes through
+            return base if base in checked else None
+    return None
+
+
 def _returns_something(obj: Any) -> bool:
     if inspect.isclass(obj):
         return False
@@ -168,12 +188,15 @@ def _returns_something(obj: Any) -> bool:
     return annotation not in (inspect.Signature.empty, None, "None")
 
 
-def check_docstring(obj: Any, *, examples: bool, kind: str = "callable") -> list[str]:
+def check_docstring(
+    obj: Any, *, examples: bool, kind: str = "callable", checked: Collection[type] = ()
+) -> list[str]:
     """Everything wrong with ``obj``'s docstring under the convention (empty when fine).
 
     ``kind`` is ``"callable"`` (a function, method or class: its signature is checked) or
     ``"property"`` (a summary and well-formed sections only).  ``examples`` requires an
-    ``Examples`` section holding doctest lines.
+    ``Examples`` section holding doctest lines.  ``checked`` holds the classes whose
+    docstrings are checked as well, for the rule on subclasses that follows.
     """
     raw = obj.__doc__  # a property's is its getter's unless given as ``doc=``
     if not raw or not raw.strip():
@@ -193,7 +216,24 @@ def check_docstring(obj: Any, *, examples: bool, kind: str = "callable") -> list
     if kind == "property":
         return problems
 
-    wanted = _signature_parameters(obj)
+    # A subclass that only reuses its parent's constructor (no ``__init__`` of its own),
+    # when that parent is checked too, documents its parameters by pointing at the parent:
+    # it must carry no Parameters section (seven copies of the same list would be noise
+    # that drifts), must name the parent in a See Also section so the reader finds them,
+    # and needs Examples only where they help.  Every other class and callable documents
+    # its own parameters.
+    parent = constructor_parent(obj, checked)
+    if parent is not None:
+        if "Parameters" in names:
+            problems.append(
+                f"a Parameters section, but the constructor is {parent.__name__}'s "
+                "(point to it under See Also instead)"
+            )
+        see_also = _see_also_names(_section_body(lines, found, "See Also"))
+        if parent.__name__ not in see_also:
+            problems.append(f"no See Also naming the parent class {parent.__name__}")
+        examples = False
+    wanted = None if parent is not None else _signature_parameters(obj)
     if wanted:
         if "Parameters" not in names:
             problems.append(f"no Parameters section for {wanted}")
@@ -212,13 +252,12 @@ def check_docstring(obj: Any, *, examples: bool, kind: str = "callable") -> list
         problems.append("a Parameters section, but the signature takes none")
     if _returns_something(obj) and not {"Returns", "Yields"} & set(names):
         problems.append("no Returns (or Yields) section, but it returns a value")
-    if examples:
-        if "Examples" not in names:
-            problems.append("no Examples section")
-        else:
-            body = "\n".join(_section_body(lines, found, "Examples"))
-            if not doctest.DocTestParser().get_examples(body):
-                problems.append("an Examples section without doctest lines (>>>)")
+    if examples and "Examples" not in names:
+        problems.append("no Examples section")
+    if "Examples" in names:
+        body = "\n".join(_section_body(lines, found, "Examples"))
+        if not doctest.DocTestParser().get_examples(body):
+            problems.append("an Examples section without doctest lines (>>>)")
     return problems
 
 
@@ -260,9 +299,13 @@ TARGETS: list[tuple[str, Any, str, bool]] = [
 ]
 
 
+# The checked classes: a subclass of one of them that reuses its constructor points to it.
+CHECKED_CLASSES = frozenset(t[1] for t in TARGETS if inspect.isclass(t[1]))
+
+
 @pytest.mark.parametrize(("name", "obj", "kind", "examples"), TARGETS, ids=[t[0] for t in TARGETS])
 def test_public_docstring_follows_numpydoc(name: str, obj: Any, kind: str, examples: bool) -> None:
-    problems = check_docstring(obj, examples=examples, kind=kind)
+    problems = check_docstring(obj, examples=examples, kind=kind, checked=CHECKED_CLASSES)
     assert not problems, f"{name}: " + "; ".join(problems)
 
 
@@ -375,6 +418,110 @@ def test_checker_refuses_a_broken_docstring(doc: str, complaint: str) -> None:
     assert check_docstring(_with_doc(GOOD), examples=True) == []
     problems = check_docstring(_with_doc(doc), examples=True)
     assert any(complaint in p for p in problems), problems
+
+
+class _Parent(Exception):
+    """A parent class with a constructor of its own (its docstring is not what is tested)."""
+
+    def __init__(self, message: str, *, code: int = 0) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+CHILD = """A subclass that reuses its parent's constructor.
+
+See Also
+--------
+_Parent : Where the parameters are documented.
+"""
+CHILD_PARAMETERS = """Parameters
+----------
+message : str
+    What went wrong.
+code : int, optional
+    A number.
+"""
+
+
+def _child(doc: str, parent: type = _Parent) -> type:
+    return type("_Child", (parent,), {"__doc__": doc})
+
+
+def test_checker_lets_a_subclass_point_to_its_parents_constructor() -> None:
+    """A subclass reusing a checked parent's constructor needs a See Also, not Parameters."""
+    assert check_docstring(_child(CHILD), examples=True, checked={_Parent}) == []
+    with_examples = CHILD + "\nExamples\n--------\n>>> 1 + 1\n2\n"
+    assert check_docstring(_child(with_examples), examples=True, checked={_Parent}) == []
+    # A qualified or cross-referenced name counts, and one See Also line may list several.
+    qualified = CHILD.replace("_Parent :", "Exception, `tests._Parent` :")
+    assert check_docstring(_child(qualified), examples=True, checked={_Parent}) == []
+
+
+@pytest.mark.parametrize(
+    ("doc", "complaint"),
+    [
+        (
+            CHILD.replace("See Also", CHILD_PARAMETERS + "\nSee Also"),
+            "a Parameters section, but the constructor is _Parent's",
+        ),
+        (CHILD.split("\n\nSee Also")[0] + "\n", "no See Also naming the parent class _Parent"),
+        (
+            CHILD.replace("_Parent : Where", "Exception : Where"),
+            "no See Also naming the parent class _Parent",
+        ),
+        (
+            CHILD.replace("_Parent : Where the", "Where the _Parent"),
+            "no See Also naming the parent class _Parent",
+        ),
+        (CHILD + "\nExamples\n--------\nRaise it.\n", "without doctest lines"),
+        (CHILD.replace("constructor.\n", "constructor\n"), "full stop"),
+    ],
+    ids=[
+        "parameters-repeated",
+        "no-see-also",
+        "see-also-names-another-class",
+        "parent-named-only-in-prose",
+        "examples-without-doctest",
+        "summary-without-full-stop",
+    ],
+)
+def test_checker_refuses_a_broken_subclass_docstring(doc: str, complaint: str) -> None:
+    problems = check_docstring(_child(doc), examples=True, checked={_Parent})
+    assert any(complaint in p for p in problems), problems
+
+
+def test_checker_holds_other_classes_to_their_own_parameters() -> None:
+    """The subclass rule is narrow: an unchecked parent or an own constructor means the usual rules."""
+    unchecked = check_docstring(_child(CHILD), examples=False, checked=())
+    assert unchecked == ["no Parameters section for ['message', 'code']"], unchecked
+
+    class _Own(_Parent):
+        def __init__(self, message: str) -> None:
+            super().__init__(message)
+
+    _Own.__doc__ = CHILD
+    own = check_docstring(_Own, examples=False, checked={_Parent})
+    assert own == ["no Parameters section for ['message']"], own
+    documented = CHILD.replace("See Also", CHILD_PARAMETERS + "\nSee Also")
+    assert check_docstring(_child(documented), examples=False, checked=()) == []
+
+
+def test_the_public_subclasses_are_held_to_the_subclass_rule() -> None:
+    """The error classes that reuse a constructor are the ones the rule applies to."""
+    reusing = {t[0] for t in TARGETS if constructor_parent(t[1], CHECKED_CLASSES) is not None}
+    assert reusing == {
+        "APIStatusError",
+        "BadRequestError",
+        "AuthenticationError",
+        "PermissionDeniedError",
+        "NotFoundError",
+        "RateLimitError",
+        "ServerError",
+        "APIResponseValidationError",
+        "APIConnectionError",
+        "APITimeoutError",
+        "PaginationError",
+    }
 
 
 def test_checker_refuses_a_missing_docstring_and_a_property_without_one() -> None:

@@ -83,7 +83,79 @@ class CatalogMeta(FetchStats):
     The fetch's figures (pages, requests, retries, duration, duplicates, records per
     decoding route ...) are the inherited ``FetchStats`` fields, declared once there; this
     adds when (``fetched_at``, UTC), what (``query``, API names), where from (``base_url``)
-    and, for a merged incremental snapshot, which snapshot it refreshed.
+    and, for a merged incremental snapshot, which snapshot it refreshed.  Every field has a
+    default, so a catalog built from local pages or records reads zero for what is unknown.
+    It is frozen: ``dataclasses.replace`` makes a changed copy.
+
+    Parameters
+    ----------
+    requests : int, default 0
+        HTTP exchanges sent, retries, probes and redirects included.
+    retries : int, default 0
+        The requests that repeated a failed one.
+    pages : int, default 0
+        Listing pages kept.
+    body_bytes : int, default 0
+        The size of the kept page bodies, as the server sent them.
+    models : int, default 0
+        The records in the kept pages, a model listed twice counted twice.
+    duration_s : float, default 0.0
+        Wall-clock seconds the listing took.
+    partitioned : bool, default False
+        Whether the listing ran as ``createdAt`` windows shared by several workers.
+    workers : int, default 1
+        The workers that listed (1 for a sequential listing).
+    partitions : int, default 1
+        The ``createdAt`` windows, after every split.
+    mode_reason : str, default ""
+        Why the listing ran sequentially, or ``"partitioned"``.
+    resumed : bool, default False
+        Whether some pages came from the checkpoint of an earlier run.
+    duplicates : int, default 0
+        Extra copies of a model id that the table builder dropped.
+    records_fast : int, default 0
+        Records decoded on the fast route (a typed read only).
+    records_exact : int, default 0
+        Records decoded on the exact route (walked in Python).
+    fetched_at : datetime, optional
+        When the listing started, timezone-aware in UTC; by default the moment the object
+        is made.
+    query : dict of str to str, default {}
+        The query string of the listing, with the API's parameter names.
+    base_url : str, optional
+        The base URL the catalog was listed from; None for local data.
+    incremental_from : str, optional
+        For a merged incremental snapshot, the name of the snapshot it refreshed.
+
+    See Also
+    --------
+    Catalog.meta : Where a catalog keeps its ``CatalogMeta``.
+
+    Examples
+    --------
+    >>> from scenario_frames import CatalogMeta, fetch_catalog, serve_demo
+    >>> with serve_demo(models=40, seed=1) as demo:
+    ...     catalog = fetch_catalog(
+    ...         base_url=demo.base_url,
+    ...         api_key="demo",
+    ...         api_secret="demo",
+    ...         privacy="public",
+    ...         progress=False,
+    ...     )
+    >>> meta = catalog.meta
+    >>> meta.query, meta.pages, meta.models, meta.duplicates
+    ({'privacy': 'public'}, 1, 26, 0)
+    >>> meta.base_url == demo.base_url, str(meta.fetched_at.tzinfo)
+    (True, 'UTC')
+    >>> meta.records_fast + meta.records_exact == meta.models
+    True
+    >>> CatalogMeta.from_dict(meta.to_dict()) == meta
+    True
+
+    A catalog built from local data has the defaults:
+
+    >>> CatalogMeta().pages, CatalogMeta().base_url
+    (0, None)
     """
 
     fetched_at: datetime = field(default_factory=lambda: datetime.now(UTC))

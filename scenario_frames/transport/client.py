@@ -581,27 +581,101 @@ def _transport_failure(exc: BaseException) -> tuple[str, bool, bool]:
 class ScenarioClient:
     """A thread-safe client for the Scenario API (one per fetch, shared by its workers).
 
-    ``base_url``: argument, else ``SCENARIO_BASE_URL``, else the real service.  Credentials:
-    arguments, else ``SCENARIO_API_KEY``/``SCENARIO_API_SECRET``, else
-    ``SCENARIO_SDK_API_KEY``/``SCENARIO_SDK_API_SECRET``; with none, public access.
-    ``max_attempts`` and ``deadline`` (seconds, per request including its retries and the
-    reading of every body) bound the retries; ``backoff`` and ``backoff_max`` shape the
-    exponential back-off with jitter used when the server gives no Retry-After.
+    It holds everything that makes a request safe and patient: where the credentials come
+    from (kept in an object that never shows them), https only (plain http is allowed for
+    loopback hosts alone), redirects followed by hand so that Authorization never leaves
+    the base URL's host, and retries of transient failures with exponential back-off and
+    jitter, honouring ``Retry-After``.  The workers of a parallel listing share one client,
+    so a 429 seen by one of them pauses them all (``gate``).
 
-    Every wait is bounded: a Retry-After over ``max_retry_after`` seconds (default 60, the
-    official SDK's ceiling) fails at once with an error naming both values; each attempt's
-    body must arrive within the read timeout (``timeout[1]``) as a whole, not per socket
-    read, so a dripping body fails; a connection that cannot be opened (refused, DNS) is
-    tried ``CONNECT_ATTEMPTS`` times, not ``max_attempts``.  Every body is bounded: over
-    ``max_page_bytes`` (decoded, gzip or not) the request fails naming the limit.
-    ``compress`` asks for gzip bodies; by default it is on except for loopback servers,
-    where compressing only burns CPU on both ends.
+    Parameters
+    ----------
+    base_url : str, optional
+        The API's base URL; default ``SCENARIO_BASE_URL``, else the real service
+        (``https://api.cloud.scenario.com/v1``).  It may not carry ``user:password@``.
+    api_key, api_secret : str, optional
+        The credentials, passed together.  Without them they are read from
+        ``SCENARIO_API_KEY``/``SCENARIO_API_SECRET``, else from
+        ``SCENARIO_SDK_API_KEY``/``SCENARIO_SDK_API_SECRET`` (the official client's);
+        with none at all, public access (public models only).
+    timeout : tuple of float, default (5.0, 60.0)
+        The connect and the read timeout in seconds.  The read timeout bounds each
+        attempt's body as a whole, not each socket read, so a body that drips fails.
+    max_attempts : int, default 8
+        How many times a request is tried in all (at least 1).
+    deadline : float, optional
+        Seconds a request may take, its retries and the reading of every body included;
+        default no bound beyond ``max_attempts``.
+    user_agent : str, optional
+        The ``User-Agent`` header; default ``scenario-frames/<version>``.
+    pool_size : int, default 16
+        The most connections kept open to the host (at least 4).
+    backoff, backoff_max : float, default 0.5 and 8.0
+        The first and the longest wait in seconds of the exponential back-off, used when
+        the server gives no ``Retry-After``.
+    max_redirects : int, default 5
+        The most redirects followed for one request.
+    compress : bool, optional
+        Ask for gzip bodies.  By default on, except for loopback servers, where
+        compressing only burns CPU on both ends.
+    max_retry_after : float, default 60.0
+        The longest ``Retry-After`` in seconds that is slept through (the official SDK's
+        ceiling); a server asking for more gets an error at once naming both values.
+    max_page_bytes : int, default 64 MiB
+        The largest body read, counted after decoding (gzip or not); a larger one fails
+        the request naming the limit.
+
+    Attributes
+    ----------
+    base_url : str
+        The base URL in use, without a trailing slash.
+    host : str
+        ``host:port`` of the base URL, as errors name it.
+    is_public : bool
+        True when no credentials were found.
+    gate : BackoffGate
+        The shared pause that a 429 closes for every worker.
+    requests_sent, retries : int
+        Counters so far (``stats()`` reads both at once).
+
+    Raises
+    ------
+    ClientConfigError
+        On construction, for a URL that is not https (or http to a loopback host) or that
+        carries credentials, a key without a secret (or the reverse), ``max_attempts`` or
+        ``max_page_bytes`` under 1, a negative ``max_retry_after`` or a ``deadline`` that
+        is not positive.
+
+    See Also
+    --------
+    fetch_catalog : Builds a client from the same arguments, or takes one as ``client=``.
+
+    Notes
+    -----
+    Every wait is bounded: a ``Retry-After`` over ``max_retry_after`` fails at once; each
+    attempt's body must arrive within ``timeout[1]`` as a whole; a connection that cannot
+    be opened (refused, DNS failure) is tried ``CONNECT_ATTEMPTS`` times, not
+    ``max_attempts``.  Every body is bounded by ``max_page_bytes``.
 
     Failures raise the classes of ``scenario_frames.errors``, each carrying the request
     (``describe_request``: credentials scrubbed) and the response when there was one: an
     error status its ``APIStatusError`` subclass, a refused body
     ``APIResponseValidationError``, no complete answer ``APIConnectionError``, and an
     answer that did not come in time ``APITimeoutError``.
+
+    Examples
+    --------
+    Fetch the private models of the embedded demo through a client of one's own, then
+    read what it sent:
+
+    >>> from scenario_frames import ScenarioClient, fetch_catalog, serve_demo
+    >>> with serve_demo(models=40, seed=1) as demo:
+    ...     with ScenarioClient(demo.base_url, "demo", "demo", max_attempts=3) as client:
+    ...         catalog = fetch_catalog(client=client, privacy="private", progress=False)
+    >>> len(catalog), client.is_public, client.stats()
+    (14, False, {'requests': 2, 'retries': 0})
+    >>> client  # doctest: +ELLIPSIS
+    ScenarioClient(base_url='http://127.0.0.1:.../v1', auth=<credentials: api key and secret (hidden)>)
     """
 
     def __init__(
