@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.json as pj
 
 from ..errors import PaginationError
+from ..text import is_utf8
 from ..transport.client import MODELS_BODY, ScenarioClient
 from .progress import ListingProgress, make_progress
 from .query import ModelQuery
@@ -115,18 +116,6 @@ def _maybe_non_finite(body: bytes) -> bool:
     return False
 
 
-def _valid_utf8(body: bytes) -> bool:
-    """Whether ``body`` is UTF-8, checked by Arrow on the bytes in place (no copy)."""
-    if body.isascii():
-        return True
-    offsets = pa.py_buffer(np.array([0, len(body)], np.int64))
-    try:
-        pa.LargeStringArray.from_buffers(1, offsets, pa.py_buffer(body)).validate(full=True)
-    except pa.ArrowInvalid:
-        return False
-    return True
-
-
 def _summary_by_arrow(body: bytes) -> PageSummary | None:
     """Read a page with Arrow's JSON reader, or None when only orjson can say what it is.
 
@@ -135,7 +124,7 @@ def _summary_by_arrow(body: bytes) -> PageSummary | None:
     Arrow cannot read as plain objects with string ids and dates, go to orjson, so the
     verdict on what is valid stays orjson's.
     """
-    if body.startswith(_UTF8_BOM) or _maybe_non_finite(body) or not _valid_utf8(body):
+    if body.startswith(_UTF8_BOM) or _maybe_non_finite(body) or not is_utf8(body):
         return None
     try:
         opts = pj.ReadOptions(use_threads=False, block_size=max(1 << 16, len(body) + 16))

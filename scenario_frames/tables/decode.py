@@ -50,6 +50,8 @@ import numpy as np
 import orjson
 import pyarrow as pa
 
+from ..text import is_utf8
+
 # Limits of one record.  orjson writes at most 254 nested levels, and every record must be
 # writable again (extras, rejects' raw text), so deeper records are refused; real records are a
 # few levels deep.  The size limit keeps one record from holding a page's memory hostage; the
@@ -178,7 +180,7 @@ def split_page(body: bytes) -> Split | str:
         is_object[i] = ch[first[i]] == _LBRACE and pos[first[i]] == starts[i]
     if np.any(ends <= starts):
         return "an element of models is empty"
-    colon_before = np.concatenate(([0], np.cumsum(ch == _COLON)))
+    colon_before = np.concatenate(([0], np.cumsum(ch == _COLON, dtype=np.int32)))
     colons = colon_before[bounds[1:]] - colon_before[bounds[:-1] + 1]
     depth = np.maximum.reduceat(after[:k], bounds[:-1]) - 2
     # Where a value may start (after ':', ',' or '['): NaN, Infinity, -Infinity, or a blank
@@ -193,15 +195,10 @@ def split_page(body: bytes) -> Split | str:
     if odd.any():
         owner = np.searchsorted(bounds, vstart[odd], side="right") - 1
         lax[owner[(owner >= 0) & (owner < len(starts)) & (vstart[odd] < k)]] = True
-    if not body.isascii():
-        try:
-            body.decode("utf-8")
-        except UnicodeDecodeError:
-            for i in range(len(starts)):
-                try:
-                    body[starts[i] : ends[i]].decode("utf-8")
-                except UnicodeDecodeError:
-                    lax[i] = True
+    if not is_utf8(body):
+        for i in range(len(starts)):
+            if not is_utf8(body[starts[i] : ends[i]]):
+                lax[i] = True
     return Split(starts, ends, is_object, colons, lax, depth, int(pos[j1]), int(pos[k]))
 
 
