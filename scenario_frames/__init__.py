@@ -53,6 +53,7 @@ if TYPE_CHECKING:
     from .demo import serve_demo as serve_demo
     from .fetch import fetch_catalog as fetch_catalog
     from .fetch import fetch_pages as fetch_pages
+    from .fetch_stats import FetchStats as FetchStats
     from .listing import partition as pages  # noqa: F401  (older name)
     from .listing import query as query
     from .notebook import charts as charts
@@ -80,6 +81,7 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "ScenarioClient": ("transport.client", "ScenarioClient"),
     "fetch_catalog": ("fetch", "fetch_catalog"),
     "fetch_pages": ("fetch", "fetch_pages"),
+    "FetchStats": ("fetch_stats", "FetchStats"),
     "Catalog": ("tables.catalog", "Catalog"),
     "CatalogMeta": ("tables.catalog", "CatalogMeta"),
     "write_snapshot": ("store", "write_snapshot"),

@@ -34,6 +34,63 @@ class FetchStats:
     ``models`` counts the records in the pages as sent (a model listed twice counts twice);
     de-duplication is the table builder's, whose count is ``duplicates``.  Every field has a
     default, so figures that are unknown (a catalog built from local pages) read as zero.
+    The fields are keyword-only and the object is frozen: a figure is set once, by its owner.
+
+    Parameters
+    ----------
+    requests : int, default 0
+        HTTP exchanges sent, retries, probes and redirects included.
+    retries : int, default 0
+        Requests that repeated a failed one.
+    pages : int, default 0
+        Listing pages kept.
+    body_bytes : int, default 0
+        Size of the kept page bodies, as the server sent them.
+    models : int, default 0
+        Records in the kept pages, duplicates included.
+    duration_s : float, default 0.0
+        Wall-clock seconds the listing took.
+    partitioned : bool, default False
+        Whether the listing was cut into ``createdAt`` windows paged by several workers.
+    workers : int, default 1
+        Workers that listed (1 when sequential).
+    partitions : int, default 1
+        ``createdAt`` windows, after every split.
+    mode_reason : str, default ""
+        Why the listing ran sequentially, or ``"partitioned"``.
+    resumed : bool, default False
+        Whether some pages came from the checkpoint of an earlier run.
+    duplicates : int, default 0
+        Extra copies of a model id that the table builder dropped (the later copy wins).
+    records_fast : int, default 0
+        Records decoded on the fast route (Arrow's typed read alone).
+    records_exact : int, default 0
+        Records decoded on the exact route (walked in Python: unknown fields, explicit nulls,
+        custom models' inputs, bytes the fast route cannot prove).
+
+    See Also
+    --------
+    scenario_frames.tables.catalog.CatalogMeta : These figures with when, what and where from.
+
+    Examples
+    --------
+    A fetch's figures, from the embedded demo (its key pair passed explicitly):
+
+    >>> from scenario_frames import ScenarioClient, fetch_pages, serve_demo
+    >>> with serve_demo(models=40, seed=1) as demo:
+    ...     with ScenarioClient(demo.base_url, "demo", "demo") as client:
+    ...         stats = fetch_pages(client=client, privacy="public", progress=False).stats
+    >>> type(stats).__name__, stats.pages, stats.models, stats.retries
+    ('FetchStats', 1, 26, 0)
+
+    Figures written by another version read leniently: unknown keys are ignored, missing
+    ones take their default, and values are converted to the field's type.
+
+    >>> from scenario_frames import FetchStats
+    >>> FetchStats.from_dict({"requests": "3", "pages": 2, "from_the_future": 1}).requests
+    3
+    >>> FetchStats(pages=2).with_decoded(FetchStats(records_fast=900)).records_fast
+    900
     """
 
     requests: int = 0  # HTTP exchanges sent, retries, probes and redirects included
