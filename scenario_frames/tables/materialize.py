@@ -345,9 +345,10 @@ def arrow_reason(exc: BaseException) -> str:
 # (mimalloc): these are the largest and shortest-lived allocations of a catalog (each
 # page's, until its batch is copied into polars), and the system allocator hands such
 # blocks back or reuses them where mimalloc kept them mapped.  Chosen here, for our reads
-# only, so the rest of the process keeps its own pool (measured: peak memory for 100,000
-# models down by about 5%, time unchanged; see bench/results/frames.md).
-_POOL = pa.system_memory_pool()
+# and for the one copy that joins a batch's page chunks (``tables.catalog._column``), so the
+# rest of the process keeps its own pool (measured: peak memory for 100,000 models down by
+# about 5%, time unchanged; see bench/results/frames.md).
+ARROW_POOL = pa.system_memory_pool()
 
 
 def _read(body: bytes, schema: pa.Schema) -> pa.Table:
@@ -356,7 +357,7 @@ def _read(body: bytes, schema: pa.Schema) -> pa.Table:
         explicit_schema=schema, unexpected_field_behavior="ignore", newlines_in_values=b"\n" in body
     )
     return pj.read_json(
-        pa.BufferReader(body), read_options=opts, parse_options=parse, memory_pool=_POOL
+        pa.BufferReader(body), read_options=opts, parse_options=parse, memory_pool=ARROW_POOL
     )
 
 
