@@ -32,6 +32,8 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
+import orjson
+
 from .. import schema
 from ..listing.query import first_broken_rule, parse_iso
 from .generator import (
@@ -43,17 +45,6 @@ from .generator import (
     score_of,
     tie_group,
 )
-
-try:  # orjson is a runtime dependency; the stdlib fallback keeps the demo importable anyway
-    import orjson
-
-    def _dumps(obj: object) -> bytes:
-        return orjson.dumps(obj)
-except ImportError:  # pragma: no cover
-
-    def _dumps(obj: object) -> bytes:
-        return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode()
-
 
 log = logging.getLogger(__name__)
 
@@ -130,11 +121,11 @@ class QueryEngine:
         items = sorted(
             (k, v) for k, v in params.items() if k not in ("pageSize", "paginationToken")
         )
-        return hashlib.sha256(_dumps(items)).hexdigest()[:24]
+        return hashlib.sha256(orjson.dumps(items)).hexdigest()[:24]
 
     def make_token(self, fp: str, key: int | float, mid: str) -> str:
         """A token resuming after (key, mid) for the query of fingerprint ``fp``."""
-        payload = _dumps({"f": fp, "k": key, "i": mid})
+        payload = orjson.dumps({"f": fp, "k": key, "i": mid})
         mac = hmac.new(self._secret, payload, hashlib.sha256).digest()[:18]
         return (
             base64.urlsafe_b64encode(payload).rstrip(b"=") + b"." + base64.urlsafe_b64encode(mac)

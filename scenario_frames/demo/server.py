@@ -49,7 +49,6 @@ import contextlib
 import errno
 import gzip
 import hmac
-import json
 import logging
 import math
 import random
@@ -66,21 +65,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+import orjson
+
 from ..errors import PortInUseError
 from ..listing.query import LIST_PARAMS, parse_iso
 from . import generator as g
 from .engine import DEFAULT_PRIVACY, QueryEngine, QueryRejected, split_values
 from .generator import DemoCatalog, iso_ms
 
-try:  # orjson is a runtime dependency; the stdlib fallback keeps the demo importable anyway
-    import orjson
-
-    def _dumps(obj: Any) -> bytes:
-        return orjson.dumps(obj)
-except ImportError:  # pragma: no cover
-
-    def _dumps(obj: Any) -> bytes:
-        return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode()
+_dumps = orjson.dumps  # the demo's JSON writer (compact, key order kept)
 
 
 log = logging.getLogger(__name__)
