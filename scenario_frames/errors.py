@@ -1,4 +1,4 @@
-"""Every error class of scenario_frames, in one place (the foundation layer: imports nothing of ours).
+"""Every error class of scenario_frames, in one place (the foundation layer: imports only ``urls``).
 
 API errors follow the shape of httpx and of the official ``scenario-sdk``: each carries the
 request it was about (``request``: method and URL, cleaned) and, when the server answered,
@@ -32,6 +32,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from .urls import host_and_port
 
 
 class ScenarioFramesError(Exception):
@@ -173,13 +175,9 @@ def clean_url(url: str, scrub: Scrub | None = None) -> str:
     text = scrub(str(url))
     try:
         parts = urlsplit(text)
-        host = parts.hostname or ""
-        port = parts.port
+        netloc = host_and_port(parts)
     except ValueError:
         return "<unparsable URL>"
-    if ":" in host:
-        host = f"[{host}]"
-    netloc = f"{host}:{port}" if port else host
     pairs = []
     for name, value in parse_qsl(parts.query, keep_blank_values=True):
         name = scrub(name)

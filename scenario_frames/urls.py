@@ -2,12 +2,31 @@
 
 Base URLs end up in manifests, checkpoints, logs and ``CatalogMeta``; a user may have typed
 ``https://key:secret@host/v1``.  ``safe_base_url`` keeps only scheme, host, port and path, and
-lives below every layer that writes a URL, so the tables need not import the listing for it.
+lives below every layer that writes a URL, so the tables need not import the listing for it;
+``errors.clean_url`` shares its handling of the host and port.
 """
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import SplitResult, urlsplit, urlunsplit
+
+
+def host_and_port(parts: SplitResult, *, drop_bad_port: bool = False) -> str:
+    """The network location of split URL ``parts`` without userinfo: ``host`` or ``host:port``.
+
+    A port that is not a number raises ``ValueError`` (``urlsplit``'s own complaint), or is
+    left out with ``drop_bad_port``.
+    """
+    host = parts.hostname or ""
+    if ":" in host:  # IPv6 literal
+        host = f"[{host}]"
+    try:
+        port = parts.port
+    except ValueError:
+        if not drop_bad_port:
+            raise
+        port = None
+    return f"{host}:{port}" if port else host
 
 
 def safe_base_url(url: str | None) -> str | None:
@@ -15,12 +34,4 @@ def safe_base_url(url: str | None) -> str | None:
     if not url:
         return url
     parts = urlsplit(url)
-    host = parts.hostname or ""
-    if ":" in host:  # IPv6 literal
-        host = f"[{host}]"
-    try:
-        port = parts.port
-    except ValueError:
-        port = None
-    netloc = f"{host}:{port}" if port else host
-    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+    return urlunsplit((parts.scheme, host_and_port(parts, drop_bad_port=True), parts.path, "", ""))
