@@ -161,6 +161,19 @@ def test_listing_reader_agrees_with_a_plain_decode(body: bytes) -> None:
     assert summary.next_token == (None if token is None else str(token))
 
 
+@pytest.mark.parametrize(
+    "bad", [b"\xff", b"\xed\xa0\x80", b"\xc0\xaf"], ids=["ff", "surrogate", "overlong"]
+)
+def test_a_page_that_is_not_utf8_is_judged_by_orjson(bad: bytes) -> None:
+    """Arrow's reader takes bytes that are not UTF-8; orjson refuses them, and its verdict is
+    the one that counts: the listing reader raises instead of paging on (the client retries)."""
+    from scenario_frames.listing.paginate import read_models_body
+
+    body = b'{"models": [{"id": "a' + bad + b'", "createdAt": "2024-01-02T03:04:05Z"}]}'
+    with pytest.raises(orjson.JSONDecodeError):
+        read_models_body(body)
+
+
 def test_a_record_without_a_usable_created_at_has_no_window_key() -> None:
     """Windows are cut on createdAt; a record missing it (or holding a non-date) must not abort
     the listing: it gets no key, and the frames layer later rejects the record itself."""
