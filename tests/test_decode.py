@@ -24,6 +24,7 @@ from polars.testing import assert_frame_equal
 
 from scenario_frames import schema as S
 from scenario_frames.demo.generator import make_records
+from scenario_frames.fetch_stats import FetchStats
 from scenario_frames.store import read_snapshot, write_snapshot
 from scenario_frames.tables import catalog as F
 from scenario_frames.tables import decode as D
@@ -43,7 +44,7 @@ def _pages(records: list[Any], per_page: int = 100) -> list[bytes]:
     return [page(records[i : i + per_page], token=str(i)) for i in range(0, len(records), per_page)]
 
 
-def _routes(pages: list[bytes]) -> tuple[dict[str, pl.DataFrame], F._Stats]:
+def _routes(pages: list[bytes]) -> tuple[dict[str, pl.DataFrame], FetchStats]:
     """Tables by the fast route and by the exact route only; they must agree exactly."""
     fast, stats = F._assemble(M.iter_page_outputs(pages))
     exact, exact_stats = F._assemble(M.iter_page_outputs(pages, fast=False))

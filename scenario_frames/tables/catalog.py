@@ -292,11 +292,6 @@ def _epoch_extras(ex: dict[tuple, dict], counts: dict[tuple[int, int], int]) -> 
 BATCH_RECORDS = 10_000
 
 
-# What ``_assemble`` returns besides the tables: the builder's counts (``fetch_stats.DECODED``)
-# and the pages it read.  The old name stays because the decode tests annotate with it.
-_Stats = FetchStats
-
-
 def _assemble(outs: Iterable[M.PageOut]) -> tuple[dict[str, pl.DataFrame], FetchStats]:
     """Derive every table from page outputs.  Returns (tables, stats).
 
