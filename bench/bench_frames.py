@@ -334,8 +334,8 @@ def main() -> int:
             "`peak` is `VmHWM` from /proc (the process's peak RSS) after the call, `base` the RSS "
             "just before it; the increase is what materializing costs (goal: at most 1.5x the "
             "raw JSON).  The pages' Arrow reads allocate from the system allocator "
-            "(`memory_pool=pyarrow.system_memory_pool()`), and each batch's tables are made "
-            "contiguous, so they stop pinning every page's Arrow buffers.  RSS also counts "
+            "(`memory_pool=pyarrow.system_memory_pool()`), and each column's page chunks are "
+            "joined once before polars takes them, so no table pins a page's Arrow buffers.  RSS also counts "
             "memory that polars' allocator (jemalloc) freed but keeps; the last row runs with "
             "`ARROW_DEFAULT_MEMORY_POOL=system` and `_RJEM_MALLOC_CONF=dirty_decay_ms:0,muzzy_decay_ms:0`, "
             "which hand freed memory back at once, to show the memory actually in use.",
