@@ -219,8 +219,6 @@ def check_transport_flags(args: argparse.Namespace) -> None:
     check_base_url(args.base_url)
     if args.max_attempts is not None and args.max_attempts < 1:
         raise ValueError(f"--max-attempts must be at least 1, got {args.max_attempts}")
-    if args.deadline is not None and args.deadline <= 0:
-        raise ValueError(f"--deadline must be a positive number of seconds, got {args.deadline}")
     client_limits_from_args(args)  # --max-retry-after and --max-page-bytes
 
 
