@@ -12,23 +12,15 @@ import logging
 import threading
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from . import materialize as M
-
-if TYPE_CHECKING:
-    pass
 
 __all__ = ["CatalogBuilder"]
 
 from .catalog import Catalog, CatalogMeta, _assemble
 
 log = logging.getLogger(__name__)
-
-
-# Record ids of a builder's page ``seq`` start at ``seq << _RID_SHIFT``: unique without
-# knowing how many records earlier pages hold (ids only need to be unique, not dense).
-_RID_SHIFT = 32
 
 
 class CatalogBuilder:
@@ -65,7 +57,7 @@ class CatalogBuilder:
                 raise RuntimeError("this CatalogBuilder is finished or closed")
             seq = self._seq
             self._seq += 1
-            fut = self._pool.submit(M.page_output, body, None, seq << _RID_SHIFT)
+            fut = self._pool.submit(M.page_output, body, None, seq << M.RID_SHIFT)
             old = self._pages.get(seq if key is None else key)
             self._pages[seq if key is None else key] = fut
         if old is not None:

@@ -310,7 +310,9 @@ def _assemble(outs: Iterable[M.PageOut]) -> tuple[dict[str, pl.DataFrame], Fetch
     pages = fast = exact = 0
 
     def flush() -> None:
-        for name, df in _batch_tables(batch).items():
+        with M.GC_PAUSE:
+            tables = _batch_tables(batch)
+        for name, df in tables.items():
             parts[name].append(df)
         batch.clear()
 

@@ -19,8 +19,9 @@ no unknown key and holds none of those fields.  That is proved by counting, per 
    key of the record is a known key at a known place with a non-null value: no unknown key,
    no explicit ``null``, nothing the exact route would add.
 4. Arrow's reader is laxer than orjson in two ways (found by testing): it takes ``NaN`` /
-   ``Infinity`` and bytes that are not UTF-8.  Records where a value could start with ``N``,
-   ``I``, ``-I`` or a blank, or that are not UTF-8, are flagged ``lax``.
+   ``Infinity`` and bytes that are not UTF-8.  On a page whose bytes hold ``NaN`` or
+   ``Infinity`` anywhere, records where a value could start with ``N``, ``I``, ``-I`` or a
+   blank are flagged ``lax``; so are records that are not UTF-8.
 
 A record whose counts differ, that is ``lax``, or that holds a field Python reads (``PY_ROOTS``
 in ``materialize``) takes the exact route alone: its bytes are decoded by orjson and walked;
@@ -76,9 +77,29 @@ class Split:
     depth: np.ndarray  # nesting levels of the element (1 for a flat object)
     models_open: int  # offset of the models array's '['
     models_close: int  # offset of its ']'
+    fields: Fields | None = None  # the top-level members of the object elements
 
     def __len__(self) -> int:
         return len(self.starts)
+
+
+@dataclass
+class Fields:
+    """The top-level members (key and value) of a page's object elements, in byte order.
+
+    Member ``m`` belongs to element ``row[m]``; its key is ``body[key_lo[m]:key_hi[m]]`` (the
+    bytes between the quotes, escapes not undone), its value ``body[val_lo[m]:val_hi[m]]``
+    (blanks around it included) and ``colons[m]`` keys are written inside that value.  The
+    members of element ``i`` are ``first[i]`` to ``first[i + 1]``.
+    """
+
+    row: np.ndarray
+    key_lo: np.ndarray
+    key_hi: np.ndarray
+    val_lo: np.ndarray
+    val_hi: np.ndarray
+    colons: np.ndarray
+    first: np.ndarray
 
 
 def _escaped(body: bytes, a: np.ndarray, quotes: np.ndarray) -> np.ndarray:
@@ -180,26 +201,63 @@ def split_page(body: bytes) -> Split | str:
         is_object[i] = ch[first[i]] == _LBRACE and pos[first[i]] == starts[i]
     if np.any(ends <= starts):
         return "an element of models is empty"
-    colon_before = np.concatenate(([0], np.cumsum(ch == _COLON, dtype=np.int32)))
+    is_colon = ch == _COLON
+    colon_before = np.concatenate(([0], np.cumsum(is_colon, dtype=np.int32)))
     colons = colon_before[bounds[1:]] - colon_before[bounds[:-1] + 1]
+    fields = _members(body, pos, ch, before, is_colon, colon_before, quotes, bounds)
     depth = np.maximum.reduceat(after[:k], bounds[:-1]) - 2
     # Where a value may start (after ':', ',' or '['): NaN, Infinity, -Infinity, or a blank
     # that hides the next byte.  Rare in real pages; a flagged record is only read exactly.
     lax = np.zeros(len(starts), bool)
-    vstart = np.flatnonzero((ch == _COLON) | (ch == _COMMA) | (ch == _LBRACK))
-    nxt = pos[vstart] + 1  # never past the end: the page ends with '}'
-    c1 = a[nxt]
-    odd = (c1 == 78) | (c1 == 73) | (c1 <= 32)  # N, I, blank
-    minus = np.flatnonzero(c1 == 45)
-    odd[minus[a[nxt[minus] + 1] == 73]] = True  # -I
-    if odd.any():
-        owner = np.searchsorted(bounds, vstart[odd], side="right") - 1
-        lax[owner[(owner >= 0) & (owner < len(starts)) & (vstart[odd] < k)]] = True
+    if b"NaN" in body or b"Infinity" in body:  # else no value can be one of them
+        vstart = np.flatnonzero((ch == _COLON) | (ch == _COMMA) | (ch == _LBRACK))
+        nxt = pos[vstart] + 1  # never past the end: the page ends with '}'
+        c1 = a[nxt]
+        odd = (c1 == 78) | (c1 == 73) | (c1 <= 32)  # N, I, blank
+        minus = np.flatnonzero(c1 == 45)
+        odd[minus[a[nxt[minus] + 1] == 73]] = True  # -I
+        if odd.any():
+            owner = np.searchsorted(bounds, vstart[odd], side="right") - 1
+            lax[owner[(owner >= 0) & (owner < len(starts)) & (vstart[odd] < k)]] = True
     if not is_utf8(body):
         for i in range(len(starts)):
             if not is_utf8(body[starts[i] : ends[i]]):
                 lax[i] = True
-    return Split(starts, ends, is_object, colons, lax, depth, int(pos[j1]), int(pos[k]))
+    return Split(starts, ends, is_object, colons, lax, depth, int(pos[j1]), int(pos[k]), fields)
+
+
+def _members(
+    body: bytes,
+    pos: np.ndarray,
+    ch: np.ndarray,
+    before: np.ndarray,
+    is_colon: np.ndarray,
+    colon_before: np.ndarray,
+    quotes: np.ndarray,
+    bounds: np.ndarray,
+) -> Fields:
+    """The top-level members of the elements: a colon at depth 3 (page, array, element) ends
+    a member's key (the string just before it) and the next ``,`` or ``}`` at that depth ends
+    its value.  Only meaningful for elements a reader accepted as objects."""
+    at3 = before == 3
+    col = np.flatnonzero(is_colon & at3)
+    term = np.flatnonzero(at3 & ((ch == _COMMA) | (ch == _RBRACE)))
+    if not len(col) or not len(term):
+        empty = np.zeros(0, np.int64)
+        return Fields(empty, empty, empty, empty, empty, empty, np.zeros(len(bounds), np.int64))
+    end = term[np.minimum(np.searchsorted(term, col), len(term) - 1)]
+    q = np.searchsorted(quotes, pos[col])  # quotes before each colon
+    q = np.maximum(q, 2)  # a colon has at least a key's two quotes before it in a valid page
+    row = np.searchsorted(bounds, col, side="right") - 1
+    return Fields(
+        row=row,
+        key_lo=quotes[q - 2].astype(np.int64) + 1,
+        key_hi=quotes[q - 1].astype(np.int64),
+        val_lo=pos[col].astype(np.int64) + 1,
+        val_hi=pos[end].astype(np.int64),
+        colons=(colon_before[end] - colon_before[col + 1]).astype(np.int64),
+        first=np.searchsorted(row, np.arange(len(bounds))),
+    )
 
 
 def envelope_error(body: bytes, split: Split) -> str | None:
@@ -234,19 +292,18 @@ def _lengths(lst: pa.Array) -> np.ndarray:
     return np.diff(offsets).astype(np.int64) * _valid(lst)
 
 
-def key_counts(arr: pa.StructArray, level) -> np.ndarray:
-    """Per row of ``arr``: the keys with a non-null value that Arrow read at ``level`` and below.
+def field_key_counts(arr: pa.StructArray, level) -> dict[str, np.ndarray]:
+    """Per field of ``arr`` and per row: the keys with a non-null value that Arrow read for that
+    field, its own key included (1 + the keys below it; 0 when null or absent).
 
     ``level`` is a ``materialize.Level``.  List items are counted and summed back to their row
     (a list null or empty adds nothing below its own key).
     """
     n = len(arr)
     kids = dict(zip(arr.type.names, arr.flatten(), strict=True))  # parents' nulls applied
-    total = np.zeros(n, np.int64)
-    for child in kids.values():
-        total += _valid(child)
+    out = {key: _valid(child) for key, child in kids.items()}
     for key, sub in level.objs:
-        total += key_counts(kids[key], sub)
+        out[key] = out[key] + key_counts(kids[key], sub)
     lists = [(key, item) for key, item, _table in level.lists]
     if level.nested is not None:
         lists.append(level.nested)
@@ -258,8 +315,76 @@ def key_counts(arr: pa.StructArray, level) -> np.ndarray:
         values = lst.flatten()  # the items of the non-null lists, in order
         per_item = key_counts(values, item)
         owner = np.repeat(np.arange(n), lengths)
-        total += np.bincount(owner, weights=per_item, minlength=n).astype(np.int64)
+        out[key] = out[key] + np.bincount(owner, weights=per_item, minlength=n).astype(np.int64)
+    return out
+
+
+def key_counts(arr: pa.StructArray, level) -> np.ndarray:
+    """Per row of ``arr``: the keys with a non-null value that Arrow read at ``level`` and below."""
+    total = np.zeros(len(arr), np.int64)
+    for counts in field_key_counts(arr, level).values():
+        total += counts
     return total
+
+
+def member_routes(
+    body: bytes,
+    fields: Fields,
+    held: np.ndarray,
+    rows: np.ndarray,
+    by_field: dict[str, np.ndarray],
+    known: tuple[str, ...],
+    python: frozenset[str],
+) -> tuple[np.ndarray, np.ndarray]:
+    """Which top-level members of the held rows ``rows`` Python must read, and which of those
+    rows it must read whole.
+
+    A member needs Python when its key is not in ``known``, when it is in ``python``, or when
+    the keys written in it (its own and ``fields.colons``) differ from the keys Arrow read for
+    that field (``by_field``, per held row).  A row whose members cannot be matched by their
+    raw bytes (a key holding an escape or a control byte) is read whole.  Returns a bool per
+    member (False outside ``rows``) and a bool per held row.
+    """
+    a = np.frombuffer(body, np.uint8)
+    need_all = np.zeros(len(fields.row), bool)
+    whole = np.zeros(len(held), bool)
+    recs = held[rows]
+    lens = fields.first[recs + 1] - fields.first[recs]
+    if not lens.sum():
+        return need_all, whole
+    sel = np.repeat(fields.first[recs] - np.cumsum(lens) + lens, lens) + np.arange(lens.sum())
+    hj = np.repeat(rows, lens)
+    fields = Fields(
+        fields.row[sel],
+        fields.key_lo[sel],
+        fields.key_hi[sel],
+        fields.val_lo[sel],
+        fields.val_hi[sel],
+        fields.colons[sel],
+        fields.first,
+    )
+    names = sorted(k.encode() for k in known)
+    width = max(len(k) for k in names)
+    table = np.array(names, dtype=f"S{width}")
+    klen = fields.key_hi - fields.key_lo
+    cols = np.arange(width)
+    inside = cols < klen[:, None]
+    mat = a[np.minimum(fields.key_lo[:, None] + cols, len(a) - 1)]
+    odd = (((mat == _BSLASH) | (mat < 32)) & inside).any(axis=1)
+    mat[~inside] = 0
+    keys = np.ascontiguousarray(mat).view(f"S{width}").ravel()
+    at = np.minimum(np.searchsorted(table, keys), len(table) - 1)
+    is_known = (table[at] == keys) & (klen <= width) & ~odd
+    order = [known.index(k.decode()) for k in names]  # table position -> index in ``known``
+    counts = np.zeros((len(known) + 1, max(len(held), 1)), np.int64)
+    for k, key in enumerate(known):
+        if key in by_field:
+            counts[k, : len(held)] = by_field[key]
+    field = np.where(is_known, np.asarray(order, np.int64)[at], len(known))
+    py = np.array([k in python for k in known] + [False])
+    need_all[sel] = ~is_known | py[field] | (counts[field, hj] != fields.colons + 1)
+    whole[hj[odd]] = True
+    return need_all, whole
 
 
 def str_lengths(arr: pa.Array) -> np.ndarray:

@@ -11,7 +11,7 @@ One route per record, decided per record (``decode`` shows why the choice is saf
 * **Exact route** (the others, one by one): the record's bytes are decoded by orjson
   (``loads_exact``: integers beyond 64 bits kept exactly, a repeated key a reject), its
   unknown keys gathered for ``extra`` at every level, its ``json`` leaves written as text and
-  its ``inputs`` flattened (then read by the same strict Arrow reader in the background).
+  its ``inputs`` flattened (then read by the same strict Arrow reader).
   ``decode_page(..., fast=False)`` sends every record this way: the oracle the tests compare
   the fast route against.
 * **A bad record costs one record.**  A record that is not an object, has no usable id, is
@@ -32,10 +32,12 @@ JSON) become null, values that are not JSON at all make the record a reject.
 from __future__ import annotations
 
 import dataclasses
+import gc
 import json
 import re
+import threading
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -233,12 +235,18 @@ def loads_exact(raw: bytes) -> Any:
     return rec
 
 
-def repeated_keys(recs: list[Any], colons: list[int], raws: list[bytes]) -> dict[int, str]:
-    """Which decoded records lost a repeated key, with the reason (by position in ``recs``).
+def twice_reason(raw: bytes) -> str:
+    """The reject reason of a record whose bytes repeat a key (named as the stdlib finds it)."""
+    return f"key {json.dumps(loads_checked(raw)[1], ensure_ascii=False)} appears twice"
 
-    ``colons`` are the keys written in each record's bytes (``decode.Split.colons``).  Each
-    decoded record is written again and its keys counted: fewer keys than were written means
-    some object repeated a key, of which orjson kept only the last value.  In orjson's compact
+
+def repeated_keys(recs: list[Any], colons: list[int]) -> list[int]:
+    """Which decoded values lost a repeated key (positions in ``recs``).
+
+    ``colons`` are the keys written in each value's bytes (``decode.Split.colons`` for a
+    record, ``decode.Fields.colons`` for a member's value).  Each decoded value is written
+    again and its keys counted: fewer keys than were written means some object repeated a
+    key, of which orjson kept only the last value.  In orjson's compact
     output a ``"`` is escaped inside strings and a string value is followed by ``,``, ``}`` or
     ``]``, so when the text holds no backslash its keys are exactly its ``":`` pairs; texts
     with backslashes are counted by the page splitter, in one pass.  (A record that cannot be
@@ -267,11 +275,7 @@ def repeated_keys(recs: list[Any], colons: list[int], raws: list[bytes]) -> dict
         )
         for k, n in zip(escaped, by_split, strict=True):
             counted[k] = n
-    return {
-        k: f"key {json.dumps(loads_checked(raws[k])[1], ensure_ascii=False)} appears twice"
-        for k, n in enumerate(counted)
-        if n != colons[k]
-    }
+    return [k for k, n in enumerate(counted) if n != colons[k]]
 
 
 def json_type(value: object) -> str:
@@ -432,18 +436,37 @@ def read_spans(
 # ---------------------------------------------------------------------------------------------
 
 
-class _Done:
-    """A finished 'future' for work run in the calling thread."""
+class _GCPause:
+    """Python's cyclic collector paused while records are decoded and walked.
 
-    def __init__(self, value: Any) -> None:
-        self._value = value
+    The exact route creates many short-lived dicts and lists; each allocation burst makes the
+    collector traverse the page's live objects again, which measured a quarter of that route's
+    time.  Those objects hold no reference cycles (JSON values), so reference counting frees
+    them; the collector is paused only while a page is decoded, counted across threads (the
+    builder decodes several pages at once) and resumed when the last one ends, unless someone
+    else had disabled it.
+    """
 
-    def result(self) -> Any:
-        return self._value
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._depth = 0
+        self._resume = False
+
+    def __enter__(self) -> None:
+        with self._lock:
+            if self._depth == 0:
+                self._resume = gc.isenabled()
+                gc.disable()
+            self._depth += 1
+
+    def __exit__(self, *exc: object) -> None:
+        with self._lock:
+            self._depth -= 1
+            if self._depth == 0 and self._resume:
+                gc.enable()
 
 
-def _run_now(fn: Callable[..., Any], *args: Any) -> _Done:
-    return _Done(fn(*args))
+GC_PAUSE = _GCPause()
 
 
 @dataclass
@@ -457,12 +480,12 @@ class PageOut:
     extras: dict[str, dict[tuple, dict]] = field(default_factory=dict)  # table -> owner -> extra
     epoch_assets: dict[tuple[int, int], int] = field(default_factory=dict)  # (rid,pos) -> n
     n_records: int = 0
-    # Inputs are read in the background; ``resolve_inputs`` collects them.
-    inputs_future: Any = None
+    # The inputs' typed read (or its error); ``resolve_inputs`` collects them.
+    inputs_read: pa.StructArray | BaseException | None = None
     input_rows: list[dict] = field(default_factory=list)
     input_owner: list[int] = field(default_factory=list)  # record index of each input row
     input_where: list[tuple[str, int]] = field(default_factory=list)  # its place, for reasons
-    input_records: dict[int, dict] = field(default_factory=dict)  # record index -> record
+    input_records: dict[int, str | None] = field(default_factory=dict)  # record index -> id
     body: bytes | None = None  # kept until the inputs are resolved (raw text of late rejects)
     spans: dict[int, tuple[int, int]] = field(default_factory=dict)  # record -> its bytes in body
     fast_records: int = 0  # records the fast route settled (no Python objects)
@@ -573,6 +596,12 @@ def _json_text(value: Any) -> str | None:
 _IN_JSON = tuple((path, f"_j{i}") for i, (path, _k) in enumerate(INPUT_LEVEL.json))
 _IN_TOP_JSON = frozenset(path[0] for path, _c in _IN_JSON if len(path) == 1)
 _IN_KNOWN = INPUT_LEVEL.known
+# Keys copied into a row as they are (the typed ones); the others are json leaves, members or
+# unknown keys.  Json leaves at the top of an input, by key, and those below ("required").
+_IN_TYPED = _IN_KNOWN - _IN_TOP_JSON - {_INPUT_RECURSIVE}
+_IN_TOP_COL = {path[0]: col for path, col in _IN_JSON if len(path) == 1}
+_IN_DEEP = tuple((path, col) for path, col in _IN_JSON if len(path) > 1)
+_IN_DEEP_ROOTS = frozenset(path[0] for path, _col in _IN_DEEP)
 
 
 def unknown_keys(level: Level, d: dict) -> dict | None:
@@ -613,17 +642,18 @@ def flatten_inputs(
             continue
         if type(inp) is not dict:
             return f"{prefix}[{pos}]: expected an object, got {json_type(inp)}"
-        row = {
-            k: v
-            for k, v in inp.items()
-            if k in _IN_KNOWN and k not in _IN_TOP_JSON and k != _INPUT_RECURSIVE
-        }
-        for path, col in _IN_JSON:
-            value = inp.get(path[0])
-            if value is not None and len(path) > 1:
-                value = _get_path(value, path[1:])
-            if value is not None:
+        row = dict(inp)
+        keys = inp.keys()
+        for k in keys - _IN_TYPED:
+            value = row.pop(k)
+            col = _IN_TOP_COL.get(k)
+            if col is not None and value is not None:
                 row[col] = dumps(value)
+        if not _IN_DEEP_ROOTS.isdisjoint(keys):
+            for path, col in _IN_DEEP:
+                value = _get_path(inp, path)
+                if value is not None:
+                    row[col] = dumps(value)
         default = inp.get("default")
         t = type(default)
         if t is bool:
@@ -676,14 +706,11 @@ def _add_inputs(
     return None
 
 
-def _submit_inputs(
-    out: PageOut, rows: list[dict], where: list[tuple[str, int]], submit: Callable[..., Any]
-) -> None:
+def _read_inputs(out: PageOut, rows: list[dict], where: list[tuple[str, int]]) -> None:
     if rows:
         out.input_rows = rows
         out.input_where = where
-        body = b'{"rows":[' + b",".join(map(to_json, rows)) + b"]}"
-        out.inputs_future = submit(_read_input_rows, body)
+        out.inputs_read = _read_input_rows(b'{"rows":[' + b",".join(map(to_json, rows)) + b"]}")
 
 
 def resolve_inputs(out: PageOut) -> None:
@@ -692,11 +719,11 @@ def resolve_inputs(out: PageOut) -> None:
     Sets ``out.inputs`` and ``out.late`` (global ids of records refused here, added to
     ``out.rejects``; the caller drops them from the tables), then forgets the page body.
     """
-    if out.inputs_future is None:
+    if out.inputs_read is None:
         out.body, out.spans, out.input_records = None, {}, {}
         return
-    res = out.inputs_future.result()
-    out.inputs_future = None
+    res = out.inputs_read
+    out.inputs_read = None
     if not isinstance(res, BaseException):
         out.inputs = res
         out.input_rows = []
@@ -718,9 +745,8 @@ def resolve_inputs(out: PageOut) -> None:
         INPUT_ROW_ARROW,
     )
     for i, why in sorted(late.items()):
-        rec = out.input_records[i]
-        raw = _span_text(out.body, out.spans[i]) if out.body is not None else safe_dumps(rec)
-        out.rejects.append((out.page, out.index_of(i), rec.get("id"), why, raw))
+        raw = _span_text(out.body, out.spans[i]) if out.body is not None else ""
+        out.rejects.append((out.page, out.index_of(i), out.input_records[i], why, raw))
     out.late = {out.rid0 + i for i in late}
     out.input_rows = []
     out.body, out.spans, out.input_records = None, {}, {}
@@ -736,6 +762,8 @@ def _page_level_reject(page: int | None, reason: str, raw: str) -> PageOut:
 
 # Top-level fields Python reads itself: the recursive inputs and the objects holding json leaves.
 PY_ROOTS: tuple[str, ...] = tuple(sorted({_INPUT_RECURSIVE} | set(_MODEL_JSON_ROOTS)))
+_TOP_KEYS: tuple[str, ...] = tuple(sorted(MODEL_LEVEL.known))
+_PY_ROOT_SET = frozenset(PY_ROOTS)
 
 
 def _span_text(body: bytes, span: tuple[int, int]) -> str:
@@ -761,6 +789,9 @@ class Prepared:
     typed: pa.StructArray | None = None  # typed rows of the elements in ``held``
     held: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     counts: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # keys Arrow read
+    need: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))  # per held row: Python
+    member_need: np.ndarray | None = None  # per top-level member: Python reads its value
+    whole: np.ndarray | None = None  # per held row: its members cannot be matched by bytes
 
 
 def prepare(body: bytes) -> Prepared:
@@ -801,8 +832,19 @@ def prepare(body: bytes) -> Prepared:
             if parts
             else pa.nulls(0, MODEL_ARROW)
         )
-    counts = D.key_counts(typed, MODEL_LEVEL) if len(typed) else np.zeros(0, np.int64)
-    return Prepared(split, "", bad, typed, held, counts)
+    if not len(typed):
+        return Prepared(split, "", bad, typed, held, np.zeros(0, np.int64))
+    by_field = D.field_key_counts(typed, MODEL_LEVEL)
+    counts = np.sum(list(by_field.values()), axis=0)
+    # Which typed rows need Python: a key count that differs, or a field Python reads.
+    need = (counts != split.colons[held]) | split.lax[held]
+    for root in PY_ROOTS:
+        need |= D._valid(typed.field(root)).astype(bool)
+    assert split.fields is not None
+    member_need, whole = D.member_routes(
+        body, split.fields, held, np.flatnonzero(need), by_field, _TOP_KEYS, _PY_ROOT_SET
+    )
+    return Prepared(split, "", bad, typed, held, counts, need, member_need, whole)
 
 
 def decode_page(
@@ -812,7 +854,6 @@ def decode_page(
     rid0: int,
     *,
     fast: bool = True,
-    submit: Callable[..., Any] = _run_now,
     index0: int = 0,
     indexes: list[int] | None = None,
 ) -> PageOut:
@@ -820,12 +861,24 @@ def decode_page(
 
     Record ``i`` of the page gets the global record id ``rid0 + i`` and the reject index
     ``index0 + i`` (or ``indexes[i]``).  With ``fast`` false every record takes the exact route
-    (the oracle).  ``submit`` runs the Arrow read of the inputs.
+    (the oracle).
     """
+    with GC_PAUSE:
+        return _decode_page(body, prep, page, rid0, fast=fast, index0=index0, indexes=indexes)
+
+
+def _decode_page(
+    body: bytes,
+    prep: Prepared,
+    page: int | None,
+    rid0: int,
+    *,
+    fast: bool,
+    index0: int,
+    indexes: list[int] | None,
+) -> PageOut:
     if prep.split is None:
-        return _whole_page(
-            body, prep.why, page, rid0, fast=fast, submit=submit, index0=index0, indexes=indexes
-        )
+        return _whole_page(body, prep.why, page, rid0, fast=fast, index0=index0, indexes=indexes)
     split, typed, held = prep.split, prep.typed, prep.held
     assert typed is not None
     n = len(split)
@@ -847,44 +900,15 @@ def decode_page(
             if why:
                 bad[i] = why
 
-    # Which typed rows need Python: a key count that differs, or a field Python reads.
-    if fast:
-        need = (prep.counts != split.colons[held]) | split.lax[held]
-        for root in PY_ROOTS:
-            need |= D._valid(typed.field(root)).astype(bool)
-    else:
-        need = np.ones(len(held), bool)
+    need = prep.need if fast else np.ones(len(held), bool)
     fast_rows = np.flatnonzero(~need)
-    if len(fast_rows):  # their ids, from Arrow: absent (null) or a string
+    if fast and len(held):  # ids from Arrow (absent, null or a string), as the record has them
         ids = typed.field("id")
-        missing = fast_rows[(D._valid(ids)[fast_rows] == 0) | (D.str_lengths(ids)[fast_rows] == 0)]
+        missing = np.flatnonzero((D._valid(ids) == 0) | (D.str_lengths(ids) == 0))
         for j in missing.tolist():
             i = int(held[j])
             bad[i] = id_problem(typed.field("id")[j].as_py())  # type: ignore[assignment]
-    decoded: dict[int, dict] = {}
-    for j in np.flatnonzero(need).tolist():
-        i = int(held[j])
-        try:
-            rec = loads_exact(body[starts[i] : ends[i]])
-        except orjson.JSONDecodeError as exc:
-            bad[i] = f"record is not valid JSON: {exc}"
-            continue
-        why = id_problem(rec.get("id"))
-        if why:
-            bad[i] = why
-        else:
-            decoded[j] = rec
-    if decoded:  # a repeated key makes its record a reject (orjson kept only its last value)
-        js = list(decoded)
-        spans = [(int(starts[int(held[j])]), int(ends[int(held[j])])) for j in js]
-        twice = repeated_keys(
-            [decoded[j] for j in js],
-            [int(split.colons[int(held[j])]) for j in js],
-            [body[a:b] for a, b in spans],
-        )
-        for k, why in twice.items():
-            bad[int(held[js[k]])] = why
-            del decoded[js[k]]
+    decoded = _decode_rows(body, prep, np.flatnonzero(need).tolist(), fast, bad)
     out.fast_records = len(fast_rows)
     out.exact_records = n - out.fast_records
 
@@ -900,11 +924,12 @@ def decode_page(
         if why:
             bad[i] = why
         else:
-            out.input_records[i] = rec
+            mid = rec.get("id", typed.field("id")[j].as_py())
+            out.input_records[i] = mid if type(mid) is str else None
             out.spans[i] = (int(starts[i]), int(ends[i]))
     if rows:
         out.body = body
-    _submit_inputs(out, rows, where, submit)
+    _read_inputs(out, rows, where)
 
     # Rejects, kept records.
     for i, why in sorted(bad.items()):
@@ -934,6 +959,93 @@ def decode_page(
         owners.append((rid,))
     scan_unknown(MODEL_LEVEL, "models", dicts, owners, (), out)
     return out
+
+
+def _decode_rows(
+    body: bytes, prep: Prepared, rows: list[int], fast: bool, bad: dict[int, str]
+) -> dict[int, dict]:
+    """Decode the typed rows ``rows`` that need Python; reasons of the refused ones go to ``bad``.
+
+    A row is decoded whole (``loads_exact`` of the record) on the oracle route (``fast``
+    false), when it is ``lax`` or when its members cannot be matched by their bytes.  Any
+    other row is decoded *partly*: only the top-level members ``decode.member_routes`` names
+    (unknown keys, Python's own fields, fields whose key counts differ) are decoded, into a
+    dict in the record's order.  Every other member holds known keys only, all non-null, that
+    Arrow read: the exact route would find nothing in it, so leaving it out changes nothing.
+    A repeated key is found per decoded value, as for whole records.
+    """
+    split = prep.split
+    assert split is not None
+    starts, ends, held = split.starts, split.ends, prep.held
+    decoded: dict[int, dict] = {}
+    values: list[Any] = []  # every decoded value, with its written keys and its row
+    written: list[int] = []
+    owner: list[int] = []
+    for j in rows:
+        i = int(held[j])
+        if i in bad:
+            continue
+        rec: dict | None = None
+        if fast and prep.whole is not None and not prep.whole[j] and not split.lax[i]:
+            try:
+                rec = _decode_members(body, prep, i, j, values, written, owner)
+            except orjson.JSONDecodeError:
+                rec = None  # read whole below: the whole record says why, as the oracle does
+            except KeyError:
+                bad[i] = twice_reason(body[starts[i] : ends[i]])
+                continue
+        if rec is None:
+            try:
+                rec = loads_exact(body[starts[i] : ends[i]])
+            except orjson.JSONDecodeError as exc:
+                bad[i] = f"record is not valid JSON: {exc}"
+                continue
+            why = id_problem(rec.get("id"))
+            if why:
+                bad[i] = why
+                continue
+            values.append(rec)
+            written.append(int(split.colons[i]))
+            owner.append(j)
+        decoded[j] = rec
+    # A repeated key makes its record a reject (orjson kept only its last value).
+    for k in repeated_keys(values, written):
+        j = owner[k]
+        if j in decoded:
+            i = int(held[j])
+            bad[i] = twice_reason(body[starts[i] : ends[i]])
+            del decoded[j]
+    return decoded
+
+
+def _decode_members(
+    body: bytes,
+    prep: Prepared,
+    i: int,
+    j: int,
+    values: list[Any],
+    written: list[int],
+    owner: list[int],
+) -> dict:
+    """The members of record ``i`` (typed row ``j``) that Python must read, decoded into a dict
+    in the record's order; their values go to ``values`` for the repeated-key check.  Raises
+    KeyError when a top-level key repeats, orjson's error when a value is not JSON."""
+    split, need = prep.split, prep.member_need
+    assert split is not None and split.fields is not None and need is not None
+    fields = split.fields
+    rec: dict = {}
+    lo, hi = int(fields.first[i]), int(fields.first[i + 1])
+    loads = loads_exact if has_long_digits(body[split.starts[i] : split.ends[i]]) else orjson.loads
+    for m in (lo + np.flatnonzero(need[lo:hi])).tolist():
+        key = body[fields.key_lo[m] : fields.key_hi[m]].decode()
+        if key in rec:
+            raise KeyError(key)
+        value = rec[key] = loads(body[fields.val_lo[m] : fields.val_hi[m]])
+        if type(value) is dict or type(value) is list:
+            values.append(value)
+            written.append(int(fields.colons[m]))
+            owner.append(j)
+    return rec
 
 
 def _reject_id(body: bytes, span: tuple[int, int]) -> str | None:
@@ -1017,54 +1129,29 @@ def page_output(raw: Any, page: int | None, rid0: int, *, fast: bool = True) -> 
     return out
 
 
+# Record ids of page ``n`` start at ``n << RID_SHIFT``: unique without knowing how many
+# records earlier pages hold (ids only need to be unique and in page order, not dense).
+RID_SHIFT = 32
+
+
 def iter_page_outputs(
     pages: Iterable[Any], *, workers: int = 2, fast: bool = True
 ) -> Iterator[PageOut]:
-    """Process pages in order.
+    """Process pages in order, each whole on a worker thread (``page_output``).
 
-    Worker threads run ``prepare`` (the split, the typed read and the key counts of pages
-    ahead of the one in Python) and each page's inputs; Arrow and numpy release the GIL, so
-    the cores work together.  A page is yielded
-    once the next one is under way and its own inputs are resolved.
+    Arrow, numpy and polars release the GIL, so the workers' reads overlap with each other's
+    Python and with the caller's (the table step of the pages already yielded).  Up to
+    ``2 * workers + 2`` pages are in flight: the workers keep reading while the caller builds
+    a batch of tables, and memory stays bounded.
     """
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="frames-read") as pool:
-        it = iter(enumerate(pages))
-        ahead: deque[tuple[int, Any, Future | None]] = deque()
-
-        def fill() -> None:
-            while len(ahead) < workers + 1:
-                nxt = next(it, None)
-                if nxt is None:
-                    return
-                page_no, raw = nxt
-                if not isinstance(raw, bytes | bytearray | memoryview | str):
-                    ahead.append((page_no, raw, None))
-                    continue
-                body = _as_bytes(raw)
-                ahead.append((page_no, body, pool.submit(prepare, body)))
-
-        rid0 = 0
-        prev: PageOut | None = None
-        fill()
+        ahead: deque[Future[PageOut]] = deque()
+        for page_no, raw in enumerate(pages):
+            ahead.append(pool.submit(page_output, raw, page_no, page_no << RID_SHIFT, fast=fast))
+            if len(ahead) > 2 * workers + 1:
+                yield ahead.popleft().result()
         while ahead:
-            page_no, body, fut = ahead.popleft()
-            fill()
-            if fut is None:
-                out = _page_level_reject(
-                    page_no,
-                    f"page is {type(body).__name__}, not bytes or str",
-                    safe_dumps(repr(body)[:10_000]),
-                )
-            else:
-                out = decode_page(body, fut.result(), page_no, rid0, fast=fast, submit=pool.submit)
-            rid0 += out.n_records
-            if prev is not None:
-                resolve_inputs(prev)
-                yield prev
-            prev = out
-        if prev is not None:
-            resolve_inputs(prev)
-            yield prev
+            yield ahead.popleft().result()
 
 
 def records_pages(records: Iterable[object], chunk: int = 500) -> Iterator[PageOut]:
