@@ -1,4 +1,4 @@
-"""The fast path: which records of a page need no Python objects at all.
+"""The fast path: which records of a page, and which of their members, need no Python objects.
 
 Design note (why it is correct)
 -------------------------------
@@ -22,14 +22,24 @@ no unknown key and holds none of those fields.  That is proved by counting, per 
    ``Infinity`` and bytes that are not UTF-8.  On a page whose bytes hold ``NaN`` or
    ``Infinity`` anywhere, records where a value could start with ``N``, ``I``, ``-I`` or a
    blank are flagged ``lax``; so are records that are not UTF-8.
+5. **The same, per member.**  The counts also hold member by member: a top-level member
+   (key and value) whose written keys (``Fields.colons`` + 1) equal the keys Arrow read for
+   that field (``field_key_counts``) holds no unknown key and no ``null``.  An unknown key is
+   a member Arrow read nothing of, so it always differs.  ``member_routes`` finds, for each
+   record that differs, the members that do (keys matched by their raw bytes, vectorized).
 
-A record whose counts differ, that is ``lax``, or that holds a field Python reads (``PY_ROOTS``
-in ``materialize``) takes the exact route alone: its bytes are decoded by orjson and walked;
-its neighbours keep the typed read.  orjson keeps only the last copy of a repeated key and
-reads integers beyond -2**63 .. 2**64-1 as floats, so the exact route (``materialize.loads_exact``)
-counts the keys of the decoded objects against the colons: fewer means a repeated key, and
-the record is a reject ("key X appears twice"; a repeated known key already fails the typed
-read on either route).  A record whose bytes hold a run of 19 digits is decoded again by the
+A record whose counts differ, or that holds a field Python reads (``PY_ROOTS`` in
+``materialize``), goes to Python alone; its neighbours keep the typed read.  Python decodes
+only the members that differ and those fields, into a dict in the record's order, and the
+exact route walks that dict: every member left out is proved to add nothing (5.).  A record
+that is ``lax``, or holds a key with an escape or a control byte (its bytes cannot be
+matched), is decoded whole.
+
+orjson keeps only the last copy of a repeated key and reads integers beyond -2**63 .. 2**64-1
+as floats, so the exact route (``materialize.loads_exact``) counts the keys of each decoded
+value (record or member) against its colons: fewer means a repeated key, and the record is a
+reject ("key X appears twice"; a repeated known key already fails the typed read on either
+route).  A record whose bytes hold a run of 19 digits is decoded again by the
 stdlib, which keeps such integers exactly (``-0`` is read as ``0`` by both).  Nothing is
 guessed: when a page is not shaped as the counting assumes (no single literal ``"models"`` key
 holding an array, unbalanced brackets), ``split_page`` says why, and the page is decoded whole

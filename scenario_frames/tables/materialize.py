@@ -8,12 +8,13 @@ One route per record, decided per record (``decode`` shows why the choice is saf
   runs without the GIL.  Every kept record's values come from this read, on either route.
 * **Fast route** (most records): ``decode`` proves, by counting keys, that a record has no
   unknown key, no ``null`` and no field Python must read; nothing more is done for it.
-* **Exact route** (the others, one by one): the record's bytes are decoded by orjson
-  (``loads_exact``: integers beyond 64 bits kept exactly, a repeated key a reject), its
-  unknown keys gathered for ``extra`` at every level, its ``json`` leaves written as text and
-  its ``inputs`` flattened (then read by the same strict Arrow reader).
-  ``decode_page(..., fast=False)`` sends every record this way: the oracle the tests compare
-  the fast route against.
+* **Exact route** (the others, one by one): the members of the record that need Python
+  (``decode.member_routes``; the whole record when its bytes cannot be matched) are decoded
+  by orjson (``loads_exact``: integers beyond 64 bits kept exactly, a repeated key a reject),
+  their unknown keys gathered for ``extra`` at every level, their ``json`` leaves written as
+  text and the ``inputs`` flattened (then read by the same strict Arrow reader).
+  ``decode_page(..., fast=False)`` decodes every record whole this way: the oracle the tests
+  compare the fast route against.
 * **A bad record costs one record.**  A record that is not an object, has no usable id, is
   nested deeper than ``decode.MAX_DEPTH``, larger than ``decode.MAX_RECORD_BYTES``, not JSON,
   or holds a value of a type its column cannot take is a reject with the reason; when the
