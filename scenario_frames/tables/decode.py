@@ -19,9 +19,8 @@ no unknown key and holds none of those fields.  That is proved by counting, per 
    key of the record is a known key at a known place with a non-null value: no unknown key,
    no explicit ``null``, nothing the exact route would add.
 4. Arrow's reader is laxer than orjson in two ways (found by testing): it takes ``NaN`` /
-   ``Infinity`` and bytes that are not UTF-8.  On a page whose bytes hold ``NaN`` or
-   ``Infinity`` anywhere, records where a value could start with ``N``, ``I``, ``-I`` or a
-   blank are flagged ``lax``; so are records that are not UTF-8.
+   ``Infinity`` and bytes that are not UTF-8.  Records where a value could start with ``N``,
+   ``I``, ``-I`` or a blank, or that are not UTF-8, are flagged ``lax``.
 5. **The same, per member.**  The counts also hold member by member: a top-level member
    (key and value) whose written keys (``Fields.colons`` + 1) equal the keys Arrow read for
    that field (``field_key_counts``) holds no unknown key and no ``null``.  An unknown key is
@@ -219,16 +218,15 @@ def split_page(body: bytes) -> Split | str:
     # Where a value may start (after ':', ',' or '['): NaN, Infinity, -Infinity, or a blank
     # that hides the next byte.  Rare in real pages; a flagged record is only read exactly.
     lax = np.zeros(len(starts), bool)
-    if b"NaN" in body or b"Infinity" in body:  # else no value can be one of them
-        vstart = np.flatnonzero((ch == _COLON) | (ch == _COMMA) | (ch == _LBRACK))
-        nxt = pos[vstart] + 1  # never past the end: the page ends with '}'
-        c1 = a[nxt]
-        odd = (c1 == 78) | (c1 == 73) | (c1 <= 32)  # N, I, blank
-        minus = np.flatnonzero(c1 == 45)
-        odd[minus[a[nxt[minus] + 1] == 73]] = True  # -I
-        if odd.any():
-            owner = np.searchsorted(bounds, vstart[odd], side="right") - 1
-            lax[owner[(owner >= 0) & (owner < len(starts)) & (vstart[odd] < k)]] = True
+    vstart = np.flatnonzero((ch == _COLON) | (ch == _COMMA) | (ch == _LBRACK))
+    nxt = pos[vstart] + 1  # never past the end: the page ends with '}'
+    c1 = a[nxt]
+    odd = (c1 == 78) | (c1 == 73) | (c1 <= 32)  # N, I, blank
+    minus = np.flatnonzero(c1 == 45)
+    odd[minus[a[nxt[minus] + 1] == 73]] = True  # -I
+    if odd.any():
+        owner = np.searchsorted(bounds, vstart[odd], side="right") - 1
+        lax[owner[(owner >= 0) & (owner < len(starts)) & (vstart[odd] < k)]] = True
     if not is_utf8(body):
         for i in range(len(starts)):
             if not is_utf8(body[starts[i] : ends[i]]):
