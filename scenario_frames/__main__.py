@@ -1,7 +1,5 @@
 """``python -m scenario_frames`` runs the command line, like the ``scenario-frames`` script."""
 
-import sys
+from .cli import run
 
-from .cli import main
-
-sys.exit(main())
+run()

@@ -242,14 +242,9 @@ def _json_col(path: tuple[str, ...], level_json: tuple) -> int:
 def _extra_frame(
     rows: dict[tuple, dict], keys: list[str], key_types: list[pl.DataType]
 ) -> pl.DataFrame:
-    cols: dict[str, list] = {k: [] for k in keys}
-    texts: list[str] = []
-    for owner, extra in rows.items():
-        for k, v in zip(keys, owner, strict=True):
-            cols[k].append(v)
-        texts.append(M.dumps(extra))
-    data = {k: pl.Series(k, cols[k], dtype=t) for k, t in zip(keys, key_types, strict=True)}
-    data["extra"] = pl.Series("extra", texts, dtype=pl.String)
+    cols = list(zip(*rows, strict=True)) if rows else [() for _ in keys]  # owners by key
+    data = {k: pl.Series(k, c, dtype=t) for k, c, t in zip(keys, cols, key_types, strict=True)}
+    data["extra"] = pl.Series("extra", [M.dumps(extra) for extra in rows.values()], pl.String)
     return pl.DataFrame(data)
 
 
