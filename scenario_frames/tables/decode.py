@@ -347,9 +347,9 @@ def member_routes(
     """Which top-level members of the held rows ``rows`` Python must read, and which of those
     rows it must read whole.
 
-    A member needs Python when its key is not in ``known``, when it is in ``python``, or when
-    the keys written in it (its own and ``fields.colons``) differ from the keys Arrow read for
-    that field (``by_field``, per held row).  A row whose members cannot be matched by their
+    A member needs Python when its key is in ``python``, or when the keys written in it (its
+    own and ``fields.colons``) differ from the keys Arrow read for that field (``by_field``, per
+    held row; none for a key not in ``known``, so an unknown member always differs).  A row whose members cannot be matched by their
     raw bytes (a key holding an escape or a control byte) is read whole.  Returns a bool per
     member (False outside ``rows``) and a bool per held row.
     """
@@ -390,7 +390,7 @@ def member_routes(
             counts[k, : len(held)] = by_field[key]
     field = np.where(is_known, np.asarray(order, np.int64)[at], len(known))
     py = np.array([k in python for k in known] + [False])
-    need_all[sel] = ~is_known | py[field] | (counts[field, hj] != fields.colons + 1)
+    need_all[sel] = py[field] | (counts[field, hj] != fields.colons + 1)
     whole[hj[odd]] = True
     return need_all, whole
 
