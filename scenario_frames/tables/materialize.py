@@ -992,9 +992,6 @@ def _decode_rows(
                 rec = _decode_members(body, prep, i, j, values, written, owner)
             except orjson.JSONDecodeError:
                 rec = None  # read whole below: the whole record says why, as the oracle does
-            except KeyError:
-                bad[i] = twice_reason(body[starts[i] : ends[i]])
-                continue
         if rec is None:
             try:
                 rec = loads_exact(body[starts[i] : ends[i]])
@@ -1028,24 +1025,23 @@ def _decode_members(
     written: list[int],
     owner: list[int],
 ) -> dict:
-    """The members of record ``i`` (typed row ``j``) that Python must read, decoded into a dict
-    in the record's order; their values go to ``values`` for the repeated-key check.  Raises
-    KeyError when a top-level key repeats, orjson's error when a value is not JSON."""
+    """The members of record ``i`` (typed row ``j``) that Python must read, as one dict in the
+    record's order: their bytes (key, colon, value) are joined into one JSON object and
+    decoded at once.  The dict goes to ``values`` with the keys written in it, so a repeated
+    key (at its top too) shows as a reject.  Raises orjson's error when it is not JSON."""
     split, need = prep.split, prep.member_need
     assert split is not None and split.fields is not None and need is not None
     fields = split.fields
-    rec: dict = {}
     lo, hi = int(fields.first[i]), int(fields.first[i + 1])
-    loads = loads_exact if has_long_digits(body[split.starts[i] : split.ends[i]]) else orjson.loads
-    for m in (lo + np.flatnonzero(need[lo:hi])).tolist():
-        key = body[fields.key_lo[m] : fields.key_hi[m]].decode()
-        if key in rec:
-            raise KeyError(key)
-        value = rec[key] = loads(body[fields.val_lo[m] : fields.val_hi[m]])
-        if type(value) is dict or type(value) is list:
-            values.append(value)
-            written.append(int(fields.colons[m]))
-            owner.append(j)
+    ms = lo + np.flatnonzero(need[lo:hi])
+    if not len(ms):
+        return {}
+    spans = zip(fields.key_lo[ms].tolist(), fields.val_hi[ms].tolist(), strict=True)
+    text = b"{" + b",".join([body[a - 1 : b] for a, b in spans]) + b"}"
+    rec = loads_exact(text) if has_long_digits(text) else orjson.loads(text)
+    values.append(rec)
+    written.append(int(fields.colons[ms].sum()) + len(ms))
+    owner.append(j)
     return rec
 
 
