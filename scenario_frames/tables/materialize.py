@@ -982,16 +982,25 @@ def _decode_rows(
     values: list[Any] = []  # every decoded value, with its written keys and its row
     written: list[int] = []
     owner: list[int] = []
+    chosen = (
+        _Chosen(split.fields, prep.member_need)
+        if fast and split.fields is not None and prep.member_need is not None
+        else None
+    )
     for j in rows:
         i = int(held[j])
         if i in bad:
             continue
         rec: dict | None = None
-        if fast and prep.whole is not None and not prep.whole[j] and not split.lax[i]:
+        if chosen is not None and prep.whole is not None and not prep.whole[j] and not split.lax[i]:
             try:
-                rec = _decode_members(body, prep, i, j, values, written, owner)
+                rec, keys = chosen.decode(body, i)
             except orjson.JSONDecodeError:
                 rec = None  # read whole below: the whole record says why, as the oracle does
+            else:
+                values.append(rec)
+                written.append(keys)
+                owner.append(j)
         if rec is None:
             try:
                 rec = loads_exact(body[starts[i] : ends[i]])
@@ -1016,33 +1025,29 @@ def _decode_rows(
     return decoded
 
 
-def _decode_members(
-    body: bytes,
-    prep: Prepared,
-    i: int,
-    j: int,
-    values: list[Any],
-    written: list[int],
-    owner: list[int],
-) -> dict:
-    """The members of record ``i`` (typed row ``j``) that Python must read, as one dict in the
-    record's order: their bytes (key, colon, value) are joined into one JSON object and
-    decoded at once.  The dict goes to ``values`` with the keys written in it, so a repeated
-    key (at its top too) shows as a reject.  Raises orjson's error when it is not JSON."""
-    split, need = prep.split, prep.member_need
-    assert split is not None and split.fields is not None and need is not None
-    fields = split.fields
-    lo, hi = int(fields.first[i]), int(fields.first[i + 1])
-    ms = lo + np.flatnonzero(need[lo:hi])
-    if not len(ms):
-        return {}
-    spans = zip(fields.key_lo[ms].tolist(), fields.val_hi[ms].tolist(), strict=True)
-    text = b"{" + b",".join([body[a - 1 : b] for a, b in spans]) + b"}"
-    rec = loads_exact(text) if has_long_digits(text) else orjson.loads(text)
-    values.append(rec)
-    written.append(int(fields.colons[ms].sum()) + len(ms))
-    owner.append(j)
-    return rec
+class _Chosen:
+    """The members ``decode.member_routes`` chose on a page, grouped by record: where their
+    bytes lie (from the key's opening quote to the value's end) and the keys written in them
+    (their own included), as Python lists read once per page."""
+
+    def __init__(self, fields: D.Fields, need: np.ndarray) -> None:
+        chosen = np.flatnonzero(need)
+        self.at: list[int] = np.searchsorted(chosen, fields.first).tolist()
+        self.lo: list[int] = (fields.key_lo[chosen] - 1).tolist()
+        self.hi: list[int] = fields.val_hi[chosen].tolist()
+        self.keys: list[int] = (fields.colons[chosen] + 1).tolist()
+
+    def decode(self, body: bytes, i: int) -> tuple[dict, int]:
+        """Element ``i``'s chosen members as one dict in the record's order (their bytes are
+        joined into one JSON object and decoded at once), and the keys written in them; a
+        repeated key shows as fewer keys decoded.  Raises orjson's error when not JSON."""
+        a, b = self.at[i], self.at[i + 1]
+        if a == b:
+            return {}, 0
+        lo, hi = self.lo, self.hi
+        text = b"{" + b",".join([body[lo[k] : hi[k]] for k in range(a, b)]) + b"}"
+        rec = loads_exact(text) if has_long_digits(text) else orjson.loads(text)
+        return rec, sum(self.keys[a:b])
 
 
 def _reject_id(body: bytes, span: tuple[int, int]) -> str | None:
