@@ -379,6 +379,9 @@ def member_routes(
     inside = cols < klen[:, None]
     mat = a[np.minimum(fields.key_lo[:, None] + cols, len(a) - 1)]
     odd = (((mat == _BSLASH) | (mat < 32)) & inside).any(axis=1)
+    for m in np.flatnonzero(klen > width).tolist():  # long keys (never known): their tails
+        tail = a[fields.key_lo[m] + width : fields.key_hi[m]]
+        odd[m] = odd[m] or bool(((tail == _BSLASH) | (tail < 32)).any())
     mat[~inside] = 0
     keys = np.ascontiguousarray(mat).view(f"S{width}").ravel()
     at = np.minimum(np.searchsorted(table, keys), len(table) - 1)

@@ -241,6 +241,12 @@ def twice_reason(raw: bytes) -> str:
     return f"key {json.dumps(loads_checked(raw)[1], ensure_ascii=False)} appears twice"
 
 
+# Compact JSON without backslashes: a ``"`` opening a string that starts with ``:`` follows one
+# of these four bytes, and its ``":`` ends no key.  (A key ending in one of them matches too;
+# such texts are then counted by the splitter, which is exact either way.)
+_OPENS_WITH_COLON = re.compile(rb'[{\[,:]":')
+
+
 def repeated_keys(recs: list[Any], colons: list[int]) -> list[int]:
     """Which decoded values lost a repeated key (positions in ``recs``).
 
@@ -249,9 +255,11 @@ def repeated_keys(recs: list[Any], colons: list[int]) -> list[int]:
     again and its keys counted: fewer keys than were written means some object repeated a
     key, of which orjson kept only the last value.  In orjson's compact
     output a ``"`` is escaped inside strings and a string value is followed by ``,``, ``}`` or
-    ``]``, so when the text holds no backslash its keys are exactly its ``":`` pairs; texts
-    with backslashes are counted by the page splitter, in one pass.  (A record that cannot be
-    written again is counted by walking it.)
+    ``]``, so when the text holds no backslash a ``"`` followed by ``:`` closes a key, unless
+    it opens a string that starts with ``:`` (then it follows ``{``, ``[``, ``,`` or ``:``).
+    Texts without either are counted by their ``":`` pairs; the others (backslashes, or a
+    ``":`` after one of those four) by the page splitter, in one pass.  (A record that cannot
+    be written again is counted by walking it.)
     """
     counted: list[int] = [0] * len(recs)
     escaped: list[int] = []
@@ -262,7 +270,7 @@ def repeated_keys(recs: list[Any], colons: list[int]) -> list[int]:
         except TypeError:
             counted[k] = _count_keys(rec)
             continue
-        if b"\\" in text:
+        if b"\\" in text or _OPENS_WITH_COLON.search(text):
             escaped.append(k)
             texts.append(text)
         else:
