@@ -979,9 +979,10 @@ def _decode_rows(
     false), when it is ``lax`` or when its members cannot be matched by their bytes.  Any
     other row is decoded *partly*: only the top-level members ``decode.member_routes`` names
     (unknown keys, Python's own fields, fields whose key counts differ) are decoded, into a
-    dict in the record's order.  Every other member holds known keys only, all non-null, that
-    Arrow read: the exact route would find nothing in it, so leaving it out changes nothing.
-    A repeated key is found per decoded value, as for whole records.
+    dict in the record's order (``_Chosen``).  Every other member holds known keys only, all
+    non-null, that Arrow read: the exact route would find nothing in it, so leaving it out
+    changes nothing.  A repeated key is found by counting the keys of each decoded dict
+    against those written, for partial and whole records alike (``repeated_keys``).
     """
     split = prep.split
     assert split is not None
