@@ -295,7 +295,6 @@ class Part:
     pages: int
     fast: int
     exact: int
-    late: set[int]  # record ids refused once their inputs were read
     rejects: list[tuple]
 
 
@@ -309,7 +308,6 @@ def part_of(outs: list[M.PageOut]) -> Part:
         pages=len(outs),
         fast=sum(out.fast_records for out in outs),
         exact=sum(out.exact_records for out in outs),
-        late=set().union(*(out.late for out in outs)),
         rejects=[r for out in outs for r in out.rejects],
     )
 
@@ -346,7 +344,6 @@ def combine(parts: list[Part]) -> tuple[dict[str, pl.DataFrame], FetchStats]:
     for part in parts:
         for name, df in part.tables.items():
             frames[name].append(df)
-    late = set().union(*(part.late for part in parts))
     rejects = [r for part in parts for r in part.rejects]
     stats = FetchStats(
         pages=sum(part.pages for part in parts),
@@ -354,7 +351,7 @@ def combine(parts: list[Part]) -> tuple[dict[str, pl.DataFrame], FetchStats]:
         records_exact=sum(part.exact for part in parts),
     )
     parts.clear()  # the frames are stacked, and freed, batch by batch
-    tables, duplicates = _stack(frames, late, rejects)
+    tables, duplicates = _stack(frames, rejects)
     stats = dataclasses.replace(stats, duplicates=duplicates)
     log.debug(
         "decoded %d record(s) on the fast route and %d on the exact route in %d page(s); "
@@ -368,12 +365,11 @@ def combine(parts: list[Part]) -> tuple[dict[str, pl.DataFrame], FetchStats]:
 
 
 def _stack(
-    parts: dict[str, list[pl.DataFrame]], late: set[int], rejects: list[tuple]
+    parts: dict[str, list[pl.DataFrame]], rejects: list[tuple]
 ) -> tuple[dict[str, pl.DataFrame], int]:
     """Stack per-batch tables (in page order) into the final ones.  Returns (tables, duplicates).
 
-    Records refused late (``late``: record ids whose inputs did not read) are dropped first.
-    Then the one de-duplication of the package: **of several records with the same id, the
+    Here is the one de-duplication of the package: **of several records with the same id, the
     last one in page order wins** (the copy on the later page, or later on the same page),
     because pages are stacked in listing order and a model that changes while it is listed
     shows its newer state on the later page; the other copies are counted as duplicates.
@@ -398,17 +394,14 @@ def _stack(
         if dfs
     }
     parts.clear()
-    # Records kept: drop those refused late, then all but the last copy of each id.
+    # Records kept: all but the last copy of each id.
     models = stacked["models"]
-    refused = pl.Series(sorted(late), dtype=pl.Int64)
-    if late:
-        models = models.filter(~pl.col("_rid").is_in(refused.implode()))
     n_valid = models.height
     if models[S.KEY].n_unique() < n_valid:
         models = models.filter(pl.col(S.KEY).is_last_distinct())
     duplicates = n_valid - models.height
     stacked["models"] = models
-    if late or duplicates:
+    if duplicates:
         kept = models.select("_rid")
         for name, df in stacked.items():
             if name != "models":

@@ -489,18 +489,9 @@ class PageOut:
     extras: dict[str, dict[tuple, dict]] = field(default_factory=dict)  # table -> owner -> extra
     epoch_assets: dict[tuple[int, int], int] = field(default_factory=dict)  # (rid,pos) -> n
     n_records: int = 0
-    # The inputs' typed read (or its error); ``resolve_inputs`` collects them.
-    inputs_read: pa.StructArray | BaseException | None = None
-    input_rows: list[dict] = field(default_factory=list)
-    input_owner: list[int] = field(default_factory=list)  # record index of each input row
-    input_where: list[tuple[str, int]] = field(default_factory=list)  # its place, for reasons
-    input_records: dict[int, str | None] = field(default_factory=dict)  # record index -> id
-    body: bytes | None = None  # kept until the inputs are resolved (raw text of late rejects)
-    spans: dict[int, tuple[int, int]] = field(default_factory=dict)  # record -> its bytes in body
     fast_records: int = 0  # records the fast route settled (no Python objects)
     exact_records: int = 0  # records decoded and walked in Python
-    inputs: pa.StructArray | None = None  # set by resolve_inputs
-    late: set[int] = field(default_factory=set)  # rids refused by resolve_inputs
+    inputs: pa.StructArray | None = None  # the flattened input rows of the kept records
     page: int | None = None
     rid0: int = 0
     index0: int = 0
@@ -691,74 +682,45 @@ def flatten_inputs(
     return None
 
 
-def _read_input_rows(body: bytes) -> pa.StructArray | BaseException:
-    try:
-        col = _read(body, INPUT_ROWS_SCHEMA).column("rows")
-        return pa.concat_arrays([c.flatten() for c in col.chunks])
-    except Exception as exc:  # noqa: BLE001 - the rows are then checked one by one
-        return exc
-
-
 def _add_inputs(
-    out: PageOut, i: int, inputs: Any, rows: list[dict], where: list[tuple[str, int]]
+    rid: int, inputs: Any, rows: list[dict], where: list[tuple[str, int]]
 ) -> str | None:
-    """Flatten the inputs of the page's record ``i``; a reason when they are malformed."""
+    """Flatten one record's inputs onto ``rows``; a reason (and nothing added) when malformed."""
     if type(inputs) is not list:
         return f"inputs: expected an array, got {json_type(inputs)}"
     start = len(rows)
-    why = flatten_inputs(out.rid0 + i, inputs, None, "inputs", rows, where)
+    why = flatten_inputs(rid, inputs, None, "inputs", rows, where)
     if why:
         del rows[start:]
         del where[start:]
-        return why
-    out.input_owner.extend([i] * (len(rows) - start))
-    return None
+    return why
 
 
-def _read_inputs(out: PageOut, rows: list[dict], where: list[tuple[str, int]]) -> None:
-    if rows:
-        out.input_rows = rows
-        out.input_where = where
-        out.inputs_read = _read_input_rows(b'{"rows":[' + b",".join(map(to_json, rows)) + b"]}")
+def read_inputs(
+    rows: list[dict], owner: list[int], where: list[tuple[str, int]]
+) -> tuple[pa.StructArray | None, dict[int, str]]:
+    """The typed input rows of a page, and the records refused because theirs do not read.
 
-
-def resolve_inputs(out: PageOut) -> None:
-    """Collect the page's input rows; refuse the records whose inputs do not read.
-
-    Sets ``out.inputs`` and ``out.late`` (global ids of records refused here, added to
-    ``out.rejects``; the caller drops them from the tables), then forgets the page body.
+    ``owner`` gives the record of each row, ``where`` its place (for the reason).  All rows
+    are read at once by the strict Arrow reader; when that fails, each row is checked alone,
+    the records holding a bad one are refused (by record, with the first reason) and the rows
+    of the others are read.
     """
-    if out.inputs_read is None:
-        out.body, out.spans, out.input_records = None, {}, {}
-        return
-    res = out.inputs_read
-    out.inputs_read = None
-    if not isinstance(res, BaseException):
-        out.inputs = res
-        out.input_rows = []
-        out.body, out.spans, out.input_records = None, {}, {}
-        return
-    late: dict[int, str] = {}
-    lines: list[bytes] = []
-    owners: list[int] = []
-    for row, i, where in zip(out.input_rows, out.input_owner, out.input_where, strict=True):
-        line = to_json(row)
-        why = check_line(line, INPUT_ROW_SCHEMA)
-        if why and i not in late:
-            late[i] = f"{where[0]}[{where[1]}]: {why}"
-        lines.append(line)
-        owners.append(i)
-    out.inputs = read_lines(
-        [ln for ln, i in zip(lines, owners, strict=True) if i not in late],
-        INPUT_ROW_SCHEMA,
-        INPUT_ROW_ARROW,
-    )
-    for i, why in sorted(late.items()):
-        raw = _span_text(out.body, out.spans[i]) if out.body is not None else ""
-        out.rejects.append((out.page, out.index_of(i), out.input_records[i], why, raw))
-    out.late = {out.rid0 + i for i in late}
-    out.input_rows = []
-    out.body, out.spans, out.input_records = None, {}, {}
+    if not rows:
+        return None, {}
+    lines = [to_json(row) for row in rows]
+    try:
+        col = _read(b'{"rows":[' + b",".join(lines) + b"]}", INPUT_ROWS_SCHEMA).column("rows")
+        return pa.concat_arrays([c.flatten() for c in col.chunks]), {}
+    except Exception:  # noqa: BLE001 - the rows are then checked one by one
+        pass
+    refused: dict[int, str] = {}
+    for line, i, (prefix, pos) in zip(lines, owner, where, strict=True):
+        why = None if i in refused else check_line(line, INPUT_ROW_SCHEMA)
+        if why:
+            refused[i] = f"{prefix}[{pos}]: {why}"
+    kept = [ln for ln, i in zip(lines, owner, strict=True) if i not in refused]
+    return read_lines(kept, INPUT_ROW_SCHEMA, INPUT_ROW_ARROW), refused
 
 
 def _page_level_reject(page: int | None, reason: str, raw: str) -> PageOut:
@@ -921,24 +883,23 @@ def _decode_page(
     out.fast_records = len(fast_rows)
     out.exact_records = n - out.fast_records
 
-    # Inputs of custom models: flattened here, typed by the same strict reader.
+    # Inputs of custom models: flattened here, typed by the same strict reader; a record whose
+    # inputs do not read is refused like any other.
     rows: list[dict] = []
+    owner: list[int] = []
     where: list[tuple[str, int]] = []
     for j, rec in decoded.items():
         inputs = rec.get(_INPUT_RECURSIVE)
         if inputs is None:
             continue
         i = int(held[j])
-        why = _add_inputs(out, i, inputs, rows, where)
+        why = _add_inputs(rid0 + i, inputs, rows, where)
         if why:
             bad[i] = why
         else:
-            mid = rec.get("id", typed.field("id")[j].as_py())
-            out.input_records[i] = mid if type(mid) is str else None
-            out.spans[i] = (int(starts[i]), int(ends[i]))
-    if rows:
-        out.body = body
-    _read_inputs(out, rows, where)
+            owner.extend([i] * (len(rows) - len(owner)))
+    out.inputs, refused = read_inputs(rows, owner, where)
+    bad.update(refused)
 
     # Rejects, kept records.
     for i, why in sorted(bad.items()):
@@ -1135,9 +1096,7 @@ def page_output(raw: Any, page: int | None, rid0: int, *, fast: bool = True) -> 
             page, f"page is {type(raw).__name__}, not bytes or str", safe_dumps(repr(raw)[:10_000])
         )
     body = _as_bytes(raw)
-    out = decode_page(body, prepare(body), page, rid0, fast=fast)
-    resolve_inputs(out)
-    return out
+    return decode_page(body, prepare(body), page, rid0, fast=fast)
 
 
 # Record ids of page ``n`` start at ``n << RID_SHIFT``: unique without knowing how many
@@ -1185,9 +1144,7 @@ def _records_chunk(buf: list[object], start: int) -> PageOut:
     except (TypeError, orjson.JSONEncodeError):
         body = None
     if body is not None:
-        out = decode_page(body, prepare(body), None, start, index0=start)
-        resolve_inputs(out)
-        return out
+        return decode_page(body, prepare(body), None, start, index0=start)
     # Some record is not JSON: refuse those, run the rest.
     fine: list[bytes] = []
     where: list[int] = []
@@ -1209,7 +1166,6 @@ def _records_chunk(buf: list[object], start: int) -> PageOut:
     if fine:
         body = b'{"models":[' + b",".join(fine) + b"]}"
         out = decode_page(body, prepare(body), None, start, indexes=[start + i for i in where])
-        resolve_inputs(out)
     out.rejects.extend(rejects)
     out.exact_records += len(rejects)
     out.rejects.sort(key=lambda r: -1 if r[1] is None else r[1])
