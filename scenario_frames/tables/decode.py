@@ -54,6 +54,7 @@ typed read fails is read again in halves until each failing record stands alone
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -335,6 +336,14 @@ def key_counts(arr: pa.StructArray, level) -> np.ndarray:
     return total
 
 
+@functools.cache
+def _key_table(known: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """The known keys as sorted fixed-width bytes, and each one's index in ``known``."""
+    names = sorted(k.encode() for k in known)
+    table = np.array(names, dtype=f"S{max(len(k) for k in names)}")
+    return table, np.array([known.index(k.decode()) for k in names], np.int64)
+
+
 def member_routes(
     body: bytes,
     fields: Fields,
@@ -348,54 +357,45 @@ def member_routes(
     rows it must read whole.
 
     A member needs Python when its key is in ``python``, or when the keys written in it (its
-    own and ``fields.colons``) differ from the keys Arrow read for that field (``by_field``, per
-    held row; none for a key not in ``known``, so an unknown member always differs).  A row whose members cannot be matched by their
-    raw bytes (a key holding an escape or a control byte) is read whole.  Returns a bool per
-    member (False outside ``rows``) and a bool per held row.
+    own and ``fields.colons``) differ from the keys Arrow read for that field (``by_field``,
+    per held row; none for a key not in ``known``, so an unknown member always differs).  A
+    row whose members cannot be matched by their raw bytes (a key holding an escape or a
+    control byte) is read whole.  Returns a bool per member (False outside ``rows``) and a
+    bool per held row.
     """
     a = np.frombuffer(body, np.uint8)
-    need_all = np.zeros(len(fields.row), bool)
+    need = np.zeros(len(fields.row), bool)
     whole = np.zeros(len(held), bool)
     recs = held[rows]
     lens = fields.first[recs + 1] - fields.first[recs]
     if not lens.sum():
-        return need_all, whole
+        return need, whole
     sel = np.repeat(fields.first[recs] - np.cumsum(lens) + lens, lens) + np.arange(lens.sum())
-    hj = np.repeat(rows, lens)
-    fields = Fields(
-        fields.row[sel],
-        fields.key_lo[sel],
-        fields.key_hi[sel],
-        fields.val_lo[sel],
-        fields.val_hi[sel],
-        fields.colons[sel],
-        fields.first,
-    )
-    names = sorted(k.encode() for k in known)
-    width = max(len(k) for k in names)
-    table = np.array(names, dtype=f"S{width}")
-    klen = fields.key_hi - fields.key_lo
+    hj = np.repeat(rows, lens)  # the held row of each selected member
+    key_lo, key_hi = fields.key_lo[sel], fields.key_hi[sel]
+    table, order = _key_table(known)
+    width = table.dtype.itemsize
+    klen = key_hi - key_lo
     cols = np.arange(width)
     inside = cols < klen[:, None]
-    mat = a[np.minimum(fields.key_lo[:, None] + cols, len(a) - 1)]
+    mat = a[np.minimum(key_lo[:, None] + cols, len(a) - 1)]
     odd = (((mat == _BSLASH) | (mat < 32)) & inside).any(axis=1)
     for m in np.flatnonzero(klen > width).tolist():  # long keys (never known): their tails
-        tail = a[fields.key_lo[m] + width : fields.key_hi[m]]
+        tail = a[key_lo[m] + width : key_hi[m]]
         odd[m] = odd[m] or bool(((tail == _BSLASH) | (tail < 32)).any())
     mat[~inside] = 0
     keys = np.ascontiguousarray(mat).view(f"S{width}").ravel()
     at = np.minimum(np.searchsorted(table, keys), len(table) - 1)
     is_known = (table[at] == keys) & (klen <= width) & ~odd
-    order = [known.index(k.decode()) for k in names]  # table position -> index in ``known``
-    counts = np.zeros((len(known) + 1, max(len(held), 1)), np.int64)
+    counts = np.zeros((len(known) + 1, len(held)), np.int64)  # the last row: unknown keys
     for k, key in enumerate(known):
         if key in by_field:
-            counts[k, : len(held)] = by_field[key]
-    field = np.where(is_known, np.asarray(order, np.int64)[at], len(known))
+            counts[k] = by_field[key]
+    field = np.where(is_known, order[at], len(known))
     py = np.array([k in python for k in known] + [False])
-    need_all[sel] = py[field] | (counts[field, hj] != fields.colons + 1)
+    need[sel] = py[field] | (counts[field, hj] != fields.colons[sel] + 1)
     whole[hj[odd]] = True
-    return need_all, whole
+    return need, whole
 
 
 def str_lengths(arr: pa.Array) -> np.ndarray:
