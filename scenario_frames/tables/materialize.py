@@ -759,7 +759,6 @@ class Prepared:
     bad: dict[int, str] = field(default_factory=dict)  # element -> reason, found before Python
     typed: pa.StructArray | None = None  # typed rows of the elements in ``held``
     held: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
-    counts: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # keys Arrow read
     need: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))  # per held row: Python
     member_need: np.ndarray | None = None  # per top-level member: Python reads its value
     whole: np.ndarray | None = None  # per held row: its members cannot be matched by bytes
@@ -804,7 +803,7 @@ def prepare(body: bytes) -> Prepared:
             else pa.nulls(0, MODEL_ARROW)
         )
     if not len(typed):
-        return Prepared(split, "", bad, typed, held, np.zeros(0, np.int64))
+        return Prepared(split, "", bad, typed, held)
     by_field = D.field_key_counts(typed, MODEL_LEVEL)
     counts = np.sum(list(by_field.values()), axis=0)
     # Which typed rows need Python: a key count that differs, or a field Python reads.
@@ -815,7 +814,7 @@ def prepare(body: bytes) -> Prepared:
     member_need, whole = D.member_routes(
         body, split.fields, held, np.flatnonzero(need), by_field, _TOP_KEYS, _PY_ROOT_SET
     )
-    return Prepared(split, "", bad, typed, held, counts, need, member_need, whole)
+    return Prepared(split, "", bad, typed, held, need, member_need, whole)
 
 
 def decode_page(
