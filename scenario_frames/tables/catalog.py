@@ -287,72 +287,44 @@ def _epoch_extras(ex: dict[tuple, dict], counts: dict[tuple[int, int], int]) -> 
 BATCH_RECORDS = 10_000
 
 
-@dataclass
-class Part:
-    """The tables of some consecutive pages, and what the assembly counts from them."""
-
-    tables: dict[str, pl.DataFrame]  # each with the private record id ``_rid``; may be empty
-    pages: int
-    fast: int
-    exact: int
-    rejects: list[tuple]
-
-
-def part_of(outs: list[M.PageOut]) -> Part:
-    """Turn page outputs into one ``Part`` (the Arrow arrays of the pages are let go)."""
-    with_models = [out for out in outs if out.models is not None and len(out.models)]
-    with M.GC_PAUSE:
-        tables = _batch_tables(with_models) if with_models else {}
-    return Part(
-        tables,
-        pages=len(outs),
-        fast=sum(out.fast_records for out in outs),
-        exact=sum(out.exact_records for out in outs),
-        rejects=[r for out in outs for r in out.rejects],
-    )
-
-
 def _assemble(outs: Iterable[M.PageOut]) -> tuple[dict[str, pl.DataFrame], FetchStats]:
     """Derive every table from page outputs.  Returns (tables, stats).
 
-    Pages are turned into tables in batches of about ``BATCH_RECORDS`` records, so the
-    Arrow arrays of a batch are released (where polars copied them) before the next batch
-    is read; ``combine`` then stacks the batches.
-    """
-    parts: list[Part] = []
-    batch: list[M.PageOut] = []
-    n_batch = 0
-    for out in outs:  # each page arrives with its inputs resolved
-        batch.append(out)
-        n_batch += len(out.models) if out.models is not None else 0
-        if n_batch >= BATCH_RECORDS:
-            parts.append(part_of(batch))
-            batch, n_batch = [], 0
-    if batch:
-        parts.append(part_of(batch))
-    return combine(parts)
-
-
-def combine(parts: list[Part]) -> tuple[dict[str, pl.DataFrame], FetchStats]:
-    """Stack parts (in page order) into the tables: refused records dropped, duplicates
-    removed (``_stack``).  Returns (tables, stats).
-
     ``stats`` holds the pages read and the counts the builder owns (duplicates dropped,
     records per decoding route); ``meta.with_decoded(stats)`` puts them into a meta.
+
+    Pages are turned into tables in batches of about ``BATCH_RECORDS`` records, so the
+    Arrow arrays of a batch are released (where polars copied them) before the next batch
+    is read; the batches are then stacked and duplicates removed (``_stack``).
     """
-    frames: dict[str, list[pl.DataFrame]] = {name: [] for name in S.TABLE_ORDER[:-1]}
-    for part in parts:
-        for name, df in part.tables.items():
-            frames[name].append(df)
-    rejects = [r for part in parts for r in part.rejects]
-    stats = FetchStats(
-        pages=sum(part.pages for part in parts),
-        records_fast=sum(part.fast for part in parts),
-        records_exact=sum(part.exact for part in parts),
-    )
-    parts.clear()  # the frames are stacked, and freed, batch by batch
-    tables, duplicates = _stack(frames, rejects)
-    stats = dataclasses.replace(stats, duplicates=duplicates)
+    batch: list[M.PageOut] = []
+    n_batch = 0
+    parts: dict[str, list[pl.DataFrame]] = {name: [] for name in S.TABLE_ORDER[:-1]}
+    rejects: list[tuple] = []
+    pages = fast = exact = 0
+
+    def flush() -> None:
+        with M.GC_PAUSE:
+            tables = _batch_tables(batch)
+        for name, df in tables.items():
+            parts[name].append(df)
+        batch.clear()
+
+    for out in outs:  # each page arrives with its inputs read
+        pages += 1
+        fast += out.fast_records
+        exact += out.exact_records
+        rejects.extend(out.rejects)
+        if out.models is not None and len(out.models):
+            batch.append(out)
+            n_batch += len(out.models)
+            if n_batch >= BATCH_RECORDS:
+                flush()
+                n_batch = 0
+    if batch:
+        flush()
+    tables, duplicates = _stack(parts, rejects)
+    stats = FetchStats(pages=pages, duplicates=duplicates, records_fast=fast, records_exact=exact)
     log.debug(
         "decoded %d record(s) on the fast route and %d on the exact route in %d page(s); "
         "%d duplicate copy(ies) dropped",
