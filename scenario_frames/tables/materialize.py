@@ -196,19 +196,6 @@ def has_long_digits(raw: bytes) -> bool:
     return raw.translate(_DIGITS_TO_ZERO).find(_LONG_RUN) >= 0
 
 
-def _count_keys(value: Any) -> int:
-    """Keys of every object in a decoded value."""
-    n, todo = 0, [value]
-    while todo:
-        v = todo.pop()
-        if type(v) is dict:
-            n += len(v)
-            todo.extend(v.values())
-        elif type(v) is list:
-            todo.extend(v)
-    return n
-
-
 def loads_checked(raw: bytes) -> tuple[Any, str | None]:
     """``raw`` (valid JSON) decoded by the stdlib (integers exact), and the first key some
     object of it repeats (None when none does)."""
@@ -241,50 +228,16 @@ def twice_reason(raw: bytes) -> str:
     return f"key {json.dumps(loads_checked(raw)[1], ensure_ascii=False)} appears twice"
 
 
-# Compact JSON without backslashes: a ``"`` opening a string that starts with ``:`` follows one
-# of these four bytes, and its ``":`` ends no key.  (A key ending in one of them matches too;
-# such texts are then counted by the splitter, which is exact either way.)
-_OPENS_WITH_COLON = re.compile(rb'[{\[,:]":')
-
-
 def repeated_keys(recs: list[Any], colons: list[int]) -> list[int]:
     """Which decoded values lost a repeated key (positions in ``recs``).
 
     ``colons`` are the keys written in each value's bytes (``decode.Split.colons`` for a
-    record, ``decode.Fields.colons`` for a member's value).  Each decoded value is written
-    again and its keys counted: fewer keys than were written means some object repeated a
-    key, of which orjson kept only the last value.  In orjson's compact
-    output a ``"`` is escaped inside strings and a string value is followed by ``,``, ``}`` or
-    ``]``, so when the text holds no backslash a ``"`` followed by ``:`` closes a key, unless
-    it opens a string that starts with ``:`` (then it follows ``{``, ``[``, ``,`` or ``:``).
-    Texts without either are counted by their ``":`` pairs; the others (backslashes, or a
-    ``":`` after one of those four) by the page splitter, in one pass.  (A record that cannot
-    be written again is counted by walking it.)
+    record, ``decode.Fields.colons`` for a member's value).  orjson keeps only the last value
+    of a repeated key, so a value that repeated one decodes to fewer keys than were written
+    (``decode.count_keys``: every dict's keys, through dicts and lists).
     """
-    counted: list[int] = [0] * len(recs)
-    escaped: list[int] = []
-    texts: list[bytes] = []
-    for k, rec in enumerate(recs):
-        try:
-            text = to_json(rec)
-        except TypeError:
-            counted[k] = _count_keys(rec)
-            continue
-        if b"\\" in text or _OPENS_WITH_COLON.search(text):
-            escaped.append(k)
-            texts.append(text)
-        else:
-            counted[k] = text.count(b'":')
-    if escaped:
-        split = D.split_page(b'{"models":[' + b",".join(texts) + b"]}")
-        by_split = (
-            split.colons.tolist()
-            if not isinstance(split, str) and len(split) == len(escaped)
-            else [_count_keys(recs[k]) for k in escaped]
-        )
-        for k, n in zip(escaped, by_split, strict=True):
-            counted[k] = n
-    return [k for k, n in enumerate(counted) if n != colons[k]]
+    count = D.count_keys
+    return [k for k, rec in enumerate(recs) if count(rec) != colons[k]]
 
 
 def json_type(value: object) -> str:
