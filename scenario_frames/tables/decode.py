@@ -3,58 +3,53 @@
 Design note (why it is correct)
 -------------------------------
 A page is read twice, both times without Python objects: Arrow's JSON reader reads the typed
-values of every known field (``materialize.MODEL_ARROW``), and ``split_page`` cuts the body
-into its records with numpy.  The tables are built from Arrow's values for *every* record; the
-only thing Python adds is what Arrow cannot see: unknown keys (for ``extra``), the free-form
-``json`` leaves and custom models' ``inputs``.  So a record may skip Python exactly when it has
-no unknown key and holds none of those fields.  That is proved by counting, per record:
+values of every known field (``materialize.MODEL_ARROW``), and one pass of C
+(``_scan.scan_page``) cuts the body into its records and walks each record's keys against the
+tree of known keys that ``Scanner`` builds from the same Arrow type.  The tables are built from
+Arrow's values for *every* record; the only thing Python adds is what Arrow cannot see:
+unknown keys (for ``extra``), the free-form ``json`` leaves and custom models' ``inputs``.  So:
 
-1. **Keys in the bytes.**  Outside strings, every ``:`` of a JSON text ends exactly one key.
-   ``split_page`` masks the strings (a ``"`` opens or closes one unless an odd run of
-   backslashes escapes it) and counts the remaining colons inside each record's span.
-2. **Keys Arrow read.**  ``key_counts`` adds, per record, one for every known field whose
-   value is not null, at every level of the schema (objects, and items of lists of objects,
-   summed back to their record).
-3. Every key Arrow counted is a key in the bytes, so the two counts are equal **iff** every
-   key of the record is a known key at a known place with a non-null value: no unknown key,
-   no explicit ``null``, nothing the exact route would add.
-4. Arrow's reader is laxer than orjson in two ways (found by testing): it takes ``NaN`` /
+1. **Where the structure is.**  Outside strings, ``: , { } [ ]`` are the structure; a ``"``
+   opens or closes a string unless an odd run of backslashes escapes it.  The pass keeps the
+   depth, so it knows each record's span, each top-level member's key and value span (a
+   member's value ends at the next ``,`` or ``}`` at the record's depth), and the keys
+   written in each (every ``:`` outside strings ends one key).
+2. **Which keys are known.**  Every ``:`` ends a key; the pass matches that key's raw bytes
+   against the tree at its place: the record's fields, an object's fields, a list's items.
+   A top-level member *needs Python* when its key is one Python reads (``PY_ROOTS`` in
+   ``materialize``, unless its value is ``null``), or when somewhere inside it a key is not in
+   the tree at its place, or an object or list stands where the tree has something else.
+3. A member that does not need Python holds only known keys at known places, which Arrow
+   read; the exact route would add nothing for it (a known key's ``null`` adds nothing
+   either).  So a record none of whose members needs Python skips Python, and a record that
+   needs it is decoded only in the members that do; its neighbours keep the typed read.
+4. A key whose bytes hold a backslash (an escape) or a control byte cannot be matched: its
+   member needs Python, and when it is a top-level key its record is decoded whole.
+5. Arrow's reader is laxer than orjson in two ways (found by testing): it takes ``NaN`` /
    ``Infinity`` and bytes that are not UTF-8.  Records where a value could start with ``N``,
-   ``I``, ``-I`` or a blank, or that are not UTF-8, are flagged ``lax``.
-5. **The same, per member.**  The counts also hold member by member: a top-level member
-   (key and value) whose written keys (``Fields.colons`` + 1) equal the keys Arrow read for
-   that field (``field_key_counts``) holds no unknown key and no ``null``.  An unknown key is
-   a member Arrow read nothing of, so it always differs.  ``member_routes`` finds, for each
-   record that differs, the members that do (keys matched by their raw bytes, vectorized).
-
-A record whose counts differ, or that holds a field Python reads (``PY_ROOTS`` in
-``materialize``), goes to Python alone; its neighbours keep the typed read.  Python decodes
-only the members that differ and those fields, into a dict in the record's order, and the
-exact route walks that dict: every member left out is proved to add nothing (5.).  A record
-that is ``lax``, or holds a key with an escape or a control byte (its bytes cannot be
-matched), is decoded whole.
+   ``I``, ``-I`` or a blank, or that are not UTF-8, are flagged ``lax`` and decoded whole.
 
 orjson keeps only the last copy of a repeated key and reads integers beyond -2**63 .. 2**64-1
 as floats, so the exact route (``materialize.loads_exact``) counts the keys of each decoded
-value (record or member) against its colons: fewer means a repeated key, and the record is a
-reject ("key X appears twice"; a repeated known key already fails the typed read on either
-route).  A record whose bytes hold a run of 19 digits is decoded again by the
+value (record or member, ``count_keys``) against the keys written in its bytes: fewer means a
+repeated key, and the record is a reject ("key X appears twice"; a repeated known key already
+fails the typed read).  A record whose bytes hold a run of 19 digits is decoded again by the
 stdlib, which keeps such integers exactly (``-0`` is read as ``0`` by both).  Nothing is
-guessed: when a page is not shaped as the counting assumes (no single literal ``"models"`` key
+guessed: when a page is not shaped as the pass assumes (no single literal ``"models"`` key
 holding an array, unbalanced brackets), ``split_page`` says why, and the page is decoded whole
 (checked by orjson, read exactly by the stdlib) and every record read exactly; a page in which
 any object repeats a key (``models`` twice, say) is then one page-level reject with its text,
-since the copies orjson would drop cannot be told apart from the one it keeps.
+since the copies orjson would drop cannot be told apart from the one it keeps.  Without the
+compiled pass (no C compiler at install) every page takes that route: correct, and slower.
 
 Bad input stops at the record: one nested deeper than ``MAX_DEPTH`` or larger than
-``MAX_RECORD_BYTES`` is refused from these counts before any parser sees it, and a page whose
-typed read fails is read again in halves until each failing record stands alone
+``MAX_RECORD_BYTES`` is refused from the pass's figures before any parser sees it, and a page
+whose typed read fails is read again in halves until each failing record stands alone
 (``materialize.read_spans``).
 """
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -63,7 +58,7 @@ import pyarrow as pa
 
 from ..text import is_utf8
 
-try:  # the compiled loops (setup.py); without a C compiler, numpy does the same work slower
+try:  # the compiled pass (setup.py); without it every page takes the exact route
     from . import _scan
 except ImportError:  # pragma: no cover - depends on the build
     _scan = None  # type: ignore[assignment]
@@ -75,24 +70,24 @@ except ImportError:  # pragma: no cover - depends on the build
 MAX_DEPTH = 200
 MAX_RECORD_BYTES = 4 << 20
 TOO_DEEP = f"record is nested more than {MAX_DEPTH} levels deep"
-
-_COLON, _COMMA, _LBRACE, _RBRACE, _LBRACK, _RBRACK, _QUOTE, _BSLASH = b':,{}[]"\\'
-_WS = b" \t\r\n"
+NOT_BUILT = "the compiled page scanner (tables/_scan.c) is not built"
 
 
 @dataclass
 class Split:
-    """Where each element of a page's ``models`` array lies in the body, with its counts."""
+    """Where each element of a page's ``models`` array lies in the body, and what it needs."""
 
     starts: np.ndarray  # byte offset of each element (its first non-blank byte)
     ends: np.ndarray  # byte offset just past it
     is_object: np.ndarray  # bool: the element is a JSON object
     colons: np.ndarray  # keys written in the element (colons outside strings)
-    lax: np.ndarray  # bool: bytes Arrow would take and orjson refuse may be there (see 4.)
+    lax: np.ndarray  # bool: bytes Arrow would take and orjson refuse may be there (see 5.)
     depth: np.ndarray  # nesting levels of the element (1 for a flat object)
+    need: np.ndarray  # bool: some member needs Python, or the element is lax
+    whole: np.ndarray  # bool: a top-level key cannot be matched by its bytes (see 4.)
     models_open: int  # offset of the models array's '['
     models_close: int  # offset of its ']'
-    fields: Fields | None = None  # the top-level members of the object elements
+    fields: Fields
 
     def __len__(self) -> int:
         return len(self.starts)
@@ -104,8 +99,9 @@ class Fields:
 
     Member ``m`` belongs to element ``row[m]``; its key is ``body[key_lo[m]:key_hi[m]]`` (the
     bytes between the quotes, escapes not undone), its value ``body[val_lo[m]:val_hi[m]]``
-    (blanks around it included) and ``colons[m]`` keys are written inside that value.  The
-    members of element ``i`` are ``first[i]`` to ``first[i + 1]``.
+    (blanks around it included), ``colons[m]`` keys are written inside that value and
+    ``need[m]`` says whether Python must read it (see 2.).  The members of element ``i`` are
+    ``first[i]`` to ``first[i + 1]``.
     """
 
     row: np.ndarray
@@ -114,56 +110,139 @@ class Fields:
     val_lo: np.ndarray
     val_hi: np.ndarray
     colons: np.ndarray
+    need: np.ndarray
     first: np.ndarray
 
 
-def _escaped(body: bytes, a: np.ndarray, quotes: np.ndarray) -> np.ndarray:
-    """A bool per quote position: True when an odd run of backslashes escapes it."""
-    esc = np.zeros(len(quotes), bool)
-    for n in np.flatnonzero(a[np.maximum(quotes - 1, 0)] == _BSLASH).tolist():
-        p = int(quotes[n])
-        k = p - 1
-        while k >= 0 and body[k] == _BSLASH:
-            k -= 1
-        esc[n] = (p - 1 - k) % 2 == 1
-    return esc
+class Scanner:
+    """The tree of known keys of one Arrow struct type, compiled for ``_scan.scan_page``.
 
-
-def _structure_numpy(body: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``structure`` in numpy: the same arrays, in about a dozen passes over the body."""
-    a = np.frombuffer(body, np.uint8)
-    folded = a | 32  # '[' -> '{', ']' -> '}': one comparison finds both kinds of bracket
-    ev = np.flatnonzero(
-        (a == _QUOTE) | (a == _COLON) | (a == _COMMA) | (folded == _LBRACE) | (folded == _RBRACE)
-    ).astype(np.int32)
-    del folded
-    ch = a[ev]
-    isq = ch == _QUOTE
-    if body.find(b"\\") >= 0:  # escaped quotes neither open nor close a string
-        drop = np.flatnonzero(isq)[_escaped(body, a, ev[isq])]
-        if len(drop):
-            ev, ch, isq = np.delete(ev, drop), np.delete(ch, drop), np.delete(isq, drop)
-    inside = (np.cumsum(isq, dtype=np.int8) & 1).astype(bool)  # odd count of quotes so far
-    keep = ~isq & ~inside
-    return ev[keep], ch[keep], ev[isq]
-
-
-def structure(body: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Where a body's JSON structure is: the offsets (int32) and bytes (uint8) of every
-    ``: , { } [ ]`` outside strings, and the offsets of the quotes that open or close strings
-    (a ``"`` is escaped by an odd run of backslashes right before it).
-
-    One pass of C (``_scan.structure``, without the GIL) when the extension is built, else
-    ``_structure_numpy``; tests hold the two to the same answers.
+    Every struct is an object node, every list a list node over its items' node, anything
+    else a scalar.  Top-level fields named in ``python`` are read by Python whatever they
+    hold (their node is not walked).
     """
-    if _scan is None:
-        return _structure_numpy(body)
-    events, chars, quotes = _scan.structure(body)
-    return (
-        np.frombuffer(events, np.int32),
-        np.frombuffer(chars, np.uint8),
-        np.frombuffer(quotes, np.int32),
+
+    def __init__(self, record: pa.StructType, python: frozenset[str]) -> None:
+        nodes: list[tuple[int, int, tuple]] = []
+
+        def node(typ: pa.DataType, top: bool = False) -> int:
+            at = len(nodes)
+            nodes.append((2, -1, ()))
+            if pa.types.is_struct(typ):
+                entries = []
+                for f in typ:
+                    py = top and f.name in python
+                    entries.append((f.name.encode(), at if py else node(f.type), py))
+                nodes[at] = (0, -1, tuple(sorted(entries)))
+            elif pa.types.is_list(typ) or pa.types.is_large_list(typ):
+                nodes[at] = (1, node(typ.value_type), ())
+            return at
+
+        node(record, top=True)
+        self.nodes = tuple(nodes)
+        self._compiled = _scan.compile_schema(self.nodes) if _scan is not None else None
+
+    def split_page(self, body: bytes) -> Split | str:
+        """Cut a page body into the elements of its ``models`` array, or say why it cannot.
+
+        Validity of what lies between the structure is left to the readers (Arrow, orjson),
+        which see every byte of every record.
+        """
+        if self._compiled is None:
+            return NOT_BUILT
+        got = _scan.scan_page(body, self._compiled)
+        if isinstance(got, str):
+            return got
+        i64, u8 = np.int64, np.uint8
+        e_start, e_end, e_obj, e_colons, e_depth, e_lax, e_need, e_whole = (
+            np.frombuffer(b, t)
+            for b, t in zip(got[:8], (i64, i64, u8, i64, i64, u8, u8, u8), strict=True)
+        )
+        m_row, m_klo, m_khi, m_vlo, m_vhi, m_colons, m_need = (
+            np.frombuffer(b, t)
+            for b, t in zip(got[8:15], (i64, i64, i64, i64, i64, i64, u8), strict=True)
+        )
+        lax = e_lax.astype(bool)
+        need = e_need.astype(bool)
+        if not is_utf8(body):
+            for i in range(len(e_start)):
+                if not is_utf8(body[e_start[i] : e_end[i]]):
+                    lax[i] = need[i] = True
+        fields = Fields(
+            m_row,
+            m_klo,
+            m_khi,
+            m_vlo,
+            m_vhi,
+            m_colons,
+            m_need.astype(bool),
+            np.searchsorted(m_row, np.arange(len(e_start) + 1)),
+        )
+        return Split(
+            e_start,
+            e_end,
+            e_obj.astype(bool),
+            e_colons,
+            lax,
+            e_depth,
+            need,
+            e_whole.astype(bool),
+            int(got[15]),
+            int(got[16]),
+            fields,
+        )
+
+
+def _depth(value: object) -> int:
+    """Nesting levels of a decoded value (1 for a flat object or list, 0 for a scalar)."""
+    deepest, todo = 0, [(value, 1)]
+    while todo:
+        v, d = todo.pop()
+        if type(v) is dict:
+            todo.extend((x, d + 1) for x in v.values())
+        elif type(v) is list:
+            todo.extend((x, d + 1) for x in v)
+        else:
+            continue
+        deepest = max(deepest, d)
+    return deepest
+
+
+def split_written(values: list[object], texts: list[bytes]) -> tuple[bytes, Split]:
+    """A page written again from decoded records (``texts``: each one's compact JSON), and its
+    ``Split`` known by construction (no scan): every record is marked to be read whole by
+    Python.  The whole-page route's way of cutting pages; it needs no compiled pass."""
+    head = b'{"models":['
+    lengths = np.array([len(t) for t in texts], np.int64)
+    starts = len(head) + np.concatenate(([0], np.cumsum(lengths + 1)[:-1])).astype(np.int64)
+    n = len(values)
+    body = head + b",".join(texts) + b"]}"
+    yes = np.ones(n, bool)
+    none = np.zeros(0, np.int64)
+    return body, Split(
+        starts=starts[:n],
+        ends=starts[:n] + lengths,
+        is_object=np.array([type(v) is dict for v in values], bool),
+        colons=np.array([count_keys(v) for v in values], np.int64),
+        lax=np.zeros(n, bool),
+        depth=np.array([_depth(v) for v in values], np.int64),
+        need=yes,
+        whole=yes,
+        models_open=len(head) - 1,
+        models_close=len(body) - 2,
+        fields=Fields(
+            none, none, none, none, none, none, np.zeros(0, bool), np.zeros(n + 1, np.int64)
+        ),
     )
+
+
+def envelope_error(body: bytes, split: Split) -> str | None:
+    """None when the page around its models array is valid JSON, else orjson's reason."""
+    try:
+        orjson.loads(body[: split.models_open + 1] + body[split.models_close :])
+    except orjson.JSONDecodeError as exc:
+        return str(exc)
+    return None
 
 
 def _count_keys_python(value: object) -> int:
@@ -185,151 +264,7 @@ def count_keys(value: object) -> int:
     return _count_keys_python(value) if _scan is None else _scan.count_keys(value)
 
 
-def split_page(body: bytes) -> Split | str:
-    """Cut a page body into the elements of its ``models`` array, or say why it cannot.
-
-    Structural characters are those outside strings; their running depth gives the array's
-    extent and the commas that separate its elements.  Validity of what lies between them is
-    left to the readers (Arrow, orjson), which see every byte of every record.
-    """
-    a = np.frombuffer(body, np.uint8)
-    pos, ch, quotes = structure(body)
-    if len(quotes) % 2:
-        return "a string is not closed"
-    opens = ((ch == _LBRACE) | (ch == _LBRACK)).astype(np.int64)
-    closes = ((ch == _RBRACE) | (ch == _RBRACK)).astype(np.int64)
-    after = np.cumsum(opens - closes)
-    if not len(pos) or after[-1] != 0 or after.min() < 0:
-        return "brackets do not balance"
-    if ch[0] != _LBRACE or body[: pos[0]].strip(_WS) or body[pos[-1] + 1 :].strip(_WS):
-        return "the page is not one JSON object"
-    before = after - opens + closes
-    # The top object's keys: colons at depth 1.  Exactly one must be the literal "models".
-    top = np.flatnonzero((ch == _COLON) & (before == 1))
-    found = []
-    for j in top.tolist():
-        k = int(np.searchsorted(quotes, pos[j])) - 1
-        if k < 1 or body[quotes[k] + 1 : pos[j]].strip(_WS):
-            return "a key is not a string"
-        key = body[quotes[k - 1] + 1 : quotes[k]]
-        if b"\\" in key:
-            return "a key of the page is escaped"
-        if key == b"models":
-            found.append(j)
-    if len(found) != 1:
-        return "no single models key"
-    j1 = found[0] + 1
-    if ch[j1] != _LBRACK or body[pos[j1 - 1] + 1 : pos[j1]].strip(_WS):
-        return "models is not an array"
-    rel = np.flatnonzero(after[j1 + 1 :] < 2)
-    k = j1 + 1 + int(rel[0])
-    if ch[k] != _RBRACK:
-        return "models is not closed"
-    seps = j1 + 1 + np.flatnonzero((ch[j1 + 1 : k] == _COMMA) & (before[j1 + 1 : k] == 2))
-    bounds = np.concatenate(([j1], seps, [k]))
-    lo = pos[bounds[:-1]] + 1  # first byte after '[' or ','
-    hi = pos[bounds[1:]]  # the next ',' or ']'
-    first = bounds[:-1] + 1  # first structural event of each element
-    if len(seps) == 0 and not body[lo[0] : hi[0]].strip(_WS):
-        empty = np.zeros(0, np.int64)
-        return Split(
-            empty,
-            empty,
-            np.zeros(0, bool),
-            empty,
-            np.zeros(0, bool),
-            empty,
-            int(pos[j1]),
-            int(pos[k]),
-        )
-    starts = lo.copy()
-    ends = hi.copy()
-    is_object = (ch[first] == _LBRACE) & (pos[first] == lo)
-    # Elements with blanks around them (pretty-printed pages): trim by hand, rarely needed.
-    loose = np.flatnonzero((a[np.minimum(lo, len(a) - 1)] <= 32) | (a[hi - 1] <= 32))
-    for i in loose.tolist():
-        seg = body[lo[i] : hi[i]]
-        stripped = seg.lstrip(_WS)
-        if not stripped:
-            return "an element of models is empty"
-        starts[i] = lo[i] + len(seg) - len(stripped)
-        ends[i] = hi[i] - (len(stripped) - len(stripped.rstrip(_WS)))
-        is_object[i] = ch[first[i]] == _LBRACE and pos[first[i]] == starts[i]
-    if np.any(ends <= starts):
-        return "an element of models is empty"
-    is_colon = ch == _COLON
-    colon_before = np.concatenate(([0], np.cumsum(is_colon, dtype=np.int32)))
-    colons = colon_before[bounds[1:]] - colon_before[bounds[:-1] + 1]
-    fields = _members(body, pos, ch, before, is_colon, colon_before, quotes, bounds)
-    depth = np.maximum.reduceat(after[:k], bounds[:-1]) - 2
-    # Where a value may start (after ':', ',' or '['): NaN, Infinity, -Infinity, or a blank
-    # that hides the next byte.  Rare in real pages; a flagged record is only read exactly.
-    lax = np.zeros(len(starts), bool)
-    vstart = np.flatnonzero((ch == _COLON) | (ch == _COMMA) | (ch == _LBRACK))
-    nxt = pos[vstart] + 1  # never past the end: the page ends with '}'
-    c1 = a[nxt]
-    odd = (c1 == 78) | (c1 == 73) | (c1 <= 32)  # N, I, blank
-    minus = np.flatnonzero(c1 == 45)
-    odd[minus[a[nxt[minus] + 1] == 73]] = True  # -I
-    if odd.any():
-        owner = np.searchsorted(bounds, vstart[odd], side="right") - 1
-        lax[owner[(owner >= 0) & (owner < len(starts)) & (vstart[odd] < k)]] = True
-    if not is_utf8(body):
-        for i in range(len(starts)):
-            if not is_utf8(body[starts[i] : ends[i]]):
-                lax[i] = True
-    return Split(starts, ends, is_object, colons, lax, depth, int(pos[j1]), int(pos[k]), fields)
-
-
-def _members(
-    body: bytes,
-    pos: np.ndarray,
-    ch: np.ndarray,
-    before: np.ndarray,
-    is_colon: np.ndarray,
-    colon_before: np.ndarray,
-    quotes: np.ndarray,
-    bounds: np.ndarray,
-) -> Fields:
-    """The top-level members of the elements: a colon at depth 3 (page, array, element) ends
-    a member's key (the string just before it) and the next ``,`` or ``}`` at that depth ends
-    its value.  Only meaningful for elements a reader accepted as objects."""
-    at3 = before == 3
-    col = np.flatnonzero(is_colon & at3)
-    term = np.flatnonzero(at3 & ((ch == _COMMA) | (ch == _RBRACE)))
-    if not len(col) or not len(term):
-        empty = np.zeros(0, np.int64)
-        return Fields(empty, empty, empty, empty, empty, empty, np.zeros(len(bounds), np.int64))
-    end = term[np.minimum(np.searchsorted(term, col), len(term) - 1)]
-    q = np.searchsorted(quotes, pos[col])  # quotes before each colon
-    q = np.maximum(q, 2)  # a colon has at least a key's two quotes before it in a valid page
-    row = np.searchsorted(bounds, col, side="right") - 1
-    return Fields(
-        row=row,
-        key_lo=quotes[q - 2].astype(np.int64) + 1,
-        key_hi=quotes[q - 1].astype(np.int64),
-        val_lo=pos[col].astype(np.int64) + 1,
-        val_hi=pos[end].astype(np.int64),
-        colons=(colon_before[end] - colon_before[col + 1]).astype(np.int64),
-        first=np.searchsorted(row, np.arange(len(bounds))),
-    )
-
-
-def envelope_error(body: bytes, split: Split) -> str | None:
-    """None when the page around its models array is valid JSON, else orjson's reason."""
-    try:
-        orjson.loads(body[: split.models_open + 1] + body[split.models_close :])
-    except orjson.JSONDecodeError as exc:
-        return str(exc)
-    return None
-
-
-# ---------------------------------------------------------------------------------------------
-# Keys Arrow read, per record
-# ---------------------------------------------------------------------------------------------
-
-
-def _valid(arr: pa.Array) -> np.ndarray:
+def valid(arr: pa.Array) -> np.ndarray:
     """1 where ``arr`` holds a value, 0 where null (read from the validity bitmap)."""
     n = len(arr)
     nulls = arr.null_count
@@ -339,109 +274,6 @@ def _valid(arr: pa.Array) -> np.ndarray:
         return np.zeros(n, np.int64)
     bits = np.unpackbits(np.frombuffer(arr.buffers()[0], np.uint8), bitorder="little")
     return bits[arr.offset : arr.offset + n].astype(np.int64)
-
-
-def _lengths(lst: pa.Array) -> np.ndarray:
-    """Items per list (0 for null lists), from the offsets."""
-    offsets = np.frombuffer(lst.buffers()[1], np.int32)[lst.offset : lst.offset + len(lst) + 1]
-    return np.diff(offsets).astype(np.int64) * _valid(lst)
-
-
-def field_key_counts(arr: pa.StructArray, level) -> dict[str, np.ndarray]:
-    """Per field of ``arr`` and per row: the keys with a non-null value that Arrow read for that
-    field, its own key included (1 + the keys below it; 0 when null or absent).
-
-    ``level`` is a ``materialize.Level``.  List items are counted and summed back to their row
-    (a list null or empty adds nothing below its own key).
-    """
-    n = len(arr)
-    kids = dict(zip(arr.type.names, arr.flatten(), strict=True))  # parents' nulls applied
-    out = {key: _valid(child) for key, child in kids.items()}
-    for key, sub in level.objs:
-        out[key] = out[key] + key_counts(kids[key], sub)
-    lists = [(key, item) for key, item, _table in level.lists]
-    if level.nested is not None:
-        lists.append(level.nested)
-    for key, item in lists:
-        lst = kids[key]
-        lengths = _lengths(lst)
-        if not lengths.any():
-            continue
-        values = lst.flatten()  # the items of the non-null lists, in order
-        per_item = key_counts(values, item)
-        owner = np.repeat(np.arange(n), lengths)
-        out[key] = out[key] + np.bincount(owner, weights=per_item, minlength=n).astype(np.int64)
-    return out
-
-
-def key_counts(arr: pa.StructArray, level) -> np.ndarray:
-    """Per row of ``arr``: the keys with a non-null value that Arrow read at ``level`` and below."""
-    total = np.zeros(len(arr), np.int64)
-    for counts in field_key_counts(arr, level).values():
-        total += counts
-    return total
-
-
-@functools.cache
-def _key_table(known: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
-    """The known keys as sorted fixed-width bytes, and each one's index in ``known``."""
-    names = sorted(k.encode() for k in known)
-    table = np.array(names, dtype=f"S{max(len(k) for k in names)}")
-    return table, np.array([known.index(k.decode()) for k in names], np.int64)
-
-
-def member_routes(
-    body: bytes,
-    fields: Fields,
-    held: np.ndarray,
-    rows: np.ndarray,
-    by_field: dict[str, np.ndarray],
-    known: tuple[str, ...],
-    python: frozenset[str],
-) -> tuple[np.ndarray, np.ndarray]:
-    """Which top-level members of the held rows ``rows`` Python must read, and which of those
-    rows it must read whole.
-
-    A member needs Python when its key is in ``python``, or when the keys written in it (its
-    own and ``fields.colons``) differ from the keys Arrow read for that field (``by_field``,
-    per held row; none for a key not in ``known``, so an unknown member always differs).  A
-    row whose members cannot be matched by their raw bytes (a key holding an escape or a
-    control byte) is read whole.  Returns a bool per member (False outside ``rows``) and a
-    bool per held row.
-    """
-    a = np.frombuffer(body, np.uint8)
-    need = np.zeros(len(fields.row), bool)
-    whole = np.zeros(len(held), bool)
-    recs = held[rows]
-    lens = fields.first[recs + 1] - fields.first[recs]
-    if not lens.sum():
-        return need, whole
-    sel = np.repeat(fields.first[recs] - np.cumsum(lens) + lens, lens) + np.arange(lens.sum())
-    hj = np.repeat(rows, lens)  # the held row of each selected member
-    key_lo, key_hi = fields.key_lo[sel], fields.key_hi[sel]
-    table, order = _key_table(known)
-    width = table.dtype.itemsize
-    klen = key_hi - key_lo
-    cols = np.arange(width)
-    inside = cols < klen[:, None]
-    mat = a[np.minimum(key_lo[:, None] + cols, len(a) - 1)]
-    odd = (((mat == _BSLASH) | (mat < 32)) & inside).any(axis=1)
-    for m in np.flatnonzero(klen > width).tolist():  # long keys (never known): their tails
-        tail = a[key_lo[m] + width : key_hi[m]]
-        odd[m] = odd[m] or bool(((tail == _BSLASH) | (tail < 32)).any())
-    mat[~inside] = 0
-    keys = np.ascontiguousarray(mat).view(f"S{width}").ravel()
-    at = np.minimum(np.searchsorted(table, keys), len(table) - 1)
-    is_known = (table[at] == keys) & (klen <= width) & ~odd
-    counts = np.zeros((len(known) + 1, len(held)), np.int64)  # the last row: unknown keys
-    for k, key in enumerate(known):
-        if key in by_field:
-            counts[k] = by_field[key]
-    field = np.where(is_known, order[at], len(known))
-    py = np.array([k in python for k in known] + [False])
-    need[sel] = py[field] | (counts[field, hj] != fields.colons[sel] + 1)
-    whole[hj[odd]] = True
-    return need, whole
 
 
 def str_lengths(arr: pa.Array) -> np.ndarray:

@@ -6,10 +6,11 @@ One route per record, decided per record (``decode`` shows why the choice is saf
   derived from ``schema.MODEL`` (every known leaf but the free-form ``json`` ones; the recursive
   ``inputs`` only as a marker).  It is strict about JSON types, parses ISO dates itself and
   runs without the GIL.  Every kept record's values come from this read, on either route.
-* **Fast route** (most records): ``decode`` proves, by counting keys, that a record has no
-  unknown key, no ``null`` and no field Python must read; nothing more is done for it.
+* **Fast route** (most records): ``decode``'s compiled pass walks the record's keys against
+  the tree of known keys and finds no unknown key and no field Python must read; nothing
+  more is done for it.
 * **Exact route** (the others, one by one): the members of the record that need Python
-  (``decode.member_routes``; the whole record when its bytes cannot be matched) are decoded
+  (``decode.Fields.need``; the whole record when its keys cannot be matched) are decoded
   by orjson (``loads_exact``: integers beyond 64 bits kept exactly, a repeated key a reject),
   their unknown keys gathered for ``extra`` at every level, their ``json`` leaves written as
   text and the ``inputs`` flattened (then read by the same strict Arrow reader).
@@ -686,7 +687,6 @@ def _page_level_reject(page: int | None, reason: str, raw: str) -> PageOut:
 
 # Top-level fields Python reads itself: the recursive inputs and the objects holding json leaves.
 PY_ROOTS: tuple[str, ...] = tuple(sorted({_INPUT_RECURSIVE} | set(_MODEL_JSON_ROOTS)))
-_TOP_KEYS: tuple[str, ...] = tuple(sorted(MODEL_LEVEL.known))
 _PY_ROOT_SET = frozenset(PY_ROOTS)
 
 
@@ -705,7 +705,8 @@ def id_problem(mid: object) -> str | None:
 
 @dataclass
 class Prepared:
-    """What a worker learns from a page's bytes alone (numpy and Arrow, no Python objects)."""
+    """What a worker learns from a page's bytes alone (the compiled pass and Arrow, no Python
+    objects)."""
 
     split: D.Split | None = None  # None: the page takes the whole-page route (``why``)
     why: str = ""
@@ -717,14 +718,22 @@ class Prepared:
     whole: np.ndarray | None = None  # per held row: its members cannot be matched by bytes
 
 
+# The tree of known keys the compiled pass walks records by (``decode.Scanner``).
+SCANNER = D.Scanner(MODEL_ARROW, _PY_ROOT_SET)
+
+
 def prepare(body: bytes) -> Prepared:
-    """Split a page into records, read them typed and count their keys (never raises)."""
-    split = D.split_page(body)
+    """Split a page into records, read them typed and say which need Python (never raises)."""
+    split = SCANNER.split_page(body)
     if isinstance(split, str):
         return Prepared(why=split)
     envelope = D.envelope_error(body, split)
     if envelope:
         return Prepared(why=envelope)
+    return _prepare_split(body, split)
+
+
+def _prepare_split(body: bytes, split: D.Split) -> Prepared:
     n = len(split)
     starts, ends = split.starts, split.ends
     bad: dict[int, str] = {}
@@ -757,17 +766,9 @@ def prepare(body: bytes) -> Prepared:
         )
     if not len(typed):
         return Prepared(split, "", bad, typed, held)
-    by_field = D.field_key_counts(typed, MODEL_LEVEL)
-    counts = np.sum(list(by_field.values()), axis=0)
-    # Which typed rows need Python: a key count that differs, or a field Python reads.
-    need = (counts != split.colons[held]) | split.lax[held]
-    for root in PY_ROOTS:
-        need |= D._valid(typed.field(root)).astype(bool)
-    assert split.fields is not None
-    member_need, whole = D.member_routes(
-        body, split.fields, held, np.flatnonzero(need), by_field, _TOP_KEYS, _PY_ROOT_SET
+    return Prepared(
+        split, "", bad, typed, held, split.need[held], split.fields.need, split.whole[held]
     )
-    return Prepared(split, "", bad, typed, held, need, member_need, whole)
 
 
 def decode_page(
@@ -827,7 +828,7 @@ def _decode_page(
     fast_rows = np.flatnonzero(~need)
     if fast and len(held):  # ids from Arrow (absent, null or a string), as the record has them
         ids = typed.field("id")
-        missing = np.flatnonzero((D._valid(ids) == 0) | (D.str_lengths(ids) == 0))
+        missing = np.flatnonzero((D.valid(ids) == 0) | (D.str_lengths(ids) == 0))
         for j in missing.tolist():
             i = int(held[j])
             bad[i] = id_problem(typed.field("id")[j].as_py())  # type: ignore[assignment]
@@ -890,8 +891,8 @@ def _decode_rows(
 
     A row is decoded whole (``loads_exact`` of the record) on the oracle route (``fast``
     false), when it is ``lax`` or when its members cannot be matched by their bytes.  Any
-    other row is decoded *partly*: only the top-level members ``decode.member_routes`` names
-    (unknown keys, Python's own fields, fields whose key counts differ) are decoded, into a
+    other row is decoded *partly*: only the top-level members ``decode.Fields.need`` names
+    (unknown keys, Python's own fields, fields holding an unknown key) are decoded, into a
     dict in the record's order (``_Chosen``).  Every other member holds known keys only, all
     non-null, that Arrow read: the exact route would find nothing in it, so leaving it out
     changes nothing.  A repeated key is found by counting the keys of each decoded dict
@@ -948,7 +949,7 @@ def _decode_rows(
 
 
 class _Chosen:
-    """The members ``decode.member_routes`` chose on a page, grouped by record: where their
+    """The members the compiled pass chose on a page (``decode.Fields.need``), grouped by record: where their
     bytes lie (from the key's opening quote to the value's end) and the keys written in them
     (their own included), as Python lists read once per page."""
 
@@ -1010,17 +1011,12 @@ def _whole_page(body: bytes, why: str, page: int | None, rid0: int, **kw: Any) -
         what = "no models list" if type(doc) is dict else f"{json_type(doc)}, not an object"
         return _page_level_reject(page, f"page has {what}", body.decode("utf-8", "replace"))
     try:
-        again = to_json({"models": doc["models"]})
+        again, split = D.split_written(doc["models"], [to_json(r) for r in doc["models"]])
     except TypeError as exc:
         return _page_level_reject(
             page, f"page cannot be read ({why}): {exc}", body.decode("utf-8", "replace")
         )
-    prep = prepare(again)
-    if prep.split is None:
-        return _page_level_reject(
-            page, f"page cannot be read: {prep.why}", body.decode("utf-8", "replace")
-        )
-    out = decode_page(again, prep, page, rid0, **kw)
+    out = decode_page(again, _prepare_split(again, split), page, rid0, **kw)
     out.fast_records, out.exact_records = 0, out.n_records
     return out
 
