@@ -320,7 +320,7 @@ def main() -> int:
         ]
     lines += [
         "",
-        "CPU time counts every thread: Arrow's JSON reader and numpy run in worker threads "
+        "CPU time counts every thread: Arrow's JSON reader and the compiled page scan run in worker threads "
         "without the GIL, so wall time is below CPU time when a second core is free.",
         "",
         f"Tables built (drift set): {', '.join(f'{k} {v:,}' for k, v in counts['drift']['tables'].items())}.",

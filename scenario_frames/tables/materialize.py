@@ -986,9 +986,10 @@ def _reject_id(body: bytes, span: tuple[int, int]) -> str | None:
 
 
 def _whole_page(body: bytes, why: str, page: int | None, rid0: int, **kw: Any) -> PageOut:
-    """A page the splitter could not cut: decoded whole (checked by orjson, read exactly by the
-    stdlib), written again compactly and decoded like any page (every record counted as exact),
-    or one page-level reject.  A page where any object repeats a key (``models`` twice, or a
+    """A page the scanner could not cut (or no scanner is built): decoded whole (checked by
+    orjson, read exactly by the stdlib), written again compactly (cut by construction,
+    ``decode.split_written``) and every record decoded whole by Python, or one page-level
+    reject.  A page where any object repeats a key (``models`` twice, or a
     key inside a record) is a page-level reject: orjson would keep only the last copy."""
     try:
         orjson.loads(body)
