@@ -210,6 +210,7 @@ static void put8(Buf *b, uint8_t v) { put(b, &v, 1); }
 /* ----------------------------------------------------------------------------------------- */
 
 #define MAX_TRACKED 512 /* nesting levels whose nodes are kept; deeper records are refused */
+#define HUGE_DIGITS 290 /* a number with this many digits plus exponent may overflow a double */
 
 enum {
     E_START, E_END, E_OBJECT, E_COLONS, E_DEPTH, E_LAX, E_NEED, E_WHOLE, /* per element */
@@ -330,6 +331,7 @@ static PyObject *scan_page(PyObject *self, PyObject *args) {
     int64_t q_open = -1, q_close = -1; /* quotes of the last string */
     const char *key_error = NULL, *models_error = NULL, *close_error = NULL;
     Py_ssize_t run = 0; /* backslashes right before s[i] */
+    int64_t digits = 0; /* digits of the number being read */
 
     for (Py_ssize_t i = 0; i < n; i++) {
         unsigned char c = s[i];
@@ -358,9 +360,11 @@ static PyObject *scan_page(PyObject *self, PyObject *args) {
         }
         if (c == '\\') {
             run++;
+            digits = 0;
             continue;
         }
         if (c == '"') {
+            digits = 0;
             if (!(run & 1)) {
                 in_string = 1;
                 q_open = i;
@@ -369,8 +373,28 @@ static PyObject *scan_page(PyObject *self, PyObject *args) {
             continue;
         }
         run = 0;
-        if (!(c == ':' || c == ',' || c == '{' || c == '}' || c == '[' || c == ']'))
+        if (!(c == ':' || c == ',' || c == '{' || c == '}' || c == '[' || c == ']')) {
+            /* A number too large for a double: Arrow reads it as infinity, orjson refuses it
+             * (decode.py, 5.).  Flagged from its digits and its exponent, conservatively. */
+            if (c >= '0' && c <= '9') {
+                if (++digits >= HUGE_DIGITS && in_models)
+                    p.el_lax = 1;
+            } else if ((c == 'e' || c == 'E') && digits) {
+                Py_ssize_t j = i + 1;
+                int negative_exp = j < n && s[j] == '-';
+                if (j < n && (s[j] == '-' || s[j] == '+'))
+                    j++;
+                int64_t exp = 0;
+                while (j < n && s[j] >= '0' && s[j] <= '9' && exp < HUGE_DIGITS)
+                    exp = exp * 10 + (s[j++] - '0');
+                if (!negative_exp && digits + exp >= HUGE_DIGITS && in_models)
+                    p.el_lax = 1;
+            } else if (c != '.' && c != '-' && c != '+') {
+                digits = 0;
+            }
             continue;
+        }
+        digits = 0;
         if (negative)
             continue; /* only the strings still matter (an open one is reported first) */
         if (first_pos < 0) {
@@ -399,9 +423,10 @@ static PyObject *scan_page(PyObject *self, PyObject *args) {
             p.el_first_char = c;
         }
         if ((c == ':' || c == ',' || c == '[') && in_models && i + 1 < n) {
-            /* NaN, Infinity, -Infinity or a blank hiding the next byte (decode.py, 4.) */
+            /* NaN, -NaN, Infinity, -Infinity or a blank hiding the next byte (decode.py, 5.) */
             unsigned char d = s[i + 1];
-            if (d == 'N' || d == 'I' || d <= 32 || (d == '-' && i + 2 < n && s[i + 2] == 'I'))
+            if (d == 'N' || d == 'I' || d <= 32 ||
+                (d == '-' && i + 2 < n && (s[i + 2] == 'I' || s[i + 2] == 'N')))
                 p.el_lax = 1;
         }
         switch (c) {

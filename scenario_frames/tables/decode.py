@@ -25,9 +25,11 @@ unknown keys (for ``extra``), the free-form ``json`` leaves and custom models' `
    needs it is decoded only in the members that do; its neighbours keep the typed read.
 4. A key whose bytes hold a backslash (an escape) or a control byte cannot be matched: its
    member needs Python, and when it is a top-level key its record is decoded whole.
-5. Arrow's reader is laxer than orjson in two ways (found by testing): it takes ``NaN`` /
-   ``Infinity`` and bytes that are not UTF-8.  Records where a value could start with ``N``,
-   ``I``, ``-I`` or a blank, or that are not UTF-8, are flagged ``lax`` and decoded whole.
+5. Arrow's reader is laxer than orjson in three ways (found by testing): it takes ``NaN`` /
+   ``Infinity``, numbers too large for a double (as infinity) and bytes that are not UTF-8.
+   Records where a value could start with ``N``, ``I``, ``-N``, ``-I`` or a blank, that hold a
+   number with 290 or more digits and positive exponent together, or that are not UTF-8, are
+   flagged ``lax`` and decoded whole (orjson then says what is wrong).
 
 orjson keeps only the last copy of a repeated key and reads integers beyond -2**63 .. 2**64-1
 as floats, so the exact route (``materialize.loads_exact``) counts the keys of each decoded
