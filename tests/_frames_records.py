@@ -95,3 +95,43 @@ def page(records: list[Any], token: str | None = None) -> bytes:
 
 def clone(rec: dict[str, Any]) -> dict[str, Any]:
     return copy.deepcopy(rec)
+
+
+def python_free_record(mid: str = "model_a", i: int = 0) -> dict[str, Any]:
+    """``full_record`` without the fields Python always reads (``inputs``, ``uiConfig``), so
+    that only what a test adds decides the record's route."""
+    from scenario_frames.tables import materialize as M
+
+    rec = full_record(mid, i)
+    for key in M.PY_ROOTS:
+        rec.pop(key, None)
+    return rec
+
+
+def object_paths(value: Any, path: tuple = ()) -> list[tuple]:
+    """Paths (keys and list positions) of every object inside a record, the record first."""
+    out = [path] if type(value) is dict else []
+    items = (
+        value.items() if type(value) is dict else enumerate(value) if type(value) is list else []
+    )
+    for k, v in items:
+        out.extend(object_paths(v, (*path, k)))
+    return out
+
+
+def both_routes(body: bytes) -> Any:
+    """``page_output`` of ``body`` on the fast route, after checking it equals the exact route's
+    (rejects, extras, json texts, record ids, typed rows and inputs)."""
+    from scenario_frames.tables import materialize as M
+
+    fast = M.page_output(body, 0, 0)
+    exact = M.page_output(body, 0, 0, fast=False)
+    assert fast.rejects == exact.rejects
+    assert fast.extras == exact.extras
+    assert fast.ui_json == exact.ui_json
+    assert fast.rids == exact.rids
+    for a, b in ((fast.models, exact.models), (fast.inputs, exact.inputs)):
+        assert (a is None) == (b is None)
+        if a is not None:
+            assert a.equals(b)
+    return fast

@@ -14,7 +14,7 @@ import threading
 
 import orjson
 import pytest
-from _frames_records import full_record
+from _frames_records import both_routes, python_free_record
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -29,10 +29,7 @@ SETTINGS = settings(
 
 
 def _clean(i: int) -> dict:
-    rec = full_record(f"model_{i}", i)
-    for key in M.PY_ROOTS:  # fields Python always reads: kept out of the neighbours
-        rec.pop(key, None)
-    return rec
+    return python_free_record(f"model_{i}", i)
 
 
 def _body(odd: bytes, n: int = 6, at: int = 2) -> bytes:
@@ -60,18 +57,7 @@ def _chosen(body: bytes, at: int = 2) -> tuple[list[str], bool]:
     return keys, bool(prep.whole[j])
 
 
-def _same(body: bytes) -> M.PageOut:
-    """Both routes on ``body``: the same rejects, extras, json texts and typed rows."""
-    fast = M.page_output(body, 0, 0)
-    exact = M.page_output(body, 0, 0, fast=False)
-    assert fast.rejects == exact.rejects
-    assert fast.extras == exact.extras
-    assert fast.ui_json == exact.ui_json
-    assert fast.rids == exact.rids
-    assert (fast.models is None) == (exact.models is None)
-    if fast.models is not None:
-        assert fast.models.equals(exact.models)
-    return fast
+_same = both_routes
 
 
 def test_only_unknown_members_are_decoded_and_kept() -> None:

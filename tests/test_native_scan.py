@@ -19,7 +19,7 @@ import os
 from typing import Any
 
 import pytest
-from _frames_records import clone, full_record, page
+from _frames_records import clone, full_record, object_paths, page, python_free_record
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
@@ -163,10 +163,7 @@ def _needs(rec: dict) -> list[str]:
 
 
 def _plain() -> dict:
-    rec = full_record("model_a", 1)
-    for key in M.PY_ROOTS:
-        rec.pop(key, None)
-    return rec
+    return python_free_record("model_a", 1)
 
 
 def test_known_keys_everywhere_need_nothing() -> None:
@@ -178,15 +175,7 @@ def test_known_keys_everywhere_need_nothing() -> None:
     assert _needs(rec) == []
 
 
-def _object_paths(value: Any, path: tuple = ()) -> list[tuple]:
-    """Paths (keys and list positions) of every object inside a record, the record first."""
-    out = [path] if type(value) is dict else []
-    items = (
-        value.items() if type(value) is dict else enumerate(value) if type(value) is list else []
-    )
-    for k, v in items:
-        out.extend(_object_paths(v, (*path, k)))
-    return out
+_object_paths = object_paths
 
 
 @SETTINGS

@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 import pytest
-from _frames_records import clone, full_record
+from _frames_records import both_routes, clone, full_record, object_paths, python_free_record
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
@@ -41,10 +41,7 @@ def _page(*records: bytes) -> bytes:
 
 
 def _clean(i: int) -> dict:
-    rec = full_record(f"model_{i}", i)
-    for key in M.PY_ROOTS:  # fields Python always reads: kept out of the neighbours
-        rec.pop(key, None)
-    return rec
+    return python_free_record(f"model_{i}", i)
 
 
 def _among_clean(odd: bytes) -> bytes:
@@ -52,19 +49,7 @@ def _among_clean(odd: bytes) -> bytes:
     return _page(orjson.dumps(_clean(0)), odd, orjson.dumps(_clean(1)))
 
 
-def _same(body: bytes) -> M.PageOut:
-    """Both routes on ``body``: the same rejects, extras, json texts, typed rows and inputs."""
-    fast = M.page_output(body, 0, 0)
-    exact = M.page_output(body, 0, 0, fast=False)
-    assert fast.rejects == exact.rejects
-    assert fast.extras == exact.extras
-    assert fast.ui_json == exact.ui_json
-    assert fast.rids == exact.rids
-    for a, b in ((fast.models, exact.models), (fast.inputs, exact.inputs)):
-        assert (a is None) == (b is None)
-        if a is not None:
-            assert a.equals(b)
-    return fast
+_same = both_routes
 
 
 def _tables_same(pages: list[bytes]) -> dict:
@@ -179,15 +164,7 @@ def _escape_first(key: str) -> str:
     return f"\\u{ord(key[0]):04x}" + key[1:]
 
 
-def _object_paths(value: Any, path: tuple = ()) -> list[tuple]:
-    """Paths of every object of a record (the record first)."""
-    out = [path] if type(value) is dict else []
-    items = (
-        value.items() if type(value) is dict else enumerate(value) if type(value) is list else []
-    )
-    for k, v in items:
-        out.extend(_object_paths(v, (*path, k)))
-    return out
+_object_paths = object_paths
 
 
 def _at(rec: Any, path: tuple) -> Any:
