@@ -9,6 +9,8 @@ import orjson
 import polars as pl
 import pytest
 from _frames_records import clone, full_record, minimal_record, page
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 from scenario_frames import schema as S
@@ -406,6 +408,46 @@ def test_meta_repr_with_meta_and_from_tables():
     tables = cat.tables
     tables["models"] = tables["models"].head(0)
     assert cat.models.height == 1  # the catalog does not change
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    picks=st.lists(st.integers(0, 4), min_size=1, max_size=14),
+    per_page=st.integers(1, 4),
+    batch=st.integers(1, 6),
+)
+def test_any_batching_keeps_the_last_copy_with_its_child_rows(picks, per_page, batch):
+    """Copies of a record anywhere (same page, same batch, later batches): whatever the batch
+    size, the tables equal those built in one batch, and each record sent is a model or a
+    counted duplicate.  Each copy differs (name, tags, variants), so keeping a wrong one or
+    another copy's child rows shows."""
+    recs = []
+    for n, i in enumerate(picks):
+        rec = full_record(f"model_{i}", i)
+        rec["name"] = f"copy {n}"
+        rec["tags"] = [f"t{n}", f"u{n}"][: 1 + n % 2]
+        recs.append(rec)
+    pages = [page(recs[k : k + per_page]) for k in range(0, len(recs), per_page)]
+    whole = Catalog.from_json_pages(pages)
+    saved = F.BATCH_RECORDS
+    F.BATCH_RECORDS = batch
+    try:
+        split = Catalog.from_json_pages(pages)
+    finally:
+        F.BATCH_RECORDS = saved
+    for name in S.TABLE_ORDER:
+        assert_frame_equal(whole.tables[name], split.tables[name])
+    last = {f"model_{i}": f"copy {n}" for n, i in enumerate(picks)}
+    got = dict(split.models.select("model_id", "name").iter_rows())
+    assert got == last
+    assert split.meta.duplicates == len(picks) - len(last)
+    want_tags = sorted(
+        (f"model_{i}", t)
+        for n, i in enumerate(picks)
+        if last[f"model_{i}"] == f"copy {n}"
+        for t in [f"t{n}", f"u{n}"][: 1 + n % 2]
+    )
+    assert sorted(split.tables["tags"].select("model_id", "tag").iter_rows()) == want_tags
 
 
 def test_default_meta_counts_pages():
