@@ -176,8 +176,20 @@ else:
     cat = Catalog.from_json_pages(stream())
 elapsed = time.perf_counter() - t
 peak = rss_mb()
-tables = sum(df.estimated_size() for df in cat.tables.values()) / 2**20
 after = current_mb()
+import polars as pl
+def layout(s):  # bytes polars' layout needs at least: views (16 B a row, null or not), long strings' bytes, offsets, values
+    n = s.len()
+    if s.dtype == pl.String:
+        lens = s.str.len_bytes()
+        return 16 * n + (lens.filter(lens > 12).sum() or 0) + n / 8
+    if isinstance(s.dtype, pl.List):
+        return 8 * (n + 1) + n / 8 + layout(s.explode().drop_nulls())
+    return s.estimated_size()
+def null_views(s):
+    return 16 * s.null_count() if s.dtype == pl.String else 0
+tables = sum(layout(df[c]) for df in cat.tables.values() for c in df.columns) / 2**20
+nulls = sum(null_views(df[c]) for df in cat.tables.values() for c in df.columns) / 2**20
 # What the tables really hold: RSS with them, then without them, each after a full collection
 # and glibc's malloc_trim (so memory the allocators merely keep is not counted either way).
 import ctypes
@@ -187,10 +199,25 @@ def settled_mb():
     return current_mb()
 with_tables = settled_mb()
 models = cat.counts["models"]
+tabs = dict(cat.tables)
 del cat
+# What Categorical for the enum columns would save (measured, not done: see the text).
+from scenario_frames import schema as S
+for name, spec in S.TABLES.items():
+    casts = [pl.col(c.name).cast(pl.List(pl.Categorical) if c.field.kind == "list_enum" else pl.Categorical)
+             for c in spec.columns if c.field is not None and c.field.kind in ("enum", "list_enum")]
+    if name == "capabilities":
+        casts.append(pl.col("capability").cast(pl.Categorical))
+    if name == "variants":
+        casts += [pl.col("capability").cast(pl.Categorical), pl.col("resolution").cast(pl.Categorical)]
+    if casts:
+        tabs[name] = tabs[name].with_columns(casts)
+categorical_saves = with_tables - settled_mb()
+del tabs
 held = with_tables - settled_mb()
 print(json.dumps({"mode": mode, "raw_mb": raw / 2**20, "base_mb": base, "peak_mb": peak,
-                  "after_mb": after, "tables_mb": tables, "held_mb": held, "models": models,
+                  "after_mb": after, "tables_mb": tables, "null_views_mb": nulls, "held_mb": held,
+                  "categorical_saves_mb": categorical_saves, "models": models,
                   "seconds": elapsed}))
 """
 
@@ -326,6 +353,11 @@ def main() -> int:
         f"Tables built (drift set): {', '.join(f'{k} {v:,}' for k, v in counts['drift']['tables'].items())}.",
     ]
     if mem:
+        prompt = next(m for m in mem if m["allocators"] == "prompt")
+        raw, held = prompt["raw_mb"], prompt["held_mb"]
+        floor, nulls = prompt["tables_mb"], prompt["null_views_mb"]
+        over = prompt["peak_mb"] - prompt["base_mb"] - held
+        cat_saves = prompt["categorical_saves_mb"]
         lines += [
             "",
             f"### Peak memory, {args.memory_models:,} drift models",
@@ -341,25 +373,33 @@ def main() -> int:
             "which hand freed memory back at once, to show the memory actually in use.",
             "",
             "`tables held` is what freeing the finished tables gives back (RSS after a full "
-            "collection and glibc's `malloc_trim`, with and without them): polars' "
-            "`estimated_size()` counts a string view's bytes but not all of its buffers, and "
-            "the tables' real size is what bounds the peak from below.  Only the `prompt` row "
+            "collection and glibc's `malloc_trim`, with and without them).  Only the `prompt` row "
             "reads it truly: with the default allocators polars' jemalloc keeps what the freed "
-            "tables used, so less comes back.  (A copy of the `models` table through Arrow IPC, "
-            "fresh buffers, holds as much: the tables are that big, not fragmented.)  Where it "
-            "goes: polars keeps each string as a 16-byte view plus its bytes beyond 12, and a "
-            "null still takes its view; on the drift set 33 of the 56 string columns of `models` "
-            "are null in more than 90% of rows.  Measured table by table (freeing each, 2026-12-04): "
-            "models 217 MiB (of which the list columns the child tables repeat, capabilities, "
-            "tags, collection and example-asset ids, 31 MiB), variants 103, inputs 49, epochs 42, "
-            "training_images 30, capabilities 18, example_assets 10, tags 9, collections 7, "
-            "training_image_pairs 7, concepts 5.  The peak cannot come under the tables plus the "
-            "batch being read (about 0.3x here; batches of 5,000 records instead of 10,000 take "
-            "0.05x off), so 1.5x would take smaller tables: categorical dtypes for the 15 enum "
-            "columns (about 20 MiB), or dropping the list columns that the child tables repeat, "
-            "both changes of the tables users see.",
+            "tables used, so less comes back.  `layout floor` is what polars' own layout needs "
+            "for these tables at the least, summed column by column: a 16-byte view for every "
+            "string, null or not, plus the bytes of strings longer than 12, list offsets, and "
+            "8 bytes a number; in brackets, the views of null strings alone.",
             "",
-            "| pages | allocators | raw JSON | RSS before | peak RSS | increase | increase / raw | tables (estimated) | tables held (/ raw) | time |",
+            f"Where the memory goes (prompt row): the tables hold {held:.0f} MiB "
+            f"({held / raw:.2f}x the raw JSON) against a layout floor of {floor:.0f} MiB, of which "
+            f"{nulls:.0f} MiB are views of null strings (on the drift set 33 of the 56 string "
+            "columns of `models` are null in more than 90% of rows, and an absent field costs "
+            "nothing in JSON).  The rest of the peak, "
+            f"{over:.0f} MiB ({over / raw:.2f}x), is the batch of 10,000 records being turned "
+            "into tables and the pages read ahead.  What was done (2026-12-05) to come closer: "
+            "strings reach polars as Arrow string views (polars otherwise keeps Arrow's offsets "
+            "and bytes alive behind the views it builds), a batch's page arrays are let go "
+            "column by column as polars takes them, and batches no longer carry the private "
+            "record id once de-duplicated inside: together 0.06x off the peak.  What the goal "
+            "would still take is a change of the tables users see.  Measured here: Categorical "
+            f"dtypes for the enum columns would free {cat_saves:.0f} MiB "
+            f"({cat_saves / raw:.2f}x), not enough on its own, and they refuse `.str` "
+            "methods and joins with String columns; the rest would have to come from moving "
+            "sparse sub-objects (`uiConfig`, `class`, `trainingProgress`) to tables of their "
+            "own or dropping the list columns that the child tables repeat.  Batches of "
+            "5,000 records take 0.04x off the peak but cost 0.15x of the drift ratio.",
+            "",
+            "| pages | allocators | raw JSON | RSS before | peak RSS | increase | increase / raw | layout floor (null views) | tables held (/ raw) | time |",
             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
         ]
         for m in mem:
@@ -372,7 +412,7 @@ def main() -> int:
             lines.append(
                 f"| {what} | {m['allocators']} | {m['raw_mb']:.0f} MiB | {m['base_mb']:.0f} MiB | "
                 f"{m['peak_mb']:.0f} MiB | {inc:.0f} MiB | {inc / m['raw_mb']:.2f}x | "
-                f"{m['tables_mb']:.0f} MiB | {m['held_mb']:.0f} MiB ({m['held_mb'] / m['raw_mb']:.2f}x) | "
+                f"{m['tables_mb']:.0f} MiB ({m['null_views_mb']:.0f}) | {m['held_mb']:.0f} MiB ({m['held_mb'] / m['raw_mb']:.2f}x) | "
                 f"{m['seconds']:.1f} s |"
             )
     lines.append("")

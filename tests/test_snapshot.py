@@ -118,11 +118,17 @@ def test_parquet_is_zstd_with_statistics_and_descriptions(tmp_path: Path, catalo
         col = f.metadata.row_group(0).column(0)
         assert col.compression == "ZSTD"
         assert col.is_stats_set and col.statistics.has_min_max
+        kv = f.metadata.metadata  # the file's key-value metadata
+        assert kv[b"description"].decode() == schema.TABLES[table].description
+        assert kv[b"scenario_frames.table"] == table.encode()
         arrow_schema = f.schema_arrow
-        assert arrow_schema.metadata[b"description"].decode() == schema.TABLES[table].description
+        assert arrow_schema == pq.read_table(path / f"{table}.parquet").schema
         for c in schema.TABLES[table].columns:
             field = arrow_schema.field(c.name)
             assert field.metadata[b"description"].decode() == c.description, (table, c.name)
+            assert field.metadata[b"source"].decode() == c.source, (table, c.name)
+            # Arrow's oldest layout, which every parquet reader takes
+            assert "view" not in str(field.type), (table, c.name, field.type)
 
 
 def test_read_snapshot_round_trip(tmp_path: Path, catalog: Catalog) -> None:

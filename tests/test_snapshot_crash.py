@@ -49,14 +49,14 @@ LINE_TIMEOUT_S = 120.0
 DEAD_PID = 2**22 + 1
 
 # The child: read the seed catalog, instrument the file-system calls that write_snapshot
-# makes under OUT (read store/write.py: Path.mkdir -> os.mkdir, pyarrow.parquet.write_table,
+# makes under OUT (read store/write.py: Path.mkdir -> os.mkdir, polars' DataFrame.write_parquet,
 # open(..., "w") for the manifest, os.fsync, os.rename, and shutil.rmtree / Path.rmdir ->
 # os.unlink / os.rmdir for leftovers), then write one snapshot.  Each gated call prints
 # "step N OP PATH" (PATH relative to OUT, the staging token shown as <tmp>) and waits for a
 # "go" line.  The gate is one lock, so parallel table writes pass it one at a time.
 WRITER = r"""
 import builtins, os, sys, threading
-import pyarrow.parquet as pq
+import polars as pl
 from scenario_frames import store as snap
 
 out, seed_path = os.path.realpath(sys.argv[1]), sys.argv[2]
@@ -100,13 +100,13 @@ os.unlink = gated("unlink", os.unlink)
 os.remove = gated("unlink", os.remove)
 os.rmdir = gated("rmdir", os.rmdir)
 os.fsync = gated("fsync", os.fsync)
-real_write_table = pq.write_table
-def write_table(table, where_, *a, **kw):  # snapshot.py calls pq.write_table(table, path, ...)
+real_write_parquet = pl.DataFrame.write_parquet
+def write_parquet(self, where_, *a, **kw):  # store/write.py: df.write_parquet(path, ...)
     p = where(where_) if isinstance(where_, (str, bytes, os.PathLike)) else None
     if p is not None:
         step("create", p)
-    return real_write_table(table, where_, *a, **kw)
-pq.write_table = write_table
+    return real_write_parquet(self, where_, *a, **kw)
+pl.DataFrame.write_parquet = write_parquet
 real_open = builtins.open
 def open_(file, mode="r", *a, **kw):
     if isinstance(file, (str, bytes, os.PathLike)) and set(mode) & set("wax+"):
