@@ -8,7 +8,7 @@ import json
 import orjson
 import polars as pl
 import pytest
-from _frames_records import clone, full_record, minimal_record, page
+from _frames_records import both_routes, clone, full_record, minimal_record, page
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
@@ -471,3 +471,19 @@ def test_small_batches_give_the_same_tables(monkeypatch):
         assert_frame_equal(whole.tables[name], split.tables[name])
     assert split.meta.duplicates == 1 and split.rejects["model_id"].to_list() == ["model_late"]
     assert split.models.filter(pl.col("model_id") == "model_1")["name"].to_list() == ["again"]
+
+
+def test_inputs_with_integers_wider_than_64_bits_are_read_row_by_row():
+    """The inputs of a page are written for Arrow in one call; an integer orjson cannot write
+    (beyond 64 bits, kept exactly by the exact decode) sends them through the writer that can,
+    row by row, and the rows still read, on both routes alike."""
+    rec = full_record("model_wide", 1)
+    rec["inputs"][0]["max"] = 2**64 + 1
+    rec["inputs"][0]["note"] = 10**30  # an unknown key: kept exactly in the input's extra
+    body = b'{"models":[' + json.dumps(rec).encode() + b"]}"
+    both_routes(body)
+    cat = Catalog.from_json_pages([body])
+    assert cat.rejects.height == 0
+    first = cat.inputs.filter(pl.col("name") == "steps")
+    assert first["max"].to_list() == [float(2**64 + 1)]
+    assert json.loads(first["extra"].item()) == {"note": 10**30}

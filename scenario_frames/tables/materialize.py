@@ -662,12 +662,23 @@ def read_inputs(
     """
     if not rows:
         return None, {}
-    lines = [to_json(row) for row in rows]
+    try:  # all rows written at once (one call); one too wide for orjson is written row by row
+        body = orjson.dumps({"rows": rows})
+    except (TypeError, orjson.JSONEncodeError):
+        body = None
     try:
-        col = _read(b'{"rows":[' + b",".join(lines) + b"]}", INPUT_ROWS_SCHEMA).column("rows")
-        return pa.concat_arrays([c.flatten() for c in col.chunks]), {}
+        if body is not None:
+            col = _read(body, INPUT_ROWS_SCHEMA).column("rows")
+            return pa.concat_arrays([c.flatten() for c in col.chunks]), {}
     except Exception:  # noqa: BLE001 - the rows are then checked one by one
         pass
+    lines = [to_json(row) for row in rows]
+    if body is None:
+        try:
+            col = _read(b'{"rows":[' + b",".join(lines) + b"]}", INPUT_ROWS_SCHEMA).column("rows")
+            return pa.concat_arrays([c.flatten() for c in col.chunks]), {}
+        except Exception:  # noqa: BLE001 - the rows are then checked one by one
+            pass
     refused: dict[int, str] = {}
     for line, i, (prefix, pos) in zip(lines, owner, where, strict=True):
         why = None if i in refused else check_line(line, INPUT_ROW_SCHEMA)
