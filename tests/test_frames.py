@@ -487,3 +487,28 @@ def test_inputs_with_integers_wider_than_64_bits_are_read_row_by_row():
     first = cat.inputs.filter(pl.col("name") == "steps")
     assert first["max"].to_list() == [float(2**64 + 1)]
     assert json.loads(first["extra"].item()) == {"note": 10**30}
+
+
+def test_pages_of_every_route_join_into_one_batch():
+    """A batch joins its pages' typed reads into one struct array: pages read on the fast
+    route, the whole-page route (an escaped envelope key) and a page whose inputs are read
+    row by row (one refused) give, together, what each gives alone."""
+    from scenario_frames.demo.generator import make_records
+
+    recs = make_records(30, seed=3, drift=True)
+    bad = full_record("model_bad", 1)
+    bad["inputs"][0]["max"] = "ten"
+    pages = [
+        page(recs[:10]),
+        page(recs[10:20]).replace(b'"models"', b'"\\u006dodels"', 1),
+        page(recs[20:]),
+        page([bad, full_record("model_ok", 2)]),
+    ]
+    together = Catalog.from_json_pages(pages)
+    alone = [Catalog.from_json_pages([p]) for p in pages]
+    assert together.rejects["model_id"].to_list() == ["model_bad"]
+    for name in S.TABLE_ORDER:
+        got, want = together.tables[name], pl.concat([c.tables[name] for c in alone])
+        if name == "rejects":  # numbered by page
+            got, want = got.drop("page"), want.drop("page")
+        assert_frame_equal(got, want)
