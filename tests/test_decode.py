@@ -427,3 +427,39 @@ def test_a_page_with_models_twice_is_a_page_level_reject_with_its_text() -> None
     # a page the splitter cannot cut but that repeats nothing is still read
     cat = Catalog.from_json_pages([b'{"\\u006dodels":[' + A + b"," + B + b"]}"])
     assert sorted(cat.models["model_id"].to_list()) == sorted([a["id"], b["id"]])
+
+
+def _nested_list(n: int) -> str:
+    return "[" * n + "1" + "]" * n
+
+
+@pytest.mark.parametrize("depth", [199, 254, 300, 900])
+def test_a_too_deep_record_costs_only_itself_on_the_whole_page_route(depth: int) -> None:
+    """A page the compiled pass cannot cut (here an escaped envelope key) is read whole and
+    written again; a record nested deeper than orjson writes (about 250 levels) is refused
+    alone, as on the usual route, and its neighbour is kept (found by an attack on the
+    batching: the whole page used to become one reject)."""
+    plain = ('{"models":[{"id":"ok"},{"id":"deep","zz":' + _nested_list(depth) + "}]}").encode()
+    escaped = plain.replace(b'{"models"', b'{"\\u006dodels"', 1)
+    usual, whole = Catalog.from_json_pages([plain]), Catalog.from_json_pages([escaped])
+    assert usual.meta.records_fast + usual.meta.records_exact == 2
+    assert whole.meta.records_exact == 2 and whole.meta.records_fast == 0  # read whole
+    too_deep = depth + 1 > D.MAX_DEPTH  # the record's own object is a level too
+    for cat in (usual, whole):
+        assert cat.models["model_id"].to_list() == ["ok"] + ([] if too_deep else ["deep"])
+        assert cat.models.height + cat.rejects.height == 2
+    if too_deep:
+        assert whole.rejects["model_id"].to_list() == ["deep"]
+        assert whole.rejects["reason"].to_list() == usual.rejects["reason"].to_list()
+        assert whole.rejects["reason"].to_list() == [D.TOO_DEEP]
+        assert json.loads(whole.rejects["raw"].item())["zz"] == json.loads(_nested_list(depth))
+
+
+def test_a_page_read_whole_deeper_than_its_parsers_says_so() -> None:
+    """Beyond about 1,000 levels no parser that reads a page whole goes: such a page (one the
+    compiled pass could not cut) is one reject whose reason says why, not 'not valid JSON'."""
+    for depth in (1000, 1100):
+        body = '{"\\u006dodels":[{"id":"ok"},{"id":"deep","zz":' + _nested_list(depth) + "}]}"
+        cat = Catalog.from_json_pages([body.encode()])
+        assert cat.models.height == 0 and cat.rejects.height == 1
+        assert "nested too deep to be read whole" in cat.rejects["reason"].item(), depth

@@ -195,7 +195,7 @@ class Scanner:
         )
 
 
-def _depth(value: object) -> int:
+def record_depth(value: object) -> int:
     """Nesting levels of a decoded value (1 for a flat object or list, 0 for a scalar)."""
     deepest, todo = 0, [(value, 1)]
     while todo:
@@ -227,7 +227,7 @@ def split_written(values: list[object], texts: list[bytes]) -> tuple[bytes, Spli
         is_object=np.array([type(v) is dict for v in values], bool),
         colons=np.array([count_keys(v) for v in values], np.int64),
         lax=np.zeros(n, bool),
-        depth=np.array([_depth(v) for v in values], np.int64),
+        depth=np.array([record_depth(v) for v in values], np.int64),
         need=yes,
         whole=yes,
         models_open=len(head) - 1,

@@ -20,7 +20,9 @@ One route per record, decided per record (``decode`` shows why the choice is saf
   nested deeper than ``decode.MAX_DEPTH``, larger than ``decode.MAX_RECORD_BYTES``, not JSON,
   or holds a value of a type its column cannot take is a reject with the reason; when the
   page's typed read fails, its records are read again in halves until each failing one stands
-  alone.
+  alone.  The one exception: a page the compiled pass cannot cut (an envelope key written
+  with an escape, or no extension built) is read whole, and one nested about 1,000 levels or
+  deeper, beyond what the parsers that read a page whole go, is one reject.
 
 Coercions: a JSON integer is accepted where a number (Float64) is declared; nothing else is
 converted.  Strings are never read as numbers, numbers never as strings or booleans, floats
@@ -997,6 +999,31 @@ def _reject_id(body: bytes, span: tuple[int, int]) -> str | None:
     return mid if type(mid) is str else None
 
 
+# What a page read whole says when it nests deeper than the parsers that read it whole go:
+# orjson reads 1,024 levels, the stdlib (which finds repeated keys) about 1,000.  Only a page
+# the compiled pass could not cut comes here; on the usual route such a record is refused
+# alone (``decode.MAX_DEPTH``).
+_TOO_DEEP_WHOLE = "nested too deep to be read whole (about 1,000 levels or more)"
+
+
+def _record_texts(records: list[Any]) -> list[bytes]:
+    """Each record of a page read whole, written again as compact JSON.
+
+    orjson writes at most about 250 levels; a record nested deeper is refused as too deep
+    (``decode.MAX_DEPTH``) by the usual checks once the page is cut, and the stdlib writes the
+    text its reject keeps, so that record costs only itself, as on the usual route.
+    """
+    texts = []
+    for rec in records:
+        try:
+            texts.append(to_json(rec))
+        except TypeError:
+            if D.record_depth(rec) <= D.MAX_DEPTH:
+                raise
+            texts.append(json.dumps(rec, ensure_ascii=False, separators=(",", ":")).encode())
+    return texts
+
+
 def _whole_page(body: bytes, why: str, page: int | None, rid0: int, **kw: Any) -> PageOut:
     """A page the scanner could not cut (or no scanner is built): decoded whole (checked by
     orjson, read exactly by the stdlib), written again compactly (cut by construction,
@@ -1007,10 +1034,13 @@ def _whole_page(body: bytes, why: str, page: int | None, rid0: int, **kw: Any) -
         orjson.loads(body)
         doc, twice = loads_checked(body)
     except orjson.JSONDecodeError as exc:
+        reason = _TOO_DEEP_WHOLE if "depth limit" in str(exc) else f"not valid JSON: {exc}"
+        return _page_level_reject(page, f"page is {reason}", body.decode("utf-8", "replace"))
+    except RecursionError:
         return _page_level_reject(
-            page, f"page is not valid JSON: {exc}", body.decode("utf-8", "replace")
+            page, f"page cannot be read ({why}): {_TOO_DEEP_WHOLE}", body.decode("utf-8", "replace")
         )
-    except (ValueError, RecursionError) as exc:
+    except ValueError as exc:
         return _page_level_reject(
             page, f"page cannot be read ({why}): {exc}", body.decode("utf-8", "replace")
         )
@@ -1024,7 +1054,7 @@ def _whole_page(body: bytes, why: str, page: int | None, rid0: int, **kw: Any) -
         what = "no models list" if type(doc) is dict else f"{json_type(doc)}, not an object"
         return _page_level_reject(page, f"page has {what}", body.decode("utf-8", "replace"))
     try:
-        again, split = D.split_written(doc["models"], [to_json(r) for r in doc["models"]])
+        again, split = D.split_written(doc["models"], _record_texts(doc["models"]))
     except TypeError as exc:
         return _page_level_reject(
             page, f"page cannot be read ({why}): {exc}", body.decode("utf-8", "replace")
