@@ -128,34 +128,37 @@ def _with_batch(batch: int, fn):
         F.BATCH_RECORDS = saved
 
 
-_refused_cache: dict[bytes, bool] = {}
+_refused_cache: dict[str, bool] = {}
 
 
 def _refused(rec: Any) -> bool:
-    key = orjson.dumps(rec)
+    """Whether the record is refused on a page of its own (memoised)."""
+    key = json.dumps(rec)
     if key not in _refused_cache:
-        _refused_cache[key] = (
-            Catalog.from_json_pages([orjson.dumps({"models": [rec]})]).rejects.height == 1
-        )
+        alone = Catalog.from_json_pages([_dumps({"models": [rec]})])
+        _refused_cache[key] = alone.rejects.height == 1
     return _refused_cache[key]
 
 
-def _sorted(df: pl.DataFrame) -> pl.DataFrame:
-    return df.sort(df.columns, nulls_last=True)
+def _dumps(doc: Any, style: int = 0) -> bytes:
+    """A page written by the stdlib (which writes what orjson cannot: wide integers, NaN) in
+    one of four styles."""
+    if style == 3:
+        return json.dumps(doc, indent=1, ensure_ascii=False).encode()
+    raw = json.dumps(doc, ensure_ascii=style == 2).encode()
+    if style == 1:  # envelope key escaped: the whole-page route
+        return raw.replace(b'{"models"', b'{"\\u006dodels"', 1)
+    return raw
 
 
-@SETTINGS
-@given(pages_spec, st.sampled_from([1, 2, 3, 5]))
-def test_batch_size_invariance_and_last_copy_wins(spec, batch):
-    """Any pages, any batch size: the same tables, and those of the winners alone."""
-    pages, recs = _build(spec)
+def _assert_last_copies_win(pages: list[Any], recs: list[Any], batch: int) -> None:
+    """The oracle: same tables at any batch size, and those of the winners alone (the last
+    copy of each id not refused on its own, in the order of those copies)."""
     whole = Catalog.from_json_pages(pages)
     split = _with_batch(batch, lambda: Catalog.from_json_pages(pages))
     for name in S.TABLE_ORDER:
         assert_frame_equal(whole.tables[name], split.tables[name], check_row_order=True)
     assert whole.meta.duplicates == split.meta.duplicates
-
-    # oracle
     winners: dict[str, Any] = {}
     order: dict[str, int] = {}
     refused = 0
@@ -168,12 +171,24 @@ def test_batch_size_invariance_and_last_copy_wins(spec, batch):
     kept = sorted(winners, key=order.__getitem__)
     assert split.rejects.height == refused
     assert split.models.height + split.rejects.height + split.meta.duplicates == len(recs)
-    ref = Catalog.from_json_pages([orjson.dumps({"models": [winners[m] for m in kept]})])
+    ref = Catalog.from_json_pages([_dumps({"models": [winners[m] for m in kept]})])
     for name in S.TABLE_ORDER[:-1]:
         assert_frame_equal(
             _sorted(ref.tables[name]), _sorted(split.tables[name]), check_row_order=True
         )
     assert split.models["model_id"].to_list() == kept
+
+
+def _sorted(df: pl.DataFrame) -> pl.DataFrame:
+    return df.sort(df.columns, nulls_last=True)
+
+
+@SETTINGS
+@given(pages_spec, st.sampled_from([1, 2, 3, 5]))
+def test_batch_size_invariance_and_last_copy_wins(spec, batch):
+    """Any pages, any batch size: the same tables, and those of the winners alone."""
+    pages, recs = _build(spec)
+    _assert_last_copies_win(pages, recs, batch)
 
 
 @SETTINGS
@@ -208,26 +223,6 @@ def test_routes_together_equal_each_alone(spec, batch):
     assert together.meta.records_exact == sum(c.meta.records_exact for c in alone)
 
 
-def _dumps(doc, style=0):
-    if style == 3:
-        return json.dumps(doc, indent=1, ensure_ascii=False).encode()
-    raw = json.dumps(doc, ensure_ascii=style == 2).encode()
-    if style == 1:  # envelope key escaped: the whole-page route
-        return raw.replace(b'{"models"', b'{"\\u006dodels"', 1)
-    return raw
-
-
-_fuzz_cache: dict[str, bool] = {}
-
-
-def _fuzz_refused(rec: Any) -> bool:
-    key = json.dumps(rec)
-    if key not in _fuzz_cache:
-        alone = Catalog.from_json_pages([_dumps({"models": [rec]})])
-        _fuzz_cache[key] = alone.rejects.height == 1
-    return _fuzz_cache[key]
-
-
 @st.composite
 def dup_pages(draw):
     n = draw(st.integers(1, 10))
@@ -249,25 +244,7 @@ def test_fuzzed_records_with_repeated_ids_any_batch_size(pr, batch):
     """Broken, unknown-keyed, huge and deep records (the fuzzer of test_frames_fuzz) with ids
     from three, on pages of every style: same oracle as above."""
     pages, recs = pr
-    whole = Catalog.from_json_pages(pages)
-    split = _with_batch(batch, lambda: Catalog.from_json_pages(pages))
-    for name in S.TABLE_ORDER:
-        assert_frame_equal(whole.tables[name], split.tables[name], check_row_order=True)
-    assert whole.meta.duplicates == split.meta.duplicates
-    winners, order, refused = {}, {}, 0
-    for k, rec in enumerate(recs):
-        if _fuzz_refused(rec):
-            refused += 1
-            continue
-        winners[rec["id"]] = rec
-        order[rec["id"]] = k
-    kept = sorted(winners, key=order.__getitem__)
-    assert split.rejects.height == refused
-    assert split.models.height + refused + split.meta.duplicates == len(recs)
-    ref = Catalog.from_json_pages([_dumps({"models": [winners[m] for m in kept]})])
-    for name in S.TABLE_ORDER[:-1]:
-        assert_frame_equal(_sorted(ref.tables[name]), _sorted(split.tables[name]))
-    assert split.models["model_id"].to_list() == kept
+    _assert_last_copies_win(pages, recs, batch)
 
 
 ops = st.lists(

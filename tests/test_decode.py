@@ -463,3 +463,13 @@ def test_a_page_read_whole_deeper_than_its_parsers_says_so() -> None:
         cat = Catalog.from_json_pages([body.encode()])
         assert cat.models.height == 0 and cat.rejects.height == 1
         assert "nested too deep to be read whole" in cat.rejects["reason"].item(), depth
+
+
+def test_a_record_too_deep_for_any_writer_makes_the_whole_page_reason_not_a_crash() -> None:
+    """``_record_texts`` turns the stdlib's RecursionError into the TypeError the whole-page
+    route reports as a page-level reject (``page_output`` never raises)."""
+    value: Any = 1
+    for _ in range(5000):
+        value = [value]
+    with pytest.raises(TypeError, match="nested too deep"):
+        M._record_texts([{"id": "deep", "zz": value}])

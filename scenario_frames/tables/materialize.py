@@ -664,23 +664,19 @@ def read_inputs(
     """
     if not rows:
         return None, {}
-    try:  # all rows written at once (one call); one too wide for orjson is written row by row
+    lines: list[bytes] | None = None
+    try:  # all rows written in one call; an integer too wide for orjson: row by row
         body = orjson.dumps({"rows": rows})
     except (TypeError, orjson.JSONEncodeError):
-        body = None
+        lines = [to_json(row) for row in rows]
+        body = b'{"rows":[' + b",".join(lines) + b"]}"
     try:
-        if body is not None:
-            col = _read(body, INPUT_ROWS_SCHEMA).column("rows")
-            return pa.concat_arrays([c.flatten() for c in col.chunks]), {}
+        col = _read(body, INPUT_ROWS_SCHEMA).column("rows")
+        return pa.concat_arrays([c.flatten() for c in col.chunks]), {}
     except Exception:  # noqa: BLE001 - the rows are then checked one by one
         pass
-    lines = [to_json(row) for row in rows]
-    if body is None:
-        try:
-            col = _read(b'{"rows":[' + b",".join(lines) + b"]}", INPUT_ROWS_SCHEMA).column("rows")
-            return pa.concat_arrays([c.flatten() for c in col.chunks]), {}
-        except Exception:  # noqa: BLE001 - the rows are then checked one by one
-            pass
+    if lines is None:
+        lines = [to_json(row) for row in rows]
     refused: dict[int, str] = {}
     for line, i, (prefix, pos) in zip(lines, owner, where, strict=True):
         why = None if i in refused else check_line(line, INPUT_ROW_SCHEMA)
@@ -1020,7 +1016,10 @@ def _record_texts(records: list[Any]) -> list[bytes]:
         except TypeError:
             if D.record_depth(rec) <= D.MAX_DEPTH:
                 raise
-            texts.append(json.dumps(rec, ensure_ascii=False, separators=(",", ":")).encode())
+            try:
+                texts.append(json.dumps(rec, ensure_ascii=False, separators=(",", ":")).encode())
+            except RecursionError as exc:  # deeper than the stdlib writes: the page says so
+                raise TypeError(_TOO_DEEP_WHOLE) from exc
     return texts
 
 
